@@ -1,0 +1,29 @@
+#pragma once
+
+#include <jansson.h>
+
+#include "thou/http.h"
+
+/*
+ * JSON on the wire, on top of jansson: request bodies in, response bodies out.
+ */
+
+/**
+ * Parse the request body as one JSON object. Refuses, by filling res with
+ * the error and returning NULL: a content type other than application/json
+ * (415 unsupported_media_type), an empty or malformed body, duplicate keys
+ * or a non-object (400 invalid_json). The caller owns the returned object.
+ */
+json_t *thou_json_body(const struct thou_request *req, struct thou_response *res);
+
+/** Serialize value (the reference is stolen) as the response body with status. */
+void thou_json_respond(struct thou_response *res, unsigned status, json_t *value);
+
+/** Read an optional string member; NULL when absent or not a string. */
+const char *thou_json_string(const json_t *object, const char *key);
+
+/**
+ * Check that object has no members other than the NULL-terminated allowed
+ * list. Returns the first unexpected key, or NULL when all are allowed.
+ */
+const char *thou_json_unknown_key(const json_t *object, const char *const *allowed);

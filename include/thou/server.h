@@ -1,0 +1,47 @@
+#pragma once
+
+#include <stddef.h>
+
+#include "thou/config.h"
+#include "thou/metrics.h"
+#include "thou/router.h"
+#include "thou/status.h"
+
+/*
+ * The HTTP server: the one adapter between libmicrohttpd and the plain
+ * request/response structs of http.h. An epoll thread pool, no thread per
+ * connection; long-lived streams are suspended while idle.
+ */
+
+struct thou_server;
+
+/**
+ * Bind the listen socket and start serving router. The router and metrics
+ * must outlive the server. On failure errbuf says why ("cannot listen on
+ * 127.0.0.1:8080: Address already in use").
+ */
+enum thou_status thou_server_start(const struct thou_config *config, struct thou_router *router,
+                                   struct thou_metrics *metrics, struct thou_server **out,
+                                   char *errbuf, size_t errlen);
+
+/** The port actually bound (useful with port 0). */
+unsigned thou_server_port(const struct thou_server *server);
+
+/** Stop accepting new connections; requests in flight go on. */
+void thou_server_quiesce(struct thou_server *server);
+
+/**
+ * Wait up to timeout_ms for requests in flight (streams excluded) to finish,
+ * then stop the server and free it. Streams must have been ended before.
+ * NULL is a no-op.
+ */
+void thou_server_stop(struct thou_server *server, unsigned timeout_ms);
+
+/**
+ * Suspend the connection of a stream from inside its read(); the stream's
+ * producer later calls thou_server_resume() from any thread.
+ */
+void thou_server_suspend(void *conn);
+
+/** Resume a connection suspended with thou_server_suspend(). */
+void thou_server_resume(void *conn);

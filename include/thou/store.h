@@ -1,0 +1,130 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thou/status.h"
+
+/*
+ * Durable storage behind a narrow interface (DESIGN §3): SQLite in WAL mode
+ * with synchronous=FULL, schema migrations by version number, prepared
+ * statements only. Every function is thread-safe. A write that returns
+ * THOU_OK has been committed to disk.
+ */
+
+struct thou_store;
+
+#define THOU_ROOM_ID_LEN    22 /* base64url of 16 random bytes */
+#define THOU_HASH_LEN       32
+#define THOU_SET_ID_MAX     64
+#define THOU_SCHEMA_VERSION 1
+
+/**
+ * Open (creating if needed) thou.db in data_dir, creating data_dir itself
+ * when missing, and migrate it to THOU_SCHEMA_VERSION. A database written by
+ * a newer thou is refused with THOU_ESCHEMA. errbuf receives a message.
+ */
+enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
+                                 size_t errlen);
+
+/** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
+void thou_store_close(struct thou_store *store);
+
+/** THOU_OK when the database answers a trivial query. */
+enum thou_status thou_store_ping(struct thou_store *store);
+
+/** The schema version the open database is at. */
+int thou_store_schema_version(struct thou_store *store);
+
+enum thou_room_state {
+    THOU_ROOM_WAITING = 0, /* only A has joined */
+    THOU_ROOM_ACTIVE = 1,  /* both joined */
+    THOU_ROOM_ENDED = 2,   /* one of them ended it; read-only */
+};
+
+struct thou_room_record {
+    char id[THOU_ROOM_ID_LEN + 1];
+    char set_id[THOU_SET_ID_MAX + 1];
+    int set_version;
+    enum thou_room_state state;
+    uint8_t join_verifier[THOU_HASH_LEN];
+    int64_t created_ms;
+    int64_t expires_ms;
+    int64_t last_seq;
+    bool b_joined;
+    char *flow_json; /* heap, owned by the record; NULL when none */
+};
+
+/** Free the record's heap members. */
+void thou_room_record_release(struct thou_room_record *room);
+
+/** Store a new room and participant A with its token hash. THOU_EEXIST on id clash. */
+enum thou_status thou_store_room_create(struct thou_store *store,
+                                        const struct thou_room_record *room,
+                                        const uint8_t token_hash_a[THOU_HASH_LEN]);
+
+/**
+ * Read a room. THOU_ENOTFOUND when it never existed, THOU_EGONE when it was
+ * erased or expired. The caller releases *room.
+ */
+enum thou_status thou_store_room_get(struct thou_store *store, const char *room_id,
+                                     struct thou_room_record *room);
+
+/**
+ * Add participant B. THOU_EFULL when B already joined, THOU_ENOTFOUND or
+ * THOU_EGONE as for room_get. The room becomes active.
+ */
+enum thou_status thou_store_room_join(struct thou_store *store, const char *room_id,
+                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms);
+
+/**
+ * Find which role a token hash belongs to in a room. THOU_EAUTH when it is
+ * no participant of that room (tokens of other rooms included).
+ */
+enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
+                                             const uint8_t token_hash[THOU_HASH_LEN], char *role);
+
+/** One stored event. */
+struct thou_event_record {
+    int64_t seq;
+    const char *type;
+    char sender;      /* 'A' or 'B' */
+    char visible_to;  /* 0: both; 'A'/'B': only that role */
+    const char *data; /* the JSON object delivered on the stream, without seq */
+    int64_t time_ms;
+};
+
+/**
+ * Append n events in one transaction: assign the room's next seqs, insert
+ * them, update the room's state and flow (flow_json may be NULL to keep it)
+ * and commit. Refuses with THOU_ECONFLICT when the room is ended and
+ * THOU_EGONE/THOU_ENOTFOUND when it does not exist any more. seqs[i]
+ * receives each event's sequence number once the commit is durable.
+ */
+enum thou_status thou_store_events_append(struct thou_store *store, const char *room_id,
+                                          const struct thou_event_record *events, size_t n,
+                                          enum thou_room_state new_state, const char *flow_json,
+                                          int64_t *seqs);
+
+/** Called for each event by thou_store_events_after; return false to stop. */
+typedef bool (*thou_event_visit_fn)(void *ctx, const struct thou_event_record *event);
+
+/**
+ * Visit the events of a room with seq > after_seq that role may see, in seq
+ * order, at most limit of them.
+ */
+enum thou_status thou_store_events_after(struct thou_store *store, const char *room_id, char role,
+                                         int64_t after_seq, size_t limit, thou_event_visit_fn visit,
+                                         void *ctx);
+
+/** Delete a room and everything of it at once, leaving a tombstone of its id. */
+enum thou_status thou_store_room_erase(struct thou_store *store, const char *room_id,
+                                       int64_t now_ms);
+
+/**
+ * Delete rooms whose expiry is at or before now_ms (leaving tombstones), and
+ * tombstones older than tombstone_ttl_ms. *deleted receives the room count.
+ */
+enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
+                                  int64_t tombstone_ttl_ms, size_t *deleted);

@@ -1,0 +1,86 @@
+#include "thou/json.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool is_json_content_type(const char *content_type)
+{
+    if (!content_type)
+        return false;
+    static const char expected[] = "application/json";
+    size_t n = sizeof(expected) - 1;
+    if (strncasecmp(content_type, expected, n) != 0)
+        return false;
+    /* Parameters such as "; charset=utf-8" are fine; "application/jsonx" is not. */
+    return content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ';
+}
+
+json_t *thou_json_body(const struct thou_request *req, struct thou_response *res)
+{
+    if (!is_json_content_type(req->content_type)) {
+        thou_response_error(res, 415, "unsupported_media_type",
+                            "the request body must be application/json");
+        return NULL;
+    }
+    if (!req->body || req->body_len == 0) {
+        thou_response_error(res, 400, "invalid_json", "the request body is empty");
+        return NULL;
+    }
+    json_error_t err;
+    json_t *value = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!value) {
+        char message[256];
+        snprintf(message, sizeof(message), "malformed JSON at line %d column %d: %s", err.line,
+                 err.column, err.text);
+        thou_response_error(res, 400, "invalid_json", message);
+        return NULL;
+    }
+    if (!json_is_object(value)) {
+        json_decref(value);
+        thou_response_error(res, 400, "invalid_json", "the request body must be a JSON object");
+        return NULL;
+    }
+    return value;
+}
+
+void thou_json_respond(struct thou_response *res, unsigned status, json_t *value)
+{
+    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    if (!text) {
+        /* Only reachable on allocation failure: answer with a fixed body. */
+        static const char fallback[] =
+            "{\"error\":{\"code\":\"internal_error\",\"message\":\"cannot encode response\"}}";
+        text = strdup(fallback);
+        status = 500;
+        if (!text)
+            abort();
+    }
+    thou_response_set_body(res, status, "application/json", text, strlen(text));
+}
+
+const char *thou_json_string(const json_t *object, const char *key)
+{
+    const json_t *value = json_object_get(object, key);
+    return json_is_string(value) ? json_string_value(value) : NULL;
+}
+
+const char *thou_json_unknown_key(const json_t *object, const char *const *allowed)
+{
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)(uintptr_t)object, key, value)
+    {
+        bool known = false;
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(key, allowed[i]) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known)
+            return key;
+    }
+    return NULL;
+}

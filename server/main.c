@@ -1,0 +1,260 @@
+/*
+ * thou: one binary, subcommands. main() only parses arguments, loads the
+ * configuration and dispatches; each subcommand's work lives in its module.
+ *
+ * Exit codes: 0 success; 1 a runtime failure (storage, network, a bad
+ * question set); 2 a usage or configuration error.
+ */
+#include "thou/app.h"
+#include "thou/config.h"
+#include "thou/log.h"
+#include "thou/qset.h"
+#include "thou/router.h"
+#include "thou/server.h"
+#include "thou/static_files.h"
+#include "thou/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE   2
+
+extern char **environ;
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: thou <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve      run the HTTP server\n"
+          "\n"
+          "options:\n"
+          "  -h, --help     show this help (thou <command> --help for a command's options)\n"
+          "  -V, --version  show the version\n"
+          "\n"
+          "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n",
+          out);
+}
+
+static void print_serve_usage(FILE *out)
+{
+    fputs("usage: thou serve [--config FILE] [--SETTING VALUE]...\n"
+          "\n"
+          "Runs the server until SIGINT or SIGTERM. Settings come from the built-in\n"
+          "defaults, then the config file (--config, else $THOU_CONFIG, else the\n"
+          "installed default if present), then THOU_* environment variables, then\n"
+          "flags; later sources win. See docs/configuration.md.\n"
+          "\n"
+          "settings:\n",
+          out);
+    thou_config_print_help(out);
+}
+
+static const char *default_config_path(void)
+{
+    const char *path = getenv("THOU_CONFIG");
+    if (path && *path)
+        return path;
+    return access(THOU_DEFAULT_CONFIG, R_OK) == 0 ? THOU_DEFAULT_CONFIG : NULL;
+}
+
+/* Defaults < file < environment < flags. Returns 0 or an exit code. */
+static int load_config(struct thou_config *config, int argc, char **argv)
+{
+    char err[512];
+    const char *config_path = default_config_path();
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[i + 1];
+    }
+    if (config_path && thou_config_load_file(config, config_path, err, sizeof(err))) {
+        fprintf(stderr, "thou: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (thou_config_load_env(config, environ, err, sizeof(err))) {
+        fprintf(stderr, "thou: %s\n", err);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || strcmp(arg, "--config") == 0) {
+            if (strcmp(arg, "--config") != 0) {
+                fprintf(stderr, "thou: unexpected argument '%s'\n", arg);
+                return EXIT_USAGE;
+            }
+            if (i + 1 >= argc) {
+                fprintf(stderr, "thou: option '--config' needs a value\n");
+                return EXIT_USAGE;
+            }
+            i++;
+            continue;
+        }
+        const char *name = arg + 2;
+        const char *value = NULL;
+        char name_buf[64];
+        const char *eq = strchr(name, '=');
+        if (eq) {
+            snprintf(name_buf, sizeof(name_buf), "%.*s", (int)(eq - name), name);
+            name = name_buf;
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        }
+        if (!thou_config_has(name)) {
+            fprintf(stderr, "thou: unknown option '--%s' (see 'thou serve --help')\n", name);
+            return EXIT_USAGE;
+        }
+        if (!value) {
+            fprintf(stderr, "thou: option '--%s' needs a value\n", name);
+            return EXIT_USAGE;
+        }
+        if (thou_config_set(config, name, value, err, sizeof(err))) {
+            fprintf(stderr, "thou: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    if (thou_config_check(config, err, sizeof(err))) {
+        fprintf(stderr, "thou: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sweep(struct thou_app *app)
+{
+    size_t deleted = 0;
+    int64_t tombstone_ttl_ms = (int64_t)app->config->room_ttl_days * 86400 * 1000;
+    if (thou_store_sweep(app->store, now_ms(), tombstone_ttl_ms, &deleted))
+        thou_log_warn("sweep of expired conversations failed");
+    else if (deleted)
+        thou_log_info("sweep deleted %zu expired conversations", deleted);
+}
+
+/* The main thread waits for a signal; once a second it also runs the timers
+ * (expiry sweep, stream heartbeats) so no other thread is needed for them. */
+static void run_until_signal(struct thou_app *app, const sigset_t *signals)
+{
+    const struct thou_config *config = app->config;
+    time_t next_sweep = time(NULL);
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(signals, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            thou_log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        time_t now = time(NULL);
+        if (now >= next_sweep) {
+            sweep(app);
+            next_sweep = now + (time_t)config->sweep_interval_s;
+        }
+    }
+}
+
+static int serve(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_serve_usage(stdout);
+            return 0;
+        }
+    }
+    int exit_code = EXIT_RUNTIME;
+    char err[512];
+    struct thou_config config;
+    struct thou_app app = {.config = &config};
+    struct thou_router *router = NULL;
+    struct thou_server *server = NULL;
+    thou_config_init(&config);
+
+    int rc = load_config(&config, argc, argv);
+    if (rc) {
+        exit_code = rc;
+        goto out;
+    }
+    thou_log_set_level(config.log_level);
+
+    /* Block the shutdown signals before any thread starts, so only the main
+     * thread's sigtimedwait() receives them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (thou_qset_registry_load(config.questions_dir, &app.qsets, err, sizeof(err))) {
+        thou_log_error("%s", err);
+        goto out;
+    }
+    if (thou_static_open(config.static_dir, &app.statics)) {
+        thou_log_error("cannot open static directory '%s'", config.static_dir);
+        goto out;
+    }
+    if (thou_store_open(config.data_dir, &app.store, err, sizeof(err))) {
+        thou_log_error("%s", err);
+        goto out;
+    }
+    app.metrics = thou_metrics_new();
+    router = thou_router_new();
+    thou_app_routes(&app, router);
+    if (thou_server_start(&config, router, app.metrics, &server, err, sizeof(err))) {
+        thou_log_error("%s", err);
+        goto out;
+    }
+    thou_log_info("thou %s listening on http://%s:%u (data in '%s')", THOU_VERSION,
+                  config.listen_address, thou_server_port(server), config.data_dir);
+
+    run_until_signal(&app, &signals);
+    thou_server_quiesce(server);
+    thou_server_stop(server, 10000);
+    server = NULL;
+    thou_log_info("stopped cleanly");
+    exit_code = 0;
+out:
+    thou_server_stop(server, 0);
+    thou_router_free(router);
+    thou_store_close(app.store);
+    thou_static_free(app.statics);
+    thou_qset_registry_free(app.qsets);
+    thou_metrics_free(app.metrics);
+    thou_config_release(&config);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
+        strcmp(command, "help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (strcmp(command, "--version") == 0 || strcmp(command, "-V") == 0) {
+        printf("thou %s\n", THOU_VERSION);
+        return 0;
+    }
+    if (strcmp(command, "serve") == 0)
+        return serve(argc - 2, argv + 2);
+    fprintf(stderr, "thou: unknown command '%s'\n\n", command);
+    print_usage(stderr);
+    return EXIT_USAGE;
+}

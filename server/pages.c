@@ -1,0 +1,9 @@
+#include "thou/app.h"
+#include "thou/static_files.h"
+
+void thou_pages_static(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    /* The router guarantees a leading '/'; the static root sees the rest. */
+    thou_static_serve(app->statics, req->path + 1, req->if_none_match, res);
+}

@@ -1,0 +1,29 @@
+#include "thou/app.h"
+#include "thou/log.h"
+
+#include <stdlib.h>
+
+struct route_entry {
+    unsigned methods;
+    const char *pattern;
+    thou_handler_fn handler;
+};
+
+/* The whole HTTP surface in one table (docs/api.md describes each). Order
+ * matters: the static catch-all comes last. */
+static const struct route_entry routes[] = {
+    {THOU_METHOD_GET, "/healthz", thou_ops_healthz},
+    {THOU_METHOD_GET, "/metrics", thou_ops_metrics},
+    {THOU_METHOD_GET, "/", thou_pages_static},
+    {THOU_METHOD_GET, "/*", thou_pages_static},
+};
+
+void thou_app_routes(struct thou_app *app, struct thou_router *router)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (thou_router_add(router, routes[i].methods, routes[i].pattern, routes[i].handler, app)) {
+            thou_log_error("malformed route pattern '%s'", routes[i].pattern);
+            abort();
+        }
+    }
+}
