@@ -7,6 +7,9 @@
  */
 #include "thou/app.h"
 #include "thou/config.h"
+#include "thou/crypto.h"
+#include "thou/hub.h"
+#include "thou/limiter.h"
 #include "thou/log.h"
 #include "thou/qset.h"
 #include "thou/router.h"
@@ -150,6 +153,7 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
 {
     const struct thou_config *config = app->config;
     time_t next_sweep = time(NULL);
+    time_t next_heartbeat = time(NULL) + (time_t)config->heartbeat_s;
     for (;;) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(signals, NULL, &tick);
@@ -158,6 +162,12 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             return;
         }
         time_t now = time(NULL);
+        if (now >= next_heartbeat) {
+            thou_hub_heartbeat(app->hub);
+            next_heartbeat = now + (time_t)config->heartbeat_s;
+        }
+        thou_limiter_prune(app->join_limiter, now_ms());
+        thou_limiter_prune(app->event_limiter, now_ms());
         if (now >= next_sweep) {
             sweep(app);
             next_sweep = now + (time_t)config->sweep_interval_s;
@@ -197,6 +207,10 @@ static int serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (thou_crypto_init()) {
+        thou_log_error("cannot initialise libsodium");
+        goto out;
+    }
     if (thou_qset_registry_load(config.questions_dir, &app.qsets, err, sizeof(err))) {
         thou_log_error("%s", err);
         goto out;
@@ -210,6 +224,10 @@ static int serve(int argc, char **argv)
         goto out;
     }
     app.metrics = thou_metrics_new();
+    app.hub = thou_hub_new(app.store, app.metrics);
+    app.join_limiter =
+        thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
+    app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);
     router = thou_router_new();
     thou_app_routes(&app, router);
     if (thou_server_start(&config, router, app.metrics, &server, err, sizeof(err))) {
@@ -221,6 +239,7 @@ static int serve(int argc, char **argv)
 
     run_until_signal(&app, &signals);
     thou_server_quiesce(server);
+    thou_hub_shutdown(app.hub);
     thou_server_stop(server, 10000);
     server = NULL;
     thou_log_info("stopped cleanly");
@@ -231,6 +250,9 @@ out:
     thou_store_close(app.store);
     thou_static_free(app.statics);
     thou_qset_registry_free(app.qsets);
+    thou_hub_free(app.hub);
+    thou_limiter_free(app.join_limiter);
+    thou_limiter_free(app.event_limiter);
     thou_metrics_free(app.metrics);
     thou_config_release(&config);
     return exit_code;

@@ -1,5 +1,7 @@
 #include "thou/app.h"
 #include "thou/log.h"
+#include "thou/rooms.h"
+#include "thou/sets.h"
 
 #include <stdlib.h>
 
@@ -14,6 +16,14 @@ struct route_entry {
 static const struct route_entry routes[] = {
     {THOU_METHOD_GET, "/healthz", thou_ops_healthz},
     {THOU_METHOD_GET, "/metrics", thou_ops_metrics},
+    {THOU_METHOD_GET, "/api/sets", thou_sets_list},
+    {THOU_METHOD_GET, "/api/sets/{set}", thou_sets_get},
+    {THOU_METHOD_POST, "/api/rooms", thou_rooms_create},
+    {THOU_METHOD_POST, "/api/rooms/{room}/join", thou_rooms_join},
+    {THOU_METHOD_GET, "/api/rooms/{room}", thou_rooms_get},
+    {THOU_METHOD_DELETE, "/api/rooms/{room}", thou_rooms_erase},
+    {THOU_METHOD_GET, "/api/rooms/{room}/events", thou_rooms_stream},
+    {THOU_METHOD_POST, "/api/rooms/{room}/events", thou_rooms_post_event},
     {THOU_METHOD_GET, "/", thou_pages_static},
     {THOU_METHOD_GET, "/*", thou_pages_static},
 };

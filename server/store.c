@@ -75,6 +75,7 @@ enum stmt_id {
     ST_TOMBSTONE_INSERT,
     ST_EXPIRED_SELECT,
     ST_TOMBSTONE_SWEEP,
+    ST_FIND_EVENT,
     ST_COUNT
 };
 
@@ -105,6 +106,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOMBSTONE_INSERT] = "INSERT OR REPLACE INTO tombstones (room_id, gone_ms) VALUES (?, ?)",
     [ST_EXPIRED_SELECT] = "SELECT id FROM rooms WHERE expires_ms <= ? LIMIT 256",
     [ST_TOMBSTONE_SWEEP] = "DELETE FROM tombstones WHERE gone_ms <= ?",
+    [ST_FIND_EVENT] = "SELECT data FROM events WHERE room_id = ? AND type = ? AND sender = ?"
+                      " AND (?4 IS NULL OR json_extract(data, '$.question') = ?4)"
+                      " ORDER BY seq DESC LIMIT 1",
 };
 
 struct thou_store {
@@ -517,38 +521,112 @@ static int insert_event(struct thou_store *store, const char *room_id,
     return exec_stmt(s);
 }
 
-enum thou_status thou_store_events_append(struct thou_store *store, const char *room_id,
-                                          const struct thou_event_record *events, size_t n,
-                                          enum thou_room_state new_state, const char *flow_json,
-                                          int64_t *seqs)
+struct thou_room_txn {
+    struct thou_store *store;
+    const char *room_id;
+};
+
+enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type, char sender,
+                                     const char *question, char **data)
 {
-    struct thou_room_record room;
+    char sender_text[2] = {sender, '\0'};
+    sqlite3_stmt *s = stmt(txn->store, ST_FIND_EVENT);
+    sqlite3_bind_text(s, 1, txn->room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, sender_text, 1, SQLITE_STATIC);
+    if (question)
+        sqlite3_bind_text(s, 4, question, -1, SQLITE_STATIC);
+    enum thou_status rc = THOU_ENOTFOUND;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        if (data)
+            *data = thou_xstrdup((const char *)sqlite3_column_text(s, 0));
+        rc = THOU_OK;
+    } else if (step != SQLITE_DONE) {
+        rc = THOU_EIO;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+/* Insert the change's events after room->last_seq and advance the room. Lock held. */
+static enum thou_status write_change(struct thou_store *store, const struct thou_room_record *room,
+                                     struct thou_room_change *change)
+{
+    int64_t seq = room->last_seq;
+    for (size_t i = 0; i < change->n_events; i++) {
+        seq++;
+        enum thou_status rc = status_of(insert_event(store, room->id, &change->events[i], seq));
+        if (rc)
+            return rc;
+        change->seqs[i] = seq;
+    }
+    sqlite3_stmt *s = stmt(store, ST_ROOM_ADVANCE);
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int(s, 2, (int)change->new_state);
+    if (change->flow_json)
+        sqlite3_bind_text(s, 3, change->flow_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, room->id, -1, SQLITE_STATIC);
+    return status_of(exec_stmt(s));
+}
+
+enum thou_status thou_store_room_update(struct thou_store *store, const char *room_id,
+                                        thou_room_update_fn update, void *ctx,
+                                        struct thou_room_change *change)
+{
+    struct thou_room_record room = {0};
+    struct thou_room_txn txn = {store, room_id};
     pthread_mutex_lock(&store->lock);
     enum thou_status rc = begin(store);
     if (rc)
         goto out;
     rc = room_get_locked(store, room_id, &room);
-    thou_room_record_release(&room);
-    if (rc == THOU_OK && room.state == THOU_ROOM_ENDED)
-        rc = THOU_ECONFLICT;
-    int64_t seq = room.last_seq;
-    for (size_t i = 0; rc == THOU_OK && i < n; i++) {
-        seq++;
-        rc = status_of(insert_event(store, room_id, &events[i], seq));
-        seqs[i] = seq;
-    }
-    if (rc == THOU_OK) {
-        sqlite3_stmt *s = stmt(store, ST_ROOM_ADVANCE);
-        sqlite3_bind_int64(s, 1, seq);
-        sqlite3_bind_int(s, 2, (int)new_state);
-        if (flow_json)
-            sqlite3_bind_text(s, 3, flow_json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 4, room_id, -1, SQLITE_STATIC);
-        rc = status_of(exec_stmt(s));
-    }
+    if (rc == THOU_OK)
+        rc = update(ctx, &txn, &room, change);
+    if (rc == THOU_OK && change->n_events > THOU_CHANGE_MAX_EVENTS)
+        rc = THOU_EINVAL;
+    if (rc == THOU_OK)
+        rc = write_change(store, &room, change);
     rc = finish(store, rc);
 out:
     pthread_mutex_unlock(&store->lock);
+    thou_room_record_release(&room);
+    return rc;
+}
+
+struct append_ctx {
+    const struct thou_event_record *events;
+    size_t n;
+    enum thou_room_state new_state;
+    const char *flow_json;
+};
+
+static enum thou_status append_update(void *ctx, struct thou_room_txn *txn,
+                                      const struct thou_room_record *room,
+                                      struct thou_room_change *change)
+{
+    const struct append_ctx *append = ctx;
+    if (room->state == THOU_ROOM_ENDED)
+        return THOU_ECONFLICT;
+    if (append->n > THOU_CHANGE_MAX_EVENTS)
+        return THOU_EINVAL;
+    memcpy(change->events, append->events, append->n * sizeof(*append->events));
+    change->n_events = append->n;
+    change->new_state = append->new_state;
+    change->flow_json = append->flow_json;
+    return THOU_OK;
+}
+
+enum thou_status thou_store_events_append(struct thou_store *store, const char *room_id,
+                                          const struct thou_event_record *events, size_t n,
+                                          enum thou_room_state new_state, const char *flow_json,
+                                          int64_t *seqs)
+{
+    struct append_ctx ctx = {events, n, new_state, flow_json};
+    struct thou_room_change change = {0};
+    enum thou_status rc = thou_store_room_update(store, room_id, append_update, &ctx, &change);
+    if (rc == THOU_OK)
+        memcpy(seqs, change.seqs, n * sizeof(*seqs));
     return rc;
 }
 

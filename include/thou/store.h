@@ -96,16 +96,55 @@ struct thou_event_record {
 };
 
 /**
- * Append n events in one transaction: assign the room's next seqs, insert
- * them, update the room's state and flow (flow_json may be NULL to keep it)
- * and commit. Refuses with THOU_ECONFLICT when the room is ended and
- * THOU_EGONE/THOU_ENOTFOUND when it does not exist any more. seqs[i]
- * receives each event's sequence number once the commit is durable.
+ * Append n (at most THOU_CHANGE_MAX_EVENTS) events in one transaction: assign the room's next seqs,
+ * insert them, update the room's state and flow (flow_json may be NULL to keep it) and commit.
+ * Refuses with THOU_ECONFLICT when the room is ended and THOU_EGONE/THOU_ENOTFOUND when it does not
+ * exist any more. seqs[i] receives each event's sequence number once the commit is durable.
  */
 enum thou_status thou_store_events_append(struct thou_store *store, const char *room_id,
                                           const struct thou_event_record *events, size_t n,
                                           enum thou_room_state new_state, const char *flow_json,
                                           int64_t *seqs);
+
+/** What an update callback asks the store to write. */
+#define THOU_CHANGE_MAX_EVENTS 4
+struct thou_room_change {
+    struct thou_event_record events[THOU_CHANGE_MAX_EVENTS];
+    size_t n_events;
+    enum thou_room_state new_state;
+    const char *flow_json;                /* NULL keeps the stored flow */
+    int64_t seqs[THOU_CHANGE_MAX_EVENTS]; /* filled by the store after commit */
+};
+
+/** A read-only view of the store inside an update callback. */
+struct thou_room_txn;
+
+/**
+ * Decide a change from the room as it is inside the transaction. Must not
+ * call other store functions (the store is locked) except thou_store_txn_*.
+ * A non-OK status rolls the transaction back and is returned to the caller.
+ */
+typedef enum thou_status (*thou_room_update_fn)(void *ctx, struct thou_room_txn *txn,
+                                                const struct thou_room_record *room,
+                                                struct thou_room_change *change);
+
+/**
+ * Read-modify-write one room atomically: read it, let update decide the
+ * events and the new state and flow, then append the events with the next
+ * gap-free seqs and commit. THOU_ENOTFOUND/THOU_EGONE when the room is not
+ * there; otherwise the callback's status or THOU_EIO.
+ */
+enum thou_status thou_store_room_update(struct thou_store *store, const char *room_id,
+                                        thou_room_update_fn update, void *ctx,
+                                        struct thou_room_change *change);
+
+/**
+ * Inside an update: find the newest event of type sent by sender in this
+ * room, optionally naming question (NULL: any). *data (when not NULL)
+ * receives a heap copy of its data. THOU_ENOTFOUND when there is none.
+ */
+enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type, char sender,
+                                     const char *question, char **data);
 
 /** Called for each event by thou_store_events_after; return false to stop. */
 typedef bool (*thou_event_visit_fn)(void *ctx, const struct thou_event_record *event);

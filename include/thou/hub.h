@@ -1,0 +1,46 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "thou/http.h"
+
+/*
+ * The hub wakes event streams (DESIGN §3). It holds no events: a stream
+ * reads what it has not yet sent from the store, so the store stays the
+ * truth and a woken stream can never skip or repeat a seq. Idle streams are
+ * suspended connections: no thread, no polling. The hub also knows who is
+ * present (has a stream open) and sends each side its partner's presence.
+ */
+
+struct thou_hub;
+struct thou_store;
+struct thou_metrics;
+
+/** New hub over store; aborts on out-of-memory. */
+struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics);
+
+/** Free; all streams must have ended (thou_hub_shutdown + server stop). NULL is a no-op. */
+void thou_hub_free(struct thou_hub *hub);
+
+/**
+ * A new stream for role in room that first sends every event after
+ * after_seq, then live ones. The response takes ownership of the stream.
+ */
+struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
+                                       int64_t after_seq);
+
+/** Wake the room's streams: events were committed. */
+void thou_hub_notify(struct thou_hub *hub, const char *room_id);
+
+/** End the room's streams after what they have queued (the room was erased). */
+void thou_hub_close_room(struct thou_hub *hub, const char *room_id);
+
+/** True when role has at least one stream open in room. */
+bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role);
+
+/** Have every stream send a heartbeat comment (finds dead peers too). */
+void thou_hub_heartbeat(struct thou_hub *hub);
+
+/** End every stream, for shutdown. */
+void thou_hub_shutdown(struct thou_hub *hub);

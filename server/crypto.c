@@ -1,0 +1,91 @@
+#include "thou/crypto.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <strings.h>
+
+enum thou_status thou_crypto_init(void)
+{
+    return sodium_init() < 0 ? THOU_EUNAVAIL : THOU_OK;
+}
+
+static void encode(char *out, size_t out_len, const uint8_t *bytes, size_t n)
+{
+    sodium_bin2base64(out, out_len, bytes, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+void thou_crypto_new_id(char out[THOU_ID_B64_LEN + 1])
+{
+    uint8_t bytes[THOU_ID_BYTES];
+    randombytes_buf(bytes, sizeof(bytes));
+    encode(out, THOU_ID_B64_LEN + 1, bytes, sizeof(bytes));
+}
+
+void thou_crypto_digest(const uint8_t *data, size_t len, uint8_t out[THOU_DIGEST_BYTES])
+{
+    crypto_generichash(out, THOU_DIGEST_BYTES, data, len, NULL, 0);
+}
+
+void thou_crypto_new_token(char token[THOU_TOKEN_B64_LEN + 1], uint8_t hash[THOU_DIGEST_BYTES])
+{
+    uint8_t bytes[THOU_TOKEN_BYTES];
+    randombytes_buf(bytes, sizeof(bytes));
+    encode(token, THOU_TOKEN_B64_LEN + 1, bytes, sizeof(bytes));
+    thou_crypto_digest(bytes, sizeof(bytes), hash);
+    sodium_memzero(bytes, sizeof(bytes));
+}
+
+enum thou_status thou_crypto_b64_decode(const char *in, size_t in_len, uint8_t *out, size_t max,
+                                        size_t *out_len)
+{
+    /* A length of 1 mod 4 can never be valid base64; other lengths are
+     * checked by libsodium, which also rejects non-zero trailing bits. */
+    if (in_len % 4 == 1)
+        return THOU_EINVAL;
+    if (thou_crypto_b64_decoded_max(in_len) > max)
+        return THOU_ETOOBIG;
+    const char *end = NULL;
+    size_t len = 0;
+    if (sodium_base642bin(out, max, in, in_len, NULL, &len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != in + in_len)
+        return THOU_EINVAL;
+    *out_len = len;
+    return THOU_OK;
+}
+
+size_t thou_crypto_b64_decoded_max(size_t in_len)
+{
+    return in_len / 4 * 3 + (in_len % 4 ? in_len % 4 - 1 : 0);
+}
+
+enum thou_status thou_crypto_token_hash(const char *token, uint8_t hash[THOU_DIGEST_BYTES])
+{
+    uint8_t bytes[THOU_TOKEN_BYTES];
+    size_t len = 0;
+    size_t token_len = strnlen(token, THOU_TOKEN_B64_LEN + 1);
+    if (token_len != THOU_TOKEN_B64_LEN ||
+        thou_crypto_b64_decode(token, token_len, bytes, sizeof(bytes), &len) ||
+        len != THOU_TOKEN_BYTES)
+        return THOU_EAUTH;
+    thou_crypto_digest(bytes, sizeof(bytes), hash);
+    sodium_memzero(bytes, sizeof(bytes));
+    return THOU_OK;
+}
+
+bool thou_crypto_digest_equal(const uint8_t a[THOU_DIGEST_BYTES],
+                              const uint8_t b[THOU_DIGEST_BYTES])
+{
+    return sodium_memcmp(a, b, THOU_DIGEST_BYTES) == 0;
+}
+
+enum thou_status thou_crypto_bearer_hash(const char *authorization, uint8_t hash[THOU_DIGEST_BYTES])
+{
+    static const char scheme[] = "Bearer ";
+    if (!authorization || strncasecmp(authorization, scheme, sizeof(scheme) - 1) != 0)
+        return THOU_EAUTH;
+    const char *token = authorization + sizeof(scheme) - 1;
+    while (*token == ' ')
+        token++;
+    return thou_crypto_token_hash(token, hash);
+}

@@ -1,0 +1,389 @@
+#include "thou/hub.h"
+#include "thou/buf.h"
+#include "thou/mem.h"
+#include "thou/metrics.h"
+#include "thou/server.h"
+#include "thou/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_SLOTS        4096
+#define FETCH_BATCH    128
+#define KEEP_BUF_BYTES 4096 /* an idle stream keeps at most this much buffer */
+
+struct subscriber;
+
+struct hub_room {
+    char id[THOU_ROOM_ID_LEN + 1];
+    struct subscriber *subs;
+    unsigned present[2]; /* open streams of A and of B */
+    struct hub_room *next;
+};
+
+/* One open event stream. Lock order: hub->lock, then subscriber->lock; the
+ * server is only called with a subscriber lock held for suspend, and resumes
+ * happen with no lock held. */
+struct subscriber {
+    struct thou_stream stream; /* first: the adapter sees only this */
+    struct thou_hub *hub;
+    struct hub_room *room;
+    char role;
+    atomic_int refs;
+    struct subscriber *next;
+
+    pthread_mutex_t lock; /* guards everything below */
+    int64_t cursor;       /* last seq sent */
+    bool suspended;
+    bool wake; /* the store may have events after cursor */
+    bool heartbeat;
+    bool presence; /* partner_present changed and is not sent yet */
+    bool partner_present;
+    bool closing;
+    struct thou_buf out;
+    size_t out_sent;
+};
+
+struct thou_hub {
+    pthread_mutex_t lock;
+    struct thou_store *store;
+    struct thou_metrics *metrics;
+    struct hub_room *slots[N_SLOTS];
+};
+
+/* Subscribers whose connections must be resumed once the locks are dropped. */
+struct resume_list {
+    struct subscriber **items;
+    size_t n, cap;
+};
+
+struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics)
+{
+    struct thou_hub *hub = thou_xcalloc(1, sizeof(*hub));
+    pthread_mutex_init(&hub->lock, NULL);
+    hub->store = store;
+    hub->metrics = metrics;
+    return hub;
+}
+
+void thou_hub_free(struct thou_hub *hub)
+{
+    if (!hub)
+        return;
+    /* Streams own their rooms' lifetimes; after shutdown none are left. */
+    for (size_t i = 0; i < N_SLOTS; i++) {
+        struct hub_room *room = hub->slots[i];
+        while (room) {
+            struct hub_room *next = room->next;
+            free(room);
+            room = next;
+        }
+    }
+    pthread_mutex_destroy(&hub->lock);
+    free(hub);
+}
+
+static size_t slot_of(const char *room_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)room_id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % N_SLOTS;
+}
+
+static struct hub_room *find_room(struct thou_hub *hub, const char *room_id)
+{
+    struct hub_room *room = hub->slots[slot_of(room_id)];
+    while (room && strcmp(room->id, room_id) != 0)
+        room = room->next;
+    return room;
+}
+
+static void remove_room(struct thou_hub *hub, struct hub_room *room)
+{
+    struct hub_room **link = &hub->slots[slot_of(room->id)];
+    while (*link != room)
+        link = &(*link)->next;
+    *link = room->next;
+    free(room);
+}
+
+static int role_index(char role)
+{
+    return role == 'B';
+}
+
+static void subscriber_unref(struct subscriber *sub)
+{
+    if (atomic_fetch_sub(&sub->refs, 1) != 1)
+        return;
+    thou_buf_release(&sub->out);
+    pthread_mutex_destroy(&sub->lock);
+    free(sub);
+}
+
+/* Flag set under the subscriber's lock; a suspended stream is queued for
+ * resumption (with a reference so it outlives the hub lock). */
+enum wake_reason { WAKE_EVENTS, WAKE_HEARTBEAT, WAKE_PRESENCE, WAKE_CLOSE };
+
+static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_present,
+                 struct resume_list *list)
+{
+    pthread_mutex_lock(&sub->lock);
+    switch (reason) {
+    case WAKE_EVENTS:
+        sub->wake = true;
+        break;
+    case WAKE_HEARTBEAT:
+        sub->heartbeat = true;
+        break;
+    case WAKE_PRESENCE:
+        sub->presence = true;
+        sub->partner_present = partner_present;
+        break;
+    case WAKE_CLOSE:
+        sub->closing = true;
+        break;
+    }
+    bool resume = sub->suspended;
+    sub->suspended = false;
+    pthread_mutex_unlock(&sub->lock);
+    if (!resume)
+        return;
+    atomic_fetch_add(&sub->refs, 1);
+    if (list->n == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 16;
+        list->items = thou_xrealloc(list->items, list->cap * sizeof(*list->items));
+    }
+    list->items[list->n++] = sub;
+}
+
+static void resume_all(struct resume_list *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        thou_server_resume(list->items[i]->stream.conn);
+        subscriber_unref(list->items[i]);
+    }
+    free(list->items);
+}
+
+/* Tell role's partner streams in room whether role is present. Hub lock held. */
+static void announce_presence(struct hub_room *room, char role, struct resume_list *list)
+{
+    bool present = room->present[role_index(role)] > 0;
+    for (struct subscriber *s = room->subs; s; s = s->next)
+        if (s->role != role)
+            wake(s, WAKE_PRESENCE, present, list);
+}
+
+struct fetch_ctx {
+    struct thou_buf *out;
+    int64_t cursor;
+    size_t count;
+};
+
+/* Format one stored event as an SSE frame. The stored data is a JSON
+ * object without its seq, which exists only once committed; it is spliced
+ * in here so the data line carries it too. */
+static bool format_event(void *ctx, const struct thou_event_record *event)
+{
+    struct fetch_ctx *fetch = ctx;
+    const char *rest = event->data[0] == '{' ? event->data + 1 : "}";
+    thou_buf_printf(fetch->out, "id: %lld\nevent: %s\ndata: {\"seq\":%lld%s%s\n\n",
+                    (long long)event->seq, event->type, (long long)event->seq,
+                    rest[0] == '}' ? "" : ",", rest);
+    fetch->cursor = event->seq;
+    fetch->count++;
+    return true;
+}
+
+/* Fill sub->out with whatever is due. Returns false when the stream ends.
+ * Called with sub->lock held; drops it around the store read. */
+static bool refill(struct subscriber *sub)
+{
+    for (;;) {
+        if (sub->out_sent < sub->out.len)
+            return true;
+        if (sub->out.cap > KEEP_BUF_BYTES)
+            thou_buf_release(&sub->out);
+        else
+            thou_buf_reset(&sub->out);
+        sub->out_sent = 0;
+        if (sub->closing)
+            return false;
+        if (sub->presence) {
+            sub->presence = false;
+            thou_buf_printf(&sub->out,
+                            "event: presence\ndata: {\"role\":\"%c\",\"present\":%s}\n\n",
+                            sub->role == 'A' ? 'B' : 'A', sub->partner_present ? "true" : "false");
+            continue;
+        }
+        if (sub->wake) {
+            sub->wake = false;
+            struct thou_buf frames;
+            thou_buf_init(&frames);
+            struct fetch_ctx fetch = {&frames, sub->cursor, 0};
+            pthread_mutex_unlock(&sub->lock);
+            enum thou_status rc =
+                thou_store_events_after(sub->hub->store, sub->room->id, sub->role, sub->cursor,
+                                        FETCH_BATCH, format_event, &fetch);
+            pthread_mutex_lock(&sub->lock);
+            if (rc) {
+                thou_buf_release(&frames);
+                return false;
+            }
+            sub->cursor = fetch.cursor;
+            if (fetch.count == FETCH_BATCH)
+                sub->wake = true; /* more may follow; read them after these are sent */
+            if (frames.len)
+                thou_buf_append(&sub->out, frames.data, frames.len);
+            thou_buf_release(&frames);
+            continue;
+        }
+        if (sub->heartbeat) {
+            sub->heartbeat = false;
+            thou_buf_puts(&sub->out, ": heartbeat\n\n");
+            continue;
+        }
+        return true; /* nothing due */
+    }
+}
+
+static ssize_t subscriber_read(struct thou_stream *stream, char *buf, size_t max)
+{
+    struct subscriber *sub = (struct subscriber *)stream;
+    pthread_mutex_lock(&sub->lock);
+    if (!refill(sub)) {
+        pthread_mutex_unlock(&sub->lock);
+        return -1;
+    }
+    size_t pending = sub->out.len - sub->out_sent;
+    if (pending == 0) {
+        /* Suspend under the lock: a wake() that comes after sees suspended
+         * and resumes us, so no event can slip between check and sleep. */
+        sub->suspended = true;
+        thou_server_suspend(stream->conn);
+        pthread_mutex_unlock(&sub->lock);
+        return 0;
+    }
+    size_t n = pending < max ? pending : max;
+    memcpy(buf, sub->out.data + sub->out_sent, n);
+    sub->out_sent += n;
+    pthread_mutex_unlock(&sub->lock);
+    return (ssize_t)n;
+}
+
+static void subscriber_free(struct thou_stream *stream)
+{
+    struct subscriber *sub = (struct subscriber *)stream;
+    struct thou_hub *hub = sub->hub;
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = sub->room;
+    struct subscriber **link = &room->subs;
+    while (*link != sub)
+        link = &(*link)->next;
+    *link = sub->next;
+    room->present[role_index(sub->role)]--;
+    if (room->present[role_index(sub->role)] == 0)
+        announce_presence(room, sub->role, &list);
+    if (!room->subs)
+        remove_room(hub, room);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+    thou_metrics_streams(hub->metrics, -1);
+    subscriber_unref(sub);
+}
+
+struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
+                                       int64_t after_seq)
+{
+    struct subscriber *sub = thou_xcalloc(1, sizeof(*sub));
+    sub->stream.read = subscriber_read;
+    sub->stream.free = subscriber_free;
+    sub->hub = hub;
+    sub->role = role;
+    atomic_init(&sub->refs, 1);
+    pthread_mutex_init(&sub->lock, NULL);
+    sub->cursor = after_seq;
+    sub->wake = true;
+    sub->presence = true;
+    thou_buf_init(&sub->out);
+    /* Ask browsers to reconnect after 2 s; clients with their own backoff ignore it. */
+    thou_buf_puts(&sub->out, "retry: 2000\n\n");
+
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    if (!room) {
+        room = thou_xcalloc(1, sizeof(*room));
+        snprintf(room->id, sizeof(room->id), "%s", room_id);
+        size_t slot = slot_of(room_id);
+        room->next = hub->slots[slot];
+        hub->slots[slot] = room;
+    }
+    sub->room = room;
+    sub->partner_present = room->present[role_index(role == 'A' ? 'B' : 'A')] > 0;
+    sub->next = room->subs;
+    room->subs = sub;
+    if (room->present[role_index(role)]++ == 0)
+        announce_presence(room, role, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+    thou_metrics_streams(hub->metrics, 1);
+    return &sub->stream;
+}
+
+static void wake_room(struct thou_hub *hub, const char *room_id, enum wake_reason reason)
+{
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
+        wake(s, reason, false, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+}
+
+void thou_hub_notify(struct thou_hub *hub, const char *room_id)
+{
+    wake_room(hub, room_id, WAKE_EVENTS);
+}
+
+void thou_hub_close_room(struct thou_hub *hub, const char *room_id)
+{
+    wake_room(hub, room_id, WAKE_CLOSE);
+}
+
+bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role)
+{
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    bool present = room && room->present[role_index(role)] > 0;
+    pthread_mutex_unlock(&hub->lock);
+    return present;
+}
+
+static void wake_everyone(struct thou_hub *hub, enum wake_reason reason)
+{
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        for (struct hub_room *room = hub->slots[i]; room; room = room->next)
+            for (struct subscriber *s = room->subs; s; s = s->next)
+                wake(s, reason, false, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+}
+
+void thou_hub_heartbeat(struct thou_hub *hub)
+{
+    wake_everyone(hub, WAKE_HEARTBEAT);
+}
+
+void thou_hub_shutdown(struct thou_hub *hub)
+{
+    wake_everyone(hub, WAKE_CLOSE);
+}

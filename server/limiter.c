@@ -1,0 +1,132 @@
+#include "thou/limiter.h"
+#include "thou/mem.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_BUCKETS 1024
+#define KEY_MAX   64
+
+struct entry {
+    char key[KEY_MAX + 1];
+    double tokens;
+    int64_t updated_ms;
+    struct entry *next;
+};
+
+struct thou_limiter {
+    pthread_mutex_t lock;
+    double per_ms;
+    double burst;
+    struct entry *buckets[N_BUCKETS];
+};
+
+struct thou_limiter *thou_limiter_new(double per_second, unsigned burst)
+{
+    struct thou_limiter *limiter = thou_xcalloc(1, sizeof(*limiter));
+    pthread_mutex_init(&limiter->lock, NULL);
+    limiter->per_ms = per_second / 1000.0;
+    limiter->burst = burst ? burst : 1;
+    return limiter;
+}
+
+void thou_limiter_free(struct thou_limiter *limiter)
+{
+    if (!limiter)
+        return;
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        struct entry *e = limiter->buckets[i];
+        while (e) {
+            struct entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&limiter->lock);
+    free(limiter);
+}
+
+static size_t slot_of(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % N_BUCKETS;
+}
+
+/* Find or make key's entry, refilled up to now. Lock held. */
+static struct entry *entry_at(struct thou_limiter *limiter, const char *key, int64_t now_ms)
+{
+    size_t slot = slot_of(key);
+    struct entry *e = limiter->buckets[slot];
+    while (e && strncmp(e->key, key, KEY_MAX) != 0)
+        e = e->next;
+    if (!e) {
+        e = thou_xcalloc(1, sizeof(*e));
+        strncpy(e->key, key, KEY_MAX);
+        e->tokens = limiter->burst;
+        e->updated_ms = now_ms;
+        e->next = limiter->buckets[slot];
+        limiter->buckets[slot] = e;
+    }
+    if (now_ms > e->updated_ms) {
+        e->tokens =
+            fmin(limiter->burst, e->tokens + (double)(now_ms - e->updated_ms) * limiter->per_ms);
+        e->updated_ms = now_ms;
+    }
+    return e;
+}
+
+static unsigned retry_after(const struct thou_limiter *limiter, const struct entry *e)
+{
+    double wait_ms = (1.0 - e->tokens) / limiter->per_ms;
+    unsigned seconds = (unsigned)ceil(wait_ms / 1000.0);
+    return seconds ? seconds : 1;
+}
+
+static bool limit(struct thou_limiter *limiter, const char *key, int64_t now_ms,
+                  unsigned *retry_after_s, bool consume)
+{
+    pthread_mutex_lock(&limiter->lock);
+    struct entry *e = entry_at(limiter, key, now_ms);
+    bool allowed = e->tokens >= 1.0;
+    if (allowed && consume)
+        e->tokens -= 1.0;
+    if (!allowed && retry_after_s)
+        *retry_after_s = retry_after(limiter, e);
+    pthread_mutex_unlock(&limiter->lock);
+    return allowed;
+}
+
+bool thou_limiter_take(struct thou_limiter *limiter, const char *key, int64_t now_ms,
+                       unsigned *retry_after_s)
+{
+    return limit(limiter, key, now_ms, retry_after_s, true);
+}
+
+bool thou_limiter_peek(struct thou_limiter *limiter, const char *key, int64_t now_ms,
+                       unsigned *retry_after_s)
+{
+    return limit(limiter, key, now_ms, retry_after_s, false);
+}
+
+void thou_limiter_prune(struct thou_limiter *limiter, int64_t now_ms)
+{
+    pthread_mutex_lock(&limiter->lock);
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        struct entry **link = &limiter->buckets[i];
+        while (*link) {
+            struct entry *e = *link;
+            double tokens = e->tokens + (double)(now_ms - e->updated_ms) * limiter->per_ms;
+            if (tokens >= limiter->burst) {
+                *link = e->next;
+                free(e);
+            } else {
+                link = &e->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&limiter->lock);
+}

@@ -1,0 +1,717 @@
+/*
+ * The conversation relay (DESIGN §2–§4, §8): create and join a room, post
+ * events, stream them, read the room's state, erase it. Answers are opaque
+ * ciphertext here; the flow rules decide only from who did which step.
+ */
+#include "thou/app.h"
+#include "thou/crypto.h"
+#include "thou/flow.h"
+#include "thou/hub.h"
+#include "thou/json.h"
+#include "thou/limiter.h"
+#include "thou/log.h"
+#include "thou/mem.h"
+#include "thou/qset.h"
+#include "thou/rooms.h"
+#include "thou/store.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KEY_BYTES     32 /* X25519 public key */
+#define MAC_MIN_BYTES 16
+#define MAC_MAX_BYTES 64
+#define COUNTER_MAX   9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- authentication and lookup ---------------------------------------- */
+
+/* Answer for a room that cannot be used: never existed, erased or expired. */
+static void room_missing(struct thou_response *res, enum thou_status rc)
+{
+    if (rc == THOU_EGONE)
+        thou_response_error(res, 410, "room_gone", "this conversation was erased or has expired");
+    else if (rc == THOU_ENOTFOUND)
+        thou_response_error(res, 404, "no_such_room", "there is no conversation with this id");
+    else
+        thou_response_status(res, rc);
+}
+
+/* Load the room named in the path; expired rooms count as gone even before
+ * the sweep deletes them. Fills res and returns false when unusable. */
+static bool load_room(struct thou_app *app, const char *room_id, struct thou_room_record *room,
+                      struct thou_response *res)
+{
+    enum thou_status rc = thou_store_room_get(app->store, room_id, room);
+    if (rc == THOU_OK && room->expires_ms <= now_ms()) {
+        thou_room_record_release(room);
+        rc = THOU_EGONE;
+    }
+    if (rc) {
+        room_missing(res, rc);
+        return false;
+    }
+    return true;
+}
+
+/* The role the bearer token holds in room_id, or false with res filled. */
+static bool authenticate(struct thou_app *app, const struct thou_request *req, const char *room_id,
+                         char *role, uint8_t token_hash[THOU_DIGEST_BYTES],
+                         struct thou_response *res)
+{
+    if (thou_crypto_bearer_hash(req->authorization, token_hash) ||
+        thou_store_participant_role(app->store, room_id, token_hash, role)) {
+        thou_response_error(res, 401, "bad_token",
+                            "missing or invalid token for this conversation");
+        return false;
+    }
+    return true;
+}
+
+static const struct thou_qset *room_set(struct thou_app *app, const struct thou_room_record *room)
+{
+    const struct thou_qset *set = thou_qset_registry_find(app->qsets, room->set_id);
+    return set && (int)set->version == room->set_version ? set : NULL;
+}
+
+/* ---- field validation -------------------------------------------------- */
+
+static void invalid(struct thou_response *res, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void invalid(struct thou_response *res, const char *code, const char *fmt, ...)
+{
+    char message[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    thou_response_error(res, 400, code, message);
+}
+
+/* A base64url field decoding to min..max bytes. */
+static bool check_b64(const json_t *body, const char *field, size_t min, size_t max,
+                      const char *code, struct thou_response *res)
+{
+    const json_t *value = json_object_get(body, field);
+    if (!value) {
+        invalid(res, code, "missing field '%s'", field);
+        return false;
+    }
+    if (!json_is_string(value)) {
+        invalid(res, code, "'%s' must be a base64url string", field);
+        return false;
+    }
+    size_t len = json_string_length(value);
+    if (thou_crypto_b64_decoded_max(len) > max) {
+        char message[200];
+        snprintf(message, sizeof(message), "'%s' is larger than %zu bytes", field, max);
+        thou_response_error(res, 413, "too_large", message);
+        return false;
+    }
+    uint8_t *bytes = thou_xmalloc(max ? max : 1);
+    size_t n = 0;
+    enum thou_status rc = thou_crypto_b64_decode(json_string_value(value), len, bytes, max, &n);
+    free(bytes);
+    if (rc || n < min) {
+        invalid(res, code, "'%s' is not valid unpadded base64url of the right size", field);
+        return false;
+    }
+    return true;
+}
+
+/* ---- POST /api/rooms ------------------------------------------------------ */
+
+void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    static const char *const allowed[] = {"set", "join_verifier", NULL};
+    json_t *body = thou_json_body(req, res);
+    if (!body)
+        return;
+    const char *unknown = thou_json_unknown_key(body, allowed);
+    const char *set_id = thou_json_string(body, "set");
+    if (unknown) {
+        invalid(res, "invalid_request", "unknown field '%s'", unknown);
+        goto out;
+    }
+    if (!set_id) {
+        invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
+        goto out;
+    }
+    if (!check_b64(body, "join_verifier", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES, "invalid_request",
+                   res))
+        goto out;
+    const struct thou_qset *set = thou_qset_registry_find(app->qsets, set_id);
+    if (!set) {
+        thou_response_error(res, 404, "no_such_set", "there is no question set with this id");
+        goto out;
+    }
+
+    struct thou_room_record room = {0};
+    size_t n = 0;
+    const char *verifier = thou_json_string(body, "join_verifier");
+    thou_crypto_b64_decode(verifier, strlen(verifier), room.join_verifier, THOU_DIGEST_BYTES, &n);
+    snprintf(room.set_id, sizeof(room.set_id), "%s", set->id);
+    room.set_version = (int)set->version;
+    room.state = THOU_ROOM_WAITING;
+    room.created_ms = now_ms();
+    room.expires_ms = room.created_ms + (int64_t)app->config->room_ttl_days * 86400 * 1000;
+
+    struct thou_flow_state flow;
+    thou_flow_state_init(&flow, thou_qset_plan(set));
+    json_t *flow_json = thou_flow_state_to_json(thou_qset_plan(set), &flow);
+    room.flow_json = json_dumps(flow_json, JSON_COMPACT);
+    json_decref(flow_json);
+
+    char token[THOU_TOKEN_B64_LEN + 1];
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    thou_crypto_new_token(token, token_hash);
+    enum thou_status rc;
+    do { /* a 128-bit id clash is practically impossible, but costs one line to handle */
+        thou_crypto_new_id(room.id);
+        rc = thou_store_room_create(app->store, &room, token_hash);
+    } while (rc == THOU_EEXIST);
+    free(room.flow_json);
+    if (rc) {
+        thou_response_status(res, rc);
+        goto out;
+    }
+    thou_json_respond(res, 201,
+                      json_pack("{s:s,s:s,s:s}", "room", room.id, "token", token, "role", "A"));
+out:
+    json_decref(body);
+}
+
+/* ---- POST /api/rooms/{room}/join --------------------------------------- */
+
+static enum thou_status append_simple(struct thou_app *app, const char *room_id, const char *type,
+                                      char role, enum thou_room_state state)
+{
+    int64_t time_ms = now_ms();
+    char *data = NULL;
+    json_t *object = json_pack("{s:s,s:s#,s:I}", "type", type, "role", &role, (size_t)1, "time",
+                               (json_int_t)time_ms);
+    data = json_dumps(object, JSON_COMPACT);
+    json_decref(object);
+    struct thou_event_record event = {
+        .type = type, .sender = role, .data = data, .time_ms = time_ms};
+    int64_t seq;
+    enum thou_status rc =
+        thou_store_events_append(app->store, room_id, &event, 1, state, NULL, &seq);
+    free(data);
+    if (rc == THOU_OK)
+        thou_hub_notify(app->hub, room_id);
+    return rc;
+}
+
+void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    static const char *const allowed[] = {"join_secret", NULL};
+    const char *room_id = req->params[0];
+    struct thou_room_record room = {0};
+    json_t *body = thou_json_body(req, res);
+    if (!body)
+        return;
+    const char *unknown = thou_json_unknown_key(body, allowed);
+    if (unknown) {
+        invalid(res, "invalid_request", "unknown field '%s'", unknown);
+        goto out;
+    }
+    if (!check_b64(body, "join_secret", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES, "invalid_request",
+                   res))
+        goto out;
+    if (!load_room(app, room_id, &room, res))
+        goto out;
+
+    unsigned retry_after = 0;
+    int64_t now = now_ms();
+    if (!thou_limiter_peek(app->join_limiter, room_id, now, &retry_after)) {
+        res->retry_after_s = retry_after;
+        thou_response_error(res, 429, "rate_limited",
+                            "too many wrong join attempts; wait and try again");
+        goto out;
+    }
+    uint8_t secret[THOU_DIGEST_BYTES], digest[THOU_DIGEST_BYTES];
+    size_t n = 0;
+    const char *secret_text = thou_json_string(body, "join_secret");
+    thou_crypto_b64_decode(secret_text, strlen(secret_text), secret, sizeof(secret), &n);
+    thou_crypto_digest(secret, sizeof(secret), digest);
+    if (!thou_crypto_digest_equal(digest, room.join_verifier)) {
+        thou_limiter_take(app->join_limiter, room_id, now, NULL);
+        thou_response_error(res, 403, "bad_secret", "this link is not valid for the conversation");
+        goto out;
+    }
+    if (room.state == THOU_ROOM_ENDED) {
+        thou_response_error(res, 410, "room_gone", "this conversation has ended");
+        goto out;
+    }
+
+    char token[THOU_TOKEN_B64_LEN + 1];
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    thou_crypto_new_token(token, token_hash);
+    enum thou_status rc = thou_store_room_join(app->store, room_id, token_hash, now);
+    if (rc == THOU_EFULL) {
+        thou_response_error(res, 409, "room_full",
+                            "this conversation already has two people; a third cannot join");
+        goto out;
+    }
+    if (rc) {
+        room_missing(res, rc);
+        goto out;
+    }
+    /* Tell A that B arrived: as an event, so it survives A's reconnects. */
+    if (append_simple(app, room_id, "joined", 'B', THOU_ROOM_ACTIVE))
+        thou_log_warn("cannot record the join of a conversation");
+    thou_json_respond(res, 200,
+                      json_pack("{s:s,s:s,s:s}", "room", room_id, "token", token, "role", "B"));
+out:
+    thou_room_record_release(&room);
+    json_decref(body);
+}
+
+/* ---- GET /api/rooms/{room} -------------------------------------------------- */
+
+static const char *room_state_name(const struct thou_room_record *room, const json_t *flow)
+{
+    if (room->state == THOU_ROOM_ENDED)
+        return "ended";
+    if (!room->b_joined)
+        return "waiting";
+    const char *status = thou_json_string(flow, "status");
+    return status && strcmp(status, "paused") == 0 ? "paused" : "active";
+}
+
+void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    const char *room_id = req->params[0];
+    struct thou_room_record room = {0};
+    char role;
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    if (!load_room(app, room_id, &room, res))
+        return;
+    if (!authenticate(app, req, room_id, &role, token_hash, res))
+        goto out;
+    json_t *flow = room.flow_json ? json_loads(room.flow_json, 0, NULL) : NULL;
+    char role_text[2] = {role, '\0'};
+    char partner = role == 'A' ? 'B' : 'A';
+    bool partner_joined = role == 'B' || room.b_joined;
+    json_t *state = json_pack(
+        "{s:s,s:s,s:s,s:{s:s,s:i},s:{s:b,s:b},s:I,s:I,s:o}", "room", room.id, "role", role_text,
+        "state", room_state_name(&room, flow), "set", "id", room.set_id, "version",
+        room.set_version, "partner", "joined", partner_joined, "present",
+        thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
+        "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
+    thou_json_respond(res, 200, state);
+out:
+    thou_room_record_release(&room);
+}
+
+/* ---- GET /api/rooms/{room}/events ----------------------------------------- */
+
+/* Parse Last-Event-ID: decimal digits only, no sign, at most 18 digits. */
+static bool parse_last_event_id(const char *text, int64_t *seq)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > 18)
+        return false;
+    int64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)text[i]))
+            return false;
+        value = value * 10 + (text[i] - '0');
+    }
+    *seq = value;
+    return true;
+}
+
+void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    const char *room_id = req->params[0];
+    struct thou_room_record room = {0};
+    char role;
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    int64_t after = 0;
+    if (!load_room(app, room_id, &room, res))
+        return;
+    if (!authenticate(app, req, room_id, &role, token_hash, res))
+        goto out;
+    if (req->last_event_id && !parse_last_event_id(req->last_event_id, &after)) {
+        thou_response_error(res, 400, "bad_last_event_id",
+                            "Last-Event-ID must be a decimal event number");
+        goto out;
+    }
+    if (after > room.last_seq) {
+        thou_response_error(res, 400, "bad_last_event_id",
+                            "Last-Event-ID is ahead of this conversation's events");
+        goto out;
+    }
+    res->status = 200;
+    res->content_type = "text/event-stream; charset=utf-8";
+    res->stream = thou_hub_subscribe(app->hub, room_id, role, after);
+out:
+    thou_room_record_release(&room);
+}
+
+/* ---- DELETE /api/rooms/{room} ---------------------------------------------- */
+
+void thou_rooms_erase(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    const char *room_id = req->params[0];
+    struct thou_room_record room = {0};
+    char role;
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    if (!load_room(app, room_id, &room, res))
+        return;
+    if (authenticate(app, req, room_id, &role, token_hash, res)) {
+        enum thou_status rc = thou_store_room_erase(app->store, room_id, now_ms());
+        if (rc) {
+            thou_response_status(res, rc);
+        } else {
+            thou_hub_close_room(app->hub, room_id);
+            res->status = 204;
+        }
+    }
+    thou_room_record_release(&room);
+}
+
+/* ---- POST /api/rooms/{room}/events ----------------------------------------- */
+
+/* The shape of each event type a participant may post. */
+enum field_kind {
+    F_NONE = 0,
+    F_CIPHERTEXT = 1 << 0,
+    F_QUESTION = 1 << 1,
+    F_KEY = 1 << 2,
+    F_MAC = 1 << 3
+};
+
+struct event_type {
+    const char *name;
+    unsigned fields;  /* required fields */
+    bool flow;        /* decided by the flow rules */
+    bool once;        /* each role may send it once */
+    bool before_join; /* allowed while the partner has not joined */
+};
+
+static const struct event_type event_types[] = {
+    {"key", F_KEY | F_MAC, false, true, true},
+    {"confirm", F_MAC, false, true, false},
+    {"note", F_CIPHERTEXT, false, false, false},
+    {"answer", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"reflect", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"add", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"confirm_heard", F_QUESTION, true, false, false},
+    {"pass", F_QUESTION, true, false, false},
+    {"pause", F_NONE, true, false, false},
+    {"resume", F_NONE, true, false, false},
+    {"end", F_NONE, true, false, true},
+};
+
+static const struct event_type *find_event_type(const char *name)
+{
+    for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+        if (strcmp(event_types[i].name, name) == 0)
+            return &event_types[i];
+    return NULL;
+}
+
+/* Validate the body against its type; returns the fields to store (a new
+ * object without "type") or NULL with res filled. */
+static json_t *validate_event(const struct thou_app *app, const json_t *body,
+                              const struct event_type *type, struct thou_response *res)
+{
+    const char *allowed[8] = {"type"};
+    size_t n = 1;
+    unsigned f = type->fields;
+    if (f & F_CIPHERTEXT) {
+        allowed[n++] = "ciphertext";
+        allowed[n++] = "counter";
+    }
+    if (f & F_QUESTION)
+        allowed[n++] = "question";
+    if (f & F_KEY)
+        allowed[n++] = "public_key";
+    if (f & F_MAC)
+        allowed[n++] = "mac";
+    allowed[n] = NULL;
+    const char *unknown = thou_json_unknown_key(body, allowed);
+    if (unknown) {
+        invalid(res, "invalid_event", "unknown field '%s' for this event type", unknown);
+        return NULL;
+    }
+    if ((f & F_CIPHERTEXT) &&
+        !check_b64(body, "ciphertext", 1, app->config->max_ciphertext_bytes, "invalid_event", res))
+        return NULL;
+    if (f & F_CIPHERTEXT) {
+        const json_t *counter = json_object_get(body, "counter");
+        if (!json_is_integer(counter) || json_integer_value(counter) < 1 ||
+            json_integer_value(counter) > COUNTER_MAX) {
+            invalid(res, "invalid_event", "'%s' must be an integer from 1 to 2^53-1", "counter");
+            return NULL;
+        }
+    }
+    if (f & F_QUESTION) {
+        const json_t *question = json_object_get(body, "question");
+        if (!json_is_string(question) || json_string_length(question) == 0 ||
+            json_string_length(question) > 64) {
+            invalid(res, "invalid_event", "'%s' must be a question id", "question");
+            return NULL;
+        }
+    }
+    if ((f & F_KEY) && !check_b64(body, "public_key", KEY_BYTES, KEY_BYTES, "invalid_event", res))
+        return NULL;
+    if ((f & F_MAC) && !check_b64(body, "mac", MAC_MIN_BYTES, MAC_MAX_BYTES, "invalid_event", res))
+        return NULL;
+    json_t *fields = json_deep_copy(body);
+    json_object_del(fields, "type");
+    return fields;
+}
+
+/* Everything one posted event needs inside the store's transaction. */
+struct post_ctx {
+    struct thou_app *app;
+    const struct thou_qset *set;
+    const struct event_type *type;
+    const json_t *fields;
+    char role;
+    int64_t time_ms;
+    const char *refusal; /* stable code when the update refused */
+    char *data[2];       /* event data owned here */
+    char *flow_json;
+};
+
+static char *event_data(const char *type, char role, int64_t time_ms, const json_t *fields)
+{
+    json_t *object = json_pack("{s:s,s:s#,s:I}", "type", type, "role", &role, (size_t)1, "time",
+                               (json_int_t)time_ms);
+    json_object_update(object, (json_t *)(uintptr_t)fields);
+    char *data = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(object);
+    return data;
+}
+
+/* A ciphertext entry of a reveal: what the partner needs to open it. */
+static json_t *reveal_entry(const char *data)
+{
+    json_t *held = json_loads(data, 0, NULL);
+    json_t *entry = json_pack("{s:O,s:O}", "ciphertext", json_object_get(held, "ciphertext"),
+                              "counter", json_object_get(held, "counter"));
+    json_decref(held);
+    return entry;
+}
+
+/* Both reveal-together answers of a question, released in one event. */
+static enum thou_status add_reveal(struct post_ctx *post, struct thou_room_txn *txn,
+                                   const char *question, struct thou_room_change *change)
+{
+    json_t *answers = json_object();
+    char partner = post->role == 'A' ? 'B' : 'A';
+    char *held = NULL;
+    enum thou_status rc = thou_store_txn_find(txn, "answer", partner, question, &held);
+    if (rc == THOU_OK) {
+        char key[2] = {partner, '\0'};
+        json_object_set_new(answers, key, reveal_entry(held));
+        free(held);
+    } else if (rc != THOU_ENOTFOUND) {
+        json_decref(answers);
+        return rc;
+    }
+    if (strcmp(post->type->name, "answer") == 0) {
+        char key[2] = {post->role, '\0'};
+        json_object_set_new(answers, key, reveal_entry(post->data[0]));
+    }
+    json_t *fields = json_pack("{s:s,s:o}", "question", question, "answers", answers);
+    post->data[1] = event_data("reveal", post->role, post->time_ms, fields);
+    json_decref(fields);
+    change->events[1] = (struct thou_event_record){
+        .type = "reveal", .sender = post->role, .data = post->data[1], .time_ms = post->time_ms};
+    change->n_events = 2;
+    return THOU_OK;
+}
+
+/* Apply a flow event to the stored flow state. */
+static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *txn,
+                                   const struct thou_room_record *room,
+                                   struct thou_room_change *change)
+{
+    const struct thou_flow_plan *plan = thou_qset_plan(post->set);
+    struct thou_flow_state state;
+    json_t *stored = room->flow_json ? json_loads(room->flow_json, 0, NULL) : NULL;
+    enum thou_status rc = stored ? thou_flow_state_from_json(plan, stored, &state) : THOU_EINVAL;
+    json_decref(stored);
+    if (rc)
+        return THOU_EIO; /* the stored state is ours; failing to read it is corruption */
+
+    const char *question = thou_json_string(post->fields, "question");
+    bool writing_privately = state.phase == THOU_FLOW_PHASE_REVEAL_WRITE;
+    struct thou_flow_event event = {thou_flow_type_parse(post->type->name), post->role, question};
+    struct thou_flow_result result;
+    enum thou_flow_reason reason =
+        thou_flow_apply(plan, post->app->config->max_reflect_rounds, &state, &event, &result);
+    if (reason) {
+        post->refusal = thou_flow_reason_code(reason);
+        return reason == THOU_FLOW_EINVAL ? THOU_EINVAL : THOU_ECONFLICT;
+    }
+    /* Every answer written privately stays with its writer; the reveal
+     * event carries both to both at once. */
+    if (writing_privately && event.type == THOU_FLOW_ANSWER)
+        change->events[0].visible_to = post->role;
+    if (result.reveal) {
+        rc = add_reveal(post, txn, question, change);
+        if (rc)
+            return rc;
+    }
+    json_t *json = thou_flow_state_to_json(plan, &state);
+    post->flow_json = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+    change->flow_json = post->flow_json;
+    change->new_state = state.status == THOU_FLOW_ENDED ? THOU_ROOM_ENDED : THOU_ROOM_ACTIVE;
+    return THOU_OK;
+}
+
+static enum thou_status post_update(void *ctx, struct thou_room_txn *txn,
+                                    const struct thou_room_record *room,
+                                    struct thou_room_change *change)
+{
+    struct post_ctx *post = ctx;
+    if (room->state == THOU_ROOM_ENDED) {
+        post->refusal = "room_ended";
+        return THOU_ECONFLICT;
+    }
+    if (!room->b_joined && !post->type->before_join) {
+        post->refusal = "waiting_for_partner";
+        return THOU_ECONFLICT;
+    }
+    if (post->type->once) {
+        enum thou_status found = thou_store_txn_find(txn, post->type->name, post->role, NULL, NULL);
+        if (found == THOU_OK) {
+            post->refusal = "already_sent";
+            return THOU_ECONFLICT;
+        }
+        if (found != THOU_ENOTFOUND)
+            return found;
+    }
+    post->data[0] = event_data(post->type->name, post->role, post->time_ms, post->fields);
+    change->events[0] = (struct thou_event_record){.type = post->type->name,
+                                                   .sender = post->role,
+                                                   .data = post->data[0],
+                                                   .time_ms = post->time_ms};
+    change->n_events = 1;
+    change->new_state = room->state;
+    if (strcmp(post->type->name, "end") == 0 && !room->b_joined) {
+        change->new_state = THOU_ROOM_ENDED; /* A gave up waiting: nothing to flow */
+        return THOU_OK;
+    }
+    return post->type->flow ? apply_flow(post, txn, room, change) : THOU_OK;
+}
+
+static void refuse(struct thou_response *res, enum thou_status rc, const char *code)
+{
+    static const struct {
+        const char *code;
+        const char *message;
+    } messages[] = {
+        {"room_ended", "this conversation has ended; nothing more can be added"},
+        {"waiting_for_partner", "your partner has not joined yet"},
+        {"already_sent", "this can be sent only once"},
+        {"not_your_turn", "it is your partner's turn"},
+        {"wrong_step", "this is not the current step of the conversation"},
+        {"paused", "the conversation is paused"},
+        {"held", "the next stage has not been opened yet"},
+        {"already_paused", "the conversation is already paused"},
+        {"not_paused", "the conversation is not paused"},
+        {"invalid", "the event is missing what this step needs"},
+    };
+    for (size_t i = 0; code && i < sizeof(messages) / sizeof(messages[0]); i++) {
+        if (strcmp(messages[i].code, code) == 0) {
+            unsigned status = strcmp(code, "invalid") == 0 ? 400 : 409;
+            thou_response_error(res, status, strcmp(code, "invalid") == 0 ? "invalid_event" : code,
+                                messages[i].message);
+            return;
+        }
+    }
+    if (rc == THOU_EGONE || rc == THOU_ENOTFOUND)
+        room_missing(res, rc);
+    else
+        thou_response_status(res, rc);
+}
+
+void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    const char *room_id = req->params[0];
+    struct thou_room_record room = {0};
+    struct post_ctx post = {.app = app, .time_ms = now_ms()};
+    json_t *body = NULL, *fields = NULL;
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+
+    if (!load_room(app, room_id, &room, res))
+        return;
+    if (!authenticate(app, req, room_id, &post.role, token_hash, res))
+        goto out;
+    /* Rate limits key on the participant, not the address (DESIGN §7). */
+    char key[2 * THOU_DIGEST_BYTES + 1];
+    for (size_t i = 0; i < 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", token_hash[i]);
+    unsigned retry_after = 0;
+    if (!thou_limiter_take(app->event_limiter, key, post.time_ms, &retry_after)) {
+        res->retry_after_s = retry_after;
+        thou_response_error(res, 429, "rate_limited", "too many events; slow down");
+        goto out;
+    }
+    body = thou_json_body(req, res);
+    if (!body)
+        goto out;
+    const char *type_name = thou_json_string(body, "type");
+    if (!type_name) {
+        invalid(res, "invalid_event", "missing field '%s'", "type");
+        goto out;
+    }
+    post.type = find_event_type(type_name);
+    if (!post.type) {
+        thou_response_error(res, 400, "unknown_type", "unknown event type");
+        goto out;
+    }
+    fields = validate_event(app, body, post.type, res);
+    if (!fields)
+        goto out;
+    post.fields = fields;
+    post.set = room_set(app, &room);
+    if (!post.set && post.type->flow) {
+        thou_response_error(res, 409, "set_changed",
+                            "the question set of this conversation is no longer available");
+        goto out;
+    }
+
+    struct thou_room_change change = {0};
+    enum thou_status rc = thou_store_room_update(app->store, room_id, post_update, &post, &change);
+    if (rc) {
+        refuse(res, rc, post.refusal);
+        goto out;
+    }
+    thou_metrics_event(app->metrics, post.type->name);
+    thou_hub_notify(app->hub, room_id);
+    thou_json_respond(res, 201, json_pack("{s:I}", "seq", (json_int_t)change.seqs[0]));
+out:
+    free(post.data[0]);
+    free(post.data[1]);
+    free(post.flow_json);
+    json_decref(fields);
+    json_decref(body);
+    thou_room_record_release(&room);
+}
