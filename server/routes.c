@@ -24,6 +24,7 @@ static const struct route_entry routes[] = {
     {THOU_METHOD_DELETE, "/api/rooms/{room}", thou_rooms_erase},
     {THOU_METHOD_GET, "/api/rooms/{room}/events", thou_rooms_stream},
     {THOU_METHOD_POST, "/api/rooms/{room}/events", thou_rooms_post_event},
+    {THOU_METHOD_GET, "/r/{room}", thou_pages_room},
     {THOU_METHOD_GET, "/", thou_pages_static},
     {THOU_METHOD_GET, "/*", thou_pages_static},
 };

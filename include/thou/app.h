@@ -41,3 +41,6 @@ void thou_ops_metrics(void *ctx, struct thou_request *req, struct thou_response 
 
 /** GET / and every other GET path: files of the static directory. (pages.c) */
 void thou_pages_static(void *ctx, struct thou_request *req, struct thou_response *res);
+
+/** GET /r/{room}: the conversation page, room.html of the static directory. (pages.c) */
+void thou_pages_room(void *ctx, struct thou_request *req, struct thou_response *res);
