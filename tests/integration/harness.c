@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +74,7 @@ char *proc_log(const struct thou_proc *p, size_t *len)
  * is appended across restarts, so only lines after offset count. */
 static bool wait_listening(struct thou_proc *p, size_t offset)
 {
-    for (long long deadline = now_ms() + 15000; now_ms() < deadline;) {
+    for (long long deadline = now_ms() + 60000; now_ms() < deadline;) {
         size_t len = 0;
         char *log = proc_log(p, &len);
         const char *line =
@@ -103,6 +104,15 @@ static void spawn(struct thou_proc *p)
 
     const char *argv[64];
     size_t n = 0;
+    /* THOU_VALGRIND=1 runs the server under memcheck; errors and definite
+     * leaks turn its exit status into 99, which proc_stop() reports. */
+    if (getenv("THOU_VALGRIND") && strcmp(getenv("THOU_VALGRIND"), "1") == 0) {
+        argv[n++] = "/usr/bin/valgrind";
+        argv[n++] = "--quiet";
+        argv[n++] = "--error-exitcode=99";
+        argv[n++] = "--leak-check=full";
+        argv[n++] = "--errors-for-leak-kinds=definite";
+    }
     argv[n++] = thou_bin();
     argv[n++] = "serve";
     argv[n++] = "--config";
@@ -129,6 +139,7 @@ static void spawn(struct thou_proc *p)
         dup2(fd, STDERR_FILENO);
         dup2(fd, STDOUT_FILENO);
         close(fd);
+        unsetenv("THOU_VALGRIND"); /* the harness's own setting, unknown to thou */
         execv(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }
@@ -183,8 +194,16 @@ void proc_kill9(struct thou_proc *p)
 
 void proc_cleanup(struct thou_proc *p)
 {
-    if (p->pid > 0)
-        proc_stop(p);
+    /* Every test ends with a clean shutdown: exit status 0 (and, under
+     * THOU_VALGRIND, no memory errors or leaks). */
+    int status = p->pid > 0 ? proc_stop(p) : 0;
+    if (status != 0) {
+        char *log = proc_log(p, NULL);
+        fprintf(stderr, "harness: thou exited with %d on SIGTERM; its log:\n%s\n", status,
+                log ? log : "(none)");
+        free(log);
+    }
+    ck_assert_int_eq(status, 0);
     if (p->dir[0]) {
         char cmd[400];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);

@@ -32,7 +32,7 @@ int proc_stop(struct thou_proc *p);
 /** SIGKILL and wait. */
 void proc_kill9(struct thou_proc *p);
 
-/** Stop if running and delete the temp dir. */
+/** Stop if running (asserting a clean exit, status 0) and delete the temp dir. */
 void proc_cleanup(struct thou_proc *p);
 
 /** Run thou with args (NULL-terminated) to completion; returns exit code; stderr into err. */
