@@ -1,5 +1,6 @@
 #include "thou/http.h"
 #include "thou/json.h"
+#include "thou/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ void thou_response_release(struct thou_response *res)
         close(res->file_fd);
     if (res->stream)
         res->stream->free(res->stream);
+    if (res->deferred)
+        res->deferred->free(res->deferred);
     thou_response_init(res);
 }
 
@@ -31,10 +34,29 @@ void thou_response_set_body(struct thou_response *res, unsigned status, const ch
     res->body_len = len;
 }
 
+/* A heap copy of s with every non-ASCII byte replaced by '?'. */
+static char *ascii_copy(const char *s)
+{
+    char *copy = thou_xstrdup(s);
+    for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    return copy;
+}
+
 void thou_response_error(struct thou_response *res, unsigned status, const char *code,
                          const char *message)
 {
     json_t *error = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    if (!error && code && message) {
+        /* Text that is not valid UTF-8 (a message cut mid-character by a
+         * bounded snprintf, say) must not turn the answer into a 500. */
+        char *safe_code = ascii_copy(code);
+        char *safe_message = ascii_copy(message);
+        error = json_pack("{s:{s:s,s:s}}", "error", "code", safe_code, "message", safe_message);
+        free(safe_code);
+        free(safe_message);
+    }
     thou_json_respond(res, status, error);
 }
 

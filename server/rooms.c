@@ -651,6 +651,49 @@ static void refuse(struct thou_response *res, enum thou_status rc, const char *c
         thou_response_status(res, rc);
 }
 
+/* A posted event on its way through the store's group commit. */
+struct post_job {
+    struct thou_deferred deferred; /* first: the adapter holds only this */
+    struct post_ctx post;
+    struct thou_room_change change;
+    char room_id[THOU_ROOM_ID_LEN + 1];
+    json_t *fields;
+    enum thou_status status;
+};
+
+static void post_job_free(struct thou_deferred *deferred)
+{
+    struct post_job *job = (struct post_job *)deferred;
+    free(job->post.data[0]);
+    free(job->post.data[1]);
+    free(job->post.flow_json);
+    json_decref(job->fields);
+    free(job);
+}
+
+/* On the store's writer thread, after the commit. */
+static void post_job_done(void *ctx, enum thou_status status)
+{
+    struct post_job *job = ctx;
+    job->status = status;
+    if (status == THOU_OK) {
+        thou_metrics_event(job->post.app->metrics, job->post.type->name);
+        thou_hub_notify(job->post.app->hub, job->room_id);
+    }
+    thou_deferred_complete(&job->deferred);
+}
+
+/* Back on a request thread: answer only now that the event is durable. */
+static void post_job_finish(struct thou_deferred *deferred, struct thou_response *res)
+{
+    struct post_job *job = (struct post_job *)deferred;
+    if (job->status) {
+        refuse(res, job->status, job->post.refusal);
+        return;
+    }
+    thou_json_respond(res, 201, json_pack("{s:I}", "seq", (json_int_t)job->change.seqs[0]));
+}
+
 void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
@@ -698,19 +741,18 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
         goto out;
     }
 
-    struct thou_room_change change = {0};
-    enum thou_status rc = thou_store_room_update(app->store, room_id, post_update, &post, &change);
-    if (rc) {
-        refuse(res, rc, post.refusal);
-        goto out;
-    }
-    thou_metrics_event(app->metrics, post.type->name);
-    thou_hub_notify(app->hub, room_id);
-    thou_json_respond(res, 201, json_pack("{s:I}", "seq", (json_int_t)change.seqs[0]));
+    /* The answer waits for the commit, which the writer shares with every
+     * event posted meanwhile: one fsync for many acknowledgements. */
+    struct post_job *job = thou_xcalloc(1, sizeof(*job));
+    thou_deferred_init(&job->deferred, post_job_finish, post_job_free);
+    job->post = post;
+    job->fields = fields;
+    fields = NULL;
+    snprintf(job->room_id, sizeof(job->room_id), "%s", room_id);
+    res->deferred = &job->deferred;
+    thou_store_room_update_async(app->store, job->room_id, post_update, &job->post, &job->change,
+                                 post_job_done, job);
 out:
-    free(post.data[0]);
-    free(post.data[1]);
-    free(post.flow_json);
     json_decref(fields);
     json_decref(body);
     thou_room_record_release(&room);

@@ -44,7 +44,42 @@ struct request_state {
     enum thou_method method;
     const char *route;
     struct thou_route_match match;
+    struct thou_deferred *deferred; /* an answer being prepared elsewhere */
 };
+
+void thou_deferred_init(struct thou_deferred *deferred,
+                        void (*finish)(struct thou_deferred *, struct thou_response *),
+                        void (*free_fn)(struct thou_deferred *))
+{
+    deferred->finish = finish;
+    deferred->free = free_fn;
+    pthread_mutex_init(&deferred->lock, NULL);
+    deferred->done = false;
+    deferred->suspended = false;
+    deferred->conn = NULL;
+}
+
+void thou_deferred_complete(struct thou_deferred *deferred)
+{
+    /* Resume under the lock: the request thread suspends under it too, so
+     * the wake-up can neither come before the suspension nor be lost. */
+    pthread_mutex_lock(&deferred->lock);
+    deferred->done = true;
+    if (deferred->suspended) {
+        deferred->suspended = false;
+        MHD_resume_connection(deferred->conn);
+    }
+    pthread_mutex_unlock(&deferred->lock);
+}
+
+static void deferred_free(struct thou_deferred *deferred)
+{
+    /* Wait out a complete() still holding the lock before the memory goes. */
+    pthread_mutex_lock(&deferred->lock);
+    pthread_mutex_unlock(&deferred->lock);
+    pthread_mutex_destroy(&deferred->lock);
+    deferred->free(deferred);
+}
 
 static double seconds_since(const struct timespec *start)
 {
@@ -136,6 +171,25 @@ static enum MHD_Result send_response(struct MHD_Connection *connection, struct r
     return ret;
 }
 
+/* Send the deferred answer if it is ready, else suspend until it is. */
+static enum MHD_Result finish_deferred(struct MHD_Connection *connection, struct request_state *rs)
+{
+    struct thou_deferred *deferred = rs->deferred;
+    pthread_mutex_lock(&deferred->lock);
+    if (!deferred->done) {
+        deferred->conn = connection;
+        deferred->suspended = true;
+        MHD_suspend_connection(connection);
+        pthread_mutex_unlock(&deferred->lock);
+        return MHD_YES;
+    }
+    pthread_mutex_unlock(&deferred->lock);
+    struct thou_response res;
+    thou_response_init(&res);
+    deferred->finish(deferred, &res);
+    return send_response(connection, rs, &res);
+}
+
 static const char *lookup_header(struct MHD_Connection *connection, const char *name)
 {
     return MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
@@ -181,7 +235,12 @@ static enum MHD_Result dispatch(struct thou_server *server, struct MHD_Connectio
     };
     memcpy(req.params, rs->match.params, sizeof(req.params));
     rs->match.handler(rs->match.ctx, &req, &res);
-    return send_response(connection, rs, &res);
+    if (!res.deferred)
+        return send_response(connection, rs, &res);
+    rs->deferred = res.deferred;
+    res.deferred = NULL;
+    thou_response_release(&res);
+    return finish_deferred(connection, rs);
 }
 
 /* A declared body over the limit is refused before a byte of it is read. */
@@ -227,6 +286,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
          * the rest of it is never buffered. */
         return rs->too_big ? dispatch(server, connection, rs, url) : MHD_YES;
     }
+    if (rs->deferred)
+        return finish_deferred(connection, rs); /* resumed: the answer is ready */
     return dispatch(server, connection, rs, url);
 }
 
@@ -244,6 +305,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     thou_log_info("request method=%s route=%s status=%u ms=%.3f%s", thou_method_name(rs->method),
                   route, status, seconds * 1000.0, rs->streaming ? " stream=1" : "");
     atomic_fetch_sub(&server->in_flight, 1);
+    if (rs->deferred)
+        deferred_free(rs->deferred);
     thou_buf_release(&rs->body);
     free(rs);
     *req_cls = NULL;

@@ -76,6 +76,9 @@ enum stmt_id {
     ST_EXPIRED_SELECT,
     ST_TOMBSTONE_SWEEP,
     ST_FIND_EVENT,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_COUNT
 };
 
@@ -109,13 +112,48 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FIND_EVENT] = "SELECT data FROM events WHERE room_id = ? AND type = ? AND sender = ?"
                       " AND (?4 IS NULL OR json_extract(data, '$.question') = ?4)"
                       " ORDER BY seq DESC LIMIT 1",
+    [ST_SAVEPOINT] = "SAVEPOINT job",
+    [ST_RELEASE] = "RELEASE job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
-struct thou_store {
-    pthread_mutex_t lock;
+/* One SQLite connection with its prepared statements. */
+struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
+};
+
+/*
+ * A write waiting for the writer thread. The writer runs every job queued
+ * at that moment inside one transaction, each under its own savepoint, and
+ * commits once: one fsync acknowledges many events (group commit). Nothing
+ * is reported done before that commit.
+ */
+struct job {
+    enum thou_status (*run)(struct conn *c, void *arg);
+    void *arg;
+    enum thou_status status;
+    thou_store_done_fn done; /* asynchronous: called after the commit */
+    void *done_ctx;
+    bool finished; /* synchronous: the waiter sleeps on done_cond */
+    struct job *next;
+};
+
+#define MAX_BATCH 512
+
+struct thou_store {
+    struct conn writer; /* used by the writer thread only (and open/close) */
+    struct conn reader; /* reads from request threads, under read_lock */
+    pthread_mutex_t read_lock;
     int schema_version;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t queue_lock;
+    pthread_cond_t work_cond;
+    pthread_cond_t done_cond;
+    struct job *head, *tail;
+    bool stopping;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -167,18 +205,29 @@ static int pragma_int(sqlite3 *db, const char *sql, int *value)
     return rc;
 }
 
-static enum thou_status migrate(struct thou_store *store, char *errbuf, size_t errlen)
+/* Refuse a database that is not ours before anything writes to it (even
+ * switching its journal mode would change a stranger's file). */
+static enum thou_status check_identity(sqlite3 *db, const char *path, int *version, char *errbuf,
+                                       size_t errlen)
 {
-    int version = 0, app_id = 0;
-    if (pragma_int(store->db, "PRAGMA user_version", &version) != SQLITE_OK ||
-        pragma_int(store->db, "PRAGMA application_id", &app_id) != SQLITE_OK) {
-        set_error(errbuf, errlen, "cannot read schema version: %s", sqlite3_errmsg(store->db));
+    int app_id = 0, tables = 0;
+    if (pragma_int(db, "PRAGMA user_version", version) != SQLITE_OK ||
+        pragma_int(db, "PRAGMA application_id", &app_id) != SQLITE_OK ||
+        pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK) {
+        set_error(errbuf, errlen, "cannot read database '%s': %s", path, sqlite3_errmsg(db));
         return THOU_EIO;
     }
-    if (app_id != 0 && app_id != THOU_APPLICATION_ID) {
-        set_error(errbuf, errlen, "database is not a thou database (application id %d)", app_id);
+    if (app_id != THOU_APPLICATION_ID && (app_id != 0 || tables > 0)) {
+        set_error(errbuf, errlen, "database '%s' is not a thou database (application id %d)", path,
+                  app_id);
         return THOU_ESCHEMA;
     }
+    return THOU_OK;
+}
+
+static enum thou_status migrate(struct thou_store *store, int version, char *errbuf, size_t errlen)
+{
+    sqlite3 *db = store->writer.db;
     if (version > N_MIGRATIONS) {
         set_error(errbuf, errlen,
                   "database schema version %d is newer than this thou understands (%d); "
@@ -192,18 +241,18 @@ static enum thou_status migrate(struct thou_store *store, char *errbuf, size_t e
                  v + 1, THOU_APPLICATION_ID);
         /* Each step is one transaction: a crash leaves the old version whole. */
         char *msg = NULL;
-        int rc = sqlite3_exec(store->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+        int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(store->db, migrations[v], NULL, NULL, &msg);
+            rc = sqlite3_exec(db, migrations[v], NULL, NULL, &msg);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(store->db, pragmas, NULL, NULL, &msg);
+            rc = sqlite3_exec(db, pragmas, NULL, NULL, &msg);
         if (rc == SQLITE_OK)
-            rc = sqlite3_exec(store->db, "COMMIT", NULL, NULL, &msg);
+            rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
             set_error(errbuf, errlen, "cannot migrate database to version %d: %s", v + 1,
-                      msg ? msg : sqlite3_errmsg(store->db));
+                      msg ? msg : sqlite3_errmsg(db));
             sqlite3_free(msg);
-            sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return THOU_EIO;
         }
     }
@@ -211,24 +260,58 @@ static enum thou_status migrate(struct thou_store *store, char *errbuf, size_t e
     return THOU_OK;
 }
 
-static enum thou_status configure(struct thou_store *store, char *errbuf, size_t errlen)
+static enum thou_status conn_open(struct conn *c, const char *path, int *version, char *errbuf,
+                                  size_t errlen)
 {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        set_error(errbuf, errlen, "cannot open database '%s': %s", path,
+                  c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        return THOU_EIO;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, 5000);
+    enum thou_status identity = check_identity(c->db, path, version, errbuf, errlen);
+    if (identity)
+        return identity;
     char *msg = NULL;
     /* FULL makes every commit fsync the WAL: an acknowledged event survives
      * power loss, not only a crash of the process. */
-    int rc = sqlite3_exec(store->db,
+    int rc = sqlite3_exec(c->db,
                           "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                           " PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
                           NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        set_error(errbuf, errlen, "cannot configure database: %s",
-                  msg ? msg : sqlite3_errmsg(store->db));
+        set_error(errbuf, errlen, "cannot configure database '%s': %s", path,
+                  msg ? msg : sqlite3_errmsg(c->db));
         sqlite3_free(msg);
         return THOU_EIO;
     }
-    sqlite3_busy_timeout(store->db, 5000);
     return THOU_OK;
 }
+
+static enum thou_status conn_prepare(struct conn *c, char *errbuf, size_t errlen)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i],
+                               NULL) != SQLITE_OK) {
+            set_error(errbuf, errlen, "cannot prepare statement %d: %s", i, sqlite3_errmsg(c->db));
+            return THOU_EIO;
+        }
+    }
+    return THOU_OK;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    /* The last connection to close checkpoints the WAL into the main file. */
+    sqlite3_close(c->db);
+    memset(c, 0, sizeof(*c));
+}
+
+static void *writer_main(void *arg);
 
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen)
@@ -237,7 +320,10 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
     struct thou_store *store = thou_xcalloc(1, sizeof(*store));
     struct thou_buf path;
     thou_buf_init(&path);
-    pthread_mutex_init(&store->lock, NULL);
+    pthread_mutex_init(&store->read_lock, NULL);
+    pthread_mutex_init(&store->queue_lock, NULL);
+    pthread_cond_init(&store->work_cond, NULL);
+    pthread_cond_init(&store->done_cond, NULL);
 
     if (make_dirs(data_dir) != 0) {
         set_error(errbuf, errlen, "cannot create data directory '%s': %s", data_dir,
@@ -246,29 +332,24 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
         goto out;
     }
     thou_buf_printf(&path, "%s/thou.db", data_dir);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path.data, &store->db, flags, NULL) != SQLITE_OK) {
-        set_error(errbuf, errlen, "cannot open database '%s': %s", path.data,
-                  store->db ? sqlite3_errmsg(store->db) : "out of memory");
+    int version = 0;
+    rc = conn_open(&store->writer, path.data, &version, errbuf, errlen);
+    if (rc == THOU_OK)
+        rc = migrate(store, version, errbuf, errlen);
+    if (rc == THOU_OK)
+        rc = conn_prepare(&store->writer, errbuf, errlen);
+    if (rc == THOU_OK)
+        rc = conn_open(&store->reader, path.data, &version, errbuf, errlen);
+    if (rc == THOU_OK)
+        rc = conn_prepare(&store->reader, errbuf, errlen);
+    if (rc)
+        goto out;
+    if (pthread_create(&store->thread, NULL, writer_main, store) != 0) {
+        set_error(errbuf, errlen, "cannot start the database writer thread");
         rc = THOU_EIO;
         goto out;
     }
-    sqlite3_extended_result_codes(store->db, 1);
-    rc = configure(store, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = migrate(store, errbuf, errlen);
-    if (rc)
-        goto out;
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(store->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &store->stmts[i], NULL) != SQLITE_OK) {
-            set_error(errbuf, errlen, "cannot prepare statement %d: %s", i,
-                      sqlite3_errmsg(store->db));
-            rc = THOU_EIO;
-            goto out;
-        }
-    }
+    store->thread_started = true;
 out:
     thou_buf_release(&path);
     if (rc) {
@@ -283,13 +364,20 @@ void thou_store_close(struct thou_store *store)
 {
     if (!store)
         return;
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_finalize(store->stmts[i]);
-    if (store->db) {
-        /* A clean close checkpoints the WAL into the main file. */
-        sqlite3_close(store->db);
+    if (store->thread_started) {
+        /* The writer drains the queue before it stops: nothing accepted is dropped. */
+        pthread_mutex_lock(&store->queue_lock);
+        store->stopping = true;
+        pthread_cond_signal(&store->work_cond);
+        pthread_mutex_unlock(&store->queue_lock);
+        pthread_join(store->thread, NULL);
     }
-    pthread_mutex_destroy(&store->lock);
+    conn_close(&store->reader);
+    conn_close(&store->writer);
+    pthread_mutex_destroy(&store->read_lock);
+    pthread_mutex_destroy(&store->queue_lock);
+    pthread_cond_destroy(&store->work_cond);
+    pthread_cond_destroy(&store->done_cond);
     free(store);
 }
 
@@ -298,10 +386,10 @@ int thou_store_schema_version(struct thou_store *store)
     return store->schema_version;
 }
 
-/* Prepared statement, reset and cleared, ready for binding. Lock held. */
-static sqlite3_stmt *stmt(struct thou_store *store, enum stmt_id id)
+/* Prepared statement, reset and cleared, ready for binding. */
+static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
 {
-    sqlite3_stmt *s = store->stmts[id];
+    sqlite3_stmt *s = c->stmts[id];
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return s;
@@ -313,20 +401,6 @@ static int exec_stmt(sqlite3_stmt *s)
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static enum thou_status begin(struct thou_store *store)
-{
-    return exec_stmt(stmt(store, ST_BEGIN)) == SQLITE_OK ? THOU_OK : THOU_EIO;
-}
-
-/* Commit, or roll back when rc says the transaction failed. */
-static enum thou_status finish(struct thou_store *store, enum thou_status rc)
-{
-    if (rc == THOU_OK && exec_stmt(stmt(store, ST_COMMIT)) == SQLITE_OK)
-        return THOU_OK;
-    exec_stmt(stmt(store, ST_ROLLBACK));
-    return rc ? rc : THOU_EIO;
 }
 
 static enum thou_status status_of(int sqlite_rc)
@@ -345,13 +419,116 @@ static enum thou_status status_of(int sqlite_rc)
     }
 }
 
+/* ---- the writer thread ---------------------------------------------------- */
+
+static void complete(struct thou_store *store, struct job *job)
+{
+    if (job->done) {
+        thou_store_done_fn done = job->done;
+        void *done_ctx = job->done_ctx;
+        enum thou_status status = job->status;
+        free(job);
+        done(done_ctx, status);
+        return;
+    }
+    pthread_mutex_lock(&store->queue_lock);
+    job->finished = true;
+    pthread_cond_broadcast(&store->done_cond);
+    pthread_mutex_unlock(&store->queue_lock);
+}
+
+/* Run a batch of jobs in one transaction. */
+static void run_batch(struct thou_store *store, struct job *batch)
+{
+    struct conn *c = &store->writer;
+    bool open = exec_stmt(stmt(c, ST_BEGIN)) == SQLITE_OK;
+    for (struct job *job = batch; job; job = job->next) {
+        if (!open) {
+            job->status = THOU_EIO;
+            continue;
+        }
+        /* A savepoint per job: one job's failure undoes only its own writes. */
+        if (exec_stmt(stmt(c, ST_SAVEPOINT)) != SQLITE_OK) {
+            job->status = THOU_EIO;
+            continue;
+        }
+        job->status = job->run(c, job->arg);
+        if (job->status)
+            exec_stmt(stmt(c, ST_ROLLBACK_TO));
+        exec_stmt(stmt(c, ST_RELEASE));
+    }
+    if (open && exec_stmt(stmt(c, ST_COMMIT)) != SQLITE_OK) {
+        exec_stmt(stmt(c, ST_ROLLBACK));
+        for (struct job *job = batch; job; job = job->next)
+            if (job->status == THOU_OK)
+                job->status = THOU_EIO;
+    }
+    while (batch) {
+        struct job *next = batch->next;
+        complete(store, batch);
+        batch = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct thou_store *store = arg;
+    for (;;) {
+        pthread_mutex_lock(&store->queue_lock);
+        while (!store->head && !store->stopping)
+            pthread_cond_wait(&store->work_cond, &store->queue_lock);
+        if (!store->head) {
+            pthread_mutex_unlock(&store->queue_lock);
+            return NULL;
+        }
+        /* Take up to MAX_BATCH jobs; later ones wait for the next commit. */
+        struct job *batch = store->head, *last = batch;
+        for (size_t n = 1; n < MAX_BATCH && last->next; n++)
+            last = last->next;
+        store->head = last->next;
+        if (!store->head)
+            store->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&store->queue_lock);
+        run_batch(store, batch);
+    }
+}
+
+static void enqueue(struct thou_store *store, struct job *job)
+{
+    pthread_mutex_lock(&store->queue_lock);
+    job->next = NULL;
+    if (store->tail)
+        store->tail->next = job;
+    else
+        store->head = job;
+    store->tail = job;
+    pthread_cond_signal(&store->work_cond);
+    pthread_mutex_unlock(&store->queue_lock);
+}
+
+/* Run a write on the writer thread and wait for its commit. */
+static enum thou_status write_sync(struct thou_store *store,
+                                   enum thou_status (*run)(struct conn *, void *), void *arg)
+{
+    struct job job = {.run = run, .arg = arg};
+    enqueue(store, &job);
+    pthread_mutex_lock(&store->queue_lock);
+    while (!job.finished)
+        pthread_cond_wait(&store->done_cond, &store->queue_lock);
+    pthread_mutex_unlock(&store->queue_lock);
+    return job.status;
+}
+
+/* ---- reads ------------------------------------------------------------------ */
+
 enum thou_status thou_store_ping(struct thou_store *store)
 {
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *s = stmt(store, ST_PING);
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *s = stmt(&store->reader, ST_PING);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->read_lock);
     return rc == SQLITE_ROW ? THOU_OK : THOU_EUNAVAIL;
 }
 
@@ -361,44 +538,6 @@ void thou_room_record_release(struct thou_room_record *room)
     room->flow_json = NULL;
 }
 
-static int insert_participant(struct thou_store *store, const char *room_id, const char *role,
-                              const uint8_t *token_hash, int64_t now_ms)
-{
-    sqlite3_stmt *s = stmt(store, ST_PARTICIPANT_INSERT);
-    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, role, 1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 3, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, now_ms);
-    return exec_stmt(s);
-}
-
-enum thou_status thou_store_room_create(struct thou_store *store,
-                                        const struct thou_room_record *room,
-                                        const uint8_t token_hash_a[THOU_HASH_LEN])
-{
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = begin(store);
-    if (rc)
-        goto out;
-    sqlite3_stmt *s = stmt(store, ST_ROOM_INSERT);
-    sqlite3_bind_text(s, 1, room->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, room->set_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, room->set_version);
-    sqlite3_bind_int(s, 4, (int)room->state);
-    sqlite3_bind_blob(s, 5, room->join_verifier, THOU_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 6, room->created_ms);
-    sqlite3_bind_int64(s, 7, room->expires_ms);
-    if (room->flow_json)
-        sqlite3_bind_text(s, 8, room->flow_json, -1, SQLITE_STATIC);
-    rc = status_of(exec_stmt(s));
-    if (rc == THOU_OK)
-        rc = status_of(insert_participant(store, room->id, "A", token_hash_a, room->created_ms));
-    rc = finish(store, rc);
-out:
-    pthread_mutex_unlock(&store->lock);
-    return rc;
-}
-
 static bool has_row(sqlite3_stmt *s)
 {
     bool found = sqlite3_step(s) == SQLITE_ROW;
@@ -406,25 +545,23 @@ static bool has_row(sqlite3_stmt *s)
     return found;
 }
 
-/* ENOTFOUND or EGONE for a room id without a row. Lock held. */
-static enum thou_status missing_room(struct thou_store *store, const char *room_id)
+/* ENOTFOUND or EGONE for a room id without a row. */
+static enum thou_status missing_room(struct conn *c, const char *room_id)
 {
-    sqlite3_stmt *s = stmt(store, ST_TOMBSTONE_GET);
+    sqlite3_stmt *s = stmt(c, ST_TOMBSTONE_GET);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     return has_row(s) ? THOU_EGONE : THOU_ENOTFOUND;
 }
 
-/* Read a room row. Lock held. */
-static enum thou_status room_get_locked(struct thou_store *store, const char *room_id,
-                                        struct thou_room_record *room)
+static enum thou_status room_get(struct conn *c, const char *room_id, struct thou_room_record *room)
 {
     memset(room, 0, sizeof(*room));
-    sqlite3_stmt *s = stmt(store, ST_ROOM_GET);
+    sqlite3_stmt *s = stmt(c, ST_ROOM_GET);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(s);
-        return rc == SQLITE_DONE ? missing_room(store, room_id) : THOU_EIO;
+        return rc == SQLITE_DONE ? missing_room(c, room_id) : THOU_EIO;
     }
     snprintf(room->id, sizeof(room->id), "%s", room_id);
     snprintf(room->set_id, sizeof(room->set_id), "%s", (const char *)sqlite3_column_text(s, 0));
@@ -439,7 +576,7 @@ static enum thou_status room_get_locked(struct thou_store *store, const char *ro
     room->flow_json = flow ? thou_xstrdup((const char *)flow) : NULL;
     sqlite3_reset(s);
 
-    s = stmt(store, ST_ROOM_HAS_B);
+    s = stmt(c, ST_ROOM_HAS_B);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     room->b_joined = has_row(s);
     return THOU_OK;
@@ -448,47 +585,17 @@ static enum thou_status room_get_locked(struct thou_store *store, const char *ro
 enum thou_status thou_store_room_get(struct thou_store *store, const char *room_id,
                                      struct thou_room_record *room)
 {
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = room_get_locked(store, room_id, room);
-    pthread_mutex_unlock(&store->lock);
-    return rc;
-}
-
-enum thou_status thou_store_room_join(struct thou_store *store, const char *room_id,
-                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms)
-{
-    struct thou_room_record room;
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = begin(store);
-    if (rc)
-        goto out;
-    /* Check and insert inside one write transaction: two racing joins with
-     * the right secret can never both become B. */
-    rc = room_get_locked(store, room_id, &room);
-    thou_room_record_release(&room);
-    if (rc == THOU_OK && room.b_joined)
-        rc = THOU_EFULL;
-    if (rc == THOU_OK)
-        rc = status_of(insert_participant(store, room_id, "B", token_hash_b, now_ms));
-    if (rc == THOU_EEXIST)
-        rc = THOU_EFULL;
-    if (rc == THOU_OK && room.state == THOU_ROOM_WAITING) {
-        sqlite3_stmt *s = stmt(store, ST_ROOM_SET_STATE);
-        sqlite3_bind_int(s, 1, THOU_ROOM_ACTIVE);
-        sqlite3_bind_text(s, 2, room_id, -1, SQLITE_STATIC);
-        rc = status_of(exec_stmt(s));
-    }
-    rc = finish(store, rc);
-out:
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_lock(&store->read_lock);
+    enum thou_status rc = room_get(&store->reader, room_id, room);
+    pthread_mutex_unlock(&store->read_lock);
     return rc;
 }
 
 enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
                                              const uint8_t token_hash[THOU_HASH_LEN], char *role)
 {
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *s = stmt(store, ST_ROLE_BY_TOKEN);
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *s = stmt(&store->reader, ST_ROLE_BY_TOKEN);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
     enum thou_status rc = THOU_EAUTH;
@@ -500,16 +607,131 @@ enum thou_status thou_store_participant_role(struct thou_store *store, const cha
         rc = THOU_EIO;
     }
     sqlite3_reset(s);
-    pthread_mutex_unlock(&store->lock);
+    pthread_mutex_unlock(&store->read_lock);
     return rc;
 }
 
-static int insert_event(struct thou_store *store, const char *room_id,
-                        const struct thou_event_record *event, int64_t seq)
+enum thou_status thou_store_events_after(struct thou_store *store, const char *room_id, char role,
+                                         int64_t after_seq, size_t limit, thou_event_visit_fn visit,
+                                         void *ctx)
+{
+    char role_text[2] = {role, '\0'};
+    enum thou_status rc = THOU_OK;
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *s = stmt(&store->reader, ST_EVENTS_AFTER);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, after_seq);
+    sqlite3_bind_text(s, 3, role_text, 1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *visible = sqlite3_column_text(s, 3);
+        struct thou_event_record event = {
+            .seq = sqlite3_column_int64(s, 0),
+            .type = (const char *)sqlite3_column_text(s, 1),
+            .sender = (char)sqlite3_column_text(s, 2)[0],
+            .visible_to = visible ? (char)visible[0] : 0,
+            .data = (const char *)sqlite3_column_text(s, 4),
+            .time_ms = sqlite3_column_int64(s, 5),
+        };
+        if (!visit(ctx, &event))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = THOU_EIO;
+    sqlite3_reset(s);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+/* ---- writes (run on the writer thread, inside a savepoint) ---------------- */
+
+static int insert_participant(struct conn *c, const char *room_id, const char *role,
+                              const uint8_t *token_hash, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt(c, ST_PARTICIPANT_INSERT);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, role, 1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now_ms);
+    return exec_stmt(s);
+}
+
+struct create_args {
+    const struct thou_room_record *room;
+    const uint8_t *token_hash;
+};
+
+static enum thou_status create_run(struct conn *c, void *arg)
+{
+    const struct create_args *a = arg;
+    const struct thou_room_record *room = a->room;
+    sqlite3_stmt *s = stmt(c, ST_ROOM_INSERT);
+    sqlite3_bind_text(s, 1, room->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, room->set_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, room->set_version);
+    sqlite3_bind_int(s, 4, (int)room->state);
+    sqlite3_bind_blob(s, 5, room->join_verifier, THOU_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, room->created_ms);
+    sqlite3_bind_int64(s, 7, room->expires_ms);
+    if (room->flow_json)
+        sqlite3_bind_text(s, 8, room->flow_json, -1, SQLITE_STATIC);
+    enum thou_status rc = status_of(exec_stmt(s));
+    if (rc == THOU_OK)
+        rc = status_of(insert_participant(c, room->id, "A", a->token_hash, room->created_ms));
+    return rc;
+}
+
+enum thou_status thou_store_room_create(struct thou_store *store,
+                                        const struct thou_room_record *room,
+                                        const uint8_t token_hash_a[THOU_HASH_LEN])
+{
+    struct create_args args = {room, token_hash_a};
+    return write_sync(store, create_run, &args);
+}
+
+struct join_args {
+    const char *room_id;
+    const uint8_t *token_hash;
+    int64_t now_ms;
+};
+
+static enum thou_status join_run(struct conn *c, void *arg)
+{
+    const struct join_args *a = arg;
+    struct thou_room_record room;
+    /* Check and insert inside one transaction on the single writer: two
+     * racing joins with the right secret can never both become B. */
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    thou_room_record_release(&room);
+    if (rc)
+        return rc;
+    if (room.b_joined)
+        return THOU_EFULL;
+    rc = status_of(insert_participant(c, a->room_id, "B", a->token_hash, a->now_ms));
+    if (rc)
+        return rc == THOU_EEXIST ? THOU_EFULL : rc;
+    if (room.state != THOU_ROOM_WAITING)
+        return THOU_OK;
+    sqlite3_stmt *s = stmt(c, ST_ROOM_SET_STATE);
+    sqlite3_bind_int(s, 1, THOU_ROOM_ACTIVE);
+    sqlite3_bind_text(s, 2, a->room_id, -1, SQLITE_STATIC);
+    return status_of(exec_stmt(s));
+}
+
+enum thou_status thou_store_room_join(struct thou_store *store, const char *room_id,
+                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms)
+{
+    struct join_args args = {room_id, token_hash_b, now_ms};
+    return write_sync(store, join_run, &args);
+}
+
+static int insert_event(struct conn *c, const char *room_id, const struct thou_event_record *event,
+                        int64_t seq)
 {
     char sender[2] = {event->sender, '\0'};
     char visible[2] = {event->visible_to, '\0'};
-    sqlite3_stmt *s = stmt(store, ST_EVENT_INSERT);
+    sqlite3_stmt *s = stmt(c, ST_EVENT_INSERT);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, seq);
     sqlite3_bind_text(s, 3, event->type, -1, SQLITE_STATIC);
@@ -522,7 +744,7 @@ static int insert_event(struct thou_store *store, const char *room_id,
 }
 
 struct thou_room_txn {
-    struct thou_store *store;
+    struct conn *conn;
     const char *room_id;
 };
 
@@ -530,7 +752,7 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
                                      const char *question, char **data)
 {
     char sender_text[2] = {sender, '\0'};
-    sqlite3_stmt *s = stmt(txn->store, ST_FIND_EVENT);
+    sqlite3_stmt *s = stmt(txn->conn, ST_FIND_EVENT);
     sqlite3_bind_text(s, 1, txn->room_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, sender_text, 1, SQLITE_STATIC);
@@ -549,19 +771,19 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
     return rc;
 }
 
-/* Insert the change's events after room->last_seq and advance the room. Lock held. */
-static enum thou_status write_change(struct thou_store *store, const struct thou_room_record *room,
+/* Insert the change's events after room->last_seq and advance the room. */
+static enum thou_status write_change(struct conn *c, const struct thou_room_record *room,
                                      struct thou_room_change *change)
 {
     int64_t seq = room->last_seq;
     for (size_t i = 0; i < change->n_events; i++) {
         seq++;
-        enum thou_status rc = status_of(insert_event(store, room->id, &change->events[i], seq));
+        enum thou_status rc = status_of(insert_event(c, room->id, &change->events[i], seq));
         if (rc)
             return rc;
         change->seqs[i] = seq;
     }
-    sqlite3_stmt *s = stmt(store, ST_ROOM_ADVANCE);
+    sqlite3_stmt *s = stmt(c, ST_ROOM_ADVANCE);
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int(s, 2, (int)change->new_state);
     if (change->flow_json)
@@ -570,28 +792,72 @@ static enum thou_status write_change(struct thou_store *store, const struct thou
     return status_of(exec_stmt(s));
 }
 
+struct update_args {
+    const char *room_id;
+    thou_room_update_fn update;
+    void *ctx;
+    struct thou_room_change *change;
+};
+
+static enum thou_status update_run(struct conn *c, void *arg)
+{
+    struct update_args *a = arg;
+    struct thou_room_record room;
+    struct thou_room_txn txn = {c, a->room_id};
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    if (rc == THOU_OK)
+        rc = a->update(a->ctx, &txn, &room, a->change);
+    if (rc == THOU_OK && a->change->n_events > THOU_CHANGE_MAX_EVENTS)
+        rc = THOU_EINVAL;
+    if (rc == THOU_OK)
+        rc = write_change(c, &room, a->change);
+    thou_room_record_release(&room);
+    return rc;
+}
+
 enum thou_status thou_store_room_update(struct thou_store *store, const char *room_id,
                                         thou_room_update_fn update, void *ctx,
                                         struct thou_room_change *change)
 {
-    struct thou_room_record room = {0};
-    struct thou_room_txn txn = {store, room_id};
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = begin(store);
-    if (rc)
-        goto out;
-    rc = room_get_locked(store, room_id, &room);
-    if (rc == THOU_OK)
-        rc = update(ctx, &txn, &room, change);
-    if (rc == THOU_OK && change->n_events > THOU_CHANGE_MAX_EVENTS)
-        rc = THOU_EINVAL;
-    if (rc == THOU_OK)
-        rc = write_change(store, &room, change);
-    rc = finish(store, rc);
-out:
-    pthread_mutex_unlock(&store->lock);
-    thou_room_record_release(&room);
-    return rc;
+    struct update_args args = {room_id, update, ctx, change};
+    return write_sync(store, update_run, &args);
+}
+
+/* An asynchronous update owns its arguments until the done callback. */
+struct async_update {
+    struct update_args args;
+    thou_store_done_fn done;
+    void *done_ctx;
+};
+
+static void async_done(void *ctx, enum thou_status status)
+{
+    struct async_update *a = ctx;
+    thou_store_done_fn done = a->done;
+    void *done_ctx = a->done_ctx;
+    free(a);
+    done(done_ctx, status);
+}
+
+static enum thou_status async_run(struct conn *c, void *arg)
+{
+    struct async_update *a = arg;
+    return update_run(c, &a->args);
+}
+
+void thou_store_room_update_async(struct thou_store *store, const char *room_id,
+                                  thou_room_update_fn update, void *ctx,
+                                  struct thou_room_change *change, thou_store_done_fn done,
+                                  void *done_ctx)
+{
+    struct async_update *a = thou_xmalloc(sizeof(*a));
+    *a = (struct async_update){{room_id, update, ctx, change}, done, done_ctx};
+    struct job *job = thou_xcalloc(1, sizeof(*job));
+    job->run = async_run;
+    job->arg = a;
+    job->done = async_done;
+    job->done_ctx = a;
+    enqueue(store, job);
 }
 
 struct append_ctx {
@@ -630,92 +896,79 @@ enum thou_status thou_store_events_append(struct thou_store *store, const char *
     return rc;
 }
 
-enum thou_status thou_store_events_after(struct thou_store *store, const char *room_id, char role,
-                                         int64_t after_seq, size_t limit, thou_event_visit_fn visit,
-                                         void *ctx)
-{
-    char role_text[2] = {role, '\0'};
-    enum thou_status rc = THOU_OK;
-    pthread_mutex_lock(&store->lock);
-    sqlite3_stmt *s = stmt(store, ST_EVENTS_AFTER);
-    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, after_seq);
-    sqlite3_bind_text(s, 3, role_text, 1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
-    int step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *visible = sqlite3_column_text(s, 3);
-        struct thou_event_record event = {
-            .seq = sqlite3_column_int64(s, 0),
-            .type = (const char *)sqlite3_column_text(s, 1),
-            .sender = (char)sqlite3_column_text(s, 2)[0],
-            .visible_to = visible ? (char)visible[0] : 0,
-            .data = (const char *)sqlite3_column_text(s, 4),
-            .time_ms = sqlite3_column_int64(s, 5),
-        };
-        if (!visit(ctx, &event))
-            break;
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
-        rc = THOU_EIO;
-    sqlite3_reset(s);
-    pthread_mutex_unlock(&store->lock);
-    return rc;
-}
-
 /* Delete one room (events and participants cascade) and leave a tombstone. */
-static int erase_locked(struct thou_store *store, const char *room_id, int64_t now_ms)
+static enum thou_status erase_one(struct conn *c, const char *room_id, int64_t now_ms)
 {
-    sqlite3_stmt *s = stmt(store, ST_ROOM_DELETE);
+    sqlite3_stmt *s = stmt(c, ST_ROOM_DELETE);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     int rc = exec_stmt(s);
     if (rc != SQLITE_OK)
-        return rc;
-    s = stmt(store, ST_TOMBSTONE_INSERT);
+        return status_of(rc);
+    s = stmt(c, ST_TOMBSTONE_INSERT);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, now_ms);
-    return exec_stmt(s);
+    return status_of(exec_stmt(s));
+}
+
+struct erase_args {
+    const char *room_id;
+    int64_t now_ms;
+};
+
+static enum thou_status erase_run(struct conn *c, void *arg)
+{
+    const struct erase_args *a = arg;
+    struct thou_room_record room;
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    thou_room_record_release(&room);
+    return rc ? rc : erase_one(c, a->room_id, a->now_ms);
 }
 
 enum thou_status thou_store_room_erase(struct thou_store *store, const char *room_id,
                                        int64_t now_ms)
 {
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = begin(store);
-    if (rc == THOU_OK) {
-        rc = status_of(erase_locked(store, room_id, now_ms));
-        rc = finish(store, rc);
-    }
-    pthread_mutex_unlock(&store->lock);
-    return rc;
+    struct erase_args args = {room_id, now_ms};
+    return write_sync(store, erase_run, &args);
+}
+
+struct sweep_args {
+    int64_t now_ms;
+    int64_t tombstone_ttl_ms;
+    size_t deleted;
+};
+
+static enum thou_status sweep_run(struct conn *c, void *arg)
+{
+    struct sweep_args *a = arg;
+    char ids[256][THOU_ROOM_ID_LEN + 1];
+    size_t n_ids;
+    a->deleted = 0;
+    /* In batches of 256 ids, because a statement cannot delete the rows it
+     * is still stepping through. */
+    do {
+        n_ids = 0;
+        sqlite3_stmt *s = stmt(c, ST_EXPIRED_SELECT);
+        sqlite3_bind_int64(s, 1, a->now_ms);
+        while (n_ids < 256 && sqlite3_step(s) == SQLITE_ROW)
+            snprintf(ids[n_ids++], sizeof(ids[0]), "%s", (const char *)sqlite3_column_text(s, 0));
+        sqlite3_reset(s);
+        for (size_t i = 0; i < n_ids; i++) {
+            enum thou_status rc = erase_one(c, ids[i], a->now_ms);
+            if (rc)
+                return rc;
+        }
+        a->deleted += n_ids;
+    } while (n_ids == 256);
+    sqlite3_stmt *s = stmt(c, ST_TOMBSTONE_SWEEP);
+    sqlite3_bind_int64(s, 1, a->now_ms - a->tombstone_ttl_ms);
+    return status_of(exec_stmt(s));
 }
 
 enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
                                   int64_t tombstone_ttl_ms, size_t *deleted)
 {
-    char ids[256][THOU_ROOM_ID_LEN + 1];
-    size_t n_ids = 0;
-    *deleted = 0;
-    pthread_mutex_lock(&store->lock);
-    enum thou_status rc = begin(store);
-    if (rc)
-        goto out;
-    sqlite3_stmt *s = stmt(store, ST_EXPIRED_SELECT);
-    sqlite3_bind_int64(s, 1, now_ms);
-    while (n_ids < 256 && sqlite3_step(s) == SQLITE_ROW)
-        snprintf(ids[n_ids++], sizeof(ids[0]), "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_reset(s);
-    for (size_t i = 0; rc == THOU_OK && i < n_ids; i++)
-        rc = status_of(erase_locked(store, ids[i], now_ms));
-    if (rc == THOU_OK) {
-        s = stmt(store, ST_TOMBSTONE_SWEEP);
-        sqlite3_bind_int64(s, 1, now_ms - tombstone_ttl_ms);
-        rc = status_of(exec_stmt(s));
-    }
-    rc = finish(store, rc);
-    if (rc == THOU_OK)
-        *deleted = n_ids;
-out:
-    pthread_mutex_unlock(&store->lock);
+    struct sweep_args args = {now_ms, tombstone_ttl_ms, 0};
+    enum thou_status rc = write_sync(store, sweep_run, &args);
+    *deleted = rc == THOU_OK ? args.deleted : 0;
     return rc;
 }

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -54,6 +55,32 @@ struct thou_stream {
     void *conn; /* set by the adapter before the first read */
 };
 
+/*
+ * A response that completes later, without holding a request thread: the
+ * handler sets res->deferred and starts the work; the adapter suspends the
+ * connection; the worker calls thou_deferred_complete() from any thread;
+ * the adapter then calls finish() on a request thread to fill the response.
+ * free() runs once when the request is over, finished or not.
+ */
+struct thou_response;
+
+struct thou_deferred {
+    void (*finish)(struct thou_deferred *deferred, struct thou_response *res);
+    void (*free)(struct thou_deferred *deferred);
+    pthread_mutex_t lock; /* guards the fields below */
+    bool done;
+    bool suspended;
+    void *conn;
+};
+
+/** Prepare a deferred response with its callbacks. */
+void thou_deferred_init(struct thou_deferred *deferred,
+                        void (*finish)(struct thou_deferred *, struct thou_response *),
+                        void (*free)(struct thou_deferred *));
+
+/** Mark the work done and wake the request; callable from any thread, once. */
+void thou_deferred_complete(struct thou_deferred *deferred);
+
 struct thou_response {
     unsigned status;
     const char *content_type; /* static string */
@@ -63,9 +90,10 @@ struct thou_response {
     uint64_t file_size;
     char etag[40]; /* empty if none */
     const char *cache_control;
-    unsigned retry_after_s;     /* 0: no Retry-After header */
-    const char *allow;          /* Allow header for 405 */
-    struct thou_stream *stream; /* non-NULL: stream the body */
+    unsigned retry_after_s;         /* 0: no Retry-After header */
+    const char *allow;              /* Allow header for 405 */
+    struct thou_stream *stream;     /* non-NULL: stream the body */
+    struct thou_deferred *deferred; /* non-NULL: the answer comes later */
 };
 
 /** Make an empty response: status 0, no body, file_fd -1. */

@@ -11,6 +11,11 @@
  * with synchronous=FULL, schema migrations by version number, prepared
  * statements only. Every function is thread-safe. A write that returns
  * THOU_OK has been committed to disk.
+ *
+ * Writes run on one writer thread that commits whatever is queued together
+ * (group commit: one fsync for many writes, each under its own savepoint so
+ * one failure undoes only itself). Reads use a second connection and never
+ * wait for an fsync.
  */
 
 struct thou_store;
@@ -137,6 +142,20 @@ typedef enum thou_status (*thou_room_update_fn)(void *ctx, struct thou_room_txn 
 enum thou_status thou_store_room_update(struct thou_store *store, const char *room_id,
                                         thou_room_update_fn update, void *ctx,
                                         struct thou_room_change *change);
+
+/** Called on the store's writer thread once an asynchronous write committed (or failed). */
+typedef void (*thou_store_done_fn)(void *ctx, enum thou_status status);
+
+/**
+ * Like thou_store_room_update, without waiting: the update runs on the
+ * writer thread with other writes queued at the same moment, all committed
+ * with one fsync (group commit), and then done(done_ctx, status) is called
+ * on that thread. room_id, ctx and change must stay valid until then.
+ */
+void thou_store_room_update_async(struct thou_store *store, const char *room_id,
+                                  thou_room_update_fn update, void *ctx,
+                                  struct thou_room_change *change, thou_store_done_fn done,
+                                  void *done_ctx);
 
 /**
  * Inside an update: find the newest event of type sent by sender in this
