@@ -1,6 +1,7 @@
 #include "thou/buf.h"
 #include "thou/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,16 @@ void thou_buf_reset(struct thou_buf *buf)
 
 static void reserve(struct thou_buf *buf, size_t extra)
 {
+    /* A size that wraps around can only come from a bug: abort like an
+     * allocation failure rather than write out of bounds. */
+    if (extra > SIZE_MAX - buf->len - 1)
+        abort();
     size_t need = buf->len + extra + 1;
     if (need <= buf->cap)
         return;
     size_t cap = buf->cap ? buf->cap : 64;
     while (cap < need)
-        cap *= 2;
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     buf->data = thou_xrealloc(buf->data, cap);
     buf->cap = cap;
 }
@@ -74,8 +79,10 @@ void thou_buf_printf(struct thou_buf *buf, const char *fmt, ...)
 
 char *thou_buf_steal(struct thou_buf *buf, size_t *len)
 {
-    if (!buf->data)
+    if (!buf->data) {
         reserve(buf, 0);
+        buf->data[0] = '\0';
+    }
     char *data = buf->data;
     if (len)
         *len = buf->len;

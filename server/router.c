@@ -50,8 +50,21 @@ void thou_router_free(struct thou_router *router)
     free(router);
 }
 
+/* True for a well-formed capture segment: "{name}", name non-empty and
+ * without braces. */
+static bool is_capture(const char *p, size_t len)
+{
+    if (len < 3 || p[0] != '{' || p[len - 1] != '}')
+        return false;
+    for (size_t i = 1; i + 1 < len; i++)
+        if (p[i] == '{' || p[i] == '}')
+            return false;
+    return true;
+}
+
 /* Split a pattern into segments; refuses empty segments, a "*" that is not
- * last, and too many captures. */
+ * last, too many captures, and braces anywhere but around a whole capture
+ * (a typo like "{room" must not silently become a literal). */
 static enum thou_status parse_pattern(const char *pattern, struct route *route)
 {
     if (pattern[0] != '/')
@@ -70,10 +83,12 @@ static enum thou_status parse_pattern(const char *pattern, struct route *route)
             if (end)
                 return THOU_EINVAL;
             seg.kind = SEG_REST;
-        } else if (p[0] == '{' && p[len - 1] == '}' && len > 2) {
+        } else if (is_capture(p, len)) {
             if (++n_captures > THOU_ROUTE_MAX_PARAMS)
                 return THOU_EINVAL;
             seg.kind = SEG_CAPTURE;
+        } else if (memchr(p, '{', len) || memchr(p, '}', len)) {
+            return THOU_EINVAL;
         } else {
             seg.text = thou_xstrndup(p, len);
         }
@@ -179,13 +194,17 @@ void thou_router_allow_header(unsigned methods, char *buf, size_t len)
                                              THOU_METHOD_POST,   THOU_METHOD_PUT,
                                              THOU_METHOD_DELETE, THOU_METHOD_OPTIONS};
     size_t off = 0;
+    if (len == 0)
+        return;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         if (!(methods & order[i]))
             continue;
         int n = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", thou_method_name(order[i]));
-        if (n < 0 || (size_t)n >= len - off)
+        if (n < 0 || (size_t)n >= len - off) {
+            buf[off] = '\0'; /* whole method names only */
             return;
+        }
         off += (size_t)n;
     }
 }

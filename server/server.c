@@ -282,9 +282,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
         else
             rs->too_big = true;
         *upload_data_size = 0;
-        /* A chunked body that grows past the limit is answered at once;
-         * the rest of it is never buffered. */
-        return rs->too_big ? dispatch(server, connection, rs, url) : MHD_YES;
+        /* A chunked body that grows past the limit is read to its end but
+         * never buffered (libmicrohttpd cannot answer mid-upload); the 413
+         * goes out on the final call. */
+        return MHD_YES;
     }
     if (rs->deferred)
         return finish_deferred(connection, rs); /* resumed: the answer is ready */

@@ -76,10 +76,28 @@ static bool has_forbidden_byte(const char *path)
     return false;
 }
 
-/* Open one segment below dir_fd without following a symlink. */
+/* True when any segment is empty, "." or "..": checked on the whole path
+ * before anything is opened, so the answer does not depend on which
+ * directories happen to exist. */
+static bool has_bad_segment(const char *path)
+{
+    for (const char *p = path;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return true;
+        if (!slash)
+            return false;
+        p = slash + 1;
+    }
+}
+
+/* Open one segment below dir_fd without following a symlink. O_NONBLOCK
+ * keeps a FIFO from blocking the thread in open(); fstat() refuses it
+ * afterwards, and the flag has no effect on reading a regular file. */
 static int open_segment(int dir_fd, const char *name, bool last)
 {
-    int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? 0 : O_DIRECTORY);
+    int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (last ? O_NONBLOCK : O_DIRECTORY);
     return openat(dir_fd, name, flags);
 }
 
@@ -90,10 +108,10 @@ enum thou_status thou_static_resolve(const struct thou_static *st, const char *r
     char *copy = NULL;
     int dir_fd = -1, file_fd = -1;
 
-    if (has_forbidden_byte(rel))
-        return THOU_EINVAL;
     if (rel[0] == '\0')
         rel = "index.html";
+    if (has_forbidden_byte(rel) || has_bad_segment(rel))
+        return THOU_EINVAL;
     copy = thou_xstrdup(rel);
     dir_fd = dup(st->root_fd);
     if (dir_fd < 0) {

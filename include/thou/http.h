@@ -88,7 +88,7 @@ struct thou_response {
     size_t body_len;
     int file_fd; /* >= 0: serve this file; owned by the response */
     uint64_t file_size;
-    char etag[40]; /* empty if none */
+    char etag[64]; /* empty if none */
     const char *cache_control;
     unsigned retry_after_s;         /* 0: no Retry-After header */
     const char *allow;              /* Allow header for 405 */
