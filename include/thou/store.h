@@ -176,7 +176,10 @@ enum thou_status thou_store_events_after(struct thou_store *store, const char *r
                                          int64_t after_seq, size_t limit, thou_event_visit_fn visit,
                                          void *ctx);
 
-/** Delete a room and everything of it at once, leaving a tombstone of its id. */
+/**
+ * Delete a room and everything of it at once, leaving a tombstone of its id.
+ * THOU_ENOTFOUND or THOU_EGONE when there is no such room (any more).
+ */
 enum thou_status thou_store_room_erase(struct thou_store *store, const char *room_id,
                                        int64_t now_ms);
 
