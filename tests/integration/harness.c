@@ -229,6 +229,7 @@ int proc_run(const char *const *args, char *err, size_t errlen)
         for (size_t i = 0; args[i] && n < 63; i++)
             argv[n++] = args[i];
         argv[n] = NULL;
+        unsetenv("THOU_VALGRIND");
         execv(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }
