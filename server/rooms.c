@@ -200,7 +200,7 @@ static enum thou_status append_simple(struct thou_app *app, const char *room_id,
 {
     int64_t time_ms = now_ms();
     char *data = NULL;
-    json_t *object = json_pack("{s:s,s:s#,s:I}", "type", type, "role", &role, (size_t)1, "time",
+    json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
     data = json_dumps(object, JSON_COMPACT);
     json_decref(object);
@@ -305,6 +305,9 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
     if (!authenticate(app, req, room_id, &role, token_hash, res))
         goto out;
     json_t *flow = room.flow_json ? json_loads(room.flow_json, 0, NULL) : NULL;
+    /* Nobody can act on a question before the partner is there. */
+    if (flow && !room.b_joined)
+        json_object_set_new(flow, "expect", json_pack("{s:[],s:[]}", "A", "B"));
     char role_text[2] = {role, '\0'};
     char partner = role == 'A' ? 'B' : 'A';
     bool partner_joined = role == 'B' || room.b_joined;
@@ -497,7 +500,7 @@ struct post_ctx {
 
 static char *event_data(const char *type, char role, int64_t time_ms, const json_t *fields)
 {
-    json_t *object = json_pack("{s:s,s:s#,s:I}", "type", type, "role", &role, (size_t)1, "time",
+    json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
     json_object_update(object, (json_t *)(uintptr_t)fields);
     char *data = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -613,10 +616,6 @@ static enum thou_status post_update(void *ctx, struct thou_room_txn *txn,
                                                    .time_ms = post->time_ms};
     change->n_events = 1;
     change->new_state = room->state;
-    if (strcmp(post->type->name, "end") == 0 && !room->b_joined) {
-        change->new_state = THOU_ROOM_ENDED; /* A gave up waiting: nothing to flow */
-        return THOU_OK;
-    }
     return post->type->flow ? apply_flow(post, txn, room, change) : THOU_OK;
 }
 
