@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -363,6 +364,24 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     thou_log_warn("http: %s", line);
 }
 
+/* Each connection (an open event stream above all) is a file descriptor:
+ * raise the soft limit towards max_connections, within the hard limit. */
+static void raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    rlim_t wanted = (rlim_t)max_connections + 64; /* database, listener, logs */
+    if (limit.rlim_cur >= wanted)
+        return;
+    limit.rlim_cur =
+        limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted ? wanted : limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted)
+        thou_log_warn("open file limit %llu is below max_connections %u; raise 'ulimit -n'",
+                      (unsigned long long)limit.rlim_cur, max_connections);
+}
+
 /* Bind and listen ourselves so a port in use is reported plainly. */
 static int open_listener(const struct thou_config *config, char *errbuf, size_t errlen)
 {
@@ -418,6 +437,7 @@ enum thou_status thou_server_start(const struct thou_config *config, struct thou
                                    struct thou_metrics *metrics, struct thou_server **out,
                                    char *errbuf, size_t errlen)
 {
+    raise_fd_limit(config->max_connections);
     int fd = open_listener(config, errbuf, errlen);
     if (fd < 0)
         return THOU_EIO;
