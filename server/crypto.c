@@ -42,6 +42,15 @@ enum thou_status thou_crypto_b64_decode(const char *in, size_t in_len, uint8_t *
      * checked by libsodium, which also rejects non-zero trailing bits. */
     if (in_len % 4 == 1)
         return THOU_EINVAL;
+    /* libsodium 1.0.18 reads bytes above 0x7f as '_'; only the alphabet itself
+     * may reach it, or one value would have many spellings. */
+    for (size_t i = 0; i < in_len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!alphabet)
+            return THOU_EINVAL;
+    }
     if (thou_crypto_b64_decoded_max(in_len) > max)
         return THOU_ETOOBIG;
     const char *end = NULL;
