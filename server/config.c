@@ -1,4 +1,5 @@
 #include "thou/config.h"
+#include "thou/json.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -189,28 +190,6 @@ static bool parse_unsigned(const char *text, unsigned long long *value, bool *ov
     return *end == '\0';
 }
 
-static const char *json_type_name(const json_t *value)
-{
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "unknown";
-}
-
 /* NULL when path has no directory part: its relative values already mean the right thing. */
 static char *path_dirname(const char *path)
 {
@@ -309,14 +288,14 @@ static enum thou_status apply_json(struct thou_config *config, const struct sett
     if (!is_number_type(setting->type)) {
         if (!json_is_string(value))
             return fail(errbuf, errlen, "'%s' must be a string, not %s", setting->name,
-                        json_type_name(value));
+                        thou_json_type_name(value));
         return apply_text(config, setting, setting->name, json_string_value(value), base_dir,
                           errbuf, errlen);
     }
 
     if (!json_is_integer(value))
         return fail(errbuf, errlen, "'%s' must be an integer, not %s", setting->name,
-                    json_type_name(value));
+                    thou_json_type_name(value));
     json_int_t number = json_integer_value(value);
     char value_text[32];
     snprintf(value_text, sizeof(value_text), "%" JSON_INTEGER_FORMAT, number);
@@ -435,7 +414,7 @@ enum thou_status thou_config_load_file(struct thou_config *config, const char *p
     }
     if (!json_is_object(root)) {
         rc = fail(errbuf, errlen, "%s: the top level must be an object, not %s", path,
-                  json_type_name(root));
+                  thou_json_type_name(root));
         goto out;
     }
 

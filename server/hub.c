@@ -1,6 +1,7 @@
 #include "thou/hub.h"
 #include "thou/buf.h"
 #include "thou/mem.h"
+#include "thou/text.h"
 #include "thou/metrics.h"
 #include "thou/server.h"
 #include "thou/store.h"
@@ -87,10 +88,7 @@ void thou_hub_free(struct thou_hub *hub)
 
 static size_t slot_of(const char *room_id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)room_id; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h % N_SLOTS;
+    return thou_text_hash(room_id) % N_SLOTS;
 }
 
 static struct hub_room *find_room(struct thou_hub *hub, const char *room_id)

@@ -60,6 +60,28 @@ void thou_json_respond(struct thou_response *res, unsigned status, json_t *value
     thou_response_set_body(res, status, "application/json", text, strlen(text));
 }
 
+const char *thou_json_type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "something else";
+}
+
 const char *thou_json_string(const json_t *object, const char *key)
 {
     const json_t *value = json_object_get(object, key);

@@ -1,5 +1,6 @@
 #include "thou/limiter.h"
 #include "thou/mem.h"
+#include "thou/text.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -50,10 +51,7 @@ void thou_limiter_free(struct thou_limiter *limiter)
 
 static size_t slot_of(const char *key)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    return h % N_BUCKETS;
+    return thou_text_hash(key) % N_BUCKETS;
 }
 
 /* Find or make key's entry, refilled up to now. Lock held. */

@@ -1,4 +1,6 @@
 #include "thou/qset.h"
+#include "thou/json.h"
+#include "thou/text.h"
 #include "thou/buf.h"
 #include "thou/mem.h"
 
@@ -226,24 +228,13 @@ static void skip_space(struct scanner *s)
     }
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool read_hex4(struct scanner *s, unsigned long *value)
 {
     if (s->len - s->pos < 4)
         return false;
     *value = 0;
     for (size_t i = 0; i < 4; i++) {
-        int digit = hex_value(s->text[s->pos + i]);
+        int digit = thou_hex_value(s->text[s->pos + i]);
         if (digit < 0)
             return false;
         *value = (*value << 4) | (unsigned long)digit;
@@ -601,28 +592,6 @@ static const struct field_spec question_fields[] = {
 
 #define N_FIELDS(table) (sizeof(table) / sizeof((table)[0]))
 
-static const char *json_kind(const json_t *value)
-{
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "something else";
-}
-
 static bool is_valid_id(const char *id)
 {
     size_t len = strlen(id);
@@ -694,19 +663,23 @@ static enum thou_status parse_field(struct parse_ctx *ctx, const struct field_sp
     case FIELD_TEXT:
     case FIELD_LANGUAGE:
         if (!json_is_string(value))
-            return fail(ctx, THOU_EINVAL, false, "must be a string, not %s", json_kind(value));
+            return fail(ctx, THOU_EINVAL, false, "must be a string, not %s",
+                        thou_json_type_name(value));
         break;
     case FIELD_UINT:
         if (!json_is_integer(value))
-            return fail(ctx, THOU_EINVAL, false, "must be an integer, not %s", json_kind(value));
+            return fail(ctx, THOU_EINVAL, false, "must be an integer, not %s",
+                        thou_json_type_name(value));
         break;
     case FIELD_BOOL:
         if (!json_is_boolean(value))
-            return fail(ctx, THOU_EINVAL, false, "must be true or false, not %s", json_kind(value));
+            return fail(ctx, THOU_EINVAL, false, "must be true or false, not %s",
+                        thou_json_type_name(value));
         break;
     case FIELD_ARRAY:
         if (!json_is_array(value))
-            return fail(ctx, THOU_EINVAL, false, "must be an array, not %s", json_kind(value));
+            return fail(ctx, THOU_EINVAL, false, "must be an array, not %s",
+                        thou_json_type_name(value));
         break;
     }
 
@@ -780,7 +753,8 @@ static enum thou_status parse_fields(struct parse_ctx *ctx, json_t *object,
                                      json_t **array)
 {
     if (!json_is_object(object))
-        return fail(ctx, THOU_EINVAL, false, "must be an object, not %s", json_kind(object));
+        return fail(ctx, THOU_EINVAL, false, "must be an object, not %s",
+                    thou_json_type_name(object));
 
     size_t base = ctx->path.len;
     const char *key;

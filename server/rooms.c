@@ -78,6 +78,20 @@ static bool authenticate(struct thou_app *app, const struct thou_request *req, c
     return true;
 }
 
+/* The room named in the path and the caller's role in it; false with res
+ * filled when either is missing. The caller releases *room on success. */
+static bool open_as_participant(struct thou_app *app, const struct thou_request *req,
+                                struct thou_room_record *room, char *role,
+                                uint8_t token_hash[THOU_DIGEST_BYTES], struct thou_response *res)
+{
+    if (!load_room(app, req->params[0], room, res))
+        return false;
+    if (authenticate(app, req, req->params[0], role, token_hash, res))
+        return true;
+    thou_room_record_release(room);
+    return false;
+}
+
 static const struct thou_qset *room_set(struct thou_app *app, const struct thou_room_record *room)
 {
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, room->set_id);
@@ -303,10 +317,8 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
     struct thou_room_record room = {0};
     char role;
     uint8_t token_hash[THOU_DIGEST_BYTES];
-    if (!load_room(app, room_id, &room, res))
+    if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    if (!authenticate(app, req, room_id, &role, token_hash, res))
-        goto out;
     json_t *flow = room.flow_json ? json_loads(room.flow_json, 0, NULL) : NULL;
     /* Nobody can act on a question before the partner is there. */
     if (flow && !room.b_joined)
@@ -321,7 +333,6 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
     thou_json_respond(res, 200, state);
-out:
     thou_room_record_release(&room);
 }
 
@@ -351,10 +362,8 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     char role;
     uint8_t token_hash[THOU_DIGEST_BYTES];
     int64_t after = 0;
-    if (!load_room(app, room_id, &room, res))
+    if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    if (!authenticate(app, req, room_id, &role, token_hash, res))
-        goto out;
     if (req->last_event_id && !parse_last_event_id(req->last_event_id, &after)) {
         thou_response_error(res, 400, "bad_last_event_id",
                             "Last-Event-ID must be a decimal event number");
@@ -387,16 +396,16 @@ void thou_rooms_erase(void *ctx, struct thou_request *req, struct thou_response 
     struct thou_room_record room = {0};
     char role;
     uint8_t token_hash[THOU_DIGEST_BYTES];
-    if (!load_room(app, room_id, &room, res))
+    if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    if (authenticate(app, req, room_id, &role, token_hash, res)) {
-        enum thou_status rc = thou_store_room_erase(app->store, room_id, now_ms());
-        if (rc) {
-            thou_response_status(res, rc);
-        } else {
-            thou_hub_close_room(app->hub, room_id);
-            res->status = 204;
-        }
+    enum thou_status rc = thou_store_room_erase(app->store, room_id, now_ms());
+    if (rc == THOU_EGONE || rc == THOU_ENOTFOUND) {
+        room_missing(res, rc);
+    } else if (rc) {
+        thou_response_status(res, rc);
+    } else {
+        thou_hub_close_room(app->hub, room_id);
+        res->status = 204;
     }
     thou_room_record_release(&room);
 }
@@ -711,10 +720,8 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
     json_t *body = NULL, *fields = NULL;
     uint8_t token_hash[THOU_DIGEST_BYTES];
 
-    if (!load_room(app, room_id, &room, res))
+    if (!open_as_participant(app, req, &room, &post.role, token_hash, res))
         return;
-    if (!authenticate(app, req, room_id, &post.role, token_hash, res))
-        goto out;
     /* Rate limits key on the participant, not the address (DESIGN §7). */
     char key[2 * THOU_DIGEST_BYTES + 1];
     for (size_t i = 0; i < 16; i++)

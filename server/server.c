@@ -1,4 +1,5 @@
 #include "thou/server.h"
+#include "thou/text.h"
 #include "thou/buf.h"
 #include "thou/log.h"
 #include "thou/mem.h"
@@ -321,17 +322,6 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
     thou_metrics_connections(server->metrics, toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode in place. An escape that would produce a control byte
  * (%00 above all) is left encoded, so it can neither truncate the path nor
  * reach a file name; static files refuse any '%' that remains. */
@@ -340,7 +330,8 @@ static size_t unescape(void *cls, struct MHD_Connection *connection, char *s)
     char *out = s;
     for (const char *in = s; *in; in++) {
         int hi, lo;
-        if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0) {
+        if (in[0] == '%' && (hi = thou_hex_value(in[1])) >= 0 &&
+            (lo = thou_hex_value(in[2])) >= 0) {
             unsigned char c = (unsigned char)(hi * 16 + lo);
             if (c >= 0x20 && c != 0x7f) {
                 *out++ = (char)c;

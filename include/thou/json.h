@@ -19,6 +19,9 @@ json_t *thou_json_body(const struct thou_request *req, struct thou_response *res
 /** Serialize value (the reference is stolen) as the response body with status. */
 void thou_json_respond(struct thou_response *res, unsigned status, json_t *value);
 
+/** "an object", "a string", "a real number", ... for error messages that name a wrong type. */
+const char *thou_json_type_name(const json_t *value);
+
 /** Read an optional string member; NULL when absent or not a string. */
 const char *thou_json_string(const json_t *object, const char *key);
 
