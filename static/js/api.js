@@ -1,0 +1,136 @@
+// The HTTP API of thou (DESIGN.md §8), as small async functions. Bearer tokens travel only
+// in the Authorization header, never in a URL. Every failure is an ApiError with a stable
+// `code`: the server's error code, or 'network' when no answer came at all.
+
+/** A failed API call. status 0 means the network failed (no HTTP answer). */
+export class ApiError extends Error {
+    constructor({ status, code, message, retryAfter = null }) {
+        super(message || code);
+        this.name = 'ApiError';
+        this.status = status;
+        this.code = code;
+        this.retryAfter = retryAfter; /* seconds, from Retry-After, or null */
+    }
+
+    /** True when trying again later may succeed: network trouble, 5xx, 429. */
+    get retryable() {
+        return this.status === 0 || this.status === 429 || this.status >= 500;
+    }
+}
+
+function parseRetryAfter(value) {
+    if (value === null || !/^\d{1,6}$/.test(value.trim())) {
+        return null;
+    }
+    return Number(value.trim());
+}
+
+async function errorFrom(response) {
+    let body = null;
+    try {
+        body = await response.json();
+    } catch {
+        /* not JSON: keep the status */
+    }
+    return new ApiError({
+        status: response.status,
+        code: body?.error?.code ?? `http_${response.status}`,
+        message: body?.error?.message,
+        retryAfter: parseRetryAfter(response.headers.get('Retry-After')),
+    });
+}
+
+/** fetch() that turns a network failure into ApiError('network'); aborts pass through. */
+async function send(path, init) {
+    try {
+        return await fetch(path, { cache: 'no-store', credentials: 'omit', ...init });
+    } catch (e) {
+        if (e?.name === 'AbortError') {
+            throw e;
+        }
+        throw new ApiError({ status: 0, code: 'network', message: 'the server cannot be reached' });
+    }
+}
+
+async function request(method, path, { token, body, signal } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (token) {
+        headers.Authorization = `Bearer ${token}`;
+    }
+    if (body !== undefined) {
+        headers['Content-Type'] = 'application/json';
+    }
+    const response = await send(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+    });
+    if (!response.ok) {
+        throw await errorFrom(response);
+    }
+    if (response.status === 204) {
+        return null;
+    }
+    try {
+        return await response.json();
+    } catch {
+        throw new ApiError({ status: response.status, code: 'bad_response' });
+    }
+}
+
+const roomPath = (room) => `/api/rooms/${encodeURIComponent(room)}`;
+
+/** GET /api/sets → [{id, version, title, description, minutes, stages, questions}]. */
+export async function listSets() {
+    return (await request('GET', '/api/sets')).sets;
+}
+
+/** GET /api/sets/{id} → the whole set with stages and question texts. */
+export function getSet(id) {
+    return request('GET', `/api/sets/${encodeURIComponent(id)}`);
+}
+
+/** POST /api/rooms → {room, token, role: "A"}. */
+export function createRoom(set, joinVerifier) {
+    return request('POST', '/api/rooms', { body: { set, join_verifier: joinVerifier } });
+}
+
+/** POST /api/rooms/{room}/join → {room, token, role: "B"}. */
+export function joinRoom(room, joinSecret) {
+    return request('POST', `${roomPath(room)}/join`, { body: { join_secret: joinSecret } });
+}
+
+/** GET /api/rooms/{room} → the room's state, including `flow`. */
+export function getRoom(room, token) {
+    return request('GET', roomPath(room), { token });
+}
+
+/** POST /api/rooms/{room}/events → {seq}, sent only after the server committed it. */
+export function postEvent(room, token, event) {
+    return request('POST', `${roomPath(room)}/events`, { token, body: event });
+}
+
+/** DELETE /api/rooms/{room}: erase everything of the room. */
+export function eraseRoom(room, token) {
+    return request('DELETE', roomPath(room), { token });
+}
+
+/**
+ * Open the event stream (GET /api/rooms/{room}/events) after event `lastId`. Resolves to
+ * the Response, whose body is text/event-stream; rejects with ApiError otherwise.
+ */
+export async function openStream(room, token, lastId, signal) {
+    const headers = { Accept: 'text/event-stream', Authorization: `Bearer ${token}` };
+    if (lastId > 0) {
+        headers['Last-Event-ID'] = String(lastId);
+    }
+    const response = await send(`${roomPath(room)}/events`, { method: 'GET', headers, signal });
+    if (!response.ok) {
+        throw await errorFrom(response);
+    }
+    if (!response.body) {
+        throw new ApiError({ status: response.status, code: 'bad_response' });
+    }
+    return response;
+}

@@ -1,0 +1,91 @@
+// What this browser keeps about its conversations: one IndexedDB record per room.
+//
+// Record (structured-clone values; Uint8Array for bytes):
+//   room        room id (the key)
+//   v           record version (1)
+//   role        "A" or "B"
+//   token       bearer token for this room
+//   secret      the room secret S from the link (32 bytes; MAC key and link derive from it)
+//   keyPair     { publicKey, privateKey } for crypto_kx (32 bytes each)
+//   keySent     true once the server stored our `key` event
+//   confirmSent true once the server stored our `confirm` event
+//   counter     highest message counter this browser has used (persisted before sending)
+//   guard       CounterGuard.toObject() of what was opened so far
+//   outbox      events written but not yet acknowledged by the server, in order:
+//               [{ id, body, afterSeq }] — bodies are already sealed (no plaintext here)
+//   created     Date.now() at creation
+//
+// Writes are serialised, so a later put never lands before an earlier one.
+
+const DB_NAME = 'thou';
+const DB_VERSION = 1;
+const ROOMS = 'rooms';
+
+function promised(request) {
+    return new Promise((resolve, reject) => {
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+    });
+}
+
+function openDb() {
+    if (!globalThis.indexedDB) {
+        return Promise.reject(new Error('IndexedDB is not available'));
+    }
+    const request = indexedDB.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = () => {
+        const db = request.result;
+        if (!db.objectStoreNames.contains(ROOMS)) {
+            db.createObjectStore(ROOMS, { keyPath: 'room' });
+        }
+    };
+    return promised(request);
+}
+
+/** The database connection and the write queue: the module's only state, set once. */
+const handle = { db: null, writes: Promise.resolve() };
+
+async function database() {
+    if (!handle.db) {
+        handle.db = openDb();
+    }
+    return handle.db;
+}
+
+async function run(mode, fn) {
+    const db = await database();
+    return new Promise((resolve, reject) => {
+        const tx = db.transaction(ROOMS, mode);
+        const result = fn(tx.objectStore(ROOMS));
+        tx.oncomplete = () => resolve(result.result);
+        tx.onerror = () => reject(tx.error);
+        tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'));
+    });
+}
+
+function queued(fn) {
+    const next = handle.writes.then(fn, fn);
+    handle.writes = next.catch(() => {});
+    return next;
+}
+
+/** Fails if IndexedDB cannot be opened (private mode, disabled storage). */
+export async function check() {
+    await database();
+}
+
+/** The record of a room, or undefined. */
+export function getRoom(room) {
+    return run('readonly', (store) => store.get(room));
+}
+
+/** Store (replace) a room's record. Resolves once the transaction committed. */
+export function putRoom(record) {
+    const copy = structuredClone(record);
+    return queued(() => run('readwrite', (store) => store.put(copy)));
+}
+
+/** Forget a room. */
+export function deleteRoom(room) {
+    return queued(() => run('readwrite', (store) => store.delete(room)));
+}

@@ -1,0 +1,554 @@
+// The guided conversation, drawn from the store: progress through the stages, the stage's
+// introduction, the current question with its thread and what this person may do now
+// (from `flow.expect`), notes, earlier questions, and the controls. Also the ended screen.
+// Reads the store, never changes it; every input goes to `actions`.
+
+import { h, keyed, focus, uid } from './dom.js';
+import { S } from './strings.js';
+import { FLOW_TYPES, thread, questionsSeen, notes } from './log.js';
+import { confirmPanel } from './widgets.js';
+
+const NOTE_MAX = 500;
+const TEXT_MAX = 3000;
+
+/* ---------------------------------------------------------------- what to do now */
+
+/**
+ * The step this person is at: {kind, type?, question, phase, ...}. kind is 'compose' (write
+ * an answer/reflection/addition of `type`), 'confirm' (say whether they were heard), 'wait'
+ * (the partner's move, `text` says what they do), 'sending' (our move is on its way), 'sync'
+ * (events arrived that the room state does not reflect yet), 'paused' or 'held'.
+ */
+export function stepOf(store) {
+    const flow = store.room.flow;
+    const role = store.record.role;
+    const base = { question: flow.question, phase: flow.phase, speaker: flow.speaker,
+        rounds: flow.rounds };
+    if (flow.status === 'paused') {
+        return { ...base, kind: 'paused' };
+    }
+    if (flow.status === 'held') {
+        return { ...base, kind: 'held' };
+    }
+    if ([...store.local.values()].some((l) => l.state !== 'failed' && FLOW_TYPES.has(l.type))) {
+        return { ...base, kind: 'sending' };
+    }
+    if (store.log.lastFlowSeq > store.room.last_seq) {
+        return { ...base, kind: 'sync' };
+    }
+    const expect = flow.expect?.[role] ?? [];
+    const can = (type) => expect.includes(type);
+    switch (flow.phase) {
+    case 'speak':
+        return can('answer') ? { ...base, kind: 'compose', type: 'answer' }
+            : { ...base, kind: 'wait', text: S.waitSpeak };
+    case 'reflect':
+        return can('reflect') ? { ...base, kind: 'compose', type: 'reflect' }
+            : { ...base, kind: 'wait', text: S.waitReflect };
+    case 'confirm':
+        if (!can('confirm_heard')) {
+            return { ...base, kind: 'wait', text: S.waitConfirm };
+        }
+        return store.ui.adding ? { ...base, kind: 'compose', type: 'add' }
+            : { ...base, kind: 'confirm' };
+    case 'reveal_write':
+        return can('answer') ? { ...base, kind: 'compose', type: 'answer', reveal: true }
+            : { ...base, kind: 'wait', text: S.waitRevealWrite };
+    case 'reveal_reflect':
+        return can('reflect') ? { ...base, kind: 'compose', type: 'reflect', reveal: true }
+            : { ...base, kind: 'wait', text: S.waitRevealReflect };
+    default:
+        return { ...base, kind: 'sync' };
+    }
+}
+
+function stepKey(step, store) {
+    return [step.question, step.phase, step.speaker, step.rounds, step.kind, step.type ?? '',
+        step.kind === 'sending' ? store.sendTrouble || !store.online : ''].join('|');
+}
+
+/* ---------------------------------------------------------------- entries */
+
+const LABELS = {
+    answer: [S.youAnswered, S.partnerAnswered],
+    reflect: [S.youHeard, S.partnerHeard],
+    add: [S.youAdded, S.partnerAdded],
+    note: [S.youNote, S.partnerNote],
+};
+
+function stateLine(entry, store) {
+    if (entry.state === 'sending') {
+        return h('p', { class: 'entry-state entry-state--sending', testid: 'entry-state',
+            text: store.sendTrouble || !store.online ? S.stateSendingOffline : S.stateSending });
+    }
+    if (entry.state === 'failed') {
+        const why = S.failedReasons[entry.error] ?? S.failedReasons.other;
+        return h('p', { class: 'entry-state entry-state--failed', testid: 'entry-state',
+            text: `${S.stateFailed(why)} ${entry.text ? S.failedRestored : ''}`.trim() });
+    }
+    if (entry.local && entry.state === 'sent') {
+        return h('p', { class: 'entry-state entry-state--sent', testid: 'entry-state',
+            text: S.stateSent });
+    }
+    return null;
+}
+
+/** One entry of a thread (or a note). */
+function entryView(entry, store, extra = null) {
+    const mine = entry.role === store.record.role;
+    const who = mine ? 'me' : 'partner';
+    const attrs = {
+        class: `entry entry--${who} entry--${entry.type}${entry.unreadable ? ' entry--unreadable' : ''}`,
+        testid: 'entry',
+        dataset: { type: entry.type, who, state: entry.state ?? 'sent',
+            question: entry.question ?? '' },
+    };
+    if (entry.type === 'pass' || entry.type === 'confirm_heard') {
+        const text = entry.type === 'pass' ? (mine ? S.youPassed : S.partnerPassed)
+            : (mine ? S.youConfirmed : S.partnerConfirmed);
+        return h('div', { ...attrs, class: `${attrs.class} entry--line` },
+            h('p', { class: 'entry-text', testid: 'entry-text', text }),
+            stateLine(entry, store));
+    }
+    if (['pause', 'resume', 'end'].includes(entry.type)) {
+        return h('div', { ...attrs, class: `${attrs.class} entry--line` },
+            h('p', { class: 'entry-text', text: { pause: S.pause, resume: S.resume,
+                end: S.end }[entry.type] }),
+            stateLine(entry, store));
+    }
+    const [mineLabel, theirLabel] = LABELS[entry.type] ?? LABELS.answer;
+    return h('div', attrs,
+        h('p', { class: 'entry-who', text: mine ? mineLabel : theirLabel }),
+        entry.unreadable
+            ? h('p', { class: 'entry-text entry-text--warning', text: S.unreadable })
+            : h('p', { class: 'entry-text', testid: 'entry-text', text: entry.text ?? '' }),
+        extra,
+        stateLine(entry, store));
+}
+
+/** Local (not yet stored) entries of a question, shown after the stored ones. */
+function localEntries(store, question) {
+    const out = [];
+    for (const [id, local] of store.local) {
+        if ((local.question ?? null) === (question ?? null) && local.type !== 'note') {
+            out.push({ ...local, key: `local-${id}`, role: store.record.role, local: true });
+        }
+    }
+    return out;
+}
+
+function threadEntries(store, question) {
+    return [...thread(store.log, question), ...localEntries(store, question)];
+}
+
+function threadSignature(entries, store) {
+    return entries.map((e) => `${e.key}:${e.state ?? ''}:${e.error ?? ''}`).join(',')
+        + `|${store.log.revealed.get(entries[0]?.question) ?? ''}|${store.sendTrouble}|${store.online}`;
+}
+
+/** A question's thread; reveal-together questions show both answers side by side once
+ *  revealed. */
+function threadView(store, question, entries) {
+    const info = store.questions.get(question);
+    const revealSeq = store.log.revealed.get(question);
+    if (!info?.reveal) {
+        return h('div', { class: 'thread', testid: 'thread' },
+            entries.map((e) => entryView(e, store)));
+    }
+    const me = store.record.role;
+    if (revealSeq === undefined) {
+        return h('div', { class: 'thread', testid: 'thread' },
+            entries.map((e) => entryView(e, store, e.role === me && e.type === 'answer'
+                ? h('p', { class: 'quiet small', text: S.privateUntilReveal }) : null)));
+    }
+    const before = entries.filter((e) => !e.local && e.seq <= revealSeq);
+    const after = entries.filter((e) => e.local || e.seq > revealSeq);
+    const pick = (mine) => before.find((e) => (e.role === me) === mine
+        && (e.type === 'answer' || e.type === 'pass'));
+    const myPart = pick(true);
+    const theirPart = pick(false);
+    let note = S.revealDiffer;
+    if (myPart?.type === 'pass' && theirPart?.type === 'pass') {
+        note = S.revealBothPassed;
+    } else if (theirPart?.type === 'pass') {
+        note = S.revealPartnerPassed;
+    } else if (myPart?.type === 'pass') {
+        note = S.revealYouPassed;
+    } else if (myPart?.text && theirPart?.text && myPart.text.trim() === theirPart.text.trim()) {
+        note = S.revealSame;
+    }
+    const column = (part, mine) => h('div', { class: 'reveal-col',
+        testid: mine ? 'reveal-mine' : 'reveal-partner' },
+        part ? entryView(part, store) : null);
+    return h('div', { class: 'thread', testid: 'thread' },
+        h('div', { class: 'reveal', testid: 'reveal' },
+            h('h3', { class: 'reveal-title', text: S.revealTitle }),
+            h('div', { class: 'reveal-grid' }, column(myPart, true), column(theirPart, false)),
+            h('p', { class: 'reveal-note', testid: 'reveal-note', text: note })),
+        after.map((e) => entryView(e, store)));
+}
+
+/* ---------------------------------------------------------------- the talk screen */
+
+function skeleton(main) {
+    if (main.dataset.talk) {
+        return;
+    }
+    main.dataset.talk = '1';
+    main.replaceChildren(
+        h('nav', { class: 'progress', 'aria-label': S.progressLabel, 'data-part': 'progress',
+            testid: 'progress' }),
+        h('section', { class: 'stage', 'data-part': 'stage' }),
+        h('section', { class: 'card question', testid: 'question', 'data-part': 'question',
+            'aria-labelledby': 'question-text' },
+        h('div', { 'data-part': 'question-head' }),
+        h('div', { 'data-part': 'thread' }),
+        h('div', { 'data-part': 'hint' }),
+        h('div', { 'data-part': 'action', class: 'action' })),
+        h('section', { class: 'card notes', 'data-part': 'notes', 'aria-labelledby': 'notes-title' }),
+        h('section', { class: 'history', 'data-part': 'history' }),
+        h('section', { class: 'controls', 'data-part': 'controls',
+            'aria-label': S.controlsLabel }));
+}
+
+export function renderTalk(main, store, actions) {
+    skeleton(main);
+    const part = (name) => main.querySelector(`[data-part=${name}]`);
+    const flow = store.room.flow;
+    const step = stepOf(store);
+    const info = store.questions.get(flow.question) ?? null;
+    const stageIndex = flow.stage;
+    const stage = store.set.stages[stageIndex];
+
+    renderProgress(part('progress'), store);
+    keyed(part('stage'), `stage-${stageIndex}`, () => [
+        h('p', { class: 'stage-count', text: S.stageLabel(stageIndex, store.set.stages.length) }),
+        h('h1', { class: 'stage-title', testid: 'stage-title', text: stage?.title ?? '' }),
+        h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' }),
+    ]);
+
+    keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => [
+        turnLine(store),
+        h('h2', { id: 'question-text', class: 'question-text', testid: 'question-text',
+            text: info?.text ?? '' }),
+        info?.reveal ? h('p', { class: 'quiet', text: S.revealExplain }) : null,
+    ]);
+
+    const entries = threadEntries(store, flow.question);
+    keyed(part('thread'), `${flow.question}|${threadSignature(entries, store)}`,
+        () => threadView(store, flow.question, entries));
+
+    const showHint = info?.hint && isListening(store);
+    keyed(part('hint'), showHint ? `hint-${flow.question}` : 'none', () => (showHint
+        ? h('aside', { class: 'hint', testid: 'hint' },
+            h('p', { class: 'hint-label', text: info.reveal ? S.hintLabelReveal : S.hintLabel }),
+            h('p', { text: info.hint }))
+        : []));
+
+    renderAction(part('action'), store, actions, step);
+    renderNotes(part('notes'), store, actions);
+    renderHistory(part('history'), store, flow.question, false);
+    renderControls(part('controls'), store, actions);
+    const mine = step.kind === 'compose' || step.kind === 'confirm';
+    document.title = mine ? S.titleYourTurn : S.titleRoom;
+    actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}`, mine);
+}
+
+/** Whose move is it: 'me', 'partner' or 'both'. */
+function actor(store) {
+    const flow = store.room.flow;
+    const role = store.record.role;
+    if (flow.phase === 'reveal_write' || flow.phase === 'reveal_reflect') {
+        return 'both';
+    }
+    const speakerActs = flow.phase === 'speak' || flow.phase === 'confirm';
+    const actorRole = speakerActs ? flow.speaker : (flow.speaker === 'A' ? 'B' : 'A');
+    return actorRole === role ? 'me' : 'partner';
+}
+
+function turnKey(store) {
+    const flow = store.room.flow;
+    return `${actor(store)}|${flow.speaker}|${flow.status}`;
+}
+
+function turnLine(store) {
+    const flow = store.room.flow;
+    const who = actor(store);
+    const turn = { me: S.turnYou, partner: S.turnPartner, both: S.turnBoth }[who];
+    const roleText = flow.speaker
+        ? (flow.speaker === store.record.role ? S.roleSpeakerYou : S.roleSpeakerPartner) : null;
+    return h('p', { class: `turn turn--${who}`, testid: 'turn' },
+        h('span', { class: 'turn-who', text: turn }),
+        roleText ? h('span', { class: 'turn-role', text: ` · ${roleText}` }) : null);
+}
+
+/** Is this person the listener right now (the one the hint is for)? */
+function isListening(store) {
+    const flow = store.room.flow;
+    if (flow.phase === 'reveal_reflect') {
+        return true;
+    }
+    return (flow.phase === 'speak' || flow.phase === 'reflect')
+        && flow.speaker !== store.record.role;
+}
+
+function renderProgress(el, store) {
+    const flow = store.room.flow;
+    const { index, total } = flow.progress;
+    keyed(el, `${index}/${total}|${flow.stage}|${flow.status}`, () => [
+        h('div', { class: 'progress-head' },
+            h('span', { class: 'progress-text', testid: 'progress-text',
+                text: S.progressText(index, total) }),
+            h('progress', { class: 'progress-bar', max: String(total), value: String(index),
+                'aria-label': S.progressText(index, total) })),
+        h('ol', { class: 'stages', 'aria-label': S.stagesLabel },
+            store.set.stages.map((stage, i) => h('li', {
+                class: i < flow.stage ? 'stage-done' : (i === flow.stage ? 'stage-current' : ''),
+                'aria-current': i === flow.stage ? 'step' : null,
+                text: stage.title,
+            }))),
+    ]);
+}
+
+/* ---------------------------------------------------------------- the action area */
+
+function renderAction(el, store, actions, step) {
+    const key = stepKey(step, store);
+    const hadFocus = el.contains(document.activeElement) || document.activeElement === document.body;
+    const rebuilt = keyed(el, key, () => actionView(store, actions, step, key));
+    if (rebuilt && hadFocus && (step.kind === 'compose' || step.kind === 'confirm')) {
+        /* keyboard users land where they can act; nobody reading is scrolled away */
+        focus(el.querySelector('textarea') ?? el.querySelector('button'), { preventScroll: true });
+    }
+}
+
+function actionView(store, actions, step, key) {
+    switch (step.kind) {
+    case 'compose':
+        return composeForm(store, actions, step, key);
+    case 'confirm':
+        return h('div', { class: 'confirm-heard', testid: 'confirm-step' },
+            h('p', { class: 'prompt', text: S.confirmPrompt }),
+            h('div', { class: 'buttons' },
+                h('button', { type: 'button', class: 'button', testid: 'confirm-heard-button',
+                    text: S.confirmHeard, onclick: () => actions.confirmHeard() }),
+                h('button', { type: 'button', class: 'button button--secondary',
+                    testid: 'not-quite-button', text: S.notQuite,
+                    onclick: () => actions.startAdding(true) }),
+                passButton(actions)),
+            h('p', { class: 'quiet small', text: S.passHelp }));
+    case 'wait':
+        return h('p', { class: 'waiting', testid: 'waiting', text: step.text });
+    case 'sending':
+        return h('p', { class: 'waiting', testid: 'waiting-sending',
+            text: store.sendTrouble || !store.online ? S.waitSendingOffline : S.waitSending });
+    case 'paused':
+        return h('div', { class: 'paused', testid: 'paused' },
+            h('h3', { text: S.pausedTitle }),
+            h('p', { text: S.pausedBody }),
+            h('button', { type: 'button', class: 'button', testid: 'resume-button',
+                text: S.resume, onclick: () => actions.resume() }));
+    case 'held':
+        return h('p', { class: 'waiting', text: S.heldBody });
+    default:
+        return h('p', { class: 'waiting quiet', testid: 'waiting-sync', text: S.waitSync });
+    }
+}
+
+function passButton(actions) {
+    return h('button', { type: 'button', class: 'button button--quiet', testid: 'pass-button',
+        text: S.pass, onclick: () => actions.pass() });
+}
+
+const COMPOSE_TEXT = {
+    answer: { label: S.answerLabel, placeholder: S.answerPlaceholder },
+    reflect: { label: S.reflectLabel, placeholder: S.reflectPlaceholder, help: S.reflectPrompt },
+    add: { label: S.addLabel, placeholder: S.addPlaceholder },
+    revealAnswer: { label: S.revealWriteLabel, placeholder: S.answerPlaceholder },
+    revealReflect: { label: S.revealReflectLabel, placeholder: S.revealReflectPlaceholder,
+        help: S.revealReflectPrompt },
+};
+
+function composeForm(store, actions, step, key) {
+    let texts = COMPOSE_TEXT[step.type];
+    if (step.reveal) {
+        texts = step.type === 'answer' ? COMPOSE_TEXT.revealAnswer : COMPOSE_TEXT.revealReflect;
+    }
+    const id = uid('compose');
+    const helpId = uid('compose-help');
+    const draft = store.drafts.get(key) ?? store.drafts.get(`restore:${step.type}:${step.question}`)
+        ?? '';
+    const area = h('textarea', { id, name: 'text', rows: '5', maxlength: String(TEXT_MAX),
+        placeholder: texts.placeholder, testid: 'compose-input', value: draft,
+        'aria-describedby': texts.help ? helpId : null,
+        oninput: (e) => actions.setDraft(key, e.target.value) });
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    const submit = (event) => {
+        event.preventDefault();
+        const text = area.value.trim();
+        if (!text) {
+            error.textContent = S.emptyAnswer;
+            area.focus();
+            return;
+        }
+        actions.compose(step.type, text, key);
+    };
+    return h('form', { class: 'compose', testid: 'compose', dataset: { kind: step.type },
+        onsubmit: submit, novalidate: true },
+    h('label', { for: id, class: 'compose-label', text: texts.label }),
+    texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
+    area,
+    error,
+    h('div', { class: 'buttons' },
+        h('button', { type: 'submit', class: 'button', testid: 'compose-send', text: S.send }),
+        step.type === 'add'
+            ? h('button', { type: 'button', class: 'button button--secondary',
+                testid: 'add-cancel', text: S.cancel, onclick: () => actions.startAdding(false) })
+            : null,
+        passButton(actions)),
+    h('p', { class: 'quiet small', text: S.passHelp }));
+}
+
+/* ---------------------------------------------------------------- notes */
+
+function renderNotes(el, store, actions) {
+    if (!el.dataset.built) {
+        el.dataset.built = '1';
+        const id = uid('note');
+        const helpId = uid('note-help');
+        const input = h('input', { id, type: 'text', maxlength: String(NOTE_MAX),
+            testid: 'note-input', 'aria-describedby': helpId, autocomplete: 'off' });
+        const send = (text) => {
+            const t = text.trim();
+            if (t) {
+                actions.note(t);
+            }
+        };
+        el.append(
+            h('h2', { id: 'notes-title', text: S.noteTitle }),
+            h('form', { class: 'note-form', testid: 'note-form', novalidate: true,
+                onsubmit: (e) => {
+                    e.preventDefault();
+                    send(input.value);
+                    input.value = '';
+                } },
+            h('label', { for: id, class: 'visually-hidden', text: S.noteLabel }),
+            h('p', { id: helpId, class: 'help', text: S.noteHelp }),
+            h('div', { class: 'note-row' },
+                input,
+                h('button', { type: 'submit', class: 'button', testid: 'note-send',
+                    text: S.noteSend })),
+            h('div', { class: 'quick-notes' },
+                S.noteQuick.map((q) => h('button', { type: 'button',
+                    class: 'button button--chip', text: q, onclick: () => send(q) })))),
+            h('div', { 'data-part': 'notes-list' }));
+    }
+    const list = el.querySelector('[data-part=notes-list]');
+    const all = notesWithLocal(store);
+    keyed(list, all.map((n) => `${n.key}:${n.state ?? ''}`).join(',') + store.sendTrouble,
+        () => notesList(all, store));
+}
+
+function notesWithLocal(store) {
+    const local = [];
+    for (const [id, l] of store.local) {
+        if (l.type === 'note') {
+            local.push({ ...l, key: `local-${id}`, role: store.record.role, local: true });
+        }
+    }
+    return [...notes(store.log), ...local];
+}
+
+function notesList(all, store) {
+    if (all.length === 0) {
+        return [];
+    }
+    return h('ul', { class: 'notes-list', testid: 'notes', 'aria-label': S.notesLabel },
+        all.map((n) => h('li', {}, entryView(n, store))));
+}
+
+/* ---------------------------------------------------------------- history, controls */
+
+function renderHistory(el, store, current, open) {
+    const ids = questionsSeen(store.log).filter((q) => q !== current);
+    const sig = ids.map((q) => `${q}:${thread(store.log, q).length}`).join(',');
+    keyed(el, `${open}|${sig}`, () => {
+        if (ids.length === 0) {
+            return [];
+        }
+        return [
+            h('h2', { text: open ? S.endedTranscript : S.historyTitle }),
+            h('div', { class: 'history-list', testid: 'history' },
+                ids.map((q) => {
+                    const entries = thread(store.log, q);
+                    return h('details', { class: 'history-item', testid: 'history-item',
+                        dataset: { question: q }, open },
+                    h('summary', { text: store.questions.get(q)?.text ?? q }),
+                    threadView(store, q, entries));
+                })),
+        ];
+    });
+}
+
+function renderControls(el, store, actions) {
+    const flow = store.room.flow;
+    const paused = flow.status === 'paused';
+    const { confirming, busy } = store.ui;
+    keyed(el, `${paused}|${confirming}|${busy}`, () => {
+        if (confirming === 'end') {
+            return confirmPanel({ question: S.endConfirmQ, yes: S.endConfirm, busy,
+                onYes: () => actions.end(), onNo: () => actions.askConfirm(null),
+                testid: 'end-confirm' });
+        }
+        if (confirming === 'erase') {
+            return eraseConfirm(store, actions);
+        }
+        return h('div', { class: 'buttons' },
+            paused ? null /* "carry on" is the action of the moment */
+                : h('button', { type: 'button', class: 'button button--secondary',
+                    testid: 'pause-button', text: S.pause, onclick: () => actions.pause() }),
+            h('button', { type: 'button', class: 'button button--secondary', testid: 'end-button',
+                text: S.end, onclick: () => actions.askConfirm('end') }),
+            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
+                text: S.erase, onclick: () => actions.askConfirm('erase') }));
+    });
+}
+
+function eraseConfirm(store, actions) {
+    return confirmPanel({ question: S.eraseConfirmQ, yes: S.eraseConfirm, busyText: S.erasing,
+        busy: store.ui.busy, onYes: () => actions.erase(), onNo: () => actions.askConfirm(null),
+        testid: 'erase-confirm' });
+}
+
+/* ---------------------------------------------------------------- ended */
+
+export function renderEnded(main, store, actions) {
+    if (!main.dataset.ended) {
+        main.dataset.ended = '1';
+        main.replaceChildren(
+            h('section', { class: 'card ended', 'data-part': 'ended-head', testid: 'ended' }),
+            h('section', { class: 'history history--open', 'data-part': 'history' }),
+            h('section', { class: 'notes', 'data-part': 'ended-notes' }),
+            h('section', { class: 'controls', 'data-part': 'controls',
+                'aria-label': S.controlsLabel }));
+    }
+    const part = (name) => main.querySelector(`[data-part=${name}]`);
+    const finished = store.room.flow?.finished === true;
+    keyed(part('ended-head'), `ended|${finished}`, () => [
+        h('h1', { testid: 'ended-title', text: S.endedTitle }),
+        h('p', { text: finished ? S.endedFinished : S.endedStopped }),
+        h('p', { class: 'quiet', text: S.endedKeep }),
+    ]);
+    renderHistory(part('history'), store, null, true);
+    const all = notesWithLocal(store);
+    keyed(part('ended-notes'), `notes|${all.length}`, () => (all.length
+        ? h('div', { class: 'card' }, h('h2', { text: S.notesLabel }), notesList(all, store))
+        : []));
+    const { confirming, busy } = store.ui;
+    keyed(part('controls'), `ended|${confirming}|${busy}`, () => (confirming === 'erase'
+        ? eraseConfirm(store, actions)
+        : h('div', { class: 'buttons' },
+            h('a', { class: 'button', href: '/', text: S.startNew }),
+            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
+                text: S.erase, onclick: () => actions.askConfirm('erase') }))));
+}

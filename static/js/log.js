@@ -1,0 +1,68 @@
+// The conversation as this browser has opened it: decrypted entries in event order, grouped
+// by question. Pure data, no DOM, no crypto, no I/O; the controller feeds it.
+
+/** Event types decided by the flow rules (they move the conversation on). */
+export const FLOW_TYPES = new Set([
+    'answer', 'reflect', 'confirm_heard', 'add', 'pass', 'pause', 'resume', 'end', 'reveal',
+]);
+
+/** Event types whose ciphertext this client seals and opens. */
+export const SEALED_TYPES = new Set(['answer', 'reflect', 'add', 'note']);
+
+/** A fresh, empty log. */
+export function newLog() {
+    return {
+        entries: [],               /* {key, seq, type, role, question, text, counter, unreadable} */
+        seen: { A: new Map(), B: new Map() }, /* counter → ciphertext, per sender */
+        revealed: new Map(),       /* question id → seq of its reveal event */
+        maxOwnCounter: 0,
+        lastFlowSeq: 0,            /* highest seq of a flow event received */
+        lastSeq: 0,
+    };
+}
+
+/** Add an entry (events arrive in seq order; entries keep it). */
+export function addEntry(log, entry) {
+    log.entries.push({ key: `e${entry.seq}-${entry.role}-${entry.type}`, ...entry });
+}
+
+/** Entries about one question, in order. */
+export function thread(log, question) {
+    return log.entries.filter((e) => e.question === question);
+}
+
+/** Question ids in the order the conversation reached them. */
+export function questionsSeen(log) {
+    const ids = [];
+    for (const e of log.entries) {
+        if (e.question && !ids.includes(e.question)) {
+            ids.push(e.question);
+        }
+    }
+    return ids;
+}
+
+/** The notes, in order. */
+export function notes(log) {
+    return log.entries.filter((e) => e.type === 'note');
+}
+
+/**
+ * Was this (sender, counter) opened before? 'new', 'duplicate' (same ciphertext: a harmless
+ * retransmission) or 'conflict' (another ciphertext under a used counter: a replay/forgery).
+ */
+export function counterStatus(log, sender, counter, ciphertext) {
+    const previous = log.seen[sender].get(counter);
+    if (previous === undefined) {
+        return 'new';
+    }
+    return previous === ciphertext ? 'duplicate' : 'conflict';
+}
+
+/** Remember an opened (sender, counter). */
+export function markSeen(log, sender, counter, ciphertext, mine) {
+    log.seen[sender].set(counter, ciphertext);
+    if (mine && counter > log.maxOwnCounter) {
+        log.maxOwnCounter = counter;
+    }
+}

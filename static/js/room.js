@@ -1,0 +1,889 @@
+// The conversation page (/r/<room>#<secret>): the controller. It owns the page's one
+// mutable store, turns the event stream into decrypted entries, drives key exchange and
+// confirmation, sends through the outbox, and asks the views to render the store.
+//
+// Trust (DESIGN.md §2): the secret in the fragment never leaves the browser; the partner's
+// public key is used only once its MAC under the room's MAC key verified; "private" is
+// shown only once the partner's key confirmation verified. Anything failing those checks
+// stops the conversation with a visible warning.
+
+import * as crypto from './crypto.js';
+import * as api from './api.js';
+import * as db from './db.js';
+import { EventStreamReader } from './sse.js';
+import { Outbox } from './outbox.js';
+import { roomIdFromPath, secretFromFragment } from './link.js';
+import {
+    FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen,
+} from './log.js';
+import { S } from './strings.js';
+import { announce } from './dom.js';
+import { renderRoom } from './room-view.js';
+
+/** The page's whole mutable state. Views read it; only this module changes it. */
+const store = {
+    roomId: null,
+    record: null,          /* the IndexedDB record (db.js) */
+    macKey: null,
+    set: null,             /* GET /api/sets/{id} */
+    questions: new Map(),  /* question id → {text, hint, reveal, stage} */
+    room: null,            /* GET /api/rooms/{room}, refreshed after flow events */
+    initialSeq: 0,         /* last_seq when the page opened: older events are history */
+    keys: { A: null, B: null },
+    partnerKeyVerified: false,
+    session: null,         /* {tx, rx, confirmTx, confirmRx} */
+    safetyCode: null,
+    partnerConfirm: null,  /* a partner confirm that arrived before our session keys */
+    confirmed: false,
+    partnerJoined: false,
+    partnerPresent: false,
+    guard: new crypto.CounterGuard(),
+    log: newLog(),
+    local: new Map(),      /* outbox id → {type, question, text, counter, state, seq, error} */
+    drafts: new Map(),     /* compose box key → text being written */
+    connection: 'connecting', /* 'connecting' | 'open' | 'down' */
+    online: navigator.onLine,
+    sendTrouble: false,
+    unreadable: 0,
+    fatal: null,           /* {kind, retry} for the error screen */
+    tamper: null,          /* 'partnerKey' | 'ownKey' | 'confirm' */
+    erased: false,
+    ui: { adding: false, confirming: null, busy: false, lastStep: '' },
+    renderQueued: false,
+    stream: null,
+    outbox: null,
+    refresh: { running: false, again: false, timer: null },
+};
+
+const partnerOf = (role) => (role === 'A' ? 'B' : 'A');
+const me = () => store.record.role;
+
+/** Draw the page from the store, once per burst of changes (a stream chunk carries many). */
+function render() {
+    if (store.renderQueued) {
+        return;
+    }
+    store.renderQueued = true;
+    queueMicrotask(() => {
+        store.renderQueued = false;
+        renderRoom(document.getElementById('app'), store, actions);
+    });
+}
+
+/* ---------------------------------------------------------------- failure screens */
+
+function fail(kind, retry = null) {
+    store.fatal = { kind, retry };
+    stopEverything();
+    render();
+}
+
+function failFromApi(error, retry) {
+    if (error?.status === 404) {
+        return fail('unknownRoom');
+    }
+    if (error?.status === 410) {
+        forgetRoom();
+        return fail('goneRoom');
+    }
+    if (error?.status === 401) {
+        return fail('badToken');
+    }
+    if (error?.status === 429) {
+        return fail('rateLimited', retry);
+    }
+    if (error?.status === 0) {
+        return fail('network', retry);
+    }
+    return fail('server', retry);
+}
+
+function refuse(reason) {
+    if (store.tamper) {
+        return;
+    }
+    store.tamper = reason;
+    stopEverything();
+    render();
+}
+
+function stopEverything() {
+    store.stream?.stop();
+    store.outbox?.stop();
+}
+
+function forgetRoom() {
+    if (store.roomId) {
+        db.deleteRoom(store.roomId).catch(() => {});
+    }
+}
+
+function persist() {
+    return db.putRoom(store.record);
+}
+
+/* ---------------------------------------------------------------- start-up */
+
+async function main() {
+    window.addEventListener('online', () => {
+        store.online = true;
+        store.stream?.nudge();
+        store.outbox?.nudge();
+        render();
+    });
+    window.addEventListener('offline', () => {
+        store.online = false;
+        render();
+    });
+    render();
+    const roomId = roomIdFromPath(location.pathname);
+    const hash = location.hash;
+    if (hash) {
+        // The secret is in memory now; it must not stay in the address bar or history.
+        history.replaceState(null, '', location.pathname + location.search);
+    }
+    if (!roomId) {
+        return fail('badRoomPath');
+    }
+    store.roomId = roomId;
+    try {
+        await crypto.ready();
+    } catch {
+        return fail('noCrypto');
+    }
+    try {
+        await db.check();
+    } catch {
+        return fail('noStorage');
+    }
+    await withRoomLock(roomId, () => open(roomId, hash));
+}
+
+/** One tab per conversation in this browser: two would reuse message counters. */
+async function withRoomLock(roomId, fn) {
+    if (!navigator.locks) {
+        await fn().catch(crash);
+        return;
+    }
+    for (let attempt = 0; attempt < 6; attempt++) {
+        const got = await new Promise((resolve) => {
+            navigator.locks.request(`thou-room-${roomId}`, { ifAvailable: true }, (lock) => {
+                if (!lock) {
+                    resolve(false);
+                    return undefined;
+                }
+                resolve(true);
+                fn().catch(crash);
+                return new Promise(() => {}); /* held while the page lives */
+            });
+        });
+        if (got) {
+            return;
+        }
+        await new Promise((r) => setTimeout(r, 300));
+    }
+    fail('otherTab', () => location.reload());
+}
+
+async function open(roomId, hash) {
+    let record;
+    try {
+        record = await db.getRoom(roomId);
+    } catch {
+        return fail('noStorage');
+    }
+    if (!record) {
+        const parsed = secretFromFragment(hash);
+        if (parsed.error === 'missing') {
+            return fail('missingSecret');
+        }
+        if (parsed.error) {
+            return fail('malformedSecret');
+        }
+        record = await join(roomId, parsed.secret);
+        if (!record) {
+            return undefined;
+        }
+    }
+    return begin(record);
+}
+
+/** Start (or restart, after a retried join) with this browser's record of the room. */
+function begin(record) {
+    record.outbox ??= [];
+    store.fatal = null;
+    store.record = record;
+    store.macKey = crypto.deriveRoomKeys(record.secret).macKey;
+    store.keys[record.role] = record.keyPair.publicKey;
+    store.partnerJoined = record.role === 'B';
+    return load();
+}
+
+async function join(roomId, secret) {
+    store.fatal = null;
+    render();
+    const { joinSecret } = crypto.deriveRoomKeys(secret);
+    let joined;
+    try {
+        joined = await api.joinRoom(roomId, crypto.encodeB64(joinSecret));
+    } catch (error) {
+        const again = () => join(roomId, secret).then((r) => r && begin(r));
+        if (error.status === 409) {
+            fail('roomFull');
+        } else if (error.status === 403) {
+            fail('badSecret');
+        } else {
+            failFromApi(error, again);
+        }
+        return null;
+    }
+    const record = {
+        v: 1,
+        room: roomId,
+        role: joined.role,
+        token: joined.token,
+        secret,
+        keyPair: crypto.newKeyPair(),
+        keySent: false,
+        confirmSent: false,
+        counter: 0,
+        outbox: [],
+        created: Date.now(),
+    };
+    try {
+        await db.putRoom(record);
+    } catch {
+        fail('noStorage');
+        return null;
+    }
+    return record;
+}
+
+async function load() {
+    store.fatal = null;
+    render();
+    const { roomId, record } = store;
+    let room;
+    try {
+        room = await api.getRoom(roomId, record.token);
+    } catch (error) {
+        return failFromApi(error, load);
+    }
+    if (!store.set || store.set.id !== room.set.id) {
+        try {
+            indexSet(await api.getSet(room.set.id));
+        } catch (error) {
+            return failFromApi(error.status === 404 ? { status: 500 } : error, load);
+        }
+    }
+    store.room = room;
+    store.initialSeq = room.last_seq;
+    store.partnerJoined = store.partnerJoined || room.partner.joined;
+    store.partnerPresent = room.partner.present;
+    startOutbox();
+    startStream();
+    if (!record.keySent) {
+        sendControl({
+            type: 'key',
+            public_key: crypto.encodeB64(record.keyPair.publicKey),
+            mac: crypto.encodeB64(crypto.macPublicKey(store.macKey, roomId, record.role,
+                record.keyPair.publicKey)),
+        });
+    }
+    render();
+    return undefined;
+}
+
+function indexSet(set) {
+    store.set = set;
+    store.questions.clear();
+    set.stages.forEach((stage, stageIndex) => {
+        for (const q of stage.questions) {
+            store.questions.set(q.id, {
+                text: q.text, hint: q.hint ?? null, reveal: q.reveal_together === true,
+                stage: stageIndex,
+            });
+        }
+    });
+}
+
+/* ---------------------------------------------------------------- the event stream */
+
+function startStream() {
+    store.stream = new EventStreamReader({
+        /* From the start on a page load, so everything is decrypted again; a restart after
+         * a retried load goes on from what this page has already seen. */
+        lastId: store.log.lastSeq,
+        idleMs: 65000,
+        open: (lastId, signal) => api.openStream(store.roomId, store.record.token, lastId, signal),
+        onOpen: () => {
+            store.connection = 'open';
+            scheduleRefresh();
+            render();
+        },
+        onDown: () => {
+            store.connection = 'down';
+            render();
+        },
+        onFatal: (error) => failFromApi(error, () => location.reload()),
+        onEvent: (event) => {
+            try {
+                handleEvent(event);
+            } catch (error) {
+                console.error('thou: cannot handle event', error);
+            }
+        },
+    }).start();
+}
+
+function handleEvent({ event: type, data: text }) {
+    let data;
+    try {
+        data = JSON.parse(text);
+    } catch {
+        return;
+    }
+    if (data === null || typeof data !== 'object') {
+        return;
+    }
+    if (type === 'presence') {
+        if (data.role === partnerOf(me())) {
+            store.partnerPresent = data.present === true;
+            render();
+        }
+        return;
+    }
+    if (!Number.isSafeInteger(data.seq) || data.seq <= store.log.lastSeq) {
+        return; /* already seen (a reconnect overlapping) */
+    }
+    store.log.lastSeq = data.seq;
+    const live = data.seq > store.initialSeq;
+    const role = data.role === 'A' || data.role === 'B' ? data.role : null;
+    if (!role) {
+        return;
+    }
+    if (FLOW_TYPES.has(type)) {
+        store.log.lastFlowSeq = data.seq;
+    }
+    switch (type) {
+    case 'key':
+        onKey(data, role);
+        break;
+    case 'confirm':
+        onConfirm(data, role);
+        break;
+    case 'joined':
+        store.partnerJoined = true;
+        if (live && me() === 'A') {
+            announce(S.announceJoined);
+        }
+        scheduleRefresh();
+        break;
+    case 'answer':
+    case 'reflect':
+    case 'add':
+    case 'note':
+        onSealed(type, data, role, live);
+        break;
+    case 'reveal':
+        onReveal(data, live);
+        break;
+    case 'confirm_heard':
+    case 'pass':
+        matchEcho(type, data, role);
+        addEntry(store.log, { seq: data.seq, type, role, question: stringOr(data.question, null) });
+        if (live && role !== me()) {
+            announce(type === 'pass' ? S.announcePass : S.announceConfirm);
+        }
+        break;
+    case 'pause':
+    case 'resume':
+    case 'end':
+        matchEcho(type, data, role);
+        if (live) {
+            announce({ pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
+        }
+        break;
+    default:
+        break; /* types this client does not use */
+    }
+    if (FLOW_TYPES.has(type)) {
+        scheduleRefresh();
+    }
+    render();
+}
+
+function stringOr(value, fallback) {
+    return typeof value === 'string' ? value : fallback;
+}
+
+function sameBytes(a, b) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function onKey(data, role) {
+    let publicKey;
+    let mac;
+    try {
+        publicKey = crypto.decodeB64(data.public_key, crypto.PUBLIC_KEY_BYTES);
+        mac = crypto.decodeB64(data.mac);
+    } catch {
+        refuse(role === me() ? 'ownKey' : 'partnerKey');
+        return;
+    }
+    if (role === me()) {
+        // The server must show everyone the key this browser made, not another one.
+        if (!sameBytes(publicKey, store.record.keyPair.publicKey)) {
+            refuse('ownKey');
+            return;
+        }
+        matchEcho('key', data, role);
+        if (!store.record.keySent) {
+            store.record.keySent = true;
+            persist().catch(() => {});
+        }
+        return;
+    }
+    store.partnerJoined = true;
+    if (store.keys[role] && store.partnerKeyVerified) {
+        if (!sameBytes(store.keys[role], publicKey)) {
+            refuse('partnerKey');
+        }
+        return;
+    }
+    if (!crypto.verifyPublicKey(store.macKey, store.roomId, role, publicKey, mac)) {
+        refuse('partnerKey');
+        return;
+    }
+    store.keys[role] = publicKey;
+    store.partnerKeyVerified = true;
+    startSession();
+}
+
+function startSession() {
+    const role = me();
+    const partner = partnerOf(role);
+    try {
+        store.session = crypto.sessionKeys(role, store.record.keyPair, store.keys[partner]);
+    } catch {
+        refuse('partnerKey');
+        return;
+    }
+    store.safetyCode = crypto.safetyCode(store.keys.A, store.keys.B);
+    if (!store.record.confirmSent) {
+        sendControl({
+            type: 'confirm',
+            mac: crypto.encodeB64(crypto.confirmationMac(store.session.confirmTx, store.roomId,
+                role, store.keys.A, store.keys.B)),
+        });
+    }
+    for (const [id, local] of store.local) {
+        const item = store.record.outbox.find((i) => i.id === id);
+        if (local.text === null && item?.body.ciphertext) {
+            local.text = localFromItem(item).text;
+        }
+    }
+    if (store.partnerConfirm) {
+        const pending = store.partnerConfirm;
+        store.partnerConfirm = null;
+        verifyPartnerConfirm(pending);
+    }
+}
+
+function onConfirm(data, role) {
+    if (role === me()) {
+        matchEcho('confirm', data, role);
+        if (!store.record.confirmSent) {
+            store.record.confirmSent = true;
+            persist().catch(() => {});
+        }
+        return;
+    }
+    if (!store.session) {
+        store.partnerConfirm = data;
+        return;
+    }
+    verifyPartnerConfirm(data);
+}
+
+function verifyPartnerConfirm(data) {
+    let mac;
+    try {
+        mac = crypto.decodeB64(data.mac);
+    } catch {
+        refuse('confirm');
+        return;
+    }
+    const ok = crypto.verifyConfirmation(store.session.confirmRx, store.roomId, partnerOf(me()),
+        store.keys.A, store.keys.B, mac);
+    if (!ok) {
+        refuse('confirm');
+        return;
+    }
+    if (!store.confirmed && store.log.lastSeq > store.initialSeq) {
+        announce(S.announcePrivate);
+    }
+    store.confirmed = true;
+}
+
+/** Open one sealed message; returns the plaintext, or null (and counts it) if it cannot be. */
+function openSealed({ kind, sender, counter, question, ciphertext }, useGuard) {
+    const mine = sender === me();
+    if (!store.session || !Number.isSafeInteger(counter) || typeof ciphertext !== 'string') {
+        store.unreadable += 1;
+        return null;
+    }
+    const status = counterStatus(store.log, sender, counter, ciphertext);
+    if (status === 'duplicate') {
+        return undefined; /* the same message again: already shown */
+    }
+    if (status === 'conflict') {
+        store.unreadable += 1;
+        return null;
+    }
+    try {
+        const text = crypto.openAnswer(mine ? store.session.tx : store.session.rx, {
+            kind, roomId: store.roomId, sender, counter, question, sealed: ciphertext,
+        }, useGuard ? store.guard : undefined);
+        markSeen(store.log, sender, counter, ciphertext, mine);
+        return text;
+    } catch {
+        store.unreadable += 1;
+        return null;
+    }
+}
+
+function onSealed(type, data, role, live) {
+    const question = type === 'note' ? '' : stringOr(data.question, '');
+    matchEcho(type, data, role);
+    const text = openSealed({
+        kind: type, sender: role, counter: data.counter, question, ciphertext: data.ciphertext,
+    }, true);
+    if (text === undefined) {
+        return;
+    }
+    addEntry(store.log, {
+        seq: data.seq, type, role, question: question || null, text, counter: data.counter,
+        unreadable: text === null, time: data.time,
+    });
+    if (live && role !== me() && text !== null) {
+        const say = { answer: S.announceAnswer, reflect: S.announceReflect, add: S.announceAdd,
+            note: S.announceNote }[type];
+        announce(say(text.length > 300 ? `${text.slice(0, 300)}…` : text));
+    }
+}
+
+function onReveal(data, live) {
+    const question = stringOr(data.question, null);
+    const answers = data.answers && typeof data.answers === 'object' ? data.answers : {};
+    if (!question) {
+        return;
+    }
+    for (const sender of ['A', 'B']) {
+        const held = answers[sender];
+        if (!held) {
+            continue;
+        }
+        // Counters of privately written answers are older than what may have come since
+        // (notes), so they are checked for uniqueness, not order.
+        const text = openSealed({
+            kind: 'answer', sender, counter: held.counter, question, ciphertext: held.ciphertext,
+        }, false);
+        if (text === undefined) {
+            continue; /* my own answer, shown already */
+        }
+        addEntry(store.log, {
+            seq: data.seq, type: 'answer', role: sender, question, text, counter: held.counter,
+            unreadable: text === null, revealed: true,
+        });
+    }
+    store.log.revealed.set(question, data.seq);
+    if (live) {
+        announce(S.announceReveal);
+    }
+}
+
+/* ---------------------------------------------------------------- room state */
+
+function scheduleRefresh() {
+    if (store.refresh.timer !== null) {
+        return;
+    }
+    store.refresh.timer = setTimeout(() => {
+        store.refresh.timer = null;
+        refreshRoom();
+    }, 0);
+}
+
+async function refreshRoom() {
+    if (store.refresh.running) {
+        store.refresh.again = true;
+        return;
+    }
+    store.refresh.running = true;
+    try {
+        do {
+            store.refresh.again = false;
+            try {
+                const room = await api.getRoom(store.roomId, store.record.token);
+                store.room = room;
+                store.partnerJoined = store.partnerJoined || room.partner.joined;
+            } catch (error) {
+                if (!error.retryable) {
+                    failFromApi(error);
+                    return;
+                }
+                /* the stream's reconnect refreshes too; this covers a lone failed read */
+                setTimeout(scheduleRefresh, 2000);
+            }
+        } while (store.refresh.again);
+    } finally {
+        store.refresh.running = false;
+    }
+    render();
+}
+
+/* ---------------------------------------------------------------- sending */
+
+function startOutbox() {
+    store.outbox = new Outbox({
+        items: store.record.outbox,
+        post: (body) => api.postEvent(store.roomId, store.record.token, body),
+        persist,
+        onSent: (item, seq) => {
+            store.sendTrouble = false;
+            if (item.body.type === 'key') {
+                store.record.keySent = true;
+            } else if (item.body.type === 'confirm') {
+                store.record.confirmSent = true;
+            }
+            persist().catch(() => {});
+            const local = store.local.get(item.id);
+            if (local) {
+                local.state = 'sent';
+                local.seq = seq;
+            }
+            if (FLOW_TYPES.has(item.body.type)) {
+                scheduleRefresh();
+            }
+            render();
+        },
+        onTrouble: () => {
+            store.sendTrouble = true;
+            render();
+        },
+        onFailed: (item, error) => {
+            const local = store.local.get(item.id);
+            if (local) {
+                local.state = 'failed';
+                local.error = error?.code ?? 'other';
+                if (local.text) {
+                    store.drafts.set(`restore:${local.type}:${local.question ?? ''}`, local.text);
+                }
+            }
+            store.sendTrouble = false;
+            scheduleRefresh();
+            render();
+        },
+        onFatal: (error) => failFromApi(error),
+    });
+    // Items left from before a reload: show them as sending again (they are sealed; open
+    // them with our own key to show the text).
+    for (const item of store.record.outbox) {
+        store.local.set(item.id, localFromItem(item));
+    }
+    store.outbox.pump();
+}
+
+function localFromItem(item) {
+    const { type, question, counter, ciphertext } = item.body;
+    let text = null;
+    if (ciphertext && store.session) {
+        try {
+            text = crypto.openAnswer(store.session.tx, {
+                kind: type, roomId: store.roomId, sender: me(), counter,
+                question: question ?? '', sealed: ciphertext,
+            });
+        } catch {
+            text = null;
+        }
+    }
+    return { type, question: question ?? null, text, counter, state: 'sending', seq: null };
+}
+
+/** The stream shows one of our own events: it is stored, whatever the POST said. */
+function matchEcho(type, data, role) {
+    if (role !== me()) {
+        return;
+    }
+    for (const item of store.record.outbox) {
+        const body = item.body;
+        if (body.type !== type) {
+            continue;
+        }
+        const same = SEALED_TYPES.has(type)
+            ? body.counter === data.counter
+            : (body.question ?? null) === (data.question ?? null) && data.seq > item.afterSeq;
+        if (same) {
+            store.outbox.markEchoed(item.id);
+            break;
+        }
+    }
+    for (const [id, local] of store.local) {
+        const same = local.type === type && (SEALED_TYPES.has(type)
+            ? local.counter === data.counter
+            : local.seq === data.seq || (local.state !== 'failed'
+                && (local.question ?? null) === (data.question ?? null)));
+        if (same) {
+            store.local.delete(id);
+            break;
+        }
+    }
+}
+
+function newId() {
+    return crypto.encodeB64(crypto.newRoomSecret().subarray(0, 12));
+}
+
+/** Queue an event without ciphertext (key, confirm, pass, pause, …). */
+function sendControl(body, { show = false } = {}) {
+    const item = { id: newId(), body, afterSeq: store.log.lastSeq };
+    if (show) {
+        store.local.set(item.id, {
+            type: body.type, question: body.question ?? null, text: null, counter: null,
+            state: 'sending', seq: null,
+        });
+    }
+    render();
+    return store.outbox.add(item).catch(() => fail('noStorage'));
+}
+
+/**
+ * Seal and queue a message. The counter is persisted (with the sealed item) before the
+ * first attempt to send it, so it is never reused, even after a crash.
+ */
+async function sendSealed(type, question, text) {
+    if (!store.session || store.tamper) {
+        return;
+    }
+    const counter = Math.max(store.record.counter, store.log.maxOwnCounter) + 1;
+    store.record.counter = counter;
+    const ciphertext = crypto.sealAnswer(store.session.tx, {
+        kind: type, roomId: store.roomId, sender: me(), counter, question: question ?? '',
+        plaintext: text,
+    });
+    const body = { type, ciphertext, counter };
+    if (question) {
+        body.question = question;
+    }
+    const item = { id: newId(), body, afterSeq: store.log.lastSeq };
+    store.local.set(item.id, { type, question, text, counter, state: 'sending', seq: null });
+    render();
+    try {
+        await store.outbox.add(item);
+    } catch {
+        fail('noStorage');
+    }
+}
+
+/* ---------------------------------------------------------------- what the views may do */
+
+const actions = {
+    setDraft(key, text) {
+        store.drafts.set(key, text);
+    },
+    compose(type, text, draftKey) {
+        const question = store.room?.flow?.question;
+        if (!question) {
+            return;
+        }
+        store.drafts.delete(draftKey);
+        store.drafts.delete(`restore:${type}:${question}`);
+        store.ui.adding = false;
+        sendSealed(type, question, text);
+    },
+    pass() {
+        const question = store.room?.flow?.question;
+        store.ui.adding = false;
+        sendControl({ type: 'pass', question }, { show: true });
+    },
+    confirmHeard() {
+        const question = store.room?.flow?.question;
+        sendControl({ type: 'confirm_heard', question }, { show: true });
+    },
+    startAdding(on) {
+        store.ui.adding = on;
+        render();
+    },
+    note(text) {
+        sendSealed('note', null, text);
+    },
+    pause() {
+        sendControl({ type: 'pause' }, { show: true });
+    },
+    resume() {
+        sendControl({ type: 'resume' }, { show: true });
+    },
+    askConfirm(what) {
+        store.ui.confirming = what;
+        render();
+    },
+    end() {
+        store.ui.confirming = null;
+        sendControl({ type: 'end' }, { show: true });
+    },
+    async erase() {
+        store.ui.busy = true;
+        render();
+        try {
+            await api.eraseRoom(store.roomId, store.record.token);
+        } catch (error) {
+            store.ui.busy = false;
+            if (error.status === 410 || error.status === 404) {
+                forgetRoom();
+                fail('goneRoom');
+                return;
+            }
+            failFromApi(error, () => location.reload());
+            return;
+        }
+        stopEverything();
+        try {
+            await db.deleteRoom(store.roomId);
+        } catch {
+            /* the server copy is gone; a stale local record only holds keys */
+        }
+        store.erased = true;
+        store.ui.busy = false;
+        render();
+    },
+    retry() {
+        const retry = store.fatal?.retry;
+        store.fatal = null;
+        if (retry) {
+            retry();
+        } else {
+            location.reload();
+        }
+    },
+    noteStep(stepKey, mine) {
+        if (stepKey !== store.ui.lastStep) {
+            const first = store.ui.lastStep === '';
+            store.ui.lastStep = stepKey;
+            if (!first && mine) {
+                announce(S.announceYourTurn);
+            }
+        }
+    },
+};
+
+window.addEventListener('unhandledrejection', (event) => {
+    console.error('thou:', event.reason);
+});
+
+function crash(error) {
+    console.error('thou:', error);
+    fail('unexpected', () => location.reload());
+}
+
+main().catch(crash);

@@ -1,0 +1,315 @@
+// Every user-visible string of the browser client, in one place so the UI can be
+// translated. Plain strings, or functions for strings that carry a value. No markup.
+
+export const S = {
+    appName: 'thou',
+    titleStart: 'thou · a guided conversation for two',
+    titleRoom: 'thou · conversation',
+    titleYourTurn: 'Your turn · thou',
+    titleEnded: 'Ended · thou',
+    tagline: 'A guided conversation for two.',
+    skipToContent: 'Skip to the conversation',
+    loading: 'Opening…',
+    noScript: 'thou needs JavaScript to keep your answers private in your browser.',
+
+    /* ---------------------------------------------------------------- start page */
+    startTitle: 'Talk, listen, and be heard',
+    startLead: 'thou guides the two of you through a few questions, one at a time. '
+        + 'It works best with someone you want to know a little better: a partner, a friend.',
+    howTitle: 'How it works',
+    howSteps: [
+        'You take turns. One of you answers a question, the other says back what they heard.',
+        'The one who answered says whether that was it, or adds what was missing. Then you swap.',
+        'Your answers are private to the two of you. They are end-to-end encrypted: '
+            + 'not even the server can read them.',
+        'Either of you may pass any question, pause, or stop at any time. No reason needed.',
+    ],
+    chooseSetLegend: 'Choose your questions',
+    setMinutes: (n) => `about ${n} minutes`,
+    setQuestions: (n) => (n === 1 ? '1 question' : `${n} questions`),
+    createButton: 'Create our conversation',
+    creating: 'Creating…',
+    setsLoading: 'Loading the question sets…',
+    setsFailed: 'The question sets could not be loaded.',
+    tryAgain: 'Try again',
+    createFailed: 'The conversation could not be created.',
+
+    readyTitle: 'Your conversation is ready',
+    readyLead: 'Send this link to your partner, and only to them. '
+        + 'The first person to open it takes the second seat.',
+    linkLabel: 'Link for your partner',
+    copyButton: 'Copy link',
+    copied: 'Link copied.',
+    copyManual: 'The link is selected: press Ctrl+C (or ⌘C on a Mac) to copy it.',
+    enterButton: 'Enter the conversation',
+    readyNote: 'Use the button above to go in yourself. Please do not open the link in '
+        + 'another browser: it would take your partner’s seat.',
+    linkPrivacy: 'The part of the link after “#” is the key to your conversation. '
+        + 'It never reaches our server.',
+
+    /* ---------------------------------------------------------------- errors */
+    startOver: 'Go to the start page',
+    startNew: 'Start a new conversation',
+    retry: 'Try again',
+    errors: {
+        missingSecret: {
+            title: 'This link is incomplete',
+            body: 'The link is missing its last part (after “#”), which holds the key to the '
+                + 'conversation. Ask your partner to send the whole link again, and open it '
+                + 'exactly as it was sent.',
+        },
+        malformedSecret: {
+            title: 'This link is damaged',
+            body: 'The key at the end of the link (after “#”) is not valid. It may have been cut '
+                + 'off or changed while copying. Ask your partner to send the link again.',
+        },
+        badRoomPath: {
+            title: 'This is not a conversation link',
+            body: 'The address does not point to a conversation. Check the link, or start a '
+                + 'new conversation.',
+        },
+        unknownRoom: {
+            title: 'There is no conversation here',
+            body: 'This conversation does not exist. The link may be mistyped, or it was '
+                + 'never created.',
+        },
+        goneRoom: {
+            title: 'This conversation is gone',
+            body: 'It was ended or erased by one of you, or it expired. It cannot be opened '
+                + 'again, but you can always start a new one.',
+        },
+        roomFull: {
+            title: 'This conversation already has two people',
+            body: 'A conversation is always for exactly two people, and both seats are taken. '
+                + 'If you were meant to be one of them, ask your partner to start a new '
+                + 'conversation and send you the new link.',
+        },
+        badSecret: {
+            title: 'This link does not open the conversation',
+            body: 'The key in the link does not match. Ask your partner to send the whole link '
+                + 'again.',
+        },
+        badToken: {
+            title: 'This browser is no longer part of the conversation',
+            body: 'The conversation does not recognise this browser any more. You can start a '
+                + 'new conversation.',
+        },
+        rateLimited: {
+            title: 'Too many tries just now',
+            body: 'Please wait a moment, then try again.',
+        },
+        network: {
+            title: 'The server cannot be reached',
+            body: 'Check your connection, then try again.',
+        },
+        server: {
+            title: 'Something went wrong on the server',
+            body: 'This is not your fault. Please try again in a moment.',
+        },
+        noStorage: {
+            title: 'This browser cannot keep the conversation’s keys',
+            body: 'thou keeps your private keys in this browser’s storage (IndexedDB), and it '
+                + 'is not available here, perhaps because of a private window or a setting. '
+                + 'Try a normal window or another browser.',
+        },
+        noCrypto: {
+            title: 'This browser cannot do the encryption',
+            body: 'thou needs a browser with WebAssembly to keep your answers private. Try an '
+                + 'up-to-date browser.',
+        },
+        otherTab: {
+            title: 'This conversation is open in another tab',
+            body: 'Use the other tab, or close it and reload this one.',
+        },
+        unexpected: {
+            title: 'Something went wrong',
+            body: 'An unexpected error stopped the page. Reloading usually helps; your '
+                + 'conversation is kept.',
+        },
+    },
+    reload: 'Reload',
+
+    /* ---------------------------------------------------------------- tampering */
+    tamperTitle: 'This conversation may have been tampered with',
+    tamperBody: 'The key your partner’s browser announced could not be verified with the key in '
+        + 'your link. Someone may be trying to listen in, so thou refuses to continue this '
+        + 'conversation. Nothing you write here will be sent.',
+    tamperOwnBody: 'The server showed your partner a different key from the one your browser '
+        + 'made. Someone may be trying to listen in, so thou refuses to continue this '
+        + 'conversation. Nothing you write here will be sent.',
+    tamperConfirmBody: 'Your partner’s browser did not confirm the same keys as yours. Someone may '
+        + 'be trying to listen in, so thou refuses to continue this conversation. Nothing you '
+        + 'write here will be sent.',
+    tamperAdvice: 'Start a new conversation and send the new link to your partner over a '
+        + 'channel you trust.',
+    unreadable: 'This message could not be opened: it may have been changed on its way. It is '
+        + 'not shown.',
+    unreadableBanner: 'A message could not be opened and is not shown. It may have been changed '
+        + 'on its way. If this keeps happening, start a new conversation.',
+
+    /* ---------------------------------------------------------------- room: frame */
+    privacyPending: 'Making it private…',
+    privacyDone: 'Private',
+    privacyDoneLong: 'Private: end-to-end encrypted. Only the two of you can read your answers.',
+    safetyCodeLabel: 'Safety code',
+    safetyCodeHelp: 'If you want to be sure nobody is in between, compare this code with your '
+        + 'partner, by phone or side by side. It is the same on both screens when the '
+        + 'connection is private.',
+    partnerHere: 'Your partner is here',
+    partnerAway: 'Your partner is away',
+    partnerNotJoined: 'Your partner has not joined yet',
+    reconnecting: 'Connection lost. Reconnecting…',
+    offline: 'You are offline. What you write is kept and sent when you are back.',
+
+    /* ---------------------------------------------------------------- room: waiting */
+    waitingTitle: 'Waiting for your partner',
+    waitingLead: 'Send your partner the link below. This page will move on by itself as soon as '
+        + 'they open it.',
+    waitingKeying: 'Your partner is here. Setting up privacy…',
+    keyingTitle: 'Making it private',
+    keyingLead: 'Your browsers are exchanging keys so that only the two of you can read your '
+        + 'answers. This takes a moment.',
+    keyingAway: 'Your partner needs to be here to finish this. It continues when they come '
+        + 'back.',
+    cancelWaiting: 'Cancel this conversation',
+
+    /* ---------------------------------------------------------------- room: talk */
+    progressLabel: 'Progress',
+    progressText: (i, n) => `Question ${Math.min(i + 1, n)} of ${n}`,
+    stagesLabel: 'Stages',
+    stageLabel: (i, n) => `Stage ${i + 1} of ${n}`,
+    turnYou: 'Your turn',
+    turnPartner: 'Your partner’s turn',
+    turnBoth: 'You both write',
+    roleSpeakerYou: 'You answer, your partner listens.',
+    roleSpeakerPartner: 'Your partner answers, you listen.',
+    revealExplain: 'You each write privately. Your answers appear at the same moment, so '
+        + 'neither shapes the other.',
+    hintLabel: 'For the listener',
+    hintLabelReveal: 'While you read',
+
+    you: 'You',
+    partner: 'Your partner',
+    youAnswered: 'You',
+    partnerAnswered: 'Your partner',
+    youHeard: 'You heard',
+    partnerHeard: 'Your partner heard',
+    youAdded: 'You added',
+    partnerAdded: 'Your partner added',
+    youConfirmed: 'You: “That’s it. You heard me.”',
+    partnerConfirmed: 'Your partner: “That’s it. You heard me.”',
+    youPassed: 'You passed.',
+    partnerPassed: 'Your partner passed.',
+    youNote: 'You',
+    partnerNote: 'Your partner',
+    privateUntilReveal: 'Only you can see this until your partner has written too.',
+
+    stateSending: 'Sending…',
+    stateSendingOffline: 'Sending… (waiting for the connection)',
+    stateSent: 'Sent',
+    stateFailed: (why) => `Not sent: ${why}`,
+    failedReasons: {
+        not_your_turn: 'it was not your turn any more',
+        wrong_step: 'the conversation had moved on',
+        room_ended: 'the conversation has ended',
+        paused: 'the conversation is paused',
+        held: 'the next stage is not open yet',
+        too_large: 'it is too long',
+        invalid_event: 'the server refused it',
+        other: 'the server refused it',
+    },
+    failedRestored: 'What you wrote is back in the box, so nothing is lost.',
+
+    answerLabel: 'Your answer',
+    answerPlaceholder: 'Take your time…',
+    reflectLabel: 'What I heard…',
+    reflectPlaceholder: 'What I heard is…',
+    reflectPrompt: 'Say back in your own words what you heard. Not whether you agree: what it '
+        + 'means to them.',
+    confirmPrompt: 'Is that what you meant?',
+    confirmHeard: 'That’s it',
+    notQuite: 'Not quite…',
+    addLabel: 'What is missing, or what you meant',
+    addPlaceholder: 'What I meant is…',
+    revealWriteLabel: 'Your answer (private until you both have written)',
+    revealReflectLabel: 'What do you see in their answer?',
+    revealReflectPlaceholder: 'What matters to you in this, I think, is…',
+    revealReflectPrompt: 'Not whether you agree: what do you see in their answer? A question is '
+        + 'welcome too.',
+    send: 'Send',
+    emptyAnswer: 'Write something first, or pass.',
+    pass: 'Pass',
+    passHelp: 'Passing is always fine. No reason needed.',
+    cancel: 'Cancel',
+
+    waitSpeak: 'Your partner is answering. Take a breath and get ready to listen.',
+    waitReflect: 'Your partner is saying back what they heard.',
+    waitConfirm: 'Your partner is checking whether you heard them right.',
+    waitRevealWrite: 'Your partner is still writing. Your answers appear together.',
+    waitRevealWriteBoth: 'Write your answer. Your partner cannot see it until you have both '
+        + 'written.',
+    waitRevealReflect: 'Your partner is reading your answer and writing what they see in it.',
+    waitSync: 'One moment…',
+    waitSending: 'Sending…',
+    waitSendingOffline: 'Waiting for the connection to send what you wrote…',
+
+    revealTitle: 'Your answers, side by side',
+    revealDiffer: 'Where your answers differ, there is nothing to settle. Instead of agreeing, '
+        + 'ask: what matters to them in this?',
+    revealSame: 'You wrote the same. Notice what that means to each of you.',
+    revealBothPassed: 'You both passed on this one. That is fine.',
+    revealPartnerPassed: 'Your partner passed on this one.',
+    revealYouPassed: 'You passed on this one.',
+
+    pausedTitle: 'Paused',
+    pausedBody: 'Take the time you need. Either of you can carry on.',
+    heldBody: 'The next stage has not been opened yet.',
+    pause: 'Pause',
+    resume: 'Carry on',
+    end: 'End the conversation',
+    endConfirmQ: 'End the conversation for both of you? You can still read it afterwards.',
+    endConfirm: 'Yes, end it',
+    erase: 'Erase everything',
+    eraseConfirmQ: 'Erase this conversation for both of you? Every answer is deleted from the '
+        + 'server and from this browser, and cannot be brought back.',
+    eraseConfirm: 'Yes, erase it',
+    erasing: 'Erasing…',
+    controlsLabel: 'Conversation controls',
+
+    noteTitle: 'A note to your partner',
+    noteHelp: 'Any time, outside the turns: “tell me more”, “I need a minute”.',
+    noteLabel: 'Note',
+    noteSend: 'Send note',
+    noteQuick: ['Tell me more', 'I need a minute', 'Thank you'],
+    notesLabel: 'Notes',
+
+    historyTitle: 'Earlier in this conversation',
+    historyEmpty: 'Nothing yet.',
+
+    endedTitle: 'The conversation has ended',
+    endedFinished: 'You went through every question together. Thank you for listening to each '
+        + 'other.',
+    endedStopped: 'One of you ended the conversation. That is always fine.',
+    endedKeep: 'You can still read what you wrote below. When you are done, you can erase it '
+        + 'for both of you.',
+    endedTranscript: 'Your conversation',
+
+    erasedTitle: 'Erased',
+    erasedBody: 'Everything of this conversation is gone from the server and from this browser.',
+
+    /* ---------------------------------------------------------------- announcements */
+    announceAnswer: (t) => `Your partner answered: ${t}`,
+    announceReflect: (t) => `Your partner heard: ${t}`,
+    announceAdd: (t) => `Your partner added: ${t}`,
+    announceNote: (t) => `Note from your partner: ${t}`,
+    announceConfirm: 'Your partner says you heard them.',
+    announcePass: 'Your partner passed.',
+    announceReveal: 'Both answers are shown now.',
+    announceJoined: 'Your partner has joined.',
+    announcePrivate: 'The conversation is private now.',
+    announceYourTurn: 'Your turn.',
+    announcePaused: 'The conversation is paused.',
+    announceResumed: 'The conversation carries on.',
+    announceEnded: 'The conversation has ended.',
+    announceSent: 'Sent.',
+};
