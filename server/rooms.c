@@ -271,7 +271,8 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
         goto out;
     }
     if (room.state == THOU_ROOM_ENDED) {
-        thou_response_error(res, 410, "room_gone", "this conversation has ended");
+        /* Its own code, so the page can say "ended" rather than "erased". */
+        thou_response_error(res, 410, "room_ended", "this conversation has ended");
         goto out;
     }
 

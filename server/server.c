@@ -345,14 +345,23 @@ static size_t unescape(void *cls, struct MHD_Connection *connection, char *s)
     return (size_t)(out - s);
 }
 
+/* libmicrohttpd's own messages: most are about one connection (a stream
+ * whose client went away) and name its URL, which holds a room id, so
+ * they are debug-level and the URL is cut out. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
+    char *url = strchr(line, '/');
+    if (url && strcspn(url, " '\"`\n") >= 3) {
+        char *end = url + strcspn(url, " '\"`\n");
+        memmove(url + 3, end, strlen(end) + 1);
+        memcpy(url, "...", 3);
+    }
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         line[--len] = '\0';
-    thou_log_warn("http: %s", line);
+    thou_log_debug("http: %s", line);
 }
 
 /* Each connection (an open event stream above all) is a file descriptor:

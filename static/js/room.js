@@ -84,7 +84,7 @@ function failFromApi(error, retry) {
     }
     if (error?.status === 410) {
         forgetRoom();
-        return fail('goneRoom');
+        return fail(error.code === 'room_ended' ? 'endedRoom' : 'goneRoom');
     }
     if (error?.status === 401) {
         return fail('badToken');

@@ -73,6 +73,11 @@ export const S = {
             body: 'This conversation does not exist. The link may be mistyped, or it was '
                 + 'never created.',
         },
+        endedRoom: {
+            title: 'This conversation has ended',
+            body: 'One of you ended it, so nobody can join it any more. You can always start '
+                + 'a new one.',
+        },
         goneRoom: {
             title: 'This conversation is gone',
             body: 'It was ended or erased by one of you, or it expired. It cannot be opened '

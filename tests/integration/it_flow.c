@@ -952,7 +952,7 @@ START_TEST(test_end_before_join)
     ck_assert(http_json(r.proc.port, "POST", path, NULL, body, &reply));
     struct outcome out = {.status = reply.status};
     read_error(&reply, &out);
-    ck_assert_msg(out.status == 410 && strcmp(out.code, "room_gone") == 0, "join: %ld %s",
+    ck_assert_msg(out.status == 410 && strcmp(out.code, "room_ended") == 0, "join: %ld %s",
                   out.status, out.code);
     http_reply_free(&reply);
 

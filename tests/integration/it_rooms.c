@@ -1661,7 +1661,7 @@ START_TEST(end_while_waiting)
     char join[128], body[256];
     room_path(join, sizeof(join), &room, "/join");
     join_body(body, sizeof(body), room.secret);
-    expect_error("POST", join, NULL, body, 410, "room_gone");
+    expect_error("POST", join, NULL, body, 410, "room_ended");
     json_t *key = key_event();
     char *text = json_dumps(key, JSON_COMPACT);
     post_refused(&room, room.token_a, text, 409, "room_ended");
