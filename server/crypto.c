@@ -35,29 +35,57 @@ void thou_crypto_new_token(char token[THOU_TOKEN_B64_LEN + 1], uint8_t hash[THOU
     sodium_memzero(bytes, sizeof(bytes));
 }
 
+/* Value of a base64url character, or -1 outside the alphabet. libsodium
+ * 1.0.18 reads bytes above 0x7f as '_', so only the alphabet itself may
+ * reach it, or one value would have many spellings. */
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+enum thou_status thou_crypto_b64_check(const char *in, size_t in_len, size_t *decoded_len)
+{
+    /* A length of 1 mod 4 can never be valid base64. */
+    if (in_len % 4 == 1)
+        return THOU_EINVAL;
+    for (size_t i = 0; i < in_len; i++)
+        if (b64_value((unsigned char)in[i]) < 0)
+            return THOU_EINVAL;
+    /* The bits of the last character beyond the data must be zero, so each
+     * value has exactly one spelling. */
+    if (in_len % 4) {
+        int last = b64_value((unsigned char)in[in_len - 1]);
+        int unused_mask = in_len % 4 == 2 ? 0x0f : 0x03;
+        if (last & unused_mask)
+            return THOU_EINVAL;
+    }
+    *decoded_len = thou_crypto_b64_decoded_max(in_len);
+    return THOU_OK;
+}
+
 enum thou_status thou_crypto_b64_decode(const char *in, size_t in_len, uint8_t *out, size_t max,
                                         size_t *out_len)
 {
-    /* A length of 1 mod 4 can never be valid base64; other lengths are
-     * checked by libsodium, which also rejects non-zero trailing bits. */
-    if (in_len % 4 == 1)
+    size_t expected = 0;
+    if (thou_crypto_b64_check(in, in_len, &expected))
         return THOU_EINVAL;
-    /* libsodium 1.0.18 reads bytes above 0x7f as '_'; only the alphabet itself
-     * may reach it, or one value would have many spellings. */
-    for (size_t i = 0; i < in_len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                        (c >= '0' && c <= '9') || c == '-' || c == '_';
-        if (!alphabet)
-            return THOU_EINVAL;
-    }
-    if (thou_crypto_b64_decoded_max(in_len) > max)
+    if (expected > max)
         return THOU_ETOOBIG;
     const char *end = NULL;
     size_t len = 0;
     if (sodium_base642bin(out, max, in, in_len, NULL, &len, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        end != in + in_len)
+        end != in + in_len || len != expected)
         return THOU_EINVAL;
     *out_len = len;
     return THOU_OK;

@@ -188,10 +188,20 @@ struct fetch_ctx {
 static bool format_event(void *ctx, const struct thou_event_record *event)
 {
     struct fetch_ctx *fetch = ctx;
+    char seq[24];
+    int seq_len = snprintf(seq, sizeof(seq), "%lld", (long long)event->seq);
     const char *rest = event->data[0] == '{' ? event->data + 1 : "}";
-    thou_buf_printf(fetch->out, "id: %lld\nevent: %s\ndata: {\"seq\":%lld%s%s\n\n",
-                    (long long)event->seq, event->type, (long long)event->seq,
-                    rest[0] == '}' ? "" : ",", rest);
+    /* Appends, not printf: this runs for every event every stream sends. */
+    thou_buf_puts(fetch->out, "id: ");
+    thou_buf_append(fetch->out, seq, (size_t)seq_len);
+    thou_buf_puts(fetch->out, "\nevent: ");
+    thou_buf_puts(fetch->out, event->type);
+    thou_buf_puts(fetch->out, "\ndata: {\"seq\":");
+    thou_buf_append(fetch->out, seq, (size_t)seq_len);
+    if (rest[0] != '}')
+        thou_buf_puts(fetch->out, ",");
+    thou_buf_puts(fetch->out, rest);
+    thou_buf_puts(fetch->out, "\n\n");
     fetch->cursor = event->seq;
     fetch->count++;
     return true;

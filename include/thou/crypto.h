@@ -41,6 +41,13 @@ enum thou_status thou_crypto_token_hash(const char *token, uint8_t hash[THOU_DIG
 enum thou_status thou_crypto_b64_decode(const char *in, size_t in_len, uint8_t *out, size_t max,
                                         size_t *out_len);
 
+/**
+ * Check strict unpadded base64url without decoding it (the alphabet, the
+ * length, zero trailing bits), as thou_crypto_b64_decode would judge it.
+ * THOU_OK with the decoded size in *decoded_len, or THOU_EINVAL.
+ */
+enum thou_status thou_crypto_b64_check(const char *in, size_t in_len, size_t *decoded_len);
+
 /** Decoded size of a base64url string of in_len characters (an upper bound). */
 size_t thou_crypto_b64_decoded_max(size_t in_len);
 
