@@ -122,7 +122,9 @@ static struct MHD_Response *make_mhd_response(struct thou_response *res,
     struct MHD_Response *response;
     if (res->stream) {
         res->stream->conn = connection;
-        response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader,
+        /* Small blocks: an idle stream holds its buffer for hours, and
+         * frames are small; a backlog just takes more rounds. */
+        response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader,
                                                      res->stream, stream_free);
         if (response)
             res->stream = NULL;
@@ -458,6 +460,7 @@ enum thou_status thou_server_start(const struct thou_config *config, struct thou
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, config->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         config->max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, config->connection_memory_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, request_completed, server, MHD_OPTION_NOTIFY_CONNECTION,
         connection_notify, server, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!server->daemon) {

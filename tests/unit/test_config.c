@@ -95,6 +95,7 @@ static const char *const all_settings[] = {
     "max_connections_per_ip",
     "connection_timeout_s",
     "max_body_bytes",
+    "connection_memory_bytes",
     "log_level",
     "heartbeat_s",
     "room_ttl_days",
