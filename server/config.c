@@ -58,7 +58,7 @@ static const struct setting settings[] = {
      "seconds before an idle connection is closed"},
     {"max_body_bytes", SETTING_SIZE, 1 * KIB, 16 * MIB, "65536", FIELD(max_body_bytes),
      "largest request body accepted, in bytes"},
-    {"connection_memory_bytes", SETTING_SIZE, 4 * KIB, 1 * MIB, "8192",
+    {"connection_memory_bytes", SETTING_SIZE, 4 * KIB, 1 * MIB, "4096",
      FIELD(connection_memory_bytes),
      "memory per connection for request headers and response buffers, in bytes"},
     {"log_level", SETTING_LOG_LEVEL, 0, 0, "info", FIELD(log_level),

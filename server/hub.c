@@ -269,6 +269,9 @@ static ssize_t subscriber_read(struct thou_stream *stream, char *buf, size_t max
     }
     size_t pending = sub->out.len - sub->out_sent;
     if (pending == 0) {
+        /* An idle stream may sleep for hours: it keeps no buffer meanwhile. */
+        thou_buf_release(&sub->out);
+        sub->out_sent = 0;
         /* Suspend under the lock: a wake() that comes after sees suspended
          * and resumes us, so no event can slip between check and sleep. */
         sub->suspended = true;

@@ -45,7 +45,6 @@ struct request_state {
     unsigned status;
     enum thou_method method;
     const char *route;
-    struct thou_route_match match;
     struct thou_deferred *deferred; /* an answer being prepared elsewhere */
 };
 
@@ -210,25 +209,28 @@ static enum MHD_Result dispatch(struct thou_server *server, struct MHD_Connectio
         thou_response_error(&res, 413, "too_large", "the request body is larger than allowed");
         return send_response(connection, rs, &res);
     }
-    enum thou_route_result found = thou_router_match(server->router, rs->method, url, &rs->match);
+    /* On the stack: captures are needed only while the handler runs, and a
+     * stream's request state lives as long as the stream. */
+    struct thou_route_match match;
+    enum thou_route_result found = thou_router_match(server->router, rs->method, url, &match);
     if (found == THOU_ROUTE_NOT_FOUND) {
         thou_response_error(&res, 404, "not_found", "no such resource");
         return send_response(connection, rs, &res);
     }
     if (found == THOU_ROUTE_BAD_METHOD) {
-        thou_router_allow_header(rs->match.allowed, allow, sizeof(allow));
+        thou_router_allow_header(match.allowed, allow, sizeof(allow));
         res.allow = allow;
         thou_response_error(&res, 405, "method_not_allowed",
                             "this method is not allowed on this resource");
         return send_response(connection, rs, &res);
     }
-    rs->route = rs->match.pattern;
+    rs->route = match.pattern;
 
     struct thou_request req = {
         .method = rs->method,
         .path = url,
-        .route = rs->match.pattern,
-        .n_params = rs->match.n_params,
+        .route = match.pattern,
+        .n_params = match.n_params,
         .content_type = lookup_header(connection, "Content-Type"),
         .authorization = lookup_header(connection, "Authorization"),
         .last_event_id = lookup_header(connection, "Last-Event-ID"),
@@ -237,8 +239,8 @@ static enum MHD_Result dispatch(struct thou_server *server, struct MHD_Connectio
         .body_len = rs->body.len,
         .conn = connection,
     };
-    memcpy(req.params, rs->match.params, sizeof(req.params));
-    rs->match.handler(rs->match.ctx, &req, &res);
+    memcpy(req.params, match.params, sizeof(req.params));
+    match.handler(match.ctx, &req, &res);
     if (!res.deferred)
         return send_response(connection, rs, &res);
     rs->deferred = res.deferred;

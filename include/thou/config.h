@@ -34,7 +34,7 @@ struct thou_config {
     unsigned max_connections_per_ip; /* 512; generous: a workshop behind one NAT */
     unsigned connection_timeout_s;   /* 30: idle keep-alive connections */
     size_t max_body_bytes;           /* 65536: request body cap */
-    size_t connection_memory_bytes;  /* 8192: per-connection buffer pool */
+    size_t connection_memory_bytes;  /* 4096: per-connection buffer pool */
     enum thou_log_level log_level;   /* info */
     unsigned heartbeat_s;            /* 20: SSE comment heartbeat interval */
     unsigned room_ttl_days;          /* 30: rooms expire this long after creation */
