@@ -629,7 +629,6 @@ static enum thou_status post_update(void *ctx, struct thou_room_txn *txn,
         if (found != THOU_ENOTFOUND)
             return found;
     }
-    post->data[0] = event_data(post->type->name, post->role, post->time_ms, post->fields);
     change->events[0] = (struct thou_event_record){.type = post->type->name,
                                                    .sender = post->role,
                                                    .data = post->data[0],
@@ -757,6 +756,10 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
                             "the question set of this conversation is no longer available");
         goto out;
     }
+
+    /* Serialized here, not in the transaction: the single writer thread is
+     * what every acknowledgement waits on. */
+    post.data[0] = event_data(post.type->name, post.role, post.time_ms, fields);
 
     /* The answer waits for the commit, which the writer shares with every
      * event posted meanwhile: one fsync for many acknowledgements. */

@@ -142,8 +142,9 @@ struct job {
 #define MAX_BATCH 512
 
 struct thou_store {
-    struct conn writer; /* used by the writer thread only (and open/close) */
-    struct conn reader; /* reads from request threads, under read_lock */
+    struct conn writer;       /* used by the writer thread only (and open/close) */
+    struct conn reader;       /* reads from request threads, under read_lock */
+    struct conn checkpointer; /* copies the WAL into the database, off the writer */
     pthread_mutex_t read_lock;
     int schema_version;
 
@@ -343,6 +344,13 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
     if (rc == THOU_OK)
         rc = conn_open(&store->reader, path.data, &version, errbuf, errlen);
     if (rc == THOU_OK)
+        rc = conn_open(&store->checkpointer, path.data, &version, errbuf, errlen);
+    /* Checkpoints run from thou_store_checkpoint(), not inside a commit, so
+     * the writer thread (which every acknowledgement waits on) never copies
+     * the WAL back itself. */
+    if (rc == THOU_OK)
+        sqlite3_wal_autocheckpoint(store->writer.db, 0);
+    if (rc == THOU_OK)
         rc = conn_prepare(&store->reader, errbuf, errlen);
     if (rc)
         goto out;
@@ -374,6 +382,7 @@ void thou_store_close(struct thou_store *store)
         pthread_mutex_unlock(&store->queue_lock);
         pthread_join(store->thread, NULL);
     }
+    conn_close(&store->checkpointer);
     conn_close(&store->reader);
     conn_close(&store->writer);
     pthread_mutex_destroy(&store->read_lock);
@@ -381,6 +390,13 @@ void thou_store_close(struct thou_store *store)
     pthread_cond_destroy(&store->work_cond);
     pthread_cond_destroy(&store->done_cond);
     free(store);
+}
+
+void thou_store_checkpoint(struct thou_store *store)
+{
+    /* PASSIVE never waits for readers or the writer; what it cannot copy
+     * now is copied next time. */
+    sqlite3_wal_checkpoint_v2(store->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 int thou_store_schema_version(struct thou_store *store)
