@@ -43,6 +43,7 @@ struct subscriber {
     bool presence; /* partner_present changed and is not sent yet */
     bool partner_present;
     bool closing;
+    bool fetching; /* reading the store with the lock dropped */
     struct thou_buf out;
     size_t out_sent;
 };
@@ -124,7 +125,7 @@ static void subscriber_unref(struct subscriber *sub)
 
 /* Flag set under the subscriber's lock; a suspended stream is queued for
  * resumption (with a reference so it outlives the hub lock). */
-enum wake_reason { WAKE_EVENTS, WAKE_HEARTBEAT, WAKE_PRESENCE, WAKE_CLOSE };
+enum wake_reason { WAKE_EVENTS, WAKE_DATA, WAKE_HEARTBEAT, WAKE_PRESENCE, WAKE_CLOSE };
 
 static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_present,
                  struct resume_list *list)
@@ -133,6 +134,8 @@ static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_p
     switch (reason) {
     case WAKE_EVENTS:
         sub->wake = true;
+        break;
+    case WAKE_DATA: /* frames already queued in sub->out */
         break;
     case WAKE_HEARTBEAT:
         sub->heartbeat = true;
@@ -233,11 +236,13 @@ static bool refill(struct subscriber *sub)
             struct thou_buf frames;
             thou_buf_init(&frames);
             struct fetch_ctx fetch = {&frames, sub->cursor, 0};
+            sub->fetching = true;
             pthread_mutex_unlock(&sub->lock);
             enum thou_status rc =
                 thou_store_events_after(sub->hub->store, sub->room->id, sub->role, sub->cursor,
                                         FETCH_BATCH, format_event, &fetch);
             pthread_mutex_lock(&sub->lock);
+            sub->fetching = false;
             if (rc) {
                 thou_buf_release(&frames);
                 return false;
@@ -354,6 +359,40 @@ static void wake_room(struct thou_hub *hub, const char *room_id, enum wake_reaso
     struct hub_room *room = find_room(hub, room_id);
     for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
         wake(s, reason, false, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+}
+
+/* Hand committed events to one stream from memory when it is exactly up to
+ * date; otherwise (behind, or reading the store right now) let it read
+ * them from the store, which is always right. */
+static void deliver(struct subscriber *sub, const struct thou_event_record *events, size_t n,
+                    struct resume_list *list)
+{
+    pthread_mutex_lock(&sub->lock);
+    bool in_step = !sub->wake && !sub->fetching && sub->cursor == events[0].seq - 1;
+    if (in_step) {
+        struct fetch_ctx fetch = {&sub->out, sub->cursor, 0};
+        for (size_t i = 0; i < n; i++) {
+            if (!events[i].visible_to || events[i].visible_to == sub->role)
+                format_event(&fetch, &events[i]);
+        }
+        sub->cursor = events[n - 1].seq;
+    }
+    pthread_mutex_unlock(&sub->lock);
+    wake(sub, in_step ? WAKE_DATA : WAKE_EVENTS, false, list);
+}
+
+void thou_hub_publish(struct thou_hub *hub, const char *room_id,
+                      const struct thou_event_record *events, size_t n)
+{
+    if (n == 0)
+        return;
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
+        deliver(s, events, n, &list);
     pthread_mutex_unlock(&hub->lock);
     resume_all(&list);
 }

@@ -696,7 +696,10 @@ static void post_job_done(void *ctx, enum thou_status status)
     job->status = status;
     if (status == THOU_OK) {
         thou_metrics_event(job->post.app->metrics, job->post.type->name);
-        thou_hub_notify(job->post.app->hub, job->room_id);
+        struct thou_event_record *events = job->change.events;
+        for (size_t i = 0; i < job->change.n_events; i++)
+            events[i].seq = job->change.seqs[i];
+        thou_hub_publish(job->post.app->hub, job->room_id, events, job->change.n_events);
     }
     thou_deferred_complete(&job->deferred);
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "thou/http.h"
@@ -29,6 +30,16 @@ void thou_hub_free(struct thou_hub *hub);
  */
 struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
                                        int64_t after_seq);
+
+struct thou_event_record;
+
+/**
+ * Events of room were committed, in seq order, with nothing else committed
+ * to the room in between: streams that are up to date take the frames
+ * straight from here; any other stream reads them from the store.
+ */
+void thou_hub_publish(struct thou_hub *hub, const char *room_id,
+                      const struct thou_event_record *events, size_t n);
 
 /** Wake the room's streams: events were committed. */
 void thou_hub_notify(struct thou_hub *hub, const char *room_id);
