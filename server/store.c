@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     "  room_id TEXT PRIMARY KEY,"
     "  gone_ms INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2: a room's last seq is the largest seq of its events (one index
+     * seek), so storing an event no longer rewrites the room's row. */
+    "ALTER TABLE rooms DROP COLUMN last_seq;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -87,21 +90,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_ROOM_INSERT] =
-        "INSERT INTO rooms (id, set_id, set_version, state, join_verifier,"
-        " created_ms, expires_ms, last_seq, flow) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    [ST_ROOM_INSERT] = "INSERT INTO rooms (id, set_id, set_version, state, join_verifier,"
+                       " created_ms, expires_ms, flow) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_PARTICIPANT_INSERT] =
         "INSERT INTO participants (room_id, role, token_hash, joined_ms) VALUES (?, ?, ?, ?)",
     [ST_ROOM_GET] = "SELECT set_id, set_version, state, join_verifier, created_ms, expires_ms,"
-                    " last_seq, flow FROM rooms WHERE id = ?",
+                    " (SELECT COALESCE(MAX(seq), 0) FROM events WHERE room_id = rooms.id), flow"
+                    " FROM rooms WHERE id = ?",
     [ST_ROOM_HAS_B] = "SELECT 1 FROM participants WHERE room_id = ? AND role = 'B'",
     [ST_TOMBSTONE_GET] = "SELECT 1 FROM tombstones WHERE room_id = ?",
     [ST_ROOM_SET_STATE] = "UPDATE rooms SET state = ? WHERE id = ?",
     [ST_ROLE_BY_TOKEN] = "SELECT role FROM participants WHERE room_id = ? AND token_hash = ?",
     [ST_EVENT_INSERT] = "INSERT INTO events (room_id, seq, type, sender, visible_to, data, time_ms)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-    [ST_ROOM_ADVANCE] = "UPDATE rooms SET last_seq = ?, state = ?, flow = COALESCE(?, flow)"
-                        " WHERE id = ?",
+    [ST_ROOM_ADVANCE] = "UPDATE rooms SET state = ?, flow = COALESCE(?, flow) WHERE id = ?",
     [ST_EVENTS_AFTER] = "SELECT seq, type, sender, visible_to, data, time_ms FROM events"
                         " WHERE room_id = ? AND seq > ? AND (visible_to IS NULL OR visible_to = ?)"
                         " ORDER BY seq LIMIT ?",
@@ -789,7 +791,8 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
     return rc;
 }
 
-/* Insert the change's events after room->last_seq and advance the room. */
+/* Insert the change's events after room->last_seq; touch the room's row
+ * only when its state or flow changed. */
 static enum thou_status write_change(struct conn *c, const struct thou_room_record *room,
                                      struct thou_room_change *change)
 {
@@ -801,12 +804,13 @@ static enum thou_status write_change(struct conn *c, const struct thou_room_reco
             return rc;
         change->seqs[i] = seq;
     }
+    if (change->new_state == room->state && !change->flow_json)
+        return THOU_OK;
     sqlite3_stmt *s = stmt(c, ST_ROOM_ADVANCE);
-    sqlite3_bind_int64(s, 1, seq);
-    sqlite3_bind_int(s, 2, (int)change->new_state);
+    sqlite3_bind_int(s, 1, (int)change->new_state);
     if (change->flow_json)
-        sqlite3_bind_text(s, 3, change->flow_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, room->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, change->flow_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, room->id, -1, SQLITE_STATIC);
     return status_of(exec_stmt(s));
 }
 
