@@ -166,7 +166,6 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             thou_hub_heartbeat(app->hub);
             next_heartbeat = now + (time_t)config->heartbeat_s;
         }
-        thou_store_checkpoint(app->store);
         thou_limiter_prune(app->join_limiter, now_ms());
         thou_limiter_prune(app->event_limiter, now_ms());
         if (now >= next_sweep) {

@@ -1,6 +1,7 @@
 #include "thou/store.h"
 #include "thou/buf.h"
 #include "thou/mem.h"
+#include "thou/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -119,11 +120,48 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
+struct room_cache;
+
 /* One SQLite connection with its prepared statements. */
 struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
+    struct room_cache *cache; /* the writer's rooms; NULL on other connections */
 };
+
+/*
+ * The writer's copy of the rooms it has touched lately. The writer thread
+ * is the only one that changes rooms, so what it last wrote is what the
+ * database holds: a posted event needs no read before its insert. Direct
+ * mapped and bounded; any doubt (a failed commit, a sweep) empties it.
+ */
+#define CACHE_SLOTS 4096
+
+struct room_cache {
+    struct thou_room_record slots[CACHE_SLOTS]; /* id[0] == '\0': empty */
+};
+
+static struct thou_room_record *cache_slot(struct room_cache *cache, const char *room_id)
+{
+    return &cache->slots[thou_text_hash(room_id) % CACHE_SLOTS];
+}
+
+static void cache_forget(struct room_cache *cache, const char *room_id)
+{
+    struct thou_room_record *slot = cache_slot(cache, room_id);
+    if (strcmp(slot->id, room_id) == 0) {
+        free(slot->flow_json);
+        memset(slot, 0, sizeof(*slot));
+    }
+}
+
+static void cache_clear(struct room_cache *cache)
+{
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        free(cache->slots[i].flow_json);
+        memset(&cache->slots[i], 0, sizeof(cache->slots[i]));
+    }
+}
 
 /*
  * A write waiting for the writer thread. The writer runs every job queued
@@ -144,9 +182,8 @@ struct job {
 #define MAX_BATCH 512
 
 struct thou_store {
-    struct conn writer;       /* used by the writer thread only (and open/close) */
-    struct conn reader;       /* reads from request threads, under read_lock */
-    struct conn checkpointer; /* copies the WAL into the database, off the writer */
+    struct conn writer; /* used by the writer thread only (and open/close) */
+    struct conn reader; /* reads from request threads, under read_lock */
     pthread_mutex_t read_lock;
     int schema_version;
 
@@ -343,15 +380,12 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
         rc = migrate(store, version, errbuf, errlen);
     if (rc == THOU_OK)
         rc = conn_prepare(&store->writer, errbuf, errlen);
+    store->writer.cache = thou_xcalloc(1, sizeof(struct room_cache));
     if (rc == THOU_OK)
         rc = conn_open(&store->reader, path.data, &version, errbuf, errlen);
-    if (rc == THOU_OK)
-        rc = conn_open(&store->checkpointer, path.data, &version, errbuf, errlen);
-    /* Checkpoints run from thou_store_checkpoint(), not inside a commit, so
-     * the writer thread (which every acknowledgement waits on) never copies
-     * the WAL back itself. */
-    if (rc == THOU_OK)
-        sqlite3_wal_autocheckpoint(store->writer.db, 0);
+    /* Commits checkpoint by themselves (every 1000 pages, on the writer
+     * thread): a checkpoint from elsewhere never catches up with a writer
+     * that is always busy, and the WAL would grow without bound. */
     if (rc == THOU_OK)
         rc = conn_prepare(&store->reader, errbuf, errlen);
     if (rc)
@@ -384,7 +418,10 @@ void thou_store_close(struct thou_store *store)
         pthread_mutex_unlock(&store->queue_lock);
         pthread_join(store->thread, NULL);
     }
-    conn_close(&store->checkpointer);
+    if (store->writer.cache) {
+        cache_clear(store->writer.cache);
+        free(store->writer.cache);
+    }
     conn_close(&store->reader);
     conn_close(&store->writer);
     pthread_mutex_destroy(&store->read_lock);
@@ -392,13 +429,6 @@ void thou_store_close(struct thou_store *store)
     pthread_cond_destroy(&store->work_cond);
     pthread_cond_destroy(&store->done_cond);
     free(store);
-}
-
-void thou_store_checkpoint(struct thou_store *store)
-{
-    /* PASSIVE never waits for readers or the writer; what it cannot copy
-     * now is copied next time. */
-    sqlite3_wal_checkpoint_v2(store->checkpointer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 int thou_store_schema_version(struct thou_store *store)
@@ -477,8 +507,12 @@ static void run_batch(struct thou_store *store, struct job *batch)
             exec_stmt(stmt(c, ST_ROLLBACK_TO));
         exec_stmt(stmt(c, ST_RELEASE));
     }
-    if (open && exec_stmt(stmt(c, ST_COMMIT)) != SQLITE_OK) {
-        exec_stmt(stmt(c, ST_ROLLBACK));
+    bool committed = open && exec_stmt(stmt(c, ST_COMMIT)) == SQLITE_OK;
+    if (!committed) {
+        /* What the cache learnt from this batch never reached the disk. */
+        cache_clear(c->cache);
+        if (open && !sqlite3_get_autocommit(c->db))
+            exec_stmt(stmt(c, ST_ROLLBACK));
         for (struct job *job = batch; job; job = job->next)
             if (job->status == THOU_OK)
                 job->status = THOU_EIO;
@@ -728,11 +762,13 @@ static enum thou_status join_run(struct conn *c, void *arg)
         return rc;
     if (room.b_joined)
         return THOU_EFULL;
+    cache_forget(c->cache, a->room_id); /* b_joined changes */
     rc = status_of(insert_participant(c, a->room_id, "B", a->token_hash, a->now_ms));
     if (rc)
         return rc == THOU_EEXIST ? THOU_EFULL : rc;
     if (room.state != THOU_ROOM_WAITING)
         return THOU_OK;
+    cache_forget(c->cache, a->room_id);
     sqlite3_stmt *s = stmt(c, ST_ROOM_SET_STATE);
     sqlite3_bind_int(s, 1, THOU_ROOM_ACTIVE);
     sqlite3_bind_text(s, 2, a->room_id, -1, SQLITE_STATIC);
@@ -821,19 +857,50 @@ struct update_args {
     struct thou_room_change *change;
 };
 
+/* The room as the writer knows it: from the cache, else from the database
+ * (and then cached). The record stays owned by the cache. */
+static enum thou_status writer_room(struct conn *c, const char *room_id,
+                                    struct thou_room_record **out)
+{
+    struct thou_room_record *slot = cache_slot(c->cache, room_id);
+    if (strcmp(slot->id, room_id) != 0) {
+        struct thou_room_record fresh;
+        enum thou_status rc = room_get(c, room_id, &fresh);
+        if (rc) {
+            thou_room_record_release(&fresh);
+            return rc;
+        }
+        free(slot->flow_json);
+        *slot = fresh;
+    }
+    *out = slot;
+    return THOU_OK;
+}
+
 static enum thou_status update_run(struct conn *c, void *arg)
 {
     struct update_args *a = arg;
-    struct thou_room_record room;
+    struct thou_room_record *room = NULL;
     struct thou_room_txn txn = {c, a->room_id};
-    enum thou_status rc = room_get(c, a->room_id, &room);
+    enum thou_status rc = writer_room(c, a->room_id, &room);
     if (rc == THOU_OK)
-        rc = a->update(a->ctx, &txn, &room, a->change);
+        rc = a->update(a->ctx, &txn, room, a->change);
     if (rc == THOU_OK && a->change->n_events > THOU_CHANGE_MAX_EVENTS)
         rc = THOU_EINVAL;
     if (rc == THOU_OK)
-        rc = write_change(c, &room, a->change);
-    thou_room_record_release(&room);
+        rc = write_change(c, room, a->change);
+    if (rc == THOU_OK) {
+        /* Keep the cache equal to what this savepoint wrote. */
+        if (a->change->n_events)
+            room->last_seq = a->change->seqs[a->change->n_events - 1];
+        room->state = a->change->new_state;
+        if (a->change->flow_json) {
+            free(room->flow_json);
+            room->flow_json = thou_xstrdup(a->change->flow_json);
+        }
+    }
+    /* A refused or failed update wrote nothing its savepoint kept, and the
+     * cache was not touched: it still matches the database. */
     return rc;
 }
 
@@ -921,6 +988,7 @@ enum thou_status thou_store_events_append(struct thou_store *store, const char *
 /* Delete one room (events and participants cascade) and leave a tombstone. */
 static enum thou_status erase_one(struct conn *c, const char *room_id, int64_t now_ms)
 {
+    cache_forget(c->cache, room_id);
     sqlite3_stmt *s = stmt(c, ST_ROOM_DELETE);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
     int rc = exec_stmt(s);

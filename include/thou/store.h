@@ -36,13 +36,6 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 
-/**
- * Copy committed WAL pages into the database file, without waiting for
- * anyone. Call it periodically (the server does, every second): commits do
- * not checkpoint by themselves.
- */
-void thou_store_checkpoint(struct thou_store *store);
-
 /** THOU_OK when the database answers a trivial query. */
 enum thou_status thou_store_ping(struct thou_store *store);
 
