@@ -307,6 +307,54 @@ START_TEST(test_reopen_idempotent)
 }
 END_TEST
 
+/* A database at schema 1 (rooms kept their last seq in a column) is
+ * migrated in place to the current schema with nothing lost. */
+START_TEST(test_migrates_from_version_1)
+{
+    ck_assert_int_eq(mkdir(data_dir, 0700), 0);
+    sqlite3 *db = db_open(db_path);
+    db_exec(db,
+            "PRAGMA application_id = 1953001333;"
+            "CREATE TABLE rooms (id TEXT PRIMARY KEY, set_id TEXT NOT NULL,"
+            " set_version INTEGER NOT NULL, state INTEGER NOT NULL, join_verifier BLOB NOT NULL,"
+            " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+            " last_seq INTEGER NOT NULL DEFAULT 0, flow TEXT) WITHOUT ROWID;"
+            "CREATE INDEX rooms_expiry ON rooms(expires_ms);"
+            "CREATE TABLE participants (room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE"
+            " CASCADE, role TEXT NOT NULL CHECK (role IN ('A', 'B')), token_hash BLOB NOT NULL"
+            " UNIQUE, joined_ms INTEGER NOT NULL, PRIMARY KEY (room_id, role)) WITHOUT ROWID;"
+            "CREATE TABLE events (room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+            " seq INTEGER NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL, visible_to TEXT,"
+            " data TEXT NOT NULL, time_ms INTEGER NOT NULL, PRIMARY KEY (room_id, seq))"
+            " WITHOUT ROWID;"
+            "CREATE TABLE tombstones (room_id TEXT PRIMARY KEY, gone_ms INTEGER NOT NULL)"
+            " WITHOUT ROWID;"
+            "INSERT INTO rooms VALUES ('" ROOM_1 "', 'couples-short', 1, 1, zeroblob(32), 1,"
+            " 9999999999999, 2, '{\"v\":1}');"
+            "INSERT INTO events VALUES ('" ROOM_1 "', 1, 'joined', 'B', NULL, '{}', 1);"
+            "INSERT INTO events VALUES ('" ROOM_1 "', 2, 'note', 'A', NULL, '{}', 2);"
+            "PRAGMA user_version = 1;");
+    sqlite3_close(db);
+
+    ck_assert_msg(thou_store_open(data_dir, &store, errbuf, sizeof(errbuf)) == THOU_OK, "open: %s",
+                  errbuf);
+    ck_assert_int_eq(thou_store_schema_version(store), THOU_SCHEMA_VERSION);
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_OK);
+    ck_assert_int_eq(room.last_seq, 2);
+    ck_assert_str_eq(room.flow_json, "{\"v\":1}");
+    thou_room_record_release(&room);
+    struct thou_event_record event = {.type = "note", .sender = 'B', .data = "{}", .time_ms = 3};
+    int64_t seq = 0;
+    ck_assert_int_eq(
+        thou_store_events_append(store, ROOM_1, &event, 1, THOU_ROOM_ACTIVE, NULL, &seq), THOU_OK);
+    ck_assert_int_eq(seq, 3);
+    ck_assert_int_eq(file_int("PRAGMA user_version"), THOU_SCHEMA_VERSION);
+    ck_assert_int_eq(
+        file_int("SELECT count(*) FROM pragma_table_info('rooms') WHERE name = 'last_seq'"), 0);
+}
+END_TEST
+
 START_TEST(test_newer_schema_refused)
 {
     ck_assert_int_eq(mkdir(data_dir, 0700), 0);
@@ -836,6 +884,7 @@ static Suite *store_suite(void)
     TCase *refuse = tcase_create("refuse");
     tcase_add_checked_fixture(refuse, setup_empty, teardown);
     tcase_set_timeout(refuse, 60);
+    tcase_add_test(refuse, test_migrates_from_version_1);
     tcase_add_test(refuse, test_newer_schema_refused);
     tcase_add_test(refuse, test_newer_schema_refused_without_app_id);
     tcase_add_test(refuse, test_foreign_database_refused);
