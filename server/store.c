@@ -194,6 +194,7 @@ struct thou_store {
     pthread_cond_t done_cond;
     struct job *head, *tail;
     bool stopping;
+    int wal_pages; /* pages in the WAL after the last commit (writer thread) */
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -354,6 +355,7 @@ static void conn_close(struct conn *c)
 }
 
 static void *writer_main(void *arg);
+static int count_wal_pages(void *ctx, sqlite3 *db, const char *name, int pages);
 
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen)
@@ -383,11 +385,12 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
     store->writer.cache = thou_xcalloc(1, sizeof(struct room_cache));
     if (rc == THOU_OK)
         rc = conn_open(&store->reader, path.data, &version, errbuf, errlen);
-    /* Commits checkpoint by themselves (every 1000 pages, on the writer
-     * thread): a checkpoint from elsewhere never catches up with a writer
-     * that is always busy, and the WAL would grow without bound. */
     if (rc == THOU_OK)
         rc = conn_prepare(&store->reader, errbuf, errlen);
+    /* The writer thread checkpoints, between batches (see checkpoint_if_due);
+     * this hook only counts the WAL's pages. */
+    if (rc == THOU_OK)
+        sqlite3_wal_hook(store->writer.db, count_wal_pages, store);
     if (rc)
         goto out;
     if (pthread_create(&store->thread, NULL, writer_main, store) != 0) {
@@ -524,6 +527,36 @@ static void run_batch(struct thou_store *store, struct job *batch)
     }
 }
 
+static int count_wal_pages(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+    struct thou_store *store = ctx;
+    store->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+/*
+ * Copy the WAL back into the database on the writer thread, where no write
+ * can run meanwhile (so the checkpoint completes and the next commit starts
+ * the WAL afresh; from another thread a busy writer would keep it growing).
+ * Preferably when no write is waiting, so a checkpoint rarely delays an
+ * acknowledgement; under sustained load, at a larger size regardless.
+ */
+#define CHECKPOINT_PAGES       1000
+#define CHECKPOINT_FORCE_PAGES 8000
+
+static void checkpoint_if_due(struct thou_store *store)
+{
+    if (store->wal_pages < CHECKPOINT_PAGES)
+        return;
+    pthread_mutex_lock(&store->queue_lock);
+    bool idle = store->head == NULL;
+    pthread_mutex_unlock(&store->queue_lock);
+    if (!idle && store->wal_pages < CHECKPOINT_FORCE_PAGES)
+        return;
+    sqlite3_wal_checkpoint_v2(store->writer.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    store->wal_pages = 0;
+}
+
 static void *writer_main(void *arg)
 {
     struct thou_store *store = arg;
@@ -545,6 +578,7 @@ static void *writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&store->queue_lock);
         run_batch(store, batch);
+        checkpoint_if_due(store);
     }
 }
 
