@@ -51,15 +51,17 @@ static const char *thou_bin(void)
     return bin;
 }
 
-char *proc_log(const struct thou_proc *p, size_t *len)
+char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(p->log_path, "rb");
+    if (len)
+        *len = 0;
+    FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
     char *data = NULL;
     size_t size = 0;
     FILE *mem = open_memstream(&data, &size);
-    char chunk[4096];
+    char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         fwrite(chunk, 1, n, mem);
@@ -68,6 +70,11 @@ char *proc_log(const struct thou_proc *p, size_t *len)
     if (len)
         *len = size;
     return data;
+}
+
+char *proc_log(const struct thou_proc *p, size_t *len)
+{
+    return read_file(p->log_path, len);
 }
 
 /* Wait for the "listening on http://ADDR:PORT" line a start writes. The log

@@ -38,6 +38,9 @@ void proc_cleanup(struct thou_proc *p);
 /** Run thou with args (NULL-terminated) to completion; returns exit code; stderr into err. */
 int proc_run(const char *const *args, char *err, size_t errlen);
 
+/** Read a whole file (caller frees); NULL when it cannot be read. */
+char *read_file(const char *path, size_t *len);
+
 /** Read the whole server log (caller frees). */
 char *proc_log(const struct thou_proc *p, size_t *len);
 

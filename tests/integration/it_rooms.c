@@ -1798,25 +1798,6 @@ END_TEST
 
 /* ---- secrets stay out of the database and the log --------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *file = fopen(path, "rb");
-    *len = 0;
-    if (!file)
-        return NULL;
-    char *data = NULL;
-    size_t size = 0;
-    FILE *mem = open_memstream(&data, &size);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), file)) > 0)
-        fwrite(chunk, 1, n, mem);
-    fclose(file);
-    fclose(mem);
-    *len = size;
-    return data;
-}
-
 static bool contains(const char *data, size_t len, const char *needle)
 {
     return data && memmem(data, len, needle, strlen(needle)) != NULL;
@@ -1831,7 +1812,7 @@ static bool db_contains(const char *needle)
         char path[400];
         snprintf(path, sizeof(path), "%s/thou.db%s", server.data_dir, suffixes[i]);
         size_t len = 0;
-        char *data = slurp(path, &len);
+        char *data = read_file(path, &len);
         found = found || contains(data, len, needle);
         free(data);
     }
