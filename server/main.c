@@ -14,6 +14,7 @@
 #include "thou/qset.h"
 #include "thou/router.h"
 #include "thou/server.h"
+#include "thou/sessions.h"
 #include "thou/static_files.h"
 #include "thou/store.h"
 
@@ -228,6 +229,7 @@ static int serve(int argc, char **argv)
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);
+    app.sessions = thou_sessions_new();
     router = thou_router_new();
     thou_app_routes(&app, router);
     if (thou_server_start(&config, router, app.metrics, &server, err, sizeof(err))) {
@@ -253,6 +255,7 @@ out:
     thou_hub_free(app.hub);
     thou_limiter_free(app.join_limiter);
     thou_limiter_free(app.event_limiter);
+    thou_sessions_free(app.sessions);
     thou_metrics_free(app.metrics);
     thou_config_release(&config);
     return exit_code;

@@ -13,6 +13,7 @@
 #include "thou/mem.h"
 #include "thou/qset.h"
 #include "thou/rooms.h"
+#include "thou/sessions.h"
 #include "thou/store.h"
 
 #include <ctype.h>
@@ -90,12 +91,6 @@ static bool open_as_participant(struct thou_app *app, const struct thou_request 
         return true;
     thou_room_record_release(room);
     return false;
-}
-
-static const struct thou_qset *room_set(struct thou_app *app, const struct thou_room_record *room)
-{
-    const struct thou_qset *set = thou_qset_registry_find(app->qsets, room->set_id);
-    return set && (int)set->version == room->set_version ? set : NULL;
 }
 
 /* ---- field validation -------------------------------------------------- */
@@ -715,17 +710,49 @@ static void post_job_finish(struct thou_deferred *deferred, struct thou_response
     thou_json_respond(res, 201, json_pack("{s:I}", "seq", (json_int_t)job->change.seqs[0]));
 }
 
+/* The caller's session in the room of the path: from the cache when the
+ * store confirmed it before, else from the store (then cached). Whether the
+ * room still exists is left to the store's writer, which refuses events
+ * for an erased room. */
+static bool find_session(struct thou_app *app, const struct thou_request *req,
+                         uint8_t token_hash[THOU_DIGEST_BYTES], struct thou_session *session,
+                         struct thou_response *res)
+{
+    const char *room_id = req->params[0];
+    if (thou_crypto_bearer_hash(req->authorization, token_hash)) {
+        /* Fails, with the same 404, 410 or 401 any other request would get. */
+        struct thou_room_record room = {0};
+        char role;
+        open_as_participant(app, req, &room, &role, token_hash, res);
+        return false;
+    }
+    if (thou_sessions_get(app->sessions, token_hash, room_id, session) &&
+        session->expires_ms > now_ms())
+        return true;
+    struct thou_room_record room = {0};
+    if (!open_as_participant(app, req, &room, &session->role, token_hash, res))
+        return false;
+    snprintf(session->room_id, sizeof(session->room_id), "%s", room.id);
+    snprintf(session->set_id, sizeof(session->set_id), "%s", room.set_id);
+    session->set_version = room.set_version;
+    session->expires_ms = room.expires_ms;
+    thou_room_record_release(&room);
+    thou_sessions_put(app->sessions, token_hash, session);
+    return true;
+}
+
 void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
     const char *room_id = req->params[0];
-    struct thou_room_record room = {0};
     struct post_ctx post = {.app = app, .time_ms = now_ms()};
     json_t *body = NULL, *fields = NULL;
     uint8_t token_hash[THOU_DIGEST_BYTES];
+    struct thou_session session;
 
-    if (!open_as_participant(app, req, &room, &post.role, token_hash, res))
+    if (!find_session(app, req, token_hash, &session, res))
         return;
+    post.role = session.role;
     /* Rate limits key on the participant, not the address (DESIGN §7). */
     char key[2 * THOU_DIGEST_BYTES + 1];
     for (size_t i = 0; i < 16; i++)
@@ -753,7 +780,10 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
     if (!fields)
         goto out;
     post.fields = fields;
-    post.set = room_set(app, &room);
+    /* The set the room was made with; a changed file (another version) cannot
+     * drive this room's flow. */
+    const struct thou_qset *set = thou_qset_registry_find(app->qsets, session.set_id);
+    post.set = set && (int)set->version == session.set_version ? set : NULL;
     if (!post.set && post.type->flow) {
         thou_response_error(res, 409, "set_changed",
                             "the question set of this conversation is no longer available");
@@ -778,5 +808,4 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
 out:
     json_decref(fields);
     json_decref(body);
-    thou_room_record_release(&room);
 }

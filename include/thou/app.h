@@ -16,6 +16,7 @@ struct thou_static;
 struct thou_qset_registry;
 struct thou_hub;
 struct thou_limiter;
+struct thou_sessions;
 
 struct thou_app {
     const struct thou_config *config;
@@ -26,6 +27,7 @@ struct thou_app {
     struct thou_hub *hub;
     struct thou_limiter *join_limiter;  /* wrong join secrets, keyed by room */
     struct thou_limiter *event_limiter; /* posted events, keyed by participant */
+    struct thou_sessions *sessions;     /* who a token is, once the store said so */
 };
 
 /** Register every route of the product on router. Aborts on a malformed pattern. */
