@@ -130,7 +130,10 @@ static size_t read_all(struct shared *s, long long last_seq, json_t **by_seq)
     return count;
 }
 
-START_TEST(acknowledged_events_survive_kill_9)
+/* How the server is interrupted while the writers write. */
+enum interruption { KILL_9, SIGTERM_AND_RESTART };
+
+static void run_writers_through(enum interruption how)
 {
     static struct shared s;
     memset(&s, 0, sizeof(s));
@@ -148,10 +151,17 @@ START_TEST(acknowledged_events_survive_kill_9)
         pthread_create(&threads[i], NULL, write_loop, &writers[i]);
     }
     srand(12345);
-    for (int k = 0; k < KILLS; k++) {
+    int interruptions = how == KILL_9 ? KILLS : 2;
+    for (int k = 0; k < interruptions; k++) {
         usleep((useconds_t)(200 + rand() % 400) * 1000);
         atomic_store(&s.port, 0);
-        proc_kill9(&s.proc);
+        if (how == KILL_9) {
+            proc_kill9(&s.proc);
+        } else {
+            /* A graceful stop in the middle of the load: requests in flight
+             * finish, the store closes cleanly, the exit status is 0. */
+            ck_assert_int_eq(proc_stop(&s.proc), 0);
+        }
         proc_restart(&s.proc);
         atomic_store(&s.port, s.proc.port);
     }
@@ -159,7 +169,6 @@ START_TEST(acknowledged_events_survive_kill_9)
     atomic_store(&s.stop, true);
     for (int i = 0; i < WRITERS; i++)
         pthread_join(threads[i], NULL);
-
     struct http_reply reply;
     char path[128], auth[128];
     snprintf(path, sizeof(path), "/api/rooms/%s", s.room);
@@ -175,8 +184,9 @@ START_TEST(acknowledged_events_survive_kill_9)
         total_acks += writers[i].n_acks;
         total_failures += writers[i].n_failures;
     }
-    fprintf(stderr, "durability: %zu acknowledged, %zu interrupted, last_seq %lld, %d kills\n",
-            total_acks, total_failures, last_seq, KILLS);
+    fprintf(stderr, "durability: %zu acknowledged, %zu interrupted, last_seq %lld, %d %s\n",
+            total_acks, total_failures, last_seq, interruptions,
+            how == KILL_9 ? "kill -9" : "SIGTERM");
     ck_assert_int_gt(total_acks, 100);
     /* The join event plus every acknowledged note; interrupted posts may add more. */
     ck_assert_int_ge(last_seq, (long long)total_acks + 1);
@@ -203,6 +213,17 @@ START_TEST(acknowledged_events_survive_kill_9)
     free(seen);
     proc_cleanup(&s.proc);
 }
+
+START_TEST(acknowledged_events_survive_kill_9)
+{
+    run_writers_through(KILL_9);
+}
+END_TEST
+
+START_TEST(graceful_stop_under_load_loses_nothing)
+{
+    run_writers_through(SIGTERM_AND_RESTART);
+}
 END_TEST
 
 int main(void)
@@ -211,6 +232,7 @@ int main(void)
     TCase *tc = tcase_create("kill9");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, acknowledged_events_survive_kill_9);
+    tcase_add_test(tc, graceful_stop_under_load_loses_nothing);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
