@@ -55,6 +55,25 @@ static const char *const migrations[] = {
     /* 2: a room's last seq is the largest seq of its events (one index
      * seek), so storing an event no longer rewrites the room's row. */
     "ALTER TABLE rooms DROP COLUMN last_seq;",
+    /* 3: events in arrival order (rowid), found by a (room_id, seq) index:
+     * a commit of many rooms' events appends to the same few data pages
+     * instead of dirtying one page per room. */
+    "CREATE TABLE events_v3 ("
+    "  id INTEGER PRIMARY KEY,"
+    "  room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  sender TEXT NOT NULL,"
+    "  visible_to TEXT,"
+    "  data TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL"
+    ");"
+    "INSERT INTO events_v3 (room_id, seq, type, sender, visible_to, data, time_ms)"
+    "  SELECT room_id, seq, type, sender, visible_to, data, time_ms FROM events"
+    "  ORDER BY time_ms, room_id, seq;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v3 RENAME TO events;"
+    "CREATE UNIQUE INDEX events_by_room ON events(room_id, seq);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -352,6 +352,11 @@ START_TEST(test_migrates_from_version_1)
     ck_assert_int_eq(file_int("PRAGMA user_version"), THOU_SCHEMA_VERSION);
     ck_assert_int_eq(
         file_int("SELECT count(*) FROM pragma_table_info('rooms') WHERE name = 'last_seq'"), 0);
+    /* Schema 3: events in arrival order, found through their room's index. */
+    ck_assert_int_eq(file_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                              " AND name = 'events_by_room'"),
+                     1);
+    ck_assert_int_eq(file_int("SELECT count(*) FROM events WHERE room_id = '" ROOM_1 "'"), 3);
 }
 END_TEST
 
