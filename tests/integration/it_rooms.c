@@ -1507,7 +1507,7 @@ END_TEST
 
 /* ---- rate limits ------------------------------------------------------------ */
 
-#define BURST_REQUESTS 300
+#define BURST_REQUESTS 10000 /* the burst the relay issue names */
 #define EVENTS_BURST   20
 #define EVENTS_PER_S   5
 
