@@ -4,6 +4,7 @@
 #include "thou/buf.h"
 #include "thou/mem.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -924,6 +925,9 @@ static void build_plan(struct thou_qset *set)
     }
     qsort(set->by_id, set->n_questions, sizeof *set->by_id, compare_refs);
     set->plan = (struct thou_flow_plan){.n_stages = set->n_stages, .stages = set->flow_stages};
+    /* Validation already refused anything the flow rules cannot drive (no
+     * stage, an empty stage, a repeated question id): an invariant here. */
+    assert(thou_flow_plan_check(&set->plan) == THOU_OK);
 }
 
 /* Invalid bytes are refused before jansson sees the text, so the message can
