@@ -578,6 +578,7 @@ static void checkpoint_if_due(struct thou_store *store)
 
 static void *writer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "thou-writer"); /* for top -H and profiles */
     struct thou_store *store = arg;
     for (;;) {
         pthread_mutex_lock(&store->queue_lock);
