@@ -63,6 +63,9 @@ async function completeConversation({ browser, server }) {
         await say(speaker, 'answer', `${q} answer by ${speaker}`);
         check(await page[listener].getByTestId('hint').isVisible(),
             'the listener sees the hint');
+        /* Checked as the answer arrives: the region keeps only the last few lines. */
+        check((await page[listener].locator('[data-live]').textContent())
+            .includes('Your partner answered'), 'arriving answers are announced to screen readers');
         if (shoot) {
             await composeForm(page[listener], 'reflect').waitFor();
             await shots(page[listener], '05-listening');
@@ -90,8 +93,6 @@ async function completeConversation({ browser, server }) {
 
     /* q0 cg-good-moment: A opens; one "not quite". */
     await half('A', 'q0', { add: true, shoot: true });
-    check((await b.locator('[data-live]').textContent()).includes('Your partner answered'),
-        'arriving answers are announced to screen readers');
     await half('B', 'q0');
     /* a note each way */
     const noteA = marker('note from A');
