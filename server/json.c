@@ -16,17 +16,24 @@ static bool is_json_content_type(const char *content_type)
     return content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ';
 }
 
-json_t *thou_json_body(const struct thou_request *req, struct thou_response *res)
+bool thou_json_check_body(const struct thou_request *req, struct thou_response *res)
 {
     if (!is_json_content_type(req->content_type)) {
         thou_response_error(res, 415, "unsupported_media_type",
                             "the request body must be application/json");
-        return NULL;
+        return false;
     }
     if (!req->body || req->body_len == 0) {
         thou_response_error(res, 400, "invalid_json", "the request body is empty");
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+json_t *thou_json_body(const struct thou_request *req, struct thou_response *res)
+{
+    if (!thou_json_check_body(req, res))
+        return NULL;
     json_error_t err;
     json_t *value = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (!value) {

@@ -8,6 +8,7 @@
 #include "thou/flow.h"
 #include "thou/hub.h"
 #include "thou/json.h"
+#include "thou/jsonflat.h"
 #include "thou/limiter.h"
 #include "thou/log.h"
 #include "thou/mem.h"
@@ -18,15 +19,18 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define KEY_BYTES     32 /* X25519 public key */
-#define MAC_MIN_BYTES 16
-#define MAC_MAX_BYTES 64
-#define COUNTER_MAX   9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+#define KEY_BYTES       32 /* X25519 public key */
+#define MAC_MIN_BYTES   16
+#define MAC_MAX_BYTES   64
+#define COUNTER_MAX     9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+#define QUESTION_MAX    64                 /* bytes of a question id */
+#define LIMIT_KEY_BYTES 16                 /* of the token hash, to tell participants apart */
 
 static int64_t now_ms(void)
 {
@@ -108,23 +112,48 @@ static void invalid(struct thou_response *res, const char *code, const char *fmt
     thou_response_error(res, 400, code, message);
 }
 
+/* One member of a request body as the validators see it, whichever reader
+ * read it: the flat reader (a view into the body) or jansson. */
+struct body_field {
+    bool present;
+    bool is_string;
+    bool is_integer;
+    const char *text; /* a string's bytes; NUL-terminated only from jansson */
+    size_t len;
+    int64_t integer;
+    size_t position; /* among the body's members, in body order */
+};
+
+static struct body_field json_field(const json_t *value, size_t position)
+{
+    struct body_field field = {.present = value != NULL, .position = position};
+    if (json_is_string(value)) {
+        field.is_string = true;
+        field.text = json_string_value(value);
+        field.len = json_string_length(value);
+    } else if (json_is_integer(value)) {
+        field.is_integer = true;
+        field.integer = json_integer_value(value);
+    }
+    return field;
+}
+
 /* A base64url field decoding to min..max bytes. Only a ciphertext, whose
  * cap is a configured limit, is "too large" (413); a fixed-size field of
  * the wrong size is simply malformed (400). */
-static bool check_b64(const json_t *body, const char *field, size_t min, size_t max,
+static bool check_b64(const struct body_field *value, const char *field, size_t min, size_t max,
                       const char *code, struct thou_response *res)
 {
     bool limit_is_configured = strcmp(field, "ciphertext") == 0;
-    const json_t *value = json_object_get(body, field);
-    if (!value) {
+    if (!value->present) {
         invalid(res, code, "missing field '%s'", field);
         return false;
     }
-    if (!json_is_string(value)) {
+    if (!value->is_string) {
         invalid(res, code, "'%s' must be a base64url string", field);
         return false;
     }
-    size_t len = json_string_length(value);
+    size_t len = value->len;
     if (limit_is_configured && thou_crypto_b64_decoded_max(len) > max) {
         char message[200];
         snprintf(message, sizeof(message), "'%s' is larger than %zu bytes", field, max);
@@ -133,7 +162,7 @@ static bool check_b64(const json_t *body, const char *field, size_t min, size_t 
     }
     size_t n = 0;
     /* Checked, not decoded: the server never needs the bytes themselves. */
-    enum thou_status rc = thou_crypto_b64_check(json_string_value(value), len, &n);
+    enum thou_status rc = thou_crypto_b64_check(value->text, len, &n);
     if (rc == THOU_OK && n > max)
         rc = THOU_ETOOBIG;
     if (rc || n < min) {
@@ -141,6 +170,13 @@ static bool check_b64(const json_t *body, const char *field, size_t min, size_t 
         return false;
     }
     return true;
+}
+
+static bool check_b64_member(const json_t *body, const char *field, size_t min, size_t max,
+                             const char *code, struct thou_response *res)
+{
+    struct body_field value = json_field(json_object_get(body, field), 0);
+    return check_b64(&value, field, min, max, code, res);
 }
 
 /* ---- POST /api/rooms ------------------------------------------------------ */
@@ -162,8 +198,8 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
         invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
         goto out;
     }
-    if (!check_b64(body, "join_verifier", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES, "invalid_request",
-                   res))
+    if (!check_b64_member(body, "join_verifier", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
+                          "invalid_request", res))
         goto out;
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, set_id);
     if (!set) {
@@ -242,8 +278,8 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
         invalid(res, "invalid_request", "unknown field '%s'", unknown);
         goto out;
     }
-    if (!check_b64(body, "join_secret", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES, "invalid_request",
-                   res))
+    if (!check_b64_member(body, "join_secret", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
+                          "invalid_request", res))
         goto out;
     if (!load_room(app, room_id, &room, res))
         goto out;
@@ -440,64 +476,163 @@ static const struct event_type event_types[] = {
     {"end", F_NONE, true, false, true},
 };
 
-static const struct event_type *find_event_type(const char *name)
+static const struct event_type *find_event_type(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
-        if (strcmp(event_types[i].name, name) == 0)
+        if (strlen(event_types[i].name) == len && memcmp(event_types[i].name, name, len) == 0)
             return &event_types[i];
     return NULL;
 }
 
-/* Validate the body against its type; returns the fields to store (a new
- * object without "type") or NULL with res filled. */
-static json_t *validate_event(const struct thou_app *app, const json_t *body,
-                              const struct event_type *type, struct thou_response *res)
+/* The members an event body may have; which ones depends on its type. */
+enum event_member {
+    M_TYPE,
+    M_CIPHERTEXT,
+    M_COUNTER,
+    M_QUESTION,
+    M_PUBLIC_KEY,
+    M_MAC,
+    N_EVENT_MEMBERS
+};
+
+static const char *const event_member_names[N_EVENT_MEMBERS] = {
+    [M_TYPE] = "type",         [M_CIPHERTEXT] = "ciphertext", [M_COUNTER] = "counter",
+    [M_QUESTION] = "question", [M_PUBLIC_KEY] = "public_key", [M_MAC] = "mac",
+};
+
+/* A posted body as the validator sees it, filled by either reader. */
+struct event_body {
+    struct body_field members[N_EVENT_MEMBERS];
+    const char *other; /* the first member with another name, or NULL */
+    size_t other_len;
+    size_t other_position;
+};
+
+static enum event_member event_member_find(const char *key, size_t len)
 {
-    const char *allowed[8] = {"type"};
-    size_t n = 1;
+    for (size_t i = 0; i < N_EVENT_MEMBERS; i++)
+        if (strlen(event_member_names[i]) == len && memcmp(event_member_names[i], key, len) == 0)
+            return (enum event_member)i;
+    return N_EVENT_MEMBERS;
+}
+
+static void event_body_add(struct event_body *body, const char *key, size_t key_len,
+                           const struct body_field *field)
+{
+    enum event_member member = event_member_find(key, key_len);
+    if (member < N_EVENT_MEMBERS) {
+        body->members[member] = *field;
+    } else if (!body->other) {
+        body->other = key;
+        body->other_len = key_len;
+        body->other_position = field->position;
+    }
+}
+
+static void event_body_from_flat(struct event_body *body, const struct thou_jsonflat *flat)
+{
+    *body = (struct event_body){0};
+    for (size_t i = 0; i < flat->n_members; i++) {
+        const struct thou_jsonflat_member *m = &flat->members[i];
+        bool is_string = m->kind == THOU_JSONFLAT_STRING;
+        struct body_field field = {.present = true,
+                                   .is_string = is_string,
+                                   .is_integer = !is_string,
+                                   .text = is_string ? m->text : NULL,
+                                   .len = is_string ? m->text_len : 0,
+                                   .integer = m->integer,
+                                   .position = i};
+        event_body_add(body, m->key, m->key_len, &field);
+    }
+}
+
+static void event_body_from_json(struct event_body *body, const json_t *object)
+{
+    *body = (struct event_body){0};
+    size_t position = 0;
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)(uintptr_t)object, key, value)
+    {
+        struct body_field field = json_field(value, position++);
+        event_body_add(body, key, strlen(key), &field);
+    }
+}
+
+/* The members an event of this type may carry, one bit per enum event_member. */
+static unsigned allowed_members(const struct event_type *type)
+{
+    unsigned allowed = 1u << M_TYPE;
+    if (type->fields & F_CIPHERTEXT)
+        allowed |= 1u << M_CIPHERTEXT | 1u << M_COUNTER;
+    if (type->fields & F_QUESTION)
+        allowed |= 1u << M_QUESTION;
+    if (type->fields & F_KEY)
+        allowed |= 1u << M_PUBLIC_KEY;
+    if (type->fields & F_MAC)
+        allowed |= 1u << M_MAC;
+    return allowed;
+}
+
+/* The first member in body order that this type does not take; false when none. */
+static bool find_unknown(const struct event_body *body, const struct event_type *type,
+                         const char **name, size_t *len)
+{
+    unsigned allowed = allowed_members(type);
+    size_t first = SIZE_MAX;
+    if (body->other) {
+        first = body->other_position;
+        *name = body->other;
+        *len = body->other_len;
+    }
+    for (size_t i = 0; i < N_EVENT_MEMBERS; i++) {
+        const struct body_field *field = &body->members[i];
+        if (field->present && !(allowed & 1u << i) && field->position < first) {
+            first = field->position;
+            *name = event_member_names[i];
+            *len = strlen(event_member_names[i]);
+        }
+    }
+    return first != SIZE_MAX;
+}
+
+/* Validate the body against its type; false with res filled when it does not fit. */
+static bool validate_event(const struct thou_app *app, const struct event_body *body,
+                           const struct event_type *type, struct thou_response *res)
+{
     unsigned f = type->fields;
-    if (f & F_CIPHERTEXT) {
-        allowed[n++] = "ciphertext";
-        allowed[n++] = "counter";
+    const char *unknown;
+    size_t unknown_len;
+    if (find_unknown(body, type, &unknown, &unknown_len)) {
+        /* A message of 200 bytes shows at most that much of the name. */
+        invalid(res, "invalid_event", "unknown field '%.*s' for this event type",
+                (int)(unknown_len < 200 ? unknown_len : 200), unknown);
+        return false;
     }
-    if (f & F_QUESTION)
-        allowed[n++] = "question";
-    if (f & F_KEY)
-        allowed[n++] = "public_key";
-    if (f & F_MAC)
-        allowed[n++] = "mac";
-    allowed[n] = NULL;
-    const char *unknown = thou_json_unknown_key(body, allowed);
-    if (unknown) {
-        invalid(res, "invalid_event", "unknown field '%s' for this event type", unknown);
-        return NULL;
-    }
-    if ((f & F_CIPHERTEXT) &&
-        !check_b64(body, "ciphertext", 1, app->config->max_ciphertext_bytes, "invalid_event", res))
-        return NULL;
+    if ((f & F_CIPHERTEXT) && !check_b64(&body->members[M_CIPHERTEXT], "ciphertext", 1,
+                                         app->config->max_ciphertext_bytes, "invalid_event", res))
+        return false;
     if (f & F_CIPHERTEXT) {
-        const json_t *counter = json_object_get(body, "counter");
-        if (!json_is_integer(counter) || json_integer_value(counter) < 1 ||
-            json_integer_value(counter) > COUNTER_MAX) {
+        const struct body_field *counter = &body->members[M_COUNTER];
+        if (!counter->is_integer || counter->integer < 1 || counter->integer > COUNTER_MAX) {
             invalid(res, "invalid_event", "'%s' must be an integer from 1 to 2^53-1", "counter");
-            return NULL;
+            return false;
         }
     }
     if (f & F_QUESTION) {
-        const json_t *question = json_object_get(body, "question");
-        if (!json_is_string(question) || json_string_length(question) == 0 ||
-            json_string_length(question) > 64) {
+        const struct body_field *question = &body->members[M_QUESTION];
+        if (!question->is_string || question->len == 0 || question->len > QUESTION_MAX) {
             invalid(res, "invalid_event", "'%s' must be a question id", "question");
-            return NULL;
+            return false;
         }
     }
-    if ((f & F_KEY) && !check_b64(body, "public_key", KEY_BYTES, KEY_BYTES, "invalid_event", res))
-        return NULL;
-    if ((f & F_MAC) && !check_b64(body, "mac", MAC_MIN_BYTES, MAC_MAX_BYTES, "invalid_event", res))
-        return NULL;
-    json_t *fields = json_deep_copy(body);
-    json_object_del(fields, "type");
-    return fields;
+    if ((f & F_KEY) && !check_b64(&body->members[M_PUBLIC_KEY], "public_key", KEY_BYTES, KEY_BYTES,
+                                  "invalid_event", res))
+        return false;
+    if ((f & F_MAC) && !check_b64(&body->members[M_MAC], "mac", MAC_MIN_BYTES, MAC_MAX_BYTES,
+                                  "invalid_event", res))
+        return false;
+    return true;
 }
 
 /* Everything one posted event needs inside the store's transaction. */
@@ -505,7 +640,7 @@ struct post_ctx {
     struct thou_app *app;
     const struct thou_qset *set;
     const struct event_type *type;
-    const json_t *fields;
+    char question[QUESTION_MAX + 1]; /* empty when the event names none */
     char role;
     int64_t time_ms;
     const char *refusal; /* stable code when the update refused */
@@ -513,6 +648,7 @@ struct post_ctx {
     char *flow_json;
 };
 
+/* The stored data of an event: {"type":…,"role":…,"time":…} and fields. */
 static char *event_data(const char *type, char role, int64_t time_ms, const json_t *fields)
 {
     json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
@@ -520,6 +656,58 @@ static char *event_data(const char *type, char role, int64_t time_ms, const json
     json_object_update(object, (json_t *)(uintptr_t)fields);
     char *data = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(object);
+    return data;
+}
+
+static bool is_type_member(const struct thou_jsonflat_member *member)
+{
+    return member->key_len == 4 && memcmp(member->key, "type", 4) == 0;
+}
+
+static char *append(char *out, const void *bytes, size_t len)
+{
+    memcpy(out, bytes, len);
+    return out + len;
+}
+
+/*
+ * What event_data makes of a validated body the flat reader read, written
+ * directly: the same members in the same order. Its strings hold no escape,
+ * no control and no non-ASCII byte, so jansson would write them back
+ * verbatim between quotes; its one integer, the counter, is canonical
+ * digits (1 to 2^53-1).
+ */
+static char *flat_event_data(const char *type, char role, int64_t time_ms,
+                             const struct thou_jsonflat *flat)
+{
+    char head[96];
+    int head_len = snprintf(head, sizeof(head), "{\"type\":\"%s\",\"role\":\"%c\",\"time\":%lld",
+                            type, role, (long long)time_ms);
+    size_t size = (size_t)head_len + 2; /* and "}" and NUL */
+    for (size_t i = 0; i < flat->n_members; i++) {
+        const struct thou_jsonflat_member *m = &flat->members[i];
+        if (is_type_member(m))
+            continue;
+        /* ,"key": and the value, quoted when a string */
+        size += m->key_len + 4 + m->text_len + (m->kind == THOU_JSONFLAT_STRING ? 2 : 0);
+    }
+    char *data = thou_xmalloc(size);
+    char *out = append(data, head, (size_t)head_len);
+    for (size_t i = 0; i < flat->n_members; i++) {
+        const struct thou_jsonflat_member *m = &flat->members[i];
+        if (is_type_member(m))
+            continue;
+        out = append(out, ",\"", 2);
+        out = append(out, m->key, m->key_len);
+        out = append(out, "\":", 2);
+        if (m->kind == THOU_JSONFLAT_STRING)
+            *out++ = '"';
+        out = append(out, m->text, m->text_len);
+        if (m->kind == THOU_JSONFLAT_STRING)
+            *out++ = '"';
+    }
+    *out++ = '}';
+    *out = '\0';
     return data;
 }
 
@@ -575,7 +763,7 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
     if (rc)
         return THOU_EIO; /* the stored state is ours; failing to read it is corruption */
 
-    const char *question = thou_json_string(post->fields, "question");
+    const char *question = post->question[0] ? post->question : NULL;
     bool writing_privately = state.phase == THOU_FLOW_PHASE_REVEAL_WRITE;
     struct thou_flow_event event = {thou_flow_type_parse(post->type->name), post->role, question};
     struct thou_flow_result result;
@@ -670,7 +858,6 @@ struct post_job {
     struct post_ctx post;
     struct thou_room_change change;
     char room_id[THOU_ROOM_ID_LEN + 1];
-    json_t *fields;
     enum thou_status status;
 };
 
@@ -680,7 +867,6 @@ static void post_job_free(struct thou_deferred *deferred)
     free(job->post.data[0]);
     free(job->post.data[1]);
     free(job->post.flow_json);
-    json_decref(job->fields);
     free(job);
 }
 
@@ -707,7 +893,10 @@ static void post_job_finish(struct thou_deferred *deferred, struct thou_response
         refuse(res, job->status, job->post.refusal);
         return;
     }
-    thou_json_respond(res, 201, json_pack("{s:I}", "seq", (json_int_t)job->change.seqs[0]));
+    /* Formatted by hand: every acknowledgement of every event goes through here. */
+    char *body = thou_xmalloc(32);
+    int len = snprintf(body, 32, "{\"seq\":%lld}", (long long)job->change.seqs[0]);
+    thou_response_set_body(res, 201, "application/json", body, (size_t)len);
 }
 
 /* The caller's session in the room of the path: from the cache when the
@@ -741,45 +930,77 @@ static bool find_session(struct thou_app *app, const struct thou_request *req,
     return true;
 }
 
+/* The rate limiter's key for a participant: the start of its token hash, in hex. */
+static void limiter_key(const uint8_t token_hash[THOU_DIGEST_BYTES],
+                        char key[2 * LIMIT_KEY_BYTES + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < LIMIT_KEY_BYTES; i++) {
+        key[2 * i] = hex[token_hash[i] >> 4];
+        key[2 * i + 1] = hex[token_hash[i] & 0x0f];
+    }
+    key[2 * LIMIT_KEY_BYTES] = '\0';
+}
+
 void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
     const char *room_id = req->params[0];
     struct post_ctx post = {.app = app, .time_ms = now_ms()};
-    json_t *body = NULL, *fields = NULL;
+    json_t *body = NULL;
     uint8_t token_hash[THOU_DIGEST_BYTES];
     struct thou_session session;
+    struct thou_jsonflat flat;
+    struct event_body event;
 
     if (!find_session(app, req, token_hash, &session, res))
         return;
     post.role = session.role;
     /* Rate limits key on the participant, not the address (DESIGN §7). */
-    char key[2 * THOU_DIGEST_BYTES + 1];
-    for (size_t i = 0; i < 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", token_hash[i]);
+    char key[2 * LIMIT_KEY_BYTES + 1];
+    limiter_key(token_hash, key);
     unsigned retry_after = 0;
     if (!thou_limiter_take(app->event_limiter, key, post.time_ms, &retry_after)) {
         res->retry_after_s = retry_after;
         thou_response_error(res, 429, "rate_limited", "too many events; slow down");
         goto out;
     }
-    body = thou_json_body(req, res);
-    if (!body)
+    if (!thou_json_check_body(req, res))
         goto out;
-    const char *type_name = thou_json_string(body, "type");
-    if (!type_name) {
+    /*
+     * Most events are flat objects of strings and one integer. Read through
+     * jansson (parse, deep copy, re-escape on output) such a body cost about
+     * 12 µs, 22% of the request threads' CPU under saturation, nearly all of
+     * it in the 683-character ciphertext, handled one byte at a time. The
+     * flat reader takes what it can read with certainty and leaves the rest
+     * (and every malformed body, for its error message) to jansson.
+     */
+    bool flat_body = thou_jsonflat_parse(&flat, req->body, req->body_len);
+    if (flat_body) {
+        event_body_from_flat(&event, &flat);
+    } else {
+        body = thou_json_body(req, res);
+        if (!body)
+            goto out;
+        event_body_from_json(&event, body);
+    }
+    const struct body_field *type = &event.members[M_TYPE];
+    if (!type->is_string) {
         invalid(res, "invalid_event", "missing field '%s'", "type");
         goto out;
     }
-    post.type = find_event_type(type_name);
+    post.type = find_event_type(type->text, type->len);
     if (!post.type) {
         thou_response_error(res, 400, "unknown_type", "unknown event type");
         goto out;
     }
-    fields = validate_event(app, body, post.type, res);
-    if (!fields)
+    if (!validate_event(app, &event, post.type, res))
         goto out;
-    post.fields = fields;
+    const struct body_field *question = &event.members[M_QUESTION];
+    if (question->is_string) {
+        memcpy(post.question, question->text, question->len);
+        post.question[question->len] = '\0';
+    }
     /* The set the room was made with; a changed file (another version) cannot
      * drive this room's flow. */
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, session.set_id);
@@ -792,20 +1013,22 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
 
     /* Serialized here, not in the transaction: the single writer thread is
      * what every acknowledgement waits on. */
-    post.data[0] = event_data(post.type->name, post.role, post.time_ms, fields);
+    if (flat_body) {
+        post.data[0] = flat_event_data(post.type->name, post.role, post.time_ms, &flat);
+    } else {
+        json_object_del(body, "type"); /* the stored data leads with its own */
+        post.data[0] = event_data(post.type->name, post.role, post.time_ms, body);
+    }
 
     /* The answer waits for the commit, which the writer shares with every
      * event posted meanwhile: one fsync for many acknowledgements. */
     struct post_job *job = thou_xcalloc(1, sizeof(*job));
     thou_deferred_init(&job->deferred, post_job_finish, post_job_free);
     job->post = post;
-    job->fields = fields;
-    fields = NULL;
     snprintf(job->room_id, sizeof(job->room_id), "%s", room_id);
     res->deferred = &job->deferred;
     thou_store_room_update_async(app->store, job->room_id, post_update, &job->post, &job->change,
                                  post_job_done, job);
 out:
-    json_decref(fields);
     json_decref(body);
 }

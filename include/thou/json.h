@@ -16,6 +16,14 @@
  */
 json_t *thou_json_body(const struct thou_request *req, struct thou_response *res);
 
+/**
+ * The checks thou_json_body makes before parsing: an application/json
+ * content type (else 415 unsupported_media_type) and a non-empty body (else
+ * 400 invalid_json). Returns false with res filled when either fails; for a
+ * handler that reads the body with a parser of its own first.
+ */
+bool thou_json_check_body(const struct thou_request *req, struct thou_response *res);
+
 /** Serialize value (the reference is stolen) as the response body with status. */
 void thou_json_respond(struct thou_response *res, unsigned status, json_t *value);
 

@@ -1414,6 +1414,190 @@ START_TEST(bad_events_are_refused_and_not_stored)
 }
 END_TEST
 
+/* ---- the flat reader and jansson ---------------------------------------------- */
+
+/*
+ * The server reads plain flat bodies with a fast reader of its own and
+ * leaves everything else to jansson (server/jsonflat.c). A body spelled
+ * with an escape takes the second way; both must store and answer alike.
+ */
+
+/* body with the first character of its "type" value spelled as a \u escape. */
+static void escape_type(const char *body, char *out, size_t len)
+{
+    const char *at = strstr(body, "\"type\":\"");
+    ck_assert_msg(at && at[8] != '"', "no type to escape in %s", body);
+    size_t head = (size_t)(at - body) + 8;
+    int n = snprintf(out, len, "%.*s\\u%04x%s", (int)head, body, (unsigned char)at[8], at + 9);
+    ck_assert(n > 0 && (size_t)n < len);
+}
+
+/* A stored event as the stream delivers it, without its seq and time, in stored order. */
+static char *stored_fields(const struct sse_event *ev)
+{
+    json_t *data = json_loads(ev->data, 0, NULL);
+    ck_assert_msg(json_is_object(data), "data is not an object: %s", ev->data);
+    ck_assert(json_is_integer(json_object_get(data, "time")));
+    json_object_del(data, "seq");
+    json_object_del(data, "time");
+    char *text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(data);
+    return text;
+}
+
+/* Post body and return what the stream then delivers, as stored_fields. */
+static char *post_and_read(const struct room *room, const char *token, struct sse_client *stream,
+                           const char *body)
+{
+    struct http_reply reply;
+    post_text(room, token, body, &reply);
+    ck_assert_msg(reply.status == 201, "%.200s: %ld %s", body, reply.status, reply.body);
+    ck_assert_msg(reply.json && json_object_size(reply.json) == 1 &&
+                      json_is_integer(json_object_get(reply.json, "seq")),
+                  "201 body: %s", reply.body);
+    char content_type[128];
+    ck_assert(http_header(&reply, "Content-Type", content_type, sizeof(content_type)));
+    ck_assert_str_eq(content_type, "application/json");
+    long long seq = json_integer_value(json_object_get(reply.json, "seq"));
+    http_reply_free(&reply);
+    struct sse_event ev;
+    ck_assert_msg(next_stored(stream, 2000, &ev), "seq %lld not delivered", seq);
+    ck_assert_int_eq(ev.id, seq);
+    char *fields = stored_fields(&ev);
+    sse_event_release(&ev);
+    return fields;
+}
+
+START_TEST(escaped_and_plain_bodies_store_the_same)
+{
+    struct room room;
+    new_pair(&room);
+    struct sse_client stream;
+    open_stream(&stream, &room, room.token_b, NULL);
+    skip_to(&stream, 1); /* joined */
+    char *ciphertext = random_text(48);
+    char body[512], escaped[4200];
+
+    /* The same note: compact, with every kind of whitespace, and escaped. */
+    snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"counter\":7}",
+             ciphertext);
+    char *plain = post_and_read(&room, room.token_a, &stream, body);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "{\"type\":\"note\",\"role\":\"A\",\"ciphertext\":\"%s\",\"counter\":7}", ciphertext);
+    ck_assert_str_eq(plain, want);
+    snprintf(body, sizeof(body),
+             " \r\n{\t\"type\" : \"note\" ,\n \"ciphertext\":\"%s\" ,\"counter\"\t:\r7 }\n ",
+             ciphertext);
+    char *spaced = post_and_read(&room, room.token_a, &stream, body);
+    ck_assert_str_eq(spaced, plain);
+    snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"\\u%04x%s\",\"counter\":7}",
+             (unsigned char)ciphertext[0], ciphertext + 1);
+    char *escaped_value = post_and_read(&room, room.token_a, &stream, body);
+    ck_assert_str_eq(escaped_value, plain);
+    snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"co\\u0075nter\":7}",
+             ciphertext);
+    char *escaped_key = post_and_read(&room, room.token_a, &stream, body);
+    ck_assert_str_eq(escaped_key, plain);
+    free(plain);
+    free(spaced);
+    free(escaped_value);
+    free(escaped_key);
+
+    /* A question reaches the flow rules either way: A answers plainly, B
+     * reflects with the question escaped, A confirms plainly. */
+    snprintf(body, sizeof(body),
+             "{\"type\":\"answer\",\"question\":\"%s\",\"ciphertext\":\"%s\",\"counter\":8}",
+             FIRST_QUESTION, ciphertext);
+    char *answer = post_and_read(&room, room.token_a, &stream, body);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"reflect\",\"question\":\"\\u%04x%s\",\"ciphertext\":\"%s\","
+             "\"counter\":1}",
+             FIRST_QUESTION[0], FIRST_QUESTION + 1, ciphertext);
+    char *reflect = post_and_read(&room, room.token_b, &stream, body);
+    snprintf(want, sizeof(want),
+             "{\"type\":\"reflect\",\"role\":\"B\",\"question\":\"%s\",\"ciphertext\":\"%s\","
+             "\"counter\":1}",
+             FIRST_QUESTION, ciphertext);
+    ck_assert_str_eq(reflect, want);
+    snprintf(body, sizeof(body), "{\"type\":\"confirm_heard\",\"question\":\"%s\"}",
+             FIRST_QUESTION);
+    free(post_and_read(&room, room.token_a, &stream, body));
+    free(answer);
+    free(reflect);
+    sse_close(&stream);
+
+    /* Refusals: the same status and the same body from both readers. */
+    char *big = random_text(2000), *short_key = random_text(31);
+    char big_note[4096], bad_key[256], long_question[256];
+    snprintf(big_note, sizeof(big_note), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"counter\":1}",
+             big);
+    snprintf(bad_key, sizeof(bad_key), "{\"type\":\"key\",\"public_key\":\"%s\",\"mac\":\"%s\"}",
+             short_key, ciphertext);
+    snprintf(long_question, sizeof(long_question), "{\"type\":\"pass\",\"question\":\"%065d\"}", 0);
+    const char *const refused[] = {
+        "{\"type\":\"bogus\"}",
+        "{\"type\":\"joined\"}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":1,\"extra\":\"x\"}",
+        "{\"type\":\"note\",\"zzz\":1,\"mac\":\"AAAA\"}",
+        "{\"mac\":\"AAAA\",\"type\":\"note\",\"zzz\":1}",
+        "{\"type\":\"note\",\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\"}",
+        "{\"type\":\"note\",\"ciphertext\":\"ab+/\",\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAAA\",\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":\"Zh\",\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":\"\",\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":42,\"counter\":1}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":0}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":-1}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":\"1\"}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":9007199254740992}",
+        "{\"type\":\"note\",\"ciphertext\":\"AAAA\",\"counter\":-9223372036854775808}",
+        "{\"type\":\"pass\",\"question\":\"\"}",
+        "{\"type\":\"pass\",\"question\":7}",
+        "{\"type\":\"pass\"}",
+        "{\"type\":\"pass\",\"question\":\"no-such-question\"}",
+        "{\"type\":\"confirm\"}",
+        big_note,
+        bad_key,
+        long_question,
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        escape_type(refused[i], escaped, sizeof(escaped));
+        struct http_reply fast, slow;
+        post_text(&room, room.token_a, refused[i], &fast);
+        post_text(&room, room.token_a, escaped, &slow);
+        ck_assert_msg(fast.status >= 400 && fast.status == slow.status && fast.body && slow.body &&
+                          strcmp(fast.body, slow.body) == 0,
+                      "%.100s: %ld %s; escaped: %ld %s", refused[i], fast.status, fast.body,
+                      slow.status, slow.body);
+        http_reply_free(&fast);
+        http_reply_free(&slow);
+    }
+    /* Without a type string to escape: spell or nest something else. */
+    static const char *const untyped[][2] = {
+        {"{}", "{ }"},
+        {"{\"ciphertext\":\"AAAA\"}", "{\"ciphertext\":\"AA\\u0041A\"}"},
+        {"{\"type\":7}", "{\"type\":7,\"x\":\"\\u0041\"}"},
+        {"{\"type\":7}", "{\"type\":7,\"x\":[]}"},
+    };
+    for (size_t i = 0; i < sizeof(untyped) / sizeof(untyped[0]); i++) {
+        struct http_reply fast, slow;
+        post_text(&room, room.token_a, untyped[i][0], &fast);
+        post_text(&room, room.token_a, untyped[i][1], &slow);
+        ck_assert_msg(fast.status == 400 && fast.status == slow.status && fast.body && slow.body &&
+                          strcmp(fast.body, slow.body) == 0,
+                      "%s: %ld %s; %s: %ld %s", untyped[i][0], fast.status, fast.body,
+                      untyped[i][1], slow.status, slow.body);
+        http_reply_free(&fast);
+        http_reply_free(&slow);
+    }
+    free(big);
+    free(short_key);
+    free(ciphertext);
+}
+END_TEST
+
 #define NOTES_EACH 150
 
 struct poster {
@@ -1927,6 +2111,7 @@ int main(void)
 
     tc = make_case("events", setup_events);
     tcase_add_test(tc, bad_events_are_refused_and_not_stored);
+    tcase_add_test(tc, escaped_and_plain_bodies_store_the_same);
     tcase_add_test(tc, concurrent_events_stream_gap_free);
     suite_add_tcase(suite, tc);
 

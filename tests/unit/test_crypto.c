@@ -142,6 +142,41 @@ START_TEST(b64_round_trip_of_every_size)
 }
 END_TEST
 
+/* Every byte value in every position of a group: accepted exactly when in
+ * the alphabet, and then decoded to the value the alphabet gives it. */
+START_TEST(b64_check_every_byte)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (unsigned byte = 0; byte < 256; byte++) {
+        const char *found = byte ? memchr(alphabet, (int)byte, 64) : NULL;
+        for (size_t at = 0; at < 8; at++) {
+            char text[8];
+            memset(text, 'A', sizeof(text));
+            text[at] = (char)byte;
+            size_t n = 0;
+            enum thou_status rc = thou_crypto_b64_check(text, sizeof(text), &n);
+            ck_assert_msg((rc == THOU_OK) == (found != NULL), "byte 0x%02x at %zu: %s", byte, at,
+                          thou_status_name(rc));
+            if (!found)
+                continue;
+            ck_assert_uint_eq(n, 6);
+            uint8_t out[6];
+            ck_assert_int_eq(thou_crypto_b64_decode(text, sizeof(text), out, sizeof(out), &n),
+                             THOU_OK);
+            /* Only the character at 'at' is not 'A' (0): its 6 bits land here. */
+            unsigned value = (unsigned)(found - alphabet);
+            size_t bit = at * 6;
+            unsigned got =
+                ((unsigned)out[bit / 8] << 8 | (bit / 8 + 1 < 6 ? out[bit / 8 + 1] : 0)) >>
+                    (10 - bit % 8) &
+                0x3f;
+            ck_assert_msg(got == value, "byte '%c' decoded as %u, expected %u", byte, got, value);
+        }
+    }
+}
+END_TEST
+
 static const struct {
     size_t in_len, decoded;
 } decoded_max_cases[] = {
@@ -327,6 +362,7 @@ int main(void)
     tcase_add_loop_test(tc, b64_decode_table, 0, (int)N_DECODE_CASES);
     tcase_add_test(tc, b64_decode_uses_only_in_len);
     tcase_add_test(tc, b64_round_trip_of_every_size);
+    tcase_add_test(tc, b64_check_every_byte);
     tcase_add_test(tc, b64_decoded_max_table);
     suite_add_tcase(suite, tc);
 
