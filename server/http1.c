@@ -109,7 +109,7 @@ static enum thou_http1_error parse_request_line(char *line, struct thou_http1_he
 }
 
 static enum thou_http1_error parse_field(char *line, char *end, struct thou_http1_head *head,
-                                         bool *close, bool *keep)
+                                         bool *close, bool *keep, unsigned *hosts)
 {
     char *colon = memchr(line, ':', (size_t)(end - line));
     if (!colon || colon == line)
@@ -126,6 +126,8 @@ static enum thou_http1_error parse_field(char *line, char *end, struct thou_http
 
     if (strcasecmp(name, "Content-Length") == 0)
         return parse_length(value, head);
+    if (strcasecmp(name, "Host") == 0)
+        ++*hosts;
     if (strcasecmp(name, "Transfer-Encoding") == 0) {
         if (strcasecmp(value, "chunked") != 0)
             return THOU_HTTP1_NOT_IMPLEMENTED;
@@ -136,7 +138,7 @@ static enum thou_http1_error parse_field(char *line, char *end, struct thou_http
         *close = *close || list_has(value, "close");
         *keep = *keep || list_has(value, "keep-alive");
     } else if (strcasecmp(name, "Expect") == 0) {
-        if (strcasecmp(value, "100-continue") == 0)
+        if (strcasecmp(value, "100-continue") == 0 && head->minor >= 1)
             head->expect_continue = true;
     } else if (strcasecmp(name, "Content-Type") == 0) {
         head->content_type = value;
@@ -164,24 +166,30 @@ enum thou_http1_error thou_http1_parse_head(char *buf, size_t len, size_t max,
 
     char *line = buf;
     char *eol = strstr(line, "\r\n");
+    if (memchr(line, '\n', (size_t)(eol - line)) || memchr(line, '\r', (size_t)(eol - line)))
+        return THOU_HTTP1_BAD_REQUEST;
     *eol = '\0';
     enum thou_http1_error rc = parse_request_line(line, head);
     if (rc)
         return rc;
     bool close = false, keep = false;
+    unsigned hosts = 0;
     for (line = eol + 2; line < blank + 2; line = eol + 2) {
         eol = memmem(line, (size_t)(blank + 2 - line), "\r\n", 2);
         /* A bare CR or LF inside a line is no line ending we accept. */
         if (memchr(line, '\n', (size_t)(eol - line)) || memchr(line, '\r', (size_t)(eol - line)))
             return THOU_HTTP1_BAD_REQUEST;
-        rc = parse_field(line, eol, head, &close, &keep);
+        rc = parse_field(line, eol, head, &close, &keep, &hosts);
         if (rc)
             return rc;
     }
     /* Both framings at once is the request-smuggling shape (RFC 9112 §6.3). */
     if (head->chunked && head->has_length)
         return THOU_HTTP1_BAD_REQUEST;
-    head->keep_alive = head->minor == 1 ? !close : keep && !close;
+    /* HTTP/1.1 requires exactly one Host (RFC 9112 §3.2); 1.0 predates it. */
+    if (head->minor == 1 ? hosts != 1 : hosts > 1)
+        return THOU_HTTP1_BAD_REQUEST;
+    head->keep_alive = head->minor == 1 ? !close : keep && !close && !head->chunked;
     return THOU_HTTP1_OK;
 }
 
@@ -287,10 +295,14 @@ int thou_http1_chunked_decode(struct thou_http1_chunked *c, char *buf, size_t le
             in++;
             break;
         case CH_TRAILER:
+            if (ch == '\n')
+                return -1;
             c->state = ch == '\r' ? CH_END_LF : CH_TRAILER_LINE;
             in++;
             break;
         case CH_TRAILER_LINE:
+            if (ch == '\n')
+                return -1;
             if (ch == '\r')
                 c->state = CH_TRAILER_LF;
             in++;

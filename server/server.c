@@ -79,8 +79,9 @@ struct conn {
     bool chunked_out; /* the stream body is chunk-framed */
     bool body_done;
     bool too_big;
-    bool counted; /* counted in server->in_flight */
-    bool rdhup;   /* the peer shut down its side */
+    bool counted;  /* counted in server->in_flight */
+    bool rdhup;    /* the peer shut down its side */
+    bool peer_eof; /* read the peer's FIN: what is buffered is all there will be */
     bool stream_ended;
     struct conn *next_ready;
     struct conn *prev, *next;         /* loop->idle: connections a timeout applies to */
@@ -117,8 +118,9 @@ struct loop {
     int wake_fd;
     pthread_mutex_t lock; /* guards ready, queued and dead */
     struct conn *ready_head, *ready_tail;
-    struct conn idle; /* sentinel of the timeout list, oldest first */
-    struct conn all;  /* sentinel of the list of open connections */
+    struct conn idle;     /* sentinel of the timeout list, oldest first */
+    struct conn draining; /* sentinel of the drain list, oldest first */
+    struct conn all;      /* sentinel of the list of open connections */
     time_t date_second;
     char date[40];
 };
@@ -326,12 +328,13 @@ static void idle_unlink(struct conn *conn)
 static void idle_touch(struct conn *conn)
 {
     struct loop *loop = conn->loop;
+    struct conn *list = conn->state == CS_DRAIN ? &loop->draining : &loop->idle;
     idle_unlink(conn);
     conn->active_ms = monotonic_ms();
-    conn->prev = loop->idle.prev;
-    conn->next = &loop->idle;
-    loop->idle.prev->next = conn;
-    loop->idle.prev = conn;
+    conn->prev = list->prev;
+    conn->next = list;
+    list->prev->next = conn;
+    list->prev = conn;
 }
 
 /* ---- closing ---------------------------------------------------------------------- */
@@ -506,6 +509,8 @@ static void render_response(struct conn *conn, struct thou_response *res)
         put_number_header(out, "Content-Length", length);
     if (conn->close_after)
         thou_buf_puts(out, "Connection: close\r\n");
+    else if (conn->head.minor == 0)
+        thou_buf_puts(out, "Connection: keep-alive\r\n"); /* 1.0 closes unless told */
     thou_buf_puts(out, "\r\n");
     if (!no_body && !conn->head_only) {
         if (res->file_fd >= 0) {
@@ -876,8 +881,11 @@ static bool read_input(struct conn *conn)
             }
             return false;
         }
-        if (n == 0)
-            return false;
+        if (n == 0) {
+            conn->peer_eof = true;
+            conn->readable = false;
+            return true;
+        }
         conn->in_len += (size_t)n;
         conn->in[conn->in_len] = '\0';
         /* A short read emptied the socket; the next byte brings a new edge
@@ -973,6 +981,10 @@ static void process(struct conn *conn)
             }
             idle_touch(conn);
             handle_input(conn);
+            if (conn->state == CS_READ && conn->peer_eof) {
+                conn_close(conn); /* no complete request left, and none can come */
+                return;
+            }
             if (conn->state == CS_READ && !conn->readable)
                 return;
             continue;
@@ -1108,14 +1120,12 @@ static void drain_ready(struct loop *loop)
 static void expire_idle(struct loop *loop)
 {
     int64_t now = monotonic_ms();
-    int64_t timeout = loop->server->timeout_ms;
-    while (loop->idle.next != &loop->idle) {
-        struct conn *conn = loop->idle.next;
-        int64_t limit = conn->state == CS_DRAIN ? DRAIN_MS : timeout;
-        if (now - conn->active_ms < limit)
-            break;
-        conn_close(conn);
-    }
+    while (loop->idle.next != &loop->idle &&
+           now - loop->idle.next->active_ms >= loop->server->timeout_ms)
+        conn_close(loop->idle.next);
+    while (loop->draining.next != &loop->draining &&
+           now - loop->draining.next->active_ms >= DRAIN_MS)
+        conn_close(loop->draining.next);
 }
 
 static void *loop_main(void *arg)
@@ -1240,6 +1250,7 @@ static enum thou_status loop_init(struct loop *loop, struct thou_server *server,
 {
     loop->server = server;
     loop->idle.prev = loop->idle.next = &loop->idle;
+    loop->draining.prev = loop->draining.next = &loop->draining;
     loop->all.all_prev = loop->all.all_next = &loop->all;
     pthread_mutex_init(&loop->lock, NULL);
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
