@@ -42,6 +42,11 @@ static void reserve(struct thou_buf *buf, size_t extra)
     buf->cap = cap;
 }
 
+void thou_buf_reserve(struct thou_buf *buf, size_t extra)
+{
+    reserve(buf, extra);
+}
+
 void thou_buf_append(struct thou_buf *buf, const void *data, size_t len)
 {
     reserve(buf, len);

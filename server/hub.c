@@ -363,19 +363,35 @@ static void wake_room(struct thou_hub *hub, const char *room_id, enum wake_reaso
     resume_all(&list);
 }
 
+/* Committed events, each formatted once for every stream that takes them. */
+struct published {
+    const struct thou_event_record *events;
+    size_t n;
+    struct thou_buf frames;
+    size_t *ends; /* frames.data[ends[i-1]..ends[i]) is event i's frame */
+};
+
 /* Hand committed events to one stream from memory when it is exactly up to
  * date; otherwise (behind, or reading the store right now) let it read
  * them from the store, which is always right. */
-static void deliver(struct subscriber *sub, const struct thou_event_record *events, size_t n,
-                    struct resume_list *list)
+static void deliver(struct subscriber *sub, const struct published *pub, struct resume_list *list)
 {
+    const struct thou_event_record *events = pub->events;
+    size_t n = pub->n;
     pthread_mutex_lock(&sub->lock);
     bool in_step = !sub->wake && !sub->fetching && sub->cursor == events[0].seq - 1;
     if (in_step) {
-        struct fetch_ctx fetch = {&sub->out, sub->cursor, 0};
-        for (size_t i = 0; i < n; i++) {
-            if (!events[i].visible_to || events[i].visible_to == sub->role)
-                format_event(&fetch, &events[i]);
+        /* Consecutive frames this stream may see go in one append. */
+        size_t run_start = 0;
+        for (size_t i = 0; i <= n; i++) {
+            bool visible = i < n && (!events[i].visible_to || events[i].visible_to == sub->role);
+            if (visible)
+                continue;
+            size_t from = run_start ? pub->ends[run_start - 1] : 0;
+            size_t to = i ? pub->ends[i - 1] : 0;
+            if (to > from)
+                thou_buf_append(&sub->out, pub->frames.data + from, to - from);
+            run_start = i + 1;
         }
         sub->cursor = events[n - 1].seq;
     }
@@ -388,13 +404,31 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
 {
     if (n == 0)
         return;
+    if (n > THOU_CHANGE_MAX_EVENTS) {
+        thou_hub_notify(hub, room_id); /* more than one change holds: read them from the store */
+        return;
+    }
+    size_t ends[THOU_CHANGE_MAX_EVENTS];
+    struct published pub = {events, n, {0}, ends};
+    thou_buf_init(&pub.frames);
+    struct fetch_ctx fetch = {&pub.frames, 0, 0};
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++)
+        size += strlen(events[i].data) + strlen(events[i].type) + 64; /* id, event, seq lines */
+    thou_buf_reserve(&pub.frames, size);
+    for (size_t i = 0; i < n; i++) {
+        format_event(&fetch, &events[i]);
+        ends[i] = pub.frames.len;
+    }
+
     struct resume_list list = {0};
     pthread_mutex_lock(&hub->lock);
     struct hub_room *room = find_room(hub, room_id);
     for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
-        deliver(s, events, n, &list);
+        deliver(s, &pub, &list);
     pthread_mutex_unlock(&hub->lock);
     resume_all(&list);
+    thou_buf_release(&pub.frames);
 }
 
 void thou_hub_notify(struct thou_hub *hub, const char *room_id)

@@ -17,6 +17,9 @@ struct thou_buf {
 /** Make an empty buffer; no allocation happens until the first append. */
 void thou_buf_init(struct thou_buf *buf);
 
+/** Make room for extra more bytes, so the appends that follow do not reallocate. */
+void thou_buf_reserve(struct thou_buf *buf, size_t extra);
+
 /** Free the buffer's memory and reset it to empty. */
 void thou_buf_release(struct thou_buf *buf);
 
