@@ -47,7 +47,7 @@ START_TEST(test_other_room_misses)
 }
 END_TEST
 
-/* Another token in the same slot (same first bytes) is not mistaken for it. */
+/* Another token in the same set (same first bytes) is not mistaken for it. */
 START_TEST(test_same_slot_other_token_misses)
 {
     struct thou_sessions *sessions = thou_sessions_new();
@@ -58,12 +58,47 @@ START_TEST(test_same_slot_other_token_misses)
     struct thou_session in = session_of("roomAAAAAAAAAAAAAAAAAA", 'A'), out;
     thou_sessions_put(sessions, token, &in);
     ck_assert(!thou_sessions_get(sessions, other, in.room_id, &out));
-    /* ...and replacing the slot forgets the first one: a miss, never a wrong hit. */
+    /* ...and each keeps its own session once both are in. */
     struct thou_session second = session_of("roomCCCCCCCCCCCCCCCCCC", 'B');
     thou_sessions_put(sessions, other, &second);
-    ck_assert(!thou_sessions_get(sessions, token, in.room_id, &out));
+    ck_assert(thou_sessions_get(sessions, token, in.room_id, &out));
+    ck_assert_int_eq(out.role, 'A');
+    ck_assert(!thou_sessions_get(sessions, token, second.room_id, &out));
     ck_assert(thou_sessions_get(sessions, other, second.room_id, &out));
     ck_assert_int_eq(out.role, 'B');
+    thou_sessions_free(sessions);
+}
+END_TEST
+
+/* Tokens whose hashes share a set all stay: a set holds several, so two
+ * participants never evict each other on every request. */
+START_TEST(test_colliding_tokens_all_stay)
+{
+    struct thou_sessions *sessions = thou_sessions_new();
+    enum { N = 8 };
+    uint8_t tokens[N][THOU_HASH_LEN];
+    for (int i = 0; i < N; i++) {
+        memset(tokens[i], 0, THOU_HASH_LEN);
+        tokens[i][31] = (uint8_t)(i + 1); /* same first bytes: the same set */
+        struct thou_session in = session_of("roomAAAAAAAAAAAAAAAAAA", i % 2 ? 'A' : 'B');
+        thou_sessions_put(sessions, tokens[i], &in);
+    }
+    for (int i = 0; i < N; i++) {
+        struct thou_session out;
+        ck_assert_msg(thou_sessions_get(sessions, tokens[i], "roomAAAAAAAAAAAAAAAAAA", &out),
+                      "token %d was evicted", i);
+        ck_assert_int_eq(out.role, i % 2 ? 'A' : 'B');
+    }
+    /* One more in the full set evicts one of them, not a wrong answer. */
+    uint8_t extra[THOU_HASH_LEN] = {0};
+    extra[31] = 0xff;
+    struct thou_session in = session_of("roomBBBBBBBBBBBBBBBBBB", 'A'), out;
+    thou_sessions_put(sessions, extra, &in);
+    ck_assert(thou_sessions_get(sessions, extra, in.room_id, &out));
+    int kept = 0;
+    for (int i = 0; i < N; i++)
+        kept += thou_sessions_get(sessions, tokens[i], "roomAAAAAAAAAAAAAAAAAA", &out);
+    ck_assert_int_eq(kept, N - 1);
     thou_sessions_free(sessions);
 }
 END_TEST
@@ -81,6 +116,7 @@ int main(void)
     tcase_add_test(tc, test_put_then_get);
     tcase_add_test(tc, test_other_room_misses);
     tcase_add_test(tc, test_same_slot_other_token_misses);
+    tcase_add_test(tc, test_colliding_tokens_all_stay);
     tcase_add_test(tc, test_free_null);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
