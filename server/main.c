@@ -236,6 +236,8 @@ static int serve(int argc, char **argv)
         thou_log_error("%s", err);
         goto out;
     }
+    /* One wake-up per server loop for each committed batch, not per event. */
+    thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
     thou_log_info("thou %s listening on http://%s:%u (data in '%s')", THOU_VERSION,
                   config.listen_address, thou_server_port(server), config.data_dir);
 

@@ -152,6 +152,14 @@ struct thou_server {
 
 static _Thread_local struct loop *current_loop;
 
+/* Wake-ups held back by thou_server_hold_wakes(), one per loop. */
+#define MAX_HELD_WAKES 256
+static _Thread_local struct {
+    bool holding;
+    size_t n;
+    struct loop *loops[MAX_HELD_WAKES];
+} held_wakes;
+
 static int64_t monotonic_ms(void)
 {
     struct timespec now;
@@ -299,8 +307,33 @@ static void queue_ready(struct conn *conn)
     pthread_mutex_unlock(&loop->lock);
     /* The loop drains its queue before it sleeps: only another thread has to
      * wake it, and only when the queue was empty (else a wake is pending). */
-    if (was_empty && current_loop != loop)
-        wake_loop(loop);
+    if (!was_empty || current_loop == loop)
+        return;
+    if (held_wakes.holding) {
+        for (size_t i = 0; i < held_wakes.n; i++)
+            if (held_wakes.loops[i] == loop)
+                return;
+        if (held_wakes.n < MAX_HELD_WAKES) {
+            held_wakes.loops[held_wakes.n++] = loop;
+            return;
+        }
+    }
+    wake_loop(loop);
+}
+
+void thou_server_hold_wakes(void *unused)
+{
+    (void)unused;
+    held_wakes.holding = true;
+}
+
+void thou_server_flush_wakes(void *unused)
+{
+    (void)unused;
+    for (size_t i = 0; i < held_wakes.n; i++)
+        wake_loop(held_wakes.loops[i]);
+    held_wakes.n = 0;
+    held_wakes.holding = false;
 }
 
 void thou_server_suspend(void *conn)

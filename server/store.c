@@ -213,7 +213,10 @@ struct thou_store {
     pthread_cond_t done_cond;
     struct job *head, *tail;
     bool stopping;
-    int wal_pages; /* pages in the WAL after the last commit (writer thread) */
+    int wal_pages;               /* pages in the WAL after the last commit (writer thread) */
+    void (*before_done)(void *); /* batch hooks, see thou_store_set_batch_hooks */
+    void (*after_done)(void *);
+    void *hooks_ctx;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -453,6 +456,18 @@ void thou_store_close(struct thou_store *store)
     free(store);
 }
 
+void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
+                                void (*after)(void *), void *ctx)
+{
+    /* Under the queue lock: the writer reads them after taking a batch from
+     * the queue under the same lock. */
+    pthread_mutex_lock(&store->queue_lock);
+    store->before_done = before;
+    store->after_done = after;
+    store->hooks_ctx = ctx;
+    pthread_mutex_unlock(&store->queue_lock);
+}
+
 int thou_store_schema_version(struct thou_store *store)
 {
     return store->schema_version;
@@ -539,11 +554,15 @@ static void run_batch(struct thou_store *store, struct job *batch)
             if (job->status == THOU_OK)
                 job->status = THOU_EIO;
     }
+    if (store->before_done)
+        store->before_done(store->hooks_ctx);
     while (batch) {
         struct job *next = batch->next;
         complete(store, batch);
         batch = next;
     }
+    if (store->after_done)
+        store->after_done(store->hooks_ctx);
 }
 
 static int count_wal_pages(void *ctx, sqlite3 *db, const char *name, int pages)

@@ -45,3 +45,15 @@ void thou_server_suspend(void *conn);
 
 /** Resume a connection suspended with thou_server_suspend(). */
 void thou_server_resume(void *conn);
+
+/**
+ * From now on, the wake-ups that this thread's resumes and deferred
+ * completions would send to the server's loops are held back until
+ * thou_server_flush_wakes(): a thread completing many requests at once (the
+ * store's writer after a commit) then wakes each loop once, not once per
+ * request.
+ */
+void thou_server_hold_wakes(void *unused);
+
+/** Send the wake-ups held back since thou_server_hold_wakes(). */
+void thou_server_flush_wakes(void *unused);

@@ -33,6 +33,14 @@ struct thou_store;
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen);
 
+/**
+ * Have the writer thread call before(ctx) ahead of the done callbacks of a
+ * committed batch and after(ctx) behind them (the server holds back its
+ * wake-ups meanwhile). Call before any write; NULLs turn it off.
+ */
+void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
+                                void (*after)(void *), void *ctx);
+
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 
