@@ -10,8 +10,8 @@
 
 /*
  * The HTTP vocabulary handlers speak: a plain request struct in, a plain
- * response struct out. Handlers never see libmicrohttpd; the server module
- * (server.c) is the only adapter, so handlers are testable without sockets.
+ * response struct out. Handlers never see a socket; the server module
+ * (server.c) is the only place that does, so handlers are testable alone.
  */
 
 enum thou_method {

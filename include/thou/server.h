@@ -8,9 +8,9 @@
 #include "thou/status.h"
 
 /*
- * The HTTP server: the one adapter between libmicrohttpd and the plain
- * request/response structs of http.h. An epoll thread pool, no thread per
- * connection; long-lived streams are suspended while idle.
+ * The HTTP/1.1 server: sockets on one side, the plain request/response
+ * structs of http.h on the other. One epoll loop per thread, no thread per
+ * connection; long-lived streams are suspended while idle (see server.c).
  */
 
 struct thou_server;
