@@ -558,6 +558,20 @@ static void render_response(struct conn *conn, struct thou_response *res)
     thou_response_release(res);
 }
 
+/* What a failed send() or sendfile() means for the connection. */
+enum write_failure { WRITE_RETRY, WRITE_WAIT, WRITE_BROKEN };
+
+static enum write_failure write_failed(struct conn *conn)
+{
+    if (errno == EINTR)
+        return WRITE_RETRY;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        conn->writable = false; /* the next EPOLLOUT edge says when */
+        return WRITE_WAIT;
+    }
+    return WRITE_BROKEN;
+}
+
 /* Write what is pending. Returns false when the connection broke. */
 static bool flush_out(struct conn *conn)
 {
@@ -565,13 +579,10 @@ static bool flush_out(struct conn *conn)
         ssize_t n = send(conn->fd, conn->out.data + conn->out_sent, conn->out.len - conn->out_sent,
                          MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR)
+            enum write_failure failure = write_failed(conn);
+            if (failure == WRITE_RETRY)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn->writable = false;
-                return true;
-            }
-            return false;
+            return failure == WRITE_WAIT;
         }
         conn->out_sent += (size_t)n;
     }
@@ -584,13 +595,10 @@ static bool flush_out(struct conn *conn)
         size_t want = conn->file_left > (1u << 20) ? (1u << 20) : (size_t)conn->file_left;
         ssize_t n = sendfile(conn->fd, conn->file_fd, &conn->file_off, want);
         if (n < 0) {
-            if (errno == EINTR)
+            enum write_failure failure = write_failed(conn);
+            if (failure == WRITE_RETRY)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn->writable = false;
-                return true;
-            }
-            return false;
+            return failure == WRITE_WAIT;
         }
         if (n == 0)
             return false; /* the file shrank under us: the length sent is now a lie */

@@ -546,3 +546,16 @@ void sse_close(struct sse_client *c)
     free(c->raw);
     memset(c, 0, sizeof(*c));
 }
+
+/* What a sanitizer build of the server reported, or NULL. */
+const char *sanitizer_report(const char *log)
+{
+    static const char *const markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                          "runtime error:", "WARNING: ThreadSanitizer"};
+    for (size_t i = 0; log && i < sizeof(markers) / sizeof(markers[0]); i++) {
+        const char *found = strstr(log, markers[i]);
+        if (found)
+            return found;
+    }
+    return NULL;
+}

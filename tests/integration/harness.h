@@ -109,3 +109,6 @@ long long now_ms(void);
 
 /** Random bytes as unpadded base64url into out (out must hold 2*n bytes). */
 void random_b64(size_t n, char *out, size_t outlen);
+
+/** Where a sanitizer build of the server reported a problem in log, or NULL. */
+const char *sanitizer_report(const char *log);

@@ -40,19 +40,6 @@ static struct thou_proc proc;
 static bool proc_running;
 static struct http_reply reply; /* the last libcurl reply; the teardown frees it too */
 
-/* What a sanitizer build of the server reported, or NULL. */
-static const char *sanitizer_report(const char *log)
-{
-    static const char *const markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                                          "runtime error:", "WARNING: ThreadSanitizer"};
-    for (size_t i = 0; log && i < sizeof(markers) / sizeof(markers[0]); i++) {
-        const char *found = strstr(log, markers[i]);
-        if (found)
-            return found;
-    }
-    return NULL;
-}
-
 static unsigned start(const char *const *extra)
 {
     ck_assert_msg(!proc_running, "one server per test");

@@ -39,19 +39,6 @@ static void start_server(const char *const *extra)
 
 static bool server_failed; /* a server exited badly or a sanitizer spoke */
 
-/* What a sanitizer build of the server reported, or NULL. */
-static const char *sanitizer_report(const char *log)
-{
-    static const char *const markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                                          "runtime error:", "WARNING: ThreadSanitizer"};
-    for (size_t i = 0; log && i < sizeof(markers) / sizeof(markers[0]); i++) {
-        const char *found = strstr(log, markers[i]);
-        if (found)
-            return found;
-    }
-    return NULL;
-}
-
 /* Stop the test case's server: it must shut down cleanly on SIGTERM. */
 static void stop_server(void)
 {
