@@ -14,6 +14,9 @@
 #define N_SLOTS        4096
 #define FETCH_BATCH    128
 #define KEEP_BUF_BYTES 4096 /* an idle stream keeps at most this much buffer */
+/* A stream whose reader lags holds at most about this much in memory; the
+ * rest waits in the store, read when the stream has sent what it holds. */
+#define MAX_PENDING_BYTES (256 * 1024)
 
 struct subscriber;
 
@@ -379,7 +382,8 @@ static void deliver(struct subscriber *sub, const struct published *pub, struct 
     const struct thou_event_record *events = pub->events;
     size_t n = pub->n;
     pthread_mutex_lock(&sub->lock);
-    bool in_step = !sub->wake && !sub->fetching && sub->cursor == events[0].seq - 1;
+    bool in_step = !sub->wake && !sub->fetching && sub->cursor == events[0].seq - 1 &&
+                   sub->out.len - sub->out_sent < MAX_PENDING_BYTES;
     if (in_step) {
         /* Consecutive frames this stream may see go in one append. */
         size_t run_start = 0;
