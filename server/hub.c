@@ -28,8 +28,9 @@ struct hub_room {
 };
 
 /* One open event stream. Lock order: hub->lock, then subscriber->lock; the
- * server is only called with a subscriber lock held for suspend, and resumes
- * happen with no lock held. */
+ * server is called only with a subscriber lock held (suspend, and resume,
+ * which must not reach a connection the server is closing) and never calls
+ * back into the hub from either. */
 struct subscriber {
     struct thou_stream stream; /* first: the adapter sees only this */
     struct thou_hub *hub;
@@ -47,6 +48,7 @@ struct subscriber {
     bool partner_present;
     bool closing;
     bool fetching; /* reading the store with the lock dropped */
+    bool gone;     /* its connection is being closed: never resume it again */
     struct thou_buf out;
     size_t out_sent;
 };
@@ -167,8 +169,15 @@ static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_p
 static void resume_all(struct resume_list *list)
 {
     for (size_t i = 0; i < list->n; i++) {
-        thou_server_resume(list->items[i]->stream.conn);
-        subscriber_unref(list->items[i]);
+        struct subscriber *sub = list->items[i];
+        /* Under the subscriber's lock, which subscriber_free() takes to mark
+         * it gone before the server frees the connection: a stream closing
+         * right now is either resumed before that or not at all. */
+        pthread_mutex_lock(&sub->lock);
+        if (!sub->gone)
+            thou_server_resume(sub->stream.conn);
+        pthread_mutex_unlock(&sub->lock);
+        subscriber_unref(sub);
     }
     free(list->items);
 }
@@ -299,6 +308,9 @@ static void subscriber_free(struct thou_stream *stream)
     struct subscriber *sub = (struct subscriber *)stream;
     struct thou_hub *hub = sub->hub;
     struct resume_list list = {0};
+    pthread_mutex_lock(&sub->lock);
+    sub->gone = true;
+    pthread_mutex_unlock(&sub->lock);
     pthread_mutex_lock(&hub->lock);
     struct hub_room *room = sub->room;
     struct subscriber **link = &room->subs;
