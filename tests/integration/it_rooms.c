@@ -2058,6 +2058,50 @@ START_TEST(tokens_never_reach_db_or_log)
 }
 END_TEST
 
+/* ---- streams that hang up while events are published ------------------------- */
+
+#define HANGUP_STREAMS 200
+
+/* B's streams open and hang up over and over while A posts: the server
+ * closes each at once while the writer publishes to it, which must neither
+ * touch a freed connection (the sanitizer builds run this too) nor disturb
+ * A's own stream, which still gets every note in order. */
+START_TEST(streams_hanging_up_during_publishes)
+{
+    struct room room;
+    new_pair(&room);
+    struct sse_client a;
+    open_stream(&a, &room, room.token_a, NULL);
+    struct poster poster = {.room = &room, .token = room.token_a};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, post_notes, &poster), 0);
+    for (unsigned i = 0; i < HANGUP_STREAMS; i++) {
+        struct sse_client b;
+        open_stream(&b, &room, room.token_b, NULL);
+        sse_close(&b);
+    }
+    pthread_join(thread, NULL);
+    ck_assert_msg(poster.accepted == NOTES_EACH, "%zu of %d posts accepted (last failure %ld)",
+                  poster.accepted, NOTES_EACH, poster.last_failure);
+
+    unsigned next = 1;
+    struct sse_event ev;
+    while (next <= NOTES_EACH && next_stored(&a, 10000, &ev)) {
+        if (strcmp(ev.type, "note") == 0) {
+            json_t *data = json_loads(ev.data, 0, NULL);
+            ck_assert_ptr_nonnull(data);
+            ck_assert_int_eq(json_integer_value(json_object_get(data, "counter")), next);
+            json_decref(data);
+            next++;
+        }
+        sse_event_release(&ev);
+    }
+    ck_assert_msg(next == NOTES_EACH + 1, "A's stream delivered %u of %d notes", next - 1,
+                  NOTES_EACH);
+    sse_close(&a);
+}
+END_TEST
+
 /* ---- a reader that stops reading -------------------------------------------- */
 
 static void setup_backlog(void)
@@ -2186,6 +2230,7 @@ int main(void)
 
     tc = make_case("backlog", setup_backlog);
     tcase_add_test(tc, lagging_reader_is_bounded_and_complete);
+    tcase_add_test(tc, streams_hanging_up_during_publishes);
     suite_add_tcase(suite, tc);
 
     tc = make_case("burst", setup_burst);
