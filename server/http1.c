@@ -165,7 +165,8 @@ enum thou_http1_error thou_http1_parse_head(char *buf, size_t len, size_t max,
         return THOU_HTTP1_BAD_REQUEST;
 
     char *line = buf;
-    char *eol = strstr(line, "\r\n");
+    /* memmem, not strstr: nothing promises a NUL after the caller's bytes. */
+    char *eol = memmem(line, head->head_len, "\r\n", 2);
     if (memchr(line, '\n', (size_t)(eol - line)) || memchr(line, '\r', (size_t)(eol - line)))
         return THOU_HTTP1_BAD_REQUEST;
     *eol = '\0';
