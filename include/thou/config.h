@@ -35,6 +35,8 @@ struct thou_config {
     unsigned connection_timeout_s;   /* 30: idle keep-alive connections */
     size_t max_body_bytes;           /* 65536: request body cap */
     size_t connection_memory_bytes;  /* 4096: per-connection buffer pool */
+    char *tls_cert;                  /* "": a PEM certificate file; set: serve HTTPS */
+    char *tls_key;                   /* "": its PEM private key file */
     enum thou_log_level log_level;   /* info */
     unsigned heartbeat_s;            /* 20: SSE comment heartbeat interval */
     unsigned room_ttl_days;          /* 30: rooms expire this long after creation */

@@ -96,6 +96,8 @@ static const char *const all_settings[] = {
     "connection_timeout_s",
     "max_body_bytes",
     "connection_memory_bytes",
+    "tls_cert",
+    "tls_key",
     "log_level",
     "heartbeat_s",
     "room_ttl_days",
@@ -133,6 +135,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.events_per_s, 20);
     ck_assert_uint_eq(config.events_burst, 60);
     ck_assert_uint_eq(config.max_reflect_rounds, 3);
+    ck_assert_str_eq(config.tls_cert, ""); /* plain HTTP unless asked */
+    ck_assert_str_eq(config.tls_key, "");
     ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
 }
 END_TEST
@@ -503,6 +507,25 @@ START_TEST(test_check)
 }
 END_TEST
 
+START_TEST(test_check_tls_pair)
+{
+    ck_assert_int_eq(thou_config_set(&config, "tls-cert", "cert.pem", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_EINVAL);
+    ck_assert_contains(errbuf, "'tls_cert' and 'tls_key' go together");
+    ck_assert_int_eq(thou_config_set(&config, "tls_key", "key.pem", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_str_eq(config.tls_cert, "cert.pem");
+    ck_assert_str_eq(config.tls_key, "key.pem");
+    /* An empty value turns TLS off again, which needs both off. */
+    ck_assert_int_eq(thou_config_set(&config, "tls_cert", "", errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_EINVAL);
+    ck_assert_int_eq(thou_config_set(&config, "tls_key", "", errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
+}
+END_TEST
+
 START_TEST(test_print_help)
 {
     char *text = NULL;
@@ -596,6 +619,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(set, test_strict_integers, 0,
                         (int)(sizeof(integers) / sizeof(integers[0])));
     tcase_add_test(set, test_check);
+    tcase_add_test(set, test_check_tls_pair);
     tcase_add_test(set, test_print_help);
     suite_add_tcase(suite, set);
 
