@@ -66,7 +66,7 @@ export class Server {
         const deadline = Date.now() + 10000;
         for (;;) {
             const log = readFileSync(this.logPath).subarray(logStart).toString('utf8');
-            const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+            const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(log);
             if (match) {
                 this.port = Number(match[1]);
                 return;
