@@ -35,10 +35,12 @@ function serverEnv() {
         .filter(([name]) => !name.startsWith('THOU_')));
 }
 
-/** A thou process on 127.0.0.1 with its own data dir and log file. */
+/** A thou process on 127.0.0.1 with its own data dir and log file; with tls
+ *  ({cert, key}: PEM file paths) it serves HTTPS. */
 export class Server {
-    constructor({ bin, workDir }) {
+    constructor({ bin, workDir, tls = null }) {
         this.bin = bin;
+        this.tls = tls;
         this.workDir = workDir ?? mkdtempSync(join(tmpdir(), 'thou-browser-'));
         this.dataDir = join(this.workDir, 'data');
         this.logPath = join(this.workDir, 'thou.log');
@@ -48,7 +50,7 @@ export class Server {
     }
 
     get base() {
-        return `http://127.0.0.1:${this.port}`;
+        return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
     }
 
     /** Start; port 0 the first time (read from the log), the same port on restarts. */
@@ -59,6 +61,7 @@ export class Server {
             'serve', '--config', 'config/thou.json', '--port', String(this.port),
             '--data-dir', this.dataDir, '--static-dir', 'static',
             '--questions-dir', 'config/questions',
+            ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
         ], { cwd: repoRoot, stdio: ['ignore', logFd, logFd], env: serverEnv() });
         closeSync(logFd);
         const exited = new Promise((res) => this.proc.once('exit', (code) => res(code)));
@@ -91,11 +94,13 @@ export class Server {
 
 /* ---------------------------------------------------------------- the browser */
 
-export async function launchBrowser() {
+/** Chromium; trustCertificates: accept the self-signed certificate of a test server. */
+export async function launchBrowser({ trustCertificates = false } = {}) {
     return chromium.launch({
         executablePath: '/usr/bin/chromium',
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+            ...(trustCertificates ? ['--ignore-certificate-errors'] : [])],
     });
 }
 
