@@ -51,8 +51,20 @@ static const char content_security_policy[] =
  * cannot speak for other hosts under its domain. */
 static const char strict_transport_security[] = "max-age=63072000";
 
+/* A deadline's phase: what the client must finish sending by then. */
+enum phase { PHASE_NONE, PHASE_HEAD, PHASE_BODY, PHASE_COUNT };
+
+struct conn;
+
+/* Connections whose deadline of one phase is running, oldest first: every
+ * deadline of a phase is as long as any other, so appending keeps order. */
+struct deadline_list {
+    struct conn *first, *last;
+};
+
 struct loop {
     struct thou_server *server;
+    struct deadline_list deadlines[PHASE_COUNT]; /* [PHASE_NONE] unused */
     struct MHD_Daemon *daemon;
     pthread_t thread;
     int epoll_fd;
@@ -78,12 +90,17 @@ struct conn {
     struct loop *loop;
     int fd;
     struct request *stream; /* the event stream it carries, if any */
+    enum phase phase;       /* the deadline running, if any */
+    int64_t deadline_ms;
+    struct conn *prev, *next; /* in loop->deadlines[phase] */
 };
 
 struct thou_server {
     struct thou_router *router;
     struct thou_metrics *metrics;
     size_t max_body_bytes;
+    int64_t phase_ms[PHASE_COUNT]; /* how long each deadline is */
+    int64_t keep_alive_ms;         /* connection_timeout_s, before a next request's head */
     unsigned max_connections;
     unsigned max_per_ip;
     bool tls;
@@ -130,6 +147,7 @@ struct request {
     const char *last_event_id;
     const char *if_none_match;
     unsigned n_host, n_length, n_transfer_encoding;
+    const char *content_length;
     const char *transfer_encoding;
     bool bad_header_value;
 };
@@ -148,6 +166,86 @@ static double seconds_since(const struct timespec *start)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* ---- deadlines ----------------------------------------------------------------- */
+
+/*
+ * libmicrohttpd's connection timeout is an inactivity timeout: a client
+ * that sends one byte now and then never runs into it, and holds its
+ * connection slot for as long as it likes. thou gives the whole request
+ * head and the whole body a deadline each (nginx's client_header_timeout
+ * and client_body_timeout); past it the socket is shut down, libmicrohttpd
+ * reads the end of the stream and closes the connection. Everything here
+ * runs on the connection's own loop thread.
+ */
+static void deadline_unlink(struct conn *conn)
+{
+    if (conn->phase == PHASE_NONE)
+        return;
+    struct deadline_list *list = &conn->loop->deadlines[conn->phase];
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        list->first = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    else
+        list->last = conn->prev;
+    conn->prev = conn->next = NULL;
+    conn->phase = PHASE_NONE;
+}
+
+/* Start the deadline of phase, extra_ms later than usual; PHASE_NONE stops it. */
+static void deadline_start(struct conn *conn, enum phase phase, int64_t extra_ms)
+{
+    deadline_unlink(conn);
+    if (phase == PHASE_NONE)
+        return;
+    struct deadline_list *list = &conn->loop->deadlines[phase];
+    conn->phase = phase;
+    conn->deadline_ms = monotonic_ms() + conn->loop->server->phase_ms[phase] + extra_ms;
+    conn->prev = list->last;
+    if (list->last)
+        list->last->next = conn;
+    else
+        list->first = conn;
+    list->last = conn;
+}
+
+static void expire_deadlines(struct loop *loop)
+{
+    int64_t now = monotonic_ms();
+    for (enum phase phase = PHASE_HEAD; phase < PHASE_COUNT; phase++) {
+        struct deadline_list *list = &loop->deadlines[phase];
+        while (list->first && list->first->deadline_ms <= now) {
+            struct conn *conn = list->first;
+            deadline_unlink(conn);
+            shutdown(conn->fd, SHUT_RDWR);
+            thou_metrics_refusal(loop->server->metrics, phase == PHASE_HEAD
+                                                            ? THOU_REFUSAL_HEAD_DEADLINE
+                                                            : THOU_REFUSAL_BODY_DEADLINE);
+        }
+    }
+}
+
+/* Milliseconds until the loop's next deadline, at most max_ms. */
+static int next_deadline_ms(const struct loop *loop, int max_ms)
+{
+    int64_t now = monotonic_ms(), wait = max_ms;
+    for (enum phase phase = PHASE_HEAD; phase < PHASE_COUNT; phase++) {
+        const struct conn *first = loop->deadlines[phase].first;
+        if (first && first->deadline_ms - now < wait)
+            wait = first->deadline_ms - now;
+    }
+    return wait < 0 ? 0 : (int)wait;
 }
 
 /* ---- waking loops ----------------------------------------------------------- */
@@ -504,9 +602,10 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     }
     if (HEADER_IS("Host"))
         req->n_host++;
-    else if (HEADER_IS("Content-Length"))
+    else if (HEADER_IS("Content-Length")) {
         req->n_length++;
-    else if (HEADER_IS("Transfer-Encoding")) {
+        req->content_length = value;
+    } else if (HEADER_IS("Transfer-Encoding")) {
         req->n_transfer_encoding++;
         req->transfer_encoding = value;
     } else if (HEADER_IS("Content-Type"))
@@ -529,10 +628,8 @@ static bool has_control_byte(const char *s)
 }
 
 /* A declared body over the limit is refused before a byte of it is read. */
-static bool declared_too_big(struct MHD_Connection *connection, size_t limit)
+static bool declared_too_big(const char *length, size_t limit)
 {
-    const char *length =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (!length)
         return false;
     char *end = NULL;
@@ -568,11 +665,17 @@ static enum MHD_Result check_head(struct thou_server *server, struct request *re
         (req->transfer_encoding && strcasecmp(req->transfer_encoding, "chunked") != 0))
         return send_error(server, req, 501, "not_implemented",
                           "only the chunked transfer coding is supported");
-    if (declared_too_big(req->connection, server->max_body_bytes)) {
+    if (declared_too_big(req->content_length, server->max_body_bytes)) {
         req->too_big = true;
         return dispatch(server, req, url);
     }
     *answered = false;
+    /* The head is in: a body, if one comes, has its own deadline. */
+    bool has_body =
+        req->transfer_encoding ||
+        (req->content_length && strspn(req->content_length, "0") != strlen(req->content_length));
+    if (req->conn)
+        deadline_start(req->conn, has_body ? PHASE_BODY : PHASE_NONE, 0);
     return MHD_YES;
 }
 
@@ -609,6 +712,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
     }
     if (req->deferred)
         return finish_deferred(server, req); /* resumed: the answer is ready */
+    if (req->conn)
+        deadline_start(req->conn, PHASE_NONE, 0); /* the whole body is in */
     return dispatch(server, req, url);
 }
 
@@ -632,17 +737,31 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
     if (req->deferred)
         deferred_free(req->deferred);
     req->deferred = NULL;
+    /* A kept-alive connection may idle before its next request: its head's
+     * deadline starts after the idle time allowed. */
+    if (req->conn && !req->streaming)
+        deadline_start(req->conn, PHASE_HEAD, server->keep_alive_ms);
     *req_cls = NULL;
     request_unref(req);
 }
 
 /* ---- connections per address ------------------------------------------------------ */
 
+/*
+ * What an address is counted as: an IPv4 address as itself, an IPv6 address
+ * by its /64 prefix (one household or phone is given a whole /64, and can
+ * pick any address in it), an IPv4-mapped IPv6 address as the IPv4 one.
+ */
 static size_t addr_key(const struct sockaddr_storage *addr, const void **bytes)
 {
     if (addr->ss_family == AF_INET6) {
-        *bytes = &((const struct sockaddr_in6 *)addr)->sin6_addr;
-        return 16;
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(in6)) {
+            *bytes = &in6->s6_addr[12];
+            return 4;
+        }
+        *bytes = in6->s6_addr;
+        return 8;
     }
     *bytes = &((const struct sockaddr_in *)addr)->sin_addr;
     return 4;
@@ -666,9 +785,10 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_stor
 }
 
 /* Count a new connection from addr; NULL when its address or the server is
- * at its limit. */
+ * at its limit (counted as a refusal). */
 static struct ip_count *ip_take(struct thou_server *server, const struct sockaddr *sa)
 {
+    enum thou_refusal refusal = THOU_REFUSAL_CONNECTION_LIMIT;
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof(addr));
     memcpy(&addr, sa,
@@ -688,6 +808,7 @@ static struct ip_count *ip_take(struct thou_server *server, const struct sockadd
         server->ips[slot] = ip;
     }
     if (ip->count >= server->max_per_ip) {
+        refusal = THOU_REFUSAL_ADDRESS_LIMIT;
         ip = NULL;
         goto out;
     }
@@ -695,6 +816,8 @@ static struct ip_count *ip_take(struct thou_server *server, const struct sockadd
     atomic_fetch_add(&server->connections, 1);
 out:
     pthread_mutex_unlock(&server->ip_lock);
+    if (!ip)
+        thou_metrics_refusal(server->metrics, refusal);
     return ip;
 }
 
@@ -735,6 +858,7 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
          * destroyed (MHD_cleanup_connections). */
         if (conn->stream)
             conn->stream->conn = NULL;
+        deadline_unlink(conn);
         epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
         ip_release(server, conn->ip);
         thou_metrics_connections(server->metrics, -1);
@@ -759,6 +883,7 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
     conn->fd = fd->connect_fd;
     struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = conn};
     epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_ADD, conn->fd, &ev);
+    deadline_start(conn, PHASE_HEAD, 0);
     *socket_context = conn;
     thou_metrics_connections(server->metrics, 1);
 }
@@ -840,10 +965,11 @@ static int wait_ms(struct loop *loop)
 {
     if (loop->resume_pending)
         return 0;
+    int wait = next_deadline_ms(loop, MAX_LOOP_WAIT_MS);
     MHD_UNSIGNED_LONG_LONG timeout;
-    if (MHD_get_timeout(loop->daemon, &timeout) == MHD_YES && timeout < MAX_LOOP_WAIT_MS)
+    if (MHD_get_timeout(loop->daemon, &timeout) == MHD_YES && timeout < (unsigned)wait)
         return (int)timeout;
-    return MAX_LOOP_WAIT_MS;
+    return wait;
 }
 
 static void *loop_main(void *arg)
@@ -869,6 +995,7 @@ static void *loop_main(void *arg)
         }
         atomic_exchange(&loop->woken, false);
         loop->resume_pending = false;
+        expire_deadlines(loop);
         MHD_run(loop->daemon);
     }
     return NULL;
@@ -1104,6 +1231,9 @@ enum thou_status thou_server_start(const struct thou_config *config, struct thou
     server->router = router;
     server->metrics = metrics;
     server->max_body_bytes = config->max_body_bytes;
+    server->phase_ms[PHASE_HEAD] = (int64_t)config->header_timeout_s * 1000;
+    server->phase_ms[PHASE_BODY] = (int64_t)config->body_timeout_s * 1000;
+    server->keep_alive_ms = (int64_t)config->connection_timeout_s * 1000;
     server->max_connections = config->max_connections;
     server->max_per_ip = config->max_connections_per_ip;
     server->tls = tls.cert != NULL;

@@ -33,6 +33,8 @@ struct thou_config {
     unsigned max_connections;        /* 4096 */
     unsigned max_connections_per_ip; /* 512; generous: a workshop behind one NAT */
     unsigned connection_timeout_s;   /* 30: idle keep-alive connections */
+    unsigned header_timeout_s;       /* 10: deadline for a whole request head */
+    unsigned body_timeout_s;         /* 30: deadline for a whole request body */
     size_t max_body_bytes;           /* 65536: request body cap */
     size_t connection_memory_bytes;  /* 4096: per-connection buffer pool */
     char *tls_cert;                  /* "": a PEM certificate file; set: serve HTTPS */

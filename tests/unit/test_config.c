@@ -64,6 +64,8 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->max_connections, b->max_connections);
     ck_assert_uint_eq(a->max_connections_per_ip, b->max_connections_per_ip);
     ck_assert_uint_eq(a->connection_timeout_s, b->connection_timeout_s);
+    ck_assert_uint_eq(a->header_timeout_s, b->header_timeout_s);
+    ck_assert_uint_eq(a->body_timeout_s, b->body_timeout_s);
     ck_assert_uint_eq(a->max_body_bytes, b->max_body_bytes);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_uint_eq(a->heartbeat_s, b->heartbeat_s);
@@ -94,6 +96,8 @@ static const char *const all_settings[] = {
     "max_connections",
     "max_connections_per_ip",
     "connection_timeout_s",
+    "header_timeout_s",
+    "body_timeout_s",
     "max_body_bytes",
     "connection_memory_bytes",
     "tls_cert",
@@ -125,6 +129,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.max_connections, 4096);
     ck_assert_uint_eq(config.max_connections_per_ip, 512);
     ck_assert_uint_eq(config.connection_timeout_s, 30);
+    ck_assert_uint_eq(config.header_timeout_s, 10);
+    ck_assert_uint_eq(config.body_timeout_s, 30);
     ck_assert_uint_eq(config.max_body_bytes, 65536);
     ck_assert_int_eq(config.log_level, THOU_LOG_INFO);
     ck_assert_uint_eq(config.heartbeat_s, 20);
