@@ -409,6 +409,8 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     }
     res->status = 200;
     res->content_type = "text/event-stream; charset=utf-8";
+    if (req->method == THOU_METHOD_HEAD)
+        goto out; /* the head only: no stream, and no presence for the partner to see */
     res->stream = thou_hub_subscribe(app->hub, room_id, role, after);
     /* An erase that committed between the lookup above and the subscription
      * closed the room's streams before this one existed: close it too. */

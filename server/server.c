@@ -407,7 +407,7 @@ static bool is_document(const struct thou_response *res)
  * JSON, event streams and scripts only what applies to them: each header
  * costs libmicrohttpd three allocations per response. */
 static bool add_headers(struct thou_server *server, struct MHD_Response *response,
-                        const struct thou_response *res)
+                        const struct thou_response *res, bool stream)
 {
     bool ok = true;
     if (is_document(res)) {
@@ -440,7 +440,7 @@ static bool add_headers(struct thou_server *server, struct MHD_Response *respons
     }
     if (res->allow)
         ok &= MHD_add_response_header(response, "Allow", res->allow) == MHD_YES;
-    if (res->stream)
+    if (stream) /* a buffering proxy in front would hold the events back */
         ok &= MHD_add_response_header(response, "X-Accel-Buffering", "no") == MHD_YES;
     return ok;
 }
@@ -450,7 +450,8 @@ static struct MHD_Response *make_mhd_response(struct thou_server *server, struct
                                               struct thou_response *res)
 {
     struct MHD_Response *response;
-    if (res->stream) {
+    bool stream = res->stream != NULL;
+    if (stream) {
         res->stream->conn = req;
         req->stream = res->stream;
         atomic_fetch_add(&req->refs, 1); /* dropped by stream_free */
@@ -474,7 +475,7 @@ static struct MHD_Response *make_mhd_response(struct thou_server *server, struct
         if (response)
             res->body = NULL;
     }
-    if (response && !add_headers(server, response, res)) {
+    if (response && !add_headers(server, response, res, stream)) {
         MHD_destroy_response(response);
         response = NULL;
     }
@@ -487,6 +488,12 @@ static enum MHD_Result send_response(struct thou_server *server, struct request 
     if (res->status == 0)
         res->status = 500;
     req->status = res->status;
+    if (res->stream && req->method == THOU_METHOD_HEAD) {
+        /* libmicrohttpd 0.9.75 ends a chunked answer to HEAD with "0\r\n\r\n"
+         * all the same, which the client would read as its next answer. */
+        res->stream->free(res->stream);
+        res->stream = NULL;
+    }
     bool stream = res->stream != NULL;
     struct MHD_Response *response = make_mhd_response(server, req, res);
     thou_response_release(res);

@@ -1135,6 +1135,9 @@ START_TEST(test_event_stream)
     ck_assert_contains(value, "text/event-stream");
     ck_assert_msg(!response_header(&res, "Content-Length", value, sizeof(value)),
                   "a stream with a length:\n%s", res.head);
+    ck_assert_msg(response_header(&res, "X-Accel-Buffering", value, sizeof(value)),
+                  "a stream a proxy may buffer:\n%s", res.head);
+    ck_assert_str_eq(value, "no");
     assert_common_headers(&res);
 
     /* The stream is counted, and so is its connection (plus the one asking). */
@@ -1148,6 +1151,32 @@ START_TEST(test_event_stream)
     peer_close(stream);
     wait_gauges(port, 0, 1);
     assert_serving(port);
+}
+END_TEST
+
+/* HEAD of the event stream is its head only: no body, no stream left open,
+ * and the connection goes on to the next request. */
+START_TEST(test_event_stream_head)
+{
+    unsigned port = start(NULL);
+    struct room room;
+    create_room(port, &room);
+    struct peer *peer = peer_open(port);
+    char request[512];
+    snprintf(request, sizeof(request),
+             "HEAD /api/rooms/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n",
+             room.id, room.token);
+    peer_sends(peer, request);
+    struct response res;
+    expect_response(peer, &res, FRAME_HEAD_ONLY, 200);
+    char value[128];
+    ck_assert(response_header(&res, "Content-Type", value, sizeof(value)));
+    ck_assert_contains(value, "text/event-stream");
+    healthz_on(peer); /* nothing of a body came before this answer */
+    ck_assert_msg(peer->len == 0, "bytes after the answers: '%s'", peer->buf);
+    wait_gauges(port, 0, 2);
+    peer_close(peer);
 }
 END_TEST
 
@@ -1214,6 +1243,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(streams, 60);
     tcase_add_test(streams, test_event_stream);
     tcase_add_test(streams, test_event_stream_http10);
+    tcase_add_test(streams, test_event_stream_head);
     suite_add_tcase(suite, streams);
 
     return suite;
