@@ -225,7 +225,7 @@ static int serve(int argc, char **argv)
         goto out;
     }
     app.metrics = thou_metrics_new();
-    app.hub = thou_hub_new(app.store, app.metrics);
+    app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);

@@ -69,6 +69,7 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->max_body_bytes, b->max_body_bytes);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_uint_eq(a->heartbeat_s, b->heartbeat_s);
+    ck_assert_uint_eq(a->max_streams_per_participant, b->max_streams_per_participant);
     ck_assert_uint_eq(a->room_ttl_days, b->room_ttl_days);
     ck_assert_uint_eq(a->sweep_interval_s, b->sweep_interval_s);
     ck_assert_uint_eq(a->max_ciphertext_bytes, b->max_ciphertext_bytes);
@@ -103,6 +104,7 @@ static const char *const all_settings[] = {
     "tls_cert",
     "tls_key",
     "log_level",
+    "max_streams_per_participant",
     "heartbeat_s",
     "room_ttl_days",
     "sweep_interval_s",
@@ -133,6 +135,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.body_timeout_s, 30);
     ck_assert_uint_eq(config.max_body_bytes, 65536);
     ck_assert_int_eq(config.log_level, THOU_LOG_INFO);
+    ck_assert_uint_eq(config.max_streams_per_participant, 4);
     ck_assert_uint_eq(config.heartbeat_s, 20);
     ck_assert_uint_eq(config.room_ttl_days, 30);
     ck_assert_uint_eq(config.sweep_interval_s, 3600);
