@@ -230,6 +230,15 @@ export function deriveRoomKeys(roomSecret) {
     return { joinSecret, joinVerifier, macKey };
 }
 
+/**
+ * The hash the server keeps of a bearer token (base64url of 32 random bytes): unkeyed
+ * BLAKE2b-256 of the token's bytes. A joining browser draws its own token and sends only
+ * this, so a retried join can prove it is the same browser.
+ */
+export function tokenHash(token) {
+    return na().crypto_generichash(32, decodeB64(token, 32), null);
+}
+
 /* ---------------------------------------------------------------- key exchange */
 
 /** A fresh X25519 key pair for crypto_kx: { publicKey, privateKey } (32 bytes each). */

@@ -17,6 +17,9 @@ import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
     composeForm,
 } from './conversation.mjs';
+import {
+    forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
+} from './integrity.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -467,15 +470,43 @@ async function tamperingRefused({ browser, server }) {
     await compose(cipher.a, 'answer', secretAnswer);
     await seeEntry(cipher.b, secretAnswer);
 
+    /* The truncation victim: B saw A's counters 1 (answer), 2 ("That's it") and 3
+     * (reflection) live. */
+    const trunc = await pair(browser, server, { problems });
+    await compose(trunc.a, 'answer', marker('trunc answer A'));
+    await compose(trunc.b, 'reflect', marker('trunc heard B'));
+    await confirmHeard(trunc.a);
+    await compose(trunc.b, 'answer', marker('trunc answer B'));
+    await compose(trunc.a, 'reflect', marker('trunc heard A'));
+    await until(async () => (await readRecord(trunc.b, trunc.roomId))?.highest?.A === 3,
+        'B to persist the highest counter it opened from A');
+    const set = await (await fetch(`${server.base}/api/sets/couples-short`)).json();
+    check((await readRecord(swap.a, swap.roomId)).partnerKey?.length === 32,
+        'A pinned B\'s key');
+
     await server.stop();
-    const { ready, newKeyPair, encodeB64 } = await import(
-        resolve(repoRoot, 'static/js/crypto.js'));
-    await ready();
-    const otherKey = encodeB64(newKeyPair().publicKey);
+    const crypto = await import(resolve(repoRoot, 'static/js/crypto.js'));
+    const { encodeB64, decodeB64 } = crypto;
+    await crypto.ready();
+    /* Someone who learnt the link later, with the server, makes a new key for B: its MAC
+     * verifies with the link's secret and its confirmation is right for the new key. Only
+     * the pin stops it. */
+    const attacker = crypto.newKeyPair();
+    const { macKey } = crypto.deriveRoomKeys(decodeB64(swap.secret, 32));
     const db = join(server.dataDir, 'thou.db');
     const sql = (q) => execFileSync('sqlite3', [db, q], { encoding: 'utf8' });
-    sql(`UPDATE events SET data = json_set(data, '$.public_key', '${otherKey}') `
-        + `WHERE type='key' AND sender='B' AND room_id='${swap.roomId}'`);
+    const keyA = decodeB64(sql(`SELECT json_extract(data, '$.public_key') FROM events `
+        + `WHERE type='key' AND sender='A' AND room_id='${swap.roomId}'`).trim(), 32);
+    const session = crypto.sessionKeys('B', attacker, keyA);
+    const setHash = crypto.questionSetHash(set);
+    const otherKey = encodeB64(attacker.publicKey);
+    const otherMac = encodeB64(crypto.macPublicKey(macKey, swap.roomId, 'B', attacker.publicKey));
+    const otherConfirm = encodeB64(crypto.confirmationMac(session.confirmTx, swap.roomId, 'B',
+        keyA, attacker.publicKey, setHash));
+    sql(`UPDATE events SET data = json_set(data, '$.public_key', '${otherKey}', '$.mac', `
+        + `'${otherMac}') WHERE type='key' AND sender='B' AND room_id='${swap.roomId}'`);
+    sql(`UPDATE events SET data = json_set(data, '$.mac', '${otherConfirm}') `
+        + `WHERE type='confirm' AND sender='B' AND room_id='${swap.roomId}'`);
     /* flip one character in the middle of A's answer ciphertext (still valid base64url) */
     const row = sql(`SELECT seq, json_extract(data, '$.ciphertext') FROM events `
         + `WHERE type='answer' AND sender='A' AND room_id='${cipher.roomId}'`).trim();
@@ -484,14 +515,19 @@ async function tamperingRefused({ browser, server }) {
     const flipped = ct.slice(0, i) + (ct[i] === 'A' ? 'B' : 'A') + ct.slice(i + 1);
     sql(`UPDATE events SET data = json_set(data, '$.ciphertext', '${flipped}') `
         + `WHERE room_id='${cipher.roomId}' AND seq=${seq}`);
+    /* Drop A's answer (a gap in A's counters) and the last event, A's reflection (the log
+     * now ends below what B saw). */
+    const last = Number(sql(`SELECT max(seq) FROM events WHERE room_id='${trunc.roomId}'`));
+    sql(`DELETE FROM events WHERE room_id='${trunc.roomId}' AND (seq=${last} `
+        + `OR (type='answer' AND sender='A'))`);
     await server.start();
 
     await swap.a.reload();
     await swap.a.getByTestId('tamper-warning').waitFor();
     check((await swap.a.getByTestId('tamper-warning').textContent()).includes(TEXTS.tamper),
         'A is warned of a swapped key');
-    check(await swap.a.getByTestId('tamper-warning').getAttribute('data-reason') === 'partnerKey',
-        'because the partner key MAC failed');
+    check(await swap.a.getByTestId('tamper-warning').getAttribute('data-reason')
+        === 'partnerKeyChanged', 'because the partner key is not the pinned one');
     check(await swap.a.getByTestId('compose-input').count() === 0, 'and cannot write');
     await swap.b.reload();
     await swap.b.getByTestId('tamper-warning').waitFor();
@@ -505,8 +541,16 @@ async function tamperingRefused({ browser, server }) {
     check((await cipher.b.getByTestId('thread').textContent()).includes(TEXTS.unreadable),
         'a tampered answer is flagged, not shown');
     check(!(await cipher.b.content()).includes(secretAnswer), 'and its text is not shown');
+
+    await trunc.b.reload();
+    await waitScreen(trunc.b, 'talk');
+    await trunc.b.getByTestId('banner-rollback').waitFor();
+    await trunc.b.getByTestId('banner-gaps').waitFor();
+    check((await trunc.b.getByTestId('banner-gaps').textContent()).includes('One message'),
+        'one missing message from A is counted');
+    await shots(trunc.b, '15-history-missing');
     check(problems.length === 0, problems.join('\n'));
-    for (const p of [swap.a, swap.b, cipher.a, cipher.b]) {
+    for (const p of [swap.a, swap.b, cipher.a, cipher.b, trunc.a, trunc.b]) {
         await p.context().close();
     }
 }
@@ -522,7 +566,13 @@ const TESTS = [
     ['pause, carry on, end', pauseResumeEnd],
     ['server errors and rate limits are retried or explained', serverTrouble],
     ['keyboard only, and 200 % zoom', keyboardOnly],
-    ['a swapped key or tampered answer is refused', tamperingRefused],
+    ['a forged control step is refused', forgedControl],
+    ['an event replayed under a new seq is refused', replayedEvent],
+    ['a tampered question set is refused', tamperedSet],
+    ['a join whose answer was lost can be retried', joinRetried],
+    ['expired room records are swept', expiredSwept],
+    ['the partner key is pinned and the secret deleted', keysPinned],
+    ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
 ];
 
 /* ---------------------------------------------------------------- runner */
