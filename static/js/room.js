@@ -49,6 +49,7 @@ const store = {
     online: navigator.onLine,
     sendTrouble: false,
     unreadable: 0,
+    early: [],             /* partner reveal-together answers held until ours is written */
     rolledBack: false,     /* the log ended below what this browser saw before */
     historyChecked: false,
     seenMax: { A: 0, B: 0 }, /* highest counter opened per sender, on this page */
@@ -485,6 +486,9 @@ function handleEvent({ event: type, data: text }) {
             break;
         }
         addEntry(store.log, { seq: data.seq, type, role, question: stringOr(data.question, null) });
+        if (type === 'pass' && role === me()) {
+            releaseEarly(stringOr(data.question, null));
+        }
         if (live && role !== me()) {
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
@@ -764,14 +768,41 @@ function onSealed(type, data, role, live) {
         refuse('replayed');
         return;
     }
-    addEntry(store.log, {
+    const entry = {
         seq: data.seq, type, role, question: question || null, text, counter: data.counter,
         unreadable: text === null, time: data.time,
-    });
+    };
+    if (type === 'answer' && role !== me() && store.questions.get(question)?.reveal
+        && !wroteOwn(question)) {
+        /* A reveal-together answer handed over before this person wrote theirs: the
+         * server should have held it. This browser holds it instead, so the promise
+         * "neither sees the other's answer before writing" does not rest on the server. */
+        store.early.push(entry);
+        return;
+    }
+    addEntry(store.log, entry);
+    if (role === me() && type === 'answer') {
+        releaseEarly(question);
+    }
     if (live && role !== me() && text !== null) {
         const say = { answer: S.announceAnswer, reflect: S.announceReflect, add: S.announceAdd,
             note: S.announceNote }[type];
         announce(say(text.length > 300 ? `${text.slice(0, 300)}…` : text));
+    }
+}
+
+/** Has this person answered or passed on `question` (as far as the log shows)? */
+function wroteOwn(question) {
+    return store.log.entries.some((e) => e.role === me() && e.question === question
+        && (e.type === 'answer' || e.type === 'pass'));
+}
+
+/** Show the partner's early reveal-together answers once this person has written. */
+function releaseEarly(question) {
+    const ready = store.early.filter((e) => e.question === question);
+    store.early = store.early.filter((e) => e.question !== question);
+    for (const entry of ready) {
+        addEntry(store.log, { ...entry, seq: store.log.lastSeq });
     }
 }
 

@@ -209,8 +209,8 @@ export const S = {
     turnBoth: 'You both write',
     roleSpeakerYou: 'You answer, your partner listens.',
     roleSpeakerPartner: 'Your partner answers, you listen.',
-    revealExplain: 'You each write privately. Your answers appear at the same moment, so '
-        + 'neither shapes the other.',
+    revealExplain: 'You each write privately. Neither of you sees the other’s answer before '
+        + 'writing your own, so neither shapes the other.',
     hintLabel: 'For the listener',
     hintLabelReveal: 'While you read',
 
@@ -228,7 +228,7 @@ export const S = {
     partnerPassed: 'Your partner passed.',
     youNote: 'You',
     partnerNote: 'Your partner',
-    privateUntilReveal: 'Only you can see this until your partner has written too.',
+    privateUntilReveal: 'Your partner sees this once they have written theirs.',
 
     stateSending: 'Sending…',
     stateSendingOffline: 'Sending… (waiting for the connection)',
