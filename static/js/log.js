@@ -86,3 +86,27 @@ export function counterGaps(log, sender) {
     }
     return max - log.seen[sender].size;
 }
+
+/**
+ * Where each question began, in counters: a reveal releases answers written privately
+ * after the previous question ended, so each must be above its sender's last counter at
+ * that point (docs/crypto.md §7). Fed by noteQuestion after every opened event that names
+ * a question; read by revealFloor.
+ */
+export function newFloors() {
+    return { lastQ: null, lastSnap: { A: 0, B: 0 }, prevSnap: { A: 0, B: 0 } };
+}
+
+/** After an opened event about `question`: `snapshot` is the guard's {A, B} now. */
+export function noteQuestion(floors, question, snapshot) {
+    if (floors.lastQ !== question) {
+        floors.prevSnap = floors.lastSnap;
+        floors.lastQ = question;
+    }
+    floors.lastSnap = { A: snapshot.A, B: snapshot.B };
+}
+
+/** Each sender's last counter before `question` began: its reveal's answers must be above. */
+export function revealFloor(floors, question) {
+    return floors.lastQ === question ? floors.prevSnap : floors.lastSnap;
+}

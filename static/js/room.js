@@ -17,7 +17,8 @@ import { EventStreamReader } from './sse.js';
 import { Outbox } from './outbox.js';
 import { roomIdFromPath, secretFromFragment } from './link.js';
 import {
-    FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen,
+    FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen, newFloors, noteQuestion,
+    revealFloor,
 } from './log.js';
 import { S } from './strings.js';
 import { announce } from './dom.js';
@@ -53,7 +54,7 @@ const store = {
     rolledBack: false,     /* the log ended below what this browser saw before */
     historyChecked: false,
     seenMax: { A: 0, B: 0 }, /* highest counter opened per sender, on this page */
-    floors: { lastQ: null, lastSnap: { A: 0, B: 0 }, prevSnap: { A: 0, B: 0 } },
+    floors: newFloors(),   /* counters where each question began (log.js) */
     fatal: null,           /* {kind, retry} for the error screen */
     tamper: null,          /* 'partnerKey' | 'partnerKeyChanged' | 'ownKey' | 'confirm' |
                               'setChanged' | 'forged' | 'replayed' */
@@ -728,7 +729,9 @@ function openSealed({ kind, sender, counter, question, ciphertext, seq }, useGua
         markSeen(store.log, sender, counter, ciphertext, mine, seq);
         store.seenMax[sender] = Math.max(store.seenMax[sender], counter);
         if (question && useGuard) {
-            noteQuestion(question);
+            noteQuestion(store.floors, question, {
+                A: store.guard.lastAccepted('A'), B: store.guard.lastAccepted('B'),
+            });
         }
         return text;
     } catch {
@@ -739,19 +742,6 @@ function openSealed({ kind, sender, counter, question, ciphertext, seq }, useGua
 
 function seenSeq(sender, counter) {
     return store.log.seenSeq[sender].get(counter);
-}
-
-/**
- * Remember the guard's counters at the last event of each question: a reveal's held answer
- * was written after the previous question ended, so its counter must be above them.
- */
-function noteQuestion(question) {
-    const f = store.floors;
-    if (f.lastQ !== question) {
-        f.prevSnap = f.lastSnap;
-        f.lastQ = question;
-    }
-    f.lastSnap = { A: store.guard.lastAccepted('A'), B: store.guard.lastAccepted('B') };
 }
 
 function onSealed(type, data, role, live) {
@@ -813,8 +803,7 @@ function onReveal(data, live) {
         return;
     }
     /* The floor: each sender's last counter before this question began. */
-    const f = store.floors;
-    const floor = f.lastQ === question ? f.prevSnap : f.lastSnap;
+    const floor = revealFloor(store.floors, question);
     for (const sender of ['A', 'B']) {
         const held = answers[sender];
         if (!held) {
