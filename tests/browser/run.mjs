@@ -480,6 +480,21 @@ async function tamperingRefused({ browser, server }) {
     await compose(trunc.a, 'reflect', marker('trunc heard A'));
     await until(async () => (await readRecord(trunc.b, trunc.roomId))?.highest?.A === 3,
         'B to persist the highest counter it opened from A');
+    /* The early hand-over victim: A wrote privately on the reveal-together question. */
+    const early = await pair(browser, server, { problems });
+    for (let q = 0; q < 3; q++) {
+        const [first, second] = q % 2 === 0 ? [early.a, early.b] : [early.b, early.a];
+        await pass(first, 'answer');
+        /* the second passes, and opens the next question itself: wait for its text */
+        const before = await second.getByTestId('question-text').textContent();
+        await composeForm(second, 'answer').getByTestId('pass-button').click();
+        await until(async () => (await second.getByTestId('question-text').textContent())
+            !== before, 'the next question');
+    }
+    const earlyA = marker('early private A');
+    await compose(early.a, 'answer', earlyA);
+    await until(async () => (await early.a.locator('[data-testid=entry][data-who=me]')
+        .filter({ hasText: earlyA }).getAttribute('data-state')) === 'sent', 'A\'s answer stored');
     const set = await (await fetch(`${server.base}/api/sets/couples-short`)).json();
     check((await readRecord(swap.a, swap.roomId)).partnerKey?.length === 32,
         'A pinned B\'s key');
@@ -507,6 +522,9 @@ async function tamperingRefused({ browser, server }) {
         + `'${otherMac}') WHERE type='key' AND sender='B' AND room_id='${swap.roomId}'`);
     sql(`UPDATE events SET data = json_set(data, '$.mac', '${otherConfirm}') `
         + `WHERE type='confirm' AND sender='B' AND room_id='${swap.roomId}'`);
+    /* The server hands A's privately written answer to B before B wrote (visible to all). */
+    sql(`UPDATE events SET visible_to = NULL WHERE room_id='${early.roomId}' `
+        + `AND type='answer' AND sender='A'`);
     /* flip one character in the middle of A's answer ciphertext (still valid base64url) */
     const row = sql(`SELECT seq, json_extract(data, '$.ciphertext') FROM events `
         + `WHERE type='answer' AND sender='A' AND room_id='${cipher.roomId}'`).trim();
@@ -549,8 +567,20 @@ async function tamperingRefused({ browser, server }) {
     check((await trunc.b.getByTestId('banner-gaps').textContent()).includes('One message'),
         'one missing message from A is counted');
     await shots(trunc.b, '15-history-missing');
+
+    /* B's browser keeps A's early answer back until B has written its own. */
+    await early.b.reload();
+    await composeForm(early.b, 'answer').waitFor();
+    await early.b.waitForTimeout(800);
+    check(!(await early.b.content()).includes(earlyA),
+        'B does not see A\'s reveal-together answer before writing');
+    const earlyB = marker('early private B');
+    await compose(early.b, 'answer', earlyB);
+    await early.b.getByTestId('reveal').waitFor();
+    check((await entryTexts(early.b.getByTestId('reveal-partner'))).includes(earlyA),
+        'and sees it side by side once written');
     check(problems.length === 0, problems.join('\n'));
-    for (const p of [swap.a, swap.b, cipher.a, cipher.b, trunc.a, trunc.b]) {
+    for (const p of [swap.a, swap.b, cipher.a, cipher.b, trunc.a, trunc.b, early.a, early.b]) {
         await p.context().close();
     }
 }
