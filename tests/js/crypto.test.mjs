@@ -485,6 +485,64 @@ describe('test vectors', () => {
         assert.equal(padded.length % answer.pad_block_size, 0);
     });
 
+    test('every stored value is rebuilt from the seeds with raw libsodium, not the module', () => {
+        const v = stored();
+        const cat = (...parts) => {
+            const bytes = parts.map((p) => (typeof p === 'string' ? utf8(p) : p));
+            const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+            let at = 0;
+            for (const b of bytes) {
+                out.set(b, at);
+                at += b.length;
+            }
+            return out;
+        };
+        const z = '\0';
+        const secret = fromHex(v.room.room_secret);
+        const macKey = sodium.crypto_kdf_derive_from_key(32, 2, 'thouroom', secret);
+        assert.equal(hex(macKey), v.room.mac_key);
+        const a = sodium.crypto_kx_seed_keypair(fromHex(v.keys.seed_a));
+        const b = sodium.crypto_kx_seed_keypair(fromHex(v.keys.seed_b));
+        const room = v.keys.room_id;
+        assert.equal(hex(sodium.crypto_auth(cat('thou2', z, 'key', z, room, z, 'B', z, b.publicKey),
+            macKey)), v.keys.key_mac_b);
+        const ka = sodium.crypto_kx_client_session_keys(a.publicKey, a.privateKey, b.publicKey);
+        const kb = sodium.crypto_kx_server_session_keys(b.publicKey, b.privateKey, a.publicKey);
+        const kdf = (id, k) => hex(sodium.crypto_kdf_derive_from_key(32, id, 'thousess', k));
+        assert.equal(kdf(1, ka.sharedRx), v.keys.a_rx);
+        assert.equal(kdf(1, kb.sharedRx), v.keys.b_rx);
+        assert.equal(kdf(2, kb.sharedTx), v.keys.b_confirm_tx);
+        assert.equal(kdf(2, kb.sharedRx), v.keys.b_confirm_rx);
+        // the set hash, from JSON.parse and a hand-written key sort
+        const sortKeys = (x) => (Array.isArray(x) ? x.map(sortKeys)
+            : x && typeof x === 'object'
+                ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sortKeys(x[k])])) : x);
+        const set = JSON.parse(v.set.json);
+        const canonical = JSON.stringify(sortKeys(set));
+        assert.equal(canonical, v.set.canonical_json);
+        const setHash = sodium.crypto_generichash(32,
+            cat('thou2', z, 'set', z, set.id, z, String(set.version), z, canonical), null);
+        assert.equal(hex(setHash), v.set.hash);
+        const confirmB = cat('thou2', z, 'confirm', z, room, z, 'B', z, setHash, a.publicKey,
+            b.publicKey);
+        assert.equal(hex(confirmB), v.keys.confirm_input_b);
+        assert.ok(sodium.crypto_auth_verify(fromHex(v.keys.confirm_mac_b), confirmB,
+            sodium.crypto_kdf_derive_from_key(32, 2, 'thousess', ka.sharedRx)));
+        const ad = cat('thou2', z, v.answer.kind, z, v.answer.room_id, z, v.answer.sender, z,
+            String(v.answer.counter), z, v.answer.question, z, setHash);
+        assert.equal(hex(ad), v.answer.ad);
+        const study = sodium.crypto_box_seed_keypair(fromHex(v.study.seed));
+        assert.equal(hex(sodium.crypto_generichash(16, study.publicKey, null)).match(/.{4}/g)
+            .join(' '), v.study.fingerprint);
+        const sas = sodium.crypto_generichash(32, cat('thou2', z, 'sas', z, v.workshop.room_id, z,
+            a.publicKey, b.publicKey), null);
+        const code = [...sas.subarray(0, 8)].reduce((n, x) => (n << 8n) | BigInt(x), 0n)
+            % 1000000n;
+        assert.equal(String(code).padStart(6, '0'), v.workshop.sas_code);
+        assert.equal(hex(sodium.crypto_generichash(32, cat('thou2', z, 'commit', z,
+            v.workshop.room_id, z, a.publicKey), null)), v.workshop.commitment);
+    });
+
     test('the stored research copy opens with the stored study key', () => {
         const { study } = stored();
         assert.equal(thou.openForStudy(fromHex(study.public_key), fromHex(study.secret_key),
