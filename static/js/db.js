@@ -2,7 +2,7 @@
 //
 // Record (structured-clone values; Uint8Array for bytes):
 //   room        room id (the key)
-//   v           record version (1)
+//   v           record version (RECORD_VERSION; 1 was the thou1 format, which cannot continue)
 //   role        "A" or "B"
 //   token       bearer token for this room
 //   secret      the room secret S from the link (32 bytes; MAC key and link derive from it);
@@ -25,6 +25,9 @@
 //               replayed after a reload that ends below it is noticed
 //
 // Writes are serialised, so a later put never lands before an earlier one.
+
+/** Version of the record layout and of the crypto format it goes with (docs/crypto.md). */
+export const RECORD_VERSION = 2;
 
 const DB_NAME = 'thou';
 const DB_VERSION = 1;

@@ -176,7 +176,7 @@ function errorScreen(store, actions) {
             store.fatal.retry ? h('button', { type: 'button', class: 'button',
                 testid: 'retry-button', text: S.retry, onclick: () => actions.retry() }) : null,
             h('a', { class: store.fatal.retry ? 'button button--secondary' : 'button', href: '/',
-                testid: 'start-link', text: kind === 'goneRoom' || kind === 'roomFull'
+                testid: 'start-link', text: ['goneRoom', 'roomFull', 'oldVersion'].includes(kind)
                     ? S.startNew : S.startOver })));
 }
 

@@ -115,7 +115,20 @@ function refuse(reason) {
         return;
     }
     store.tamper = reason;
-    stopEverything();
+    /* Our own key and confirmation still go out if queued: they carry no secret, and
+     * they let the partner's browser find the mismatch too instead of waiting forever.
+     * Nothing else is sent. */
+    const { record } = store;
+    const keyExchange = record?.outbox.filter((i) => i.body.type === 'key'
+        || i.body.type === 'confirm') ?? [];
+    store.stream?.stop();
+    if (keyExchange.length > 0 && store.outbox) {
+        record.outbox.splice(0, record.outbox.length, ...keyExchange);
+        persist().catch(() => {});
+        store.outbox.pump();
+    } else {
+        store.outbox?.stop();
+    }
     render();
 }
 
@@ -208,6 +221,11 @@ async function open(roomId, hash) {
     } catch {
         return fail('noStorage');
     }
+    if (record && record.v !== db.RECORD_VERSION) {
+        /* Made for an earlier crypto format (docs/crypto.md, "thou1"): it cannot continue. */
+        forgetRoom();
+        return fail('oldVersion');
+    }
     if (record?.joining) {
         /* A join whose answer never came back: retry it with the same token hash. */
         record = await join(roomId, record.secret, record);
@@ -261,7 +279,7 @@ async function join(roomId, secret, pending = null) {
     if (!record) {
         const token = crypto.encodeB64(crypto.newRoomSecret());
         record = {
-            v: 1,
+            v: db.RECORD_VERSION,
             room: roomId,
             role: 'B',
             joining: true,

@@ -169,7 +169,7 @@ async function create() {
         const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier));
         try {
             await db.putRoom({
-                v: 1,
+                v: db.RECORD_VERSION,
                 room: created.room,
                 role: created.role,
                 token: created.token,

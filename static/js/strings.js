@@ -122,6 +122,12 @@ export const S = {
             body: 'thou needs a browser with WebAssembly to keep your answers private. Try an '
                 + 'up-to-date browser.',
         },
+        oldVersion: {
+            title: 'This conversation was started with an earlier version of thou',
+            body: 'thou now checks more of what each of you sees, and this conversation was set '
+                + 'up before it did. It cannot continue here. Please start a new conversation '
+                + 'together.',
+        },
         otherTab: {
             title: 'This conversation is open in another tab',
             body: 'Use the other tab, or close it and reload this one.',

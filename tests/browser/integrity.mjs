@@ -213,7 +213,10 @@ export async function expiredSwept({ browser, server }) {
                 keyPair: { publicKey: key, privateKey: key }, expires: Date.now() - 1000 });
             rooms.put({ room: 'oldAAAAAAAAAAAAAAAAAAA', v: 1, secret: key,
                 created: Date.now() - 40 * 86400 * 1000 });
-            rooms.put({ room: 'liveAAAAAAAAAAAAAAAAAA', v: 1, secret: key,
+            rooms.put({ room: 'liveAAAAAAAAAAAAAAAAAA', v: 2, secret: key,
+                expires: Date.now() + 86400 * 1000 });
+            rooms.put({ room: 'thou1AAAAAAAAAAAAAAAAA', v: 1, secret: key, role: 'A',
+                token: 'x', keyPair: { publicKey: key, privateKey: key },
                 expires: Date.now() + 86400 * 1000 });
             tx.oncomplete = () => {
                 open.result.close();
@@ -228,6 +231,13 @@ export async function expiredSwept({ browser, server }) {
     check(await readRecord(p, 'oldAAAAAAAAAAAAAAAAAAA') === null,
         'a record past the default lifetime is swept');
     check(await readRecord(p, 'liveAAAAAAAAAAAAAAAAAA') !== null, 'a live record stays');
+    /* A record of the earlier format is explained and forgotten, not shown as tampering. */
+    await p.goto(`${server.base}/r/thou1AAAAAAAAAAAAAAAAA`);
+    await waitScreen(p, 'error');
+    check((await p.getByTestId('error-title').textContent()).includes('earlier version'),
+        'an old record is explained');
+    await until(async () => (await readRecord(p, 'thou1AAAAAAAAAAAAAAAAA')) === null,
+        'the old record to be forgotten');
     await p.context().close();
 }
 
