@@ -267,7 +267,7 @@ static enum thou_status append_simple(struct thou_app *app, const char *room_id,
 void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
-    static const char *const allowed[] = {"join_secret", NULL};
+    static const char *const allowed[] = {"join_secret", "token_hash", NULL};
     const char *room_id = req->params[0];
     struct thou_room_record room = {0};
     json_t *body = thou_json_body(req, res);
@@ -280,6 +280,12 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
     }
     if (!check_b64_member(body, "join_secret", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
                           "invalid_request", res))
+        goto out;
+    /* A browser that drew its own token sends only its hash, so it can
+     * retry a join whose answer it never got (docs/api.md). */
+    bool own_token = json_object_get(body, "token_hash") != NULL;
+    if (own_token && !check_b64_member(body, "token_hash", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
+                                       "invalid_request", res))
         goto out;
     if (!load_room(app, room_id, &room, res))
         goto out;
@@ -310,8 +316,14 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
 
     char token[THOU_TOKEN_B64_LEN + 1];
     uint8_t token_hash[THOU_DIGEST_BYTES];
-    thou_crypto_new_token(token, token_hash);
-    enum thou_status rc = thou_store_room_join(app->store, room_id, token_hash, now);
+    if (own_token) {
+        const char *hash_text = thou_json_string(body, "token_hash");
+        thou_crypto_b64_decode(hash_text, strlen(hash_text), token_hash, sizeof(token_hash), &n);
+    } else {
+        thou_crypto_new_token(token, token_hash);
+    }
+    bool again = false;
+    enum thou_status rc = thou_store_room_join(app->store, room_id, token_hash, now, &again);
     if (rc == THOU_EFULL) {
         thou_response_error(res, 409, "room_full",
                             "this conversation already has two people; a third cannot join");
@@ -321,11 +333,15 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
         room_missing(res, rc);
         goto out;
     }
-    /* Tell A that B arrived: as an event, so it survives A's reconnects. */
-    if (append_simple(app, room_id, "joined", 'B', THOU_ROOM_ACTIVE))
+    /* Tell A that B arrived: as an event, so it survives A's reconnects.
+     * A retried join is the same arrival, told once. */
+    if (!again && append_simple(app, room_id, "joined", 'B', THOU_ROOM_ACTIVE))
         thou_log_warn("cannot record the join of a conversation");
-    thou_json_respond(res, 200,
-                      json_pack("{s:s,s:s,s:s}", "room", room_id, "token", token, "role", "B"));
+    if (own_token)
+        thou_json_respond(res, 200, json_pack("{s:s,s:s}", "room", room_id, "role", "B"));
+    else
+        thou_json_respond(res, 200,
+                          json_pack("{s:s,s:s,s:s}", "room", room_id, "token", token, "role", "B"));
 out:
     thou_room_record_release(&room);
     json_decref(body);
@@ -479,11 +495,13 @@ static const struct event_type event_types[] = {
     {"answer", F_CIPHERTEXT | F_QUESTION, true, false, false},
     {"reflect", F_CIPHERTEXT | F_QUESTION, true, false, false},
     {"add", F_CIPHERTEXT | F_QUESTION, true, false, false},
-    {"confirm_heard", F_QUESTION, true, false, false},
-    {"pass", F_QUESTION, true, false, false},
-    {"pause", F_NONE, true, false, false},
-    {"resume", F_NONE, true, false, false},
-    {"end", F_NONE, true, false, true},
+    /* Control events are sealed too (docs/crypto.md §6): the server sees
+     * their type, which drives the flow, but cannot invent one. */
+    {"confirm_heard", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"pass", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"pause", F_CIPHERTEXT, true, false, false},
+    {"resume", F_CIPHERTEXT, true, false, false},
+    {"end", F_CIPHERTEXT, true, false, true},
 };
 
 static const struct event_type *find_event_type(const char *name, size_t len)

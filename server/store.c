@@ -827,11 +827,28 @@ struct join_args {
     const char *room_id;
     const uint8_t *token_hash;
     int64_t now_ms;
+    bool again;
 };
+
+/* Is token_hash B's in this room? Read on the writer, inside the join's transaction. */
+static enum thou_status is_b_token(struct conn *c, const char *room_id, const uint8_t *token_hash,
+                                   bool *is_b)
+{
+    sqlite3_stmt *s = stmt(c, ST_ROLE_BY_TOKEN);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    enum thou_status rc = THOU_OK;
+    int step = sqlite3_step(s);
+    *is_b = step == SQLITE_ROW && sqlite3_column_text(s, 0)[0] == 'B';
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = THOU_EIO;
+    sqlite3_reset(s);
+    return rc;
+}
 
 static enum thou_status join_run(struct conn *c, void *arg)
 {
-    const struct join_args *a = arg;
+    struct join_args *a = arg;
     struct thou_room_record room;
     /* Check and insert inside one transaction on the single writer: two
      * racing joins with the right secret can never both become B. */
@@ -839,8 +856,15 @@ static enum thou_status join_run(struct conn *c, void *arg)
     thou_room_record_release(&room);
     if (rc)
         return rc;
-    if (room.b_joined)
-        return THOU_EFULL;
+    if (room.b_joined) {
+        /* The same browser again (its first answer was lost): the seat stays one. */
+        bool is_b = false;
+        rc = is_b_token(c, a->room_id, a->token_hash, &is_b);
+        if (rc)
+            return rc;
+        a->again = is_b;
+        return is_b ? THOU_OK : THOU_EFULL;
+    }
     cache_forget(c->cache, a->room_id); /* b_joined changes */
     rc = status_of(insert_participant(c, a->room_id, "B", a->token_hash, a->now_ms));
     if (rc)
@@ -855,10 +879,14 @@ static enum thou_status join_run(struct conn *c, void *arg)
 }
 
 enum thou_status thou_store_room_join(struct thou_store *store, const char *room_id,
-                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms)
+                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
+                                      bool *again)
 {
-    struct join_args args = {room_id, token_hash_b, now_ms};
-    return write_sync(store, join_run, &args, false);
+    struct join_args args = {room_id, token_hash_b, now_ms, false};
+    enum thou_status rc = write_sync(store, join_run, &args, false);
+    if (again)
+        *again = rc == THOU_OK && args.again;
+    return rc;
 }
 
 static int insert_event(struct conn *c, const char *room_id, const struct thou_event_record *event,

@@ -85,11 +85,14 @@ enum thou_status thou_store_room_get(struct thou_store *store, const char *room_
                                      struct thou_room_record *room);
 
 /**
- * Add participant B. THOU_EFULL when B already joined, THOU_ENOTFOUND or
- * THOU_EGONE as for room_get. The room becomes active.
+ * Add participant B. When B already joined: THOU_OK with *again set if B
+ * joined with this very token hash (a retried join), else THOU_EFULL.
+ * THOU_ENOTFOUND or THOU_EGONE as for room_get. The room becomes active.
+ * again may be NULL; it is set to false otherwise.
  */
 enum thou_status thou_store_room_join(struct thou_store *store, const char *room_id,
-                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms);
+                                      const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
+                                      bool *again);
 
 /**
  * Find which role a token hash belongs to in a room. THOU_EAUTH when it is

@@ -96,9 +96,13 @@ export function createRoom(set, joinVerifier) {
     return request('POST', '/api/rooms', { body: { set, join_verifier: joinVerifier } });
 }
 
-/** POST /api/rooms/{room}/join → {room, token, role: "B"}. */
-export function joinRoom(room, joinSecret) {
-    return request('POST', `${roomPath(room)}/join`, { body: { join_secret: joinSecret } });
+/**
+ * POST /api/rooms/{room}/join with the hash of a token this browser drew → {room, role: "B"}.
+ * The same hash again is answered 200 again (a retry); another one is 409 room_full.
+ */
+export function joinRoom(room, joinSecret, tokenHash) {
+    return request('POST', `${roomPath(room)}/join`,
+        { body: { join_secret: joinSecret, token_hash: tokenHash } });
 }
 
 /** GET /api/rooms/{room} → the room's state, including `flow`. */

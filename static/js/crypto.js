@@ -14,7 +14,7 @@
 import sodium from '../vendor/libsodium-wrappers.mjs';
 
 /** Protocol version tag, the first field of every MAC input and associated data. */
-export const VERSION_TAG = 'thou1';
+export const VERSION_TAG = 'thou2';
 /** Block size answers are padded to with sodium_pad before sealing. */
 export const PAD_BLOCK = 256;
 /** Sizes in bytes. */
@@ -24,6 +24,7 @@ export const PUBLIC_KEY_BYTES = 32;
 export const MAC_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const AEAD_TAG_BYTES = 16;
+export const SET_HASH_BYTES = 32;
 /** Largest counter a message may carry (counters are decimal in the AD). */
 export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
@@ -229,6 +230,15 @@ export function deriveRoomKeys(roomSecret) {
     return { joinSecret, joinVerifier, macKey };
 }
 
+/**
+ * The hash the server keeps of a bearer token (base64url of 32 random bytes): unkeyed
+ * BLAKE2b-256 of the token's bytes. A joining browser draws its own token and sends only
+ * this, so a retried join can prove it is the same browser.
+ */
+export function tokenHash(token) {
+    return na().crypto_generichash(32, decodeB64(token, 32), null);
+}
+
 /* ---------------------------------------------------------------- key exchange */
 
 /** A fresh X25519 key pair for crypto_kx: { publicKey, privateKey } (32 bytes each). */
@@ -237,7 +247,7 @@ export function newKeyPair() {
     return { publicKey: kp.publicKey, privateKey: kp.privateKey };
 }
 
-/** The exact bytes macPublicKey authenticates: "thou1" 0 "key" 0 room 0 role 0 publicKey. */
+/** The exact bytes macPublicKey authenticates: "thou2" 0 "key" 0 room 0 role 0 publicKey. */
 export function publicKeyMacInput(roomId, role, publicKey) {
     return joinFields([
         VERSION_TAG, 'key', textField(roomId, 'room id'), requireRole(role, 'role'),
@@ -308,33 +318,38 @@ export function sessionKeys(role, myKeyPair, partnerPublicKey) {
     return keys;
 }
 
-/** The transcript confirmationMac authenticates: "thou1" 0 "confirm" 0 room 0 sender 0 pkA pkB. */
-export function confirmationInput(roomId, sender, pkA, pkB) {
+/**
+ * The transcript confirmationMac authenticates:
+ *   "thou2" 0 "confirm" 0 room 0 sender 0 setHash(32) pkA(32) pkB(32)
+ */
+export function confirmationInput(roomId, sender, pkA, pkB, setHash) {
     return joinFields([
         VERSION_TAG, 'confirm', textField(roomId, 'room id'), requireRole(sender, 'sender'),
-        concatBytes(requireBytes(pkA, PUBLIC_KEY_BYTES, 'public key A'),
+        concatBytes(requireBytes(setHash, SET_HASH_BYTES, 'set hash'),
+            requireBytes(pkA, PUBLIC_KEY_BYTES, 'public key A'),
             requireBytes(pkB, PUBLIC_KEY_BYTES, 'public key B')),
     ]);
 }
 
 /**
  * Key-confirmation MAC sent by `sender` once it has both public keys: crypto_auth over the
- * transcript (both keys in A,B order) under the sender's confirmTx key. Proves the sender
- * derived the same session keys from the same two public keys; keyed per direction (and
- * naming the sender), so a MAC reflected back to its author does not verify. Works in
- * workshop mode too, where no room secret exists.
+ * transcript (the question set's hash, both keys in A,B order) under the sender's confirmTx
+ * key. Proves the sender derived the same session keys from the same two public keys and
+ * was shown the same question set; keyed per direction (and naming the sender), so a MAC
+ * reflected back to its author does not verify. Works in workshop mode too, where no room
+ * secret exists.
  */
-export function confirmationMac(confirmTx, roomId, sender, pkA, pkB) {
+export function confirmationMac(confirmTx, roomId, sender, pkA, pkB, setHash) {
     requireBytes(confirmTx, KEY_BYTES, 'confirmation key');
-    return na().crypto_auth(confirmationInput(roomId, sender, pkA, pkB), confirmTx);
+    return na().crypto_auth(confirmationInput(roomId, sender, pkA, pkB, setHash), confirmTx);
 }
 
 /** True iff `mac` is the partner's confirmationMac, checked with my confirmRx key. */
-export function verifyConfirmation(confirmRx, roomId, sender, pkA, pkB, mac) {
+export function verifyConfirmation(confirmRx, roomId, sender, pkA, pkB, setHash, mac) {
     requireBytes(confirmRx, KEY_BYTES, 'confirmation key');
     let input;
     try {
-        input = confirmationInput(roomId, sender, pkA, pkB);
+        input = confirmationInput(roomId, sender, pkA, pkB, setHash);
         requireBytes(mac, MAC_BYTES, 'MAC');
     } catch (e) {
         if (e instanceof CryptoError) {
@@ -345,7 +360,7 @@ export function verifyConfirmation(confirmRx, roomId, sender, pkA, pkB, mac) {
     return na().crypto_auth_verify(mac, input, confirmRx) === true;
 }
 
-/** The bytes safetyCode hashes: "thou1" 0 "safety" 0 pkA pkB. */
+/** The bytes safetyCode hashes: "thou2" 0 "safety" 0 pkA pkB. */
 export function safetyCodeInput(pkA, pkB) {
     return joinFields([
         VERSION_TAG, 'safety',
@@ -382,32 +397,122 @@ export function fingerprint(publicKey) {
     return hex.match(/.{4}/g).join(' ');
 }
 
+/* ---------------------------------------------------------------- question sets */
+
+/**
+ * Canonical JSON of a value made of objects, arrays, strings, safe integers, booleans and
+ * null: no whitespace, object keys sorted by UTF-16 code units (byte order for the ASCII
+ * keys of a question set), strings escaped as JSON.stringify escapes them. Anything else
+ * (fractions, undefined, functions) is 'malformed'.
+ */
+export function canonicalJson(value) {
+    if (value === null || typeof value === 'boolean' || typeof value === 'string') {
+        return JSON.stringify(value);
+    }
+    if (typeof value === 'number') {
+        if (!Number.isSafeInteger(value)) {
+            throw new CryptoError('malformed', 'only safe integers have a canonical form');
+        }
+        return String(value);
+    }
+    if (Array.isArray(value)) {
+        return `[${value.map(canonicalJson).join(',')}]`;
+    }
+    if (typeof value === 'object') {
+        const keys = Object.keys(value).sort();
+        return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
+    }
+    throw new CryptoError('malformed', `a ${typeof value} has no canonical JSON form`);
+}
+
+/** The bytes questionSetHash hashes: "thou2" 0 "set" 0 id 0 version 0 canonicalJson(set). */
+export function questionSetInput(set) {
+    if (set === null || typeof set !== 'object' || !Number.isSafeInteger(set.version)
+        || set.version < 0) {
+        throw new CryptoError('malformed', 'a question set needs an id and an integer version');
+    }
+    return joinFields([
+        VERSION_TAG, 'set', textField(set.id, 'set id'), String(set.version),
+        utf8Encoder.encode(canonicalJson(set)),
+    ]);
+}
+
+/**
+ * The hash of a question set as GET /api/sets/{id} returned it (32 bytes, unkeyed BLAKE2b
+ * of questionSetInput): bound into key confirmation and every message's associated data,
+ * so the two partners provably see the same wording under the same question ids.
+ */
+export function questionSetHash(set) {
+    return na().crypto_generichash(SET_HASH_BYTES, questionSetInput(set), null);
+}
+
+/* ---------------------------------------------------------------- workshop safety code */
+
+/** The bytes keyCommitment hashes: "thou2" 0 "commit" 0 room 0 pkA(32). */
+export function keyCommitmentInput(roomId, pkA) {
+    return joinFields([VERSION_TAG, 'commit', textField(roomId, 'room id'),
+        requireBytes(pkA, PUBLIC_KEY_BYTES, 'public key A')]);
+}
+
+/**
+ * Workshop mode: A's commitment to its public key (32 bytes, unkeyed BLAKE2b), sent before
+ * B sends its key; A reveals its key only after B's arrived (docs/crypto.md §5a).
+ */
+export function keyCommitment(roomId, pkA) {
+    return na().crypto_generichash(32, keyCommitmentInput(roomId, pkA), null);
+}
+
+/** The bytes shortSafetyCode hashes: "thou2" 0 "sas" 0 room 0 pkA(32) pkB(32). */
+export function shortSafetyCodeInput(roomId, pkA, pkB) {
+    return joinFields([VERSION_TAG, 'sas', textField(roomId, 'room id'),
+        concatBytes(requireBytes(pkA, PUBLIC_KEY_BYTES, 'public key A'),
+            requireBytes(pkB, PUBLIC_KEY_BYTES, 'public key B'))]);
+}
+
+/**
+ * Workshop mode: the 6-digit code both partners compare, safe only with the commitment
+ * order above: the big-endian integer of the first 8 bytes of BLAKE2b-256 of
+ * shortSafetyCodeInput, modulo 10^6, zero-padded to 6 digits.
+ */
+export function shortSafetyCode(roomId, pkA, pkB) {
+    const h = na().crypto_generichash(32, shortSafetyCodeInput(roomId, pkA, pkB), null);
+    let v = 0n;
+    for (let i = 0; i < 8; i++) {
+        v = (v << 8n) | BigInt(h[i]);
+    }
+    return String(v % 1000000n).padStart(6, '0');
+}
+
 /* ---------------------------------------------------------------- messages */
 
 /**
  * The associated data of a sealed message:
- *   "thou1" 0 kind 0 room 0 sender 0 counter(decimal, no leading zeros) 0 question
+ *   "thou2" 0 kind 0 room 0 sender 0 counter(decimal, no leading zeros) 0 question 0 setHash(32)
  * kind defaults to "answer"; question may be "" (a note has none). UTF-8 throughout.
  */
-export function messageAD({ kind = 'answer', roomId, sender, counter, question }) {
+export function messageAD({ kind = 'answer', roomId, sender, counter, question, setHash }) {
     return joinFields([
         VERSION_TAG, requireKind(kind), textField(roomId, 'room id'), requireRole(sender, 'sender'),
         String(requireCounter(counter)), textField(question, 'question', { allowEmpty: true }),
+        requireBytes(setHash, SET_HASH_BYTES, 'set hash'),
     ]);
 }
 
 /**
  * Seal a message for the partner: base64url of nonce(24) || XChaCha20-Poly1305 ciphertext
  * of sodium_pad(UTF-8 plaintext, 256) with messageAD(fields), under my session `tx` key and
- * a fresh random nonce. `kind` (default "answer") names the event type; `counter` must be
+ * a fresh random nonce. `kind` (default "answer") names the event type; `setHash` is the
+ * conversation's questionSetHash (so an answer cannot be shown under other wording); `counter` must be
  * strictly greater than every counter I used before in this room (persist it first).
  */
-export function sealAnswer(txKey, { kind = 'answer', roomId, sender, counter, question, plaintext }) {
+export function sealAnswer(txKey, {
+    kind = 'answer', roomId, sender, counter, question, setHash, plaintext,
+}) {
     requireBytes(txKey, KEY_BYTES, 'tx key');
     if (typeof plaintext !== 'string') {
         throw new CryptoError('malformed', 'plaintext must be a string');
     }
-    const ad = messageAD({ kind, roomId, sender, counter, question });
+    const ad = messageAD({ kind, roomId, sender, counter, question, setHash });
     const s = na();
     const padded = s.pad(utf8Encoder.encode(plaintext), PAD_BLOCK);
     const nonce = s.randombytes_buf(NONCE_BYTES);
@@ -420,14 +525,15 @@ export function sealAnswer(txKey, { kind = 'answer', roomId, sender, counter, qu
  * Open a message sealed by the partner with my session `rx` key and the fields the event
  * carries. Returns the plaintext string. Throws CryptoError 'malformed' if `sealed` or a
  * field is not well-formed, 'tampered' if authentication fails (wrong key, or ciphertext,
- * kind, room, sender, counter or question changed). With `guard` (a CounterGuard), also
+ * kind, room, sender, counter, question or set hash changed). With `guard` (a CounterGuard), also
  * throws 'replay' unless the counter is newer than the last accepted from `sender`, and
  * records it only once the message has opened.
  */
-export function openAnswer(rxKey, { kind = 'answer', roomId, sender, counter, question, sealed },
-    guard) {
+export function openAnswer(rxKey, {
+    kind = 'answer', roomId, sender, counter, question, setHash, sealed,
+}, guard) {
     requireBytes(rxKey, KEY_BYTES, 'rx key');
-    const ad = messageAD({ kind, roomId, sender, counter, question });
+    const ad = messageAD({ kind, roomId, sender, counter, question, setHash });
     const bytes = decodeB64(sealed);
     if (bytes.length < NONCE_BYTES + AEAD_TAG_BYTES) {
         throw new CryptoError('malformed', 'sealed message is shorter than nonce and tag');
@@ -484,6 +590,16 @@ export class CounterGuard {
         const skipped = counter - this.last[sender] - 1;
         this.last[sender] = counter;
         return skipped;
+    }
+
+    /**
+     * Record `counter` as seen without the order check (a reveal releases answers written
+     * before later notes; the caller checks them against a floor instead). Never lowers.
+     */
+    raise(sender, counter) {
+        requireRole(sender, 'sender');
+        requireCounter(counter);
+        this.last[sender] = Math.max(this.last[sender], counter);
     }
 
     /** The last counter accepted from `sender` (0 if none). */

@@ -2,20 +2,32 @@
 //
 // Record (structured-clone values; Uint8Array for bytes):
 //   room        room id (the key)
-//   v           record version (1)
+//   v           record version (RECORD_VERSION; 1 was the thou1 format, which cannot continue)
 //   role        "A" or "B"
 //   token       bearer token for this room
-//   secret      the room secret S from the link (32 bytes; MAC key and link derive from it)
+//   secret      the room secret S from the link (32 bytes; MAC key and link derive from it);
+//               absent once both keys are confirmed
 //   keyPair     { publicKey, privateKey } for crypto_kx (32 bytes each)
 //   keySent     true once the server stored our `key` event
 //   confirmSent true once the server stored our `confirm` event
 //   counter     highest message counter this browser has used (persisted before sending)
-//   guard       CounterGuard.toObject() of what was opened so far
 //   outbox      events written but not yet acknowledged by the server, in order:
 //               [{ id, body, afterSeq }] — bodies are already sealed (no plaintext here)
 //   created     Date.now() at creation
+//   expires     when the room expires on the server (ms; from GET /api/rooms/{room}); the
+//               record, with every key in it, is swept on the next page load after that
+//   joining     true while a join's answer has not arrived (retried with the same token)
+//   setHash     questionSetHash of the set as first seen (32 bytes), pinned
+//   partnerKey  the partner's public key as first verified (32 bytes), pinned for good
+//   partnerConfirmed  true once the partner's key confirmation verified; `secret` is then
+//               deleted (it is only needed to verify the partner's key)
+//   highest     { A, B }: the highest message counter opened from each sender, so a log
+//               replayed after a reload that ends below it is noticed
 //
 // Writes are serialised, so a later put never lands before an earlier one.
+
+/** Version of the record layout and of the crypto format it goes with (docs/crypto.md). */
+export const RECORD_VERSION = 2;
 
 const DB_NAME = 'thou';
 const DB_VERSION = 1;
@@ -88,4 +100,29 @@ export function putRoom(record) {
 /** Forget a room. */
 export function deleteRoom(room) {
     return queued(() => run('readwrite', (store) => store.delete(room)));
+}
+
+/**
+ * Delete every record whose room has expired (`expires`, or `created` plus `fallbackMs`
+ * when the server's expiry was never learnt), so no key outlives its room. Run on every
+ * page load.
+ */
+export function sweep(now, fallbackMs = 30 * 86400 * 1000) {
+    return queued(() => run('readwrite', (store) => {
+        const request = store.openCursor();
+        request.onsuccess = () => {
+            const cursor = request.result;
+            if (!cursor) {
+                return;
+            }
+            const r = cursor.value;
+            const expires = Number.isFinite(r?.expires) ? r.expires
+                : (Number.isFinite(r?.created) ? r.created + fallbackMs : 0);
+            if (expires <= now) {
+                cursor.delete();
+            }
+            cursor.continue();
+        };
+        return request;
+    }));
 }

@@ -7,6 +7,7 @@ import { S } from './strings.js';
 import { roomLink } from './link.js';
 import { linkBox, confirmPanel } from './widgets.js';
 import { renderTalk, renderEnded } from './flow-view.js';
+import { counterGaps } from './log.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -150,6 +151,16 @@ function renderBanners(el, store, screen) {
         if (store.unreadable > 0) {
             lines.push(['unreadable', S.unreadableBanner]);
         }
+        if (store.rolledBack) {
+            lines.push(['rollback', S.rollbackBanner]);
+        }
+        /* A partner's privately written answer is missing until the reveal, by design. */
+        const partner = store.record.role === 'A' ? 'B' : 'A';
+        const gaps = store.room?.flow?.phase === 'reveal_write' ? 0
+            : counterGaps(store.log, partner);
+        if (gaps > 0) {
+            lines.push(['gaps', S.gapsBanner(gaps)]);
+        }
     }
     keyed(el, lines.map((l) => l[0]).join('|'), () => lines.map(([kind, text]) =>
         h('p', { class: `banner banner--${kind}`, testid: `banner-${kind}`, text })));
@@ -165,13 +176,15 @@ function errorScreen(store, actions) {
             store.fatal.retry ? h('button', { type: 'button', class: 'button',
                 testid: 'retry-button', text: S.retry, onclick: () => actions.retry() }) : null,
             h('a', { class: store.fatal.retry ? 'button button--secondary' : 'button', href: '/',
-                testid: 'start-link', text: kind === 'goneRoom' || kind === 'roomFull'
+                testid: 'start-link', text: ['goneRoom', 'roomFull', 'oldVersion'].includes(kind)
                     ? S.startNew : S.startOver })));
 }
 
 function tamperScreen(store) {
-    const body = { partnerKey: S.tamperBody, ownKey: S.tamperOwnBody,
-        confirm: S.tamperConfirmBody }[store.tamper] ?? S.tamperBody;
+    const body = { partnerKey: S.tamperBody, partnerKeyChanged: S.tamperKeyChangedBody,
+        ownKey: S.tamperOwnBody, confirm: S.tamperConfirmBody, setChanged: S.tamperSetBody,
+        forged: S.tamperForgedBody, replayed: S.tamperReplayedBody }[store.tamper]
+        ?? S.tamperBody;
     return h('section', { class: 'card card--danger', role: 'alert', testid: 'tamper-warning',
         dataset: { reason: store.tamper } },
         h('h1', { text: S.tamperTitle }),

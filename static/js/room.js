@@ -2,10 +2,13 @@
 // mutable store, turns the event stream into decrypted entries, drives key exchange and
 // confirmation, sends through the outbox, and asks the views to render the store.
 //
-// Trust (DESIGN.md §2): the secret in the fragment never leaves the browser; the partner's
-// public key is used only once its MAC under the room's MAC key verified; "private" is
-// shown only once the partner's key confirmation verified. Anything failing those checks
-// stops the conversation with a visible warning.
+// Trust (DESIGN.md §2, docs/crypto.md): the secret in the fragment never leaves the browser;
+// the partner's public key is used only once its MAC under the room's MAC key verified, and
+// is then pinned in the room record for good (the secret is deleted once both keys are
+// confirmed); the question set's hash is pinned too and bound into every MAC and AD;
+// "private" is shown only once the partner's key confirmation verified. Every event a
+// participant writes, control steps included, is sealed and checked. Anything failing those
+// checks stops the conversation with a visible warning; history that went missing is shown.
 
 import * as crypto from './crypto.js';
 import * as api from './api.js';
@@ -14,7 +17,8 @@ import { EventStreamReader } from './sse.js';
 import { Outbox } from './outbox.js';
 import { roomIdFromPath, secretFromFragment } from './link.js';
 import {
-    FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen,
+    FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen, newFloors, noteQuestion,
+    revealFloor,
 } from './log.js';
 import { S } from './strings.js';
 import { announce } from './dom.js';
@@ -26,6 +30,7 @@ const store = {
     record: null,          /* the IndexedDB record (db.js) */
     macKey: null,
     set: null,             /* GET /api/sets/{id} */
+    setHash: null,         /* crypto.questionSetHash(set), equal to the pinned one */
     questions: new Map(),  /* question id → {text, hint, reveal, stage} */
     room: null,            /* GET /api/rooms/{room}, refreshed after flow events */
     initialSeq: 0,         /* last_seq when the page opened: older events are history */
@@ -45,8 +50,14 @@ const store = {
     online: navigator.onLine,
     sendTrouble: false,
     unreadable: 0,
+    early: [],             /* partner reveal-together answers held until ours is written */
+    rolledBack: false,     /* the log ended below what this browser saw before */
+    historyChecked: false,
+    seenMax: { A: 0, B: 0 }, /* highest counter opened per sender, on this page */
+    floors: newFloors(),   /* counters where each question began (log.js) */
     fatal: null,           /* {kind, retry} for the error screen */
-    tamper: null,          /* 'partnerKey' | 'ownKey' | 'confirm' */
+    tamper: null,          /* 'partnerKey' | 'partnerKeyChanged' | 'ownKey' | 'confirm' |
+                              'setChanged' | 'forged' | 'replayed' */
     erased: false,
     ui: { adding: false, confirming: null, busy: false, lastStep: '' },
     renderQueued: false,
@@ -80,6 +91,7 @@ function fail(kind, retry = null) {
 
 function failFromApi(error, retry) {
     if (error?.status === 404) {
+        forgetRoom();
         return fail('unknownRoom');
     }
     if (error?.status === 410) {
@@ -103,7 +115,20 @@ function refuse(reason) {
         return;
     }
     store.tamper = reason;
-    stopEverything();
+    /* Our own key and confirmation still go out if queued: they carry no secret, and
+     * they let the partner's browser find the mismatch too instead of waiting forever.
+     * Nothing else is sent. */
+    const { record } = store;
+    const keyExchange = record?.outbox.filter((i) => i.body.type === 'key'
+        || i.body.type === 'confirm') ?? [];
+    store.stream?.stop();
+    if (keyExchange.length > 0 && store.outbox) {
+        record.outbox.splice(0, record.outbox.length, ...keyExchange);
+        persist().catch(() => {});
+        store.outbox.pump();
+    } else {
+        store.outbox?.stop();
+    }
     render();
 }
 
@@ -111,6 +136,9 @@ function stopEverything() {
     store.stream?.stop();
     store.outbox?.stop();
 }
+
+/** Record fallback lifetime when the server's `expires` is not known yet (room_ttl_days). */
+const RECORD_TTL_MS = 30 * 86400 * 1000;
 
 function forgetRoom() {
     if (store.roomId) {
@@ -153,6 +181,7 @@ async function main() {
     }
     try {
         await db.check();
+        await db.sweep(Date.now());
     } catch {
         return fail('noStorage');
     }
@@ -192,7 +221,18 @@ async function open(roomId, hash) {
     } catch {
         return fail('noStorage');
     }
-    if (!record) {
+    if (record && record.v !== db.RECORD_VERSION) {
+        /* Made for an earlier crypto format (docs/crypto.md, "thou1"): it cannot continue. */
+        forgetRoom();
+        return fail('oldVersion');
+    }
+    if (record?.joining) {
+        /* A join whose answer never came back: retry it with the same token hash. */
+        record = await join(roomId, record.secret, record);
+        if (!record) {
+            return undefined;
+        }
+    } else if (!record) {
         const parsed = secretFromFragment(hash);
         if (parsed.error === 'missing') {
             return fail('missingSecret');
@@ -213,43 +253,71 @@ function begin(record) {
     record.outbox ??= [];
     store.fatal = null;
     store.record = record;
-    store.macKey = crypto.deriveRoomKeys(record.secret).macKey;
+    record.highest ??= { A: 0, B: 0 };
+    /* Once both keys are confirmed the secret is gone: the pinned key replaces the MAC. */
+    store.macKey = record.secret ? crypto.deriveRoomKeys(record.secret).macKey : null;
     store.keys[record.role] = record.keyPair.publicKey;
-    store.partnerJoined = record.role === 'B';
+    if (record.partnerKey) {
+        store.keys[partnerOf(record.role)] = record.partnerKey;
+        store.partnerKeyVerified = true;
+    }
+    store.confirmed = record.partnerConfirmed === true;
+    store.partnerJoined = record.role === 'B' || record.partnerKey !== undefined;
     return load();
 }
 
-async function join(roomId, secret) {
+/**
+ * Take the second seat. The browser draws its own token and sends only its hash, after
+ * saving the record: if the answer is lost, the same hash joins again and the seat stays
+ * one (docs/api.md). `pending` is such a saved record from an earlier try.
+ */
+async function join(roomId, secret, pending = null) {
     store.fatal = null;
     render();
     const { joinSecret } = crypto.deriveRoomKeys(secret);
-    let joined;
+    let record = pending;
+    if (!record) {
+        const token = crypto.encodeB64(crypto.newRoomSecret());
+        record = {
+            v: db.RECORD_VERSION,
+            room: roomId,
+            role: 'B',
+            joining: true,
+            token,
+            secret,
+            keyPair: crypto.newKeyPair(),
+            keySent: false,
+            confirmSent: false,
+            counter: 0,
+            outbox: [],
+            highest: { A: 0, B: 0 },
+            created: Date.now(),
+            expires: Date.now() + RECORD_TTL_MS,
+        };
+        try {
+            await db.putRoom(record);
+        } catch {
+            fail('noStorage');
+            return null;
+        }
+    }
+    const tokenHash = crypto.encodeB64(crypto.tokenHash(record.token));
     try {
-        joined = await api.joinRoom(roomId, crypto.encodeB64(joinSecret));
+        await api.joinRoom(roomId, crypto.encodeB64(joinSecret), tokenHash);
     } catch (error) {
-        const again = () => join(roomId, secret).then((r) => r && begin(r));
+        const again = () => join(roomId, secret, record).then((r) => r && begin(r));
         if (error.status === 409) {
+            forgetRoom();
             fail('roomFull');
         } else if (error.status === 403) {
+            forgetRoom();
             fail('badSecret');
         } else {
             failFromApi(error, again);
         }
         return null;
     }
-    const record = {
-        v: 1,
-        room: roomId,
-        role: joined.role,
-        token: joined.token,
-        secret,
-        keyPair: crypto.newKeyPair(),
-        keySent: false,
-        confirmSent: false,
-        counter: 0,
-        outbox: [],
-        created: Date.now(),
-    };
+    delete record.joining;
     try {
         await db.putRoom(record);
     } catch {
@@ -270,16 +338,28 @@ async function load() {
         return failFromApi(error, load);
     }
     if (!store.set || store.set.id !== room.set.id) {
+        let set;
         try {
-            indexSet(await api.getSet(room.set.id));
+            set = await api.getSet(room.set.id);
         } catch (error) {
             return failFromApi(error.status === 404 ? { status: 500 } : error, load);
         }
+        if (!pinSet(set, room)) {
+            return undefined;
+        }
+        indexSet(set);
+    }
+    if (Number.isSafeInteger(room.expires) && room.expires !== record.expires) {
+        record.expires = room.expires;
+        persist().catch(() => {});
     }
     store.room = room;
     store.initialSeq = room.last_seq;
     store.partnerJoined = store.partnerJoined || room.partner.joined;
     store.partnerPresent = room.partner.present;
+    if (store.keys.A && store.keys.B && !store.session) {
+        startSession(); /* the partner's key is pinned: no need to wait for its event */
+    }
     startOutbox();
     startStream();
     if (!record.keySent) {
@@ -292,6 +372,34 @@ async function load() {
     }
     render();
     return undefined;
+}
+
+/**
+ * Check the question set against the room and against the hash pinned in the room record
+ * (pinning it the first time). Its hash goes into every MAC and AD, so the partners also
+ * find out if the server showed them different wording. False (and stopped) on a mismatch.
+ */
+function pinSet(set, room) {
+    let hash;
+    try {
+        if (set?.id !== room.set.id || set?.version !== room.set.version) {
+            throw new Error('another set');
+        }
+        hash = crypto.questionSetHash(set);
+    } catch {
+        refuse('setChanged');
+        return false;
+    }
+    if (store.record.setHash && !sameBytes(store.record.setHash, hash)) {
+        refuse('setChanged');
+        return false;
+    }
+    store.setHash = hash;
+    if (!store.record.setHash) {
+        store.record.setHash = hash;
+        persist().catch(() => {});
+    }
+    return true;
 }
 
 function indexSet(set) {
@@ -318,6 +426,9 @@ function startStream() {
         open: (lastId, signal) => api.openStream(store.roomId, store.record.token, lastId, signal),
         onOpen: () => {
             store.connection = 'open';
+            if (store.log.lastSeq >= store.initialSeq) {
+                checkHistory();
+            }
             scheduleRefresh();
             render();
         },
@@ -390,8 +501,13 @@ function handleEvent({ event: type, data: text }) {
         break;
     case 'confirm_heard':
     case 'pass':
-        matchEcho(type, data, role);
+        if (!onControl(type, data, role)) {
+            break;
+        }
         addEntry(store.log, { seq: data.seq, type, role, question: stringOr(data.question, null) });
+        if (type === 'pass' && role === me()) {
+            releaseEarly(stringOr(data.question, null));
+        }
         if (live && role !== me()) {
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
@@ -399,8 +515,7 @@ function handleEvent({ event: type, data: text }) {
     case 'pause':
     case 'resume':
     case 'end':
-        matchEcho(type, data, role);
-        if (live) {
+        if (onControl(type, data, role) && live) {
             announce({ pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
         }
         break;
@@ -410,7 +525,55 @@ function handleEvent({ event: type, data: text }) {
     if (FLOW_TYPES.has(type)) {
         scheduleRefresh();
     }
+    if (data.seq >= store.initialSeq) {
+        checkHistory();
+    }
+    noteHighest();
     render();
+}
+
+/**
+ * A sealed control step (pass, "that's it", pause, resume, end): it changes the course of
+ * the conversation, so one that does not open (forged, or replayed under a new seq) stops
+ * it. True when it is authentic and new.
+ */
+function onControl(type, data, role) {
+    matchEcho(type, data, role);
+    const question = type === 'pass' || type === 'confirm_heard' ? stringOr(data.question, '') : '';
+    const text = openSealed({
+        kind: type, sender: role, counter: data.counter, question, ciphertext: data.ciphertext,
+        seq: data.seq,
+    }, true);
+    if (text === null || text === undefined) {
+        refuse(store.replayed ? 'replayed' : 'forged');
+        return false;
+    }
+    return true;
+}
+
+/** Once the log has been replayed up to where the page opened: did it lose anything? */
+function checkHistory() {
+    if (store.historyChecked || !store.record) {
+        return;
+    }
+    store.historyChecked = true;
+    const { highest } = store.record;
+    if (store.seenMax.A < highest.A || store.seenMax.B < highest.B) {
+        store.rolledBack = true;
+    }
+}
+
+/** Persist the highest counter opened per sender, once the replay has been checked. */
+function noteHighest() {
+    if (!store.historyChecked) {
+        return;
+    }
+    const { highest } = store.record;
+    if (store.seenMax.A > highest.A || store.seenMax.B > highest.B) {
+        highest.A = Math.max(highest.A, store.seenMax.A);
+        highest.B = Math.max(highest.B, store.seenMax.B);
+        persist().catch(() => {});
+    }
 }
 
 function stringOr(value, fallback) {
@@ -441,23 +604,45 @@ function onKey(data, role) {
         if (!store.record.keySent) {
             store.record.keySent = true;
             persist().catch(() => {});
+            forgetSecret();
         }
         return;
     }
     store.partnerJoined = true;
     if (store.keys[role] && store.partnerKeyVerified) {
+        /* Pinned at first verification: no other key is ever accepted for this room. */
         if (!sameBytes(store.keys[role], publicKey)) {
-            refuse('partnerKey');
+            refuse('partnerKeyChanged');
         }
         return;
     }
-    if (!crypto.verifyPublicKey(store.macKey, store.roomId, role, publicKey, mac)) {
+    if (!store.macKey
+        || !crypto.verifyPublicKey(store.macKey, store.roomId, role, publicKey, mac)) {
         refuse('partnerKey');
         return;
     }
     store.keys[role] = publicKey;
     store.partnerKeyVerified = true;
+    store.record.partnerKey = publicKey;
+    persist().catch(() => {});
     startSession();
+}
+
+/**
+ * Both keys confirmed: the room secret has done its work (admission and key MACs), so it
+ * leaves this browser; the pinned partner key stands in for the MAC from now on.
+ */
+function forgetSecret() {
+    const { record } = store;
+    if (!store.confirmed || !record.partnerKey || !record.keySent || !record.secret) {
+        return;
+    }
+    delete record.secret;
+    if (store.macKey) {
+        crypto.wipe(store.macKey);
+        store.macKey = null;
+    }
+    persist().catch(() => {});
 }
 
 function startSession() {
@@ -474,7 +659,7 @@ function startSession() {
         sendControl({
             type: 'confirm',
             mac: crypto.encodeB64(crypto.confirmationMac(store.session.confirmTx, store.roomId,
-                role, store.keys.A, store.keys.B)),
+                role, store.keys.A, store.keys.B, store.setHash)),
         });
     }
     for (const [id, local] of store.local) {
@@ -515,7 +700,7 @@ function verifyPartnerConfirm(data) {
         return;
     }
     const ok = crypto.verifyConfirmation(store.session.confirmRx, store.roomId, partnerOf(me()),
-        store.keys.A, store.keys.B, mac);
+        store.keys.A, store.keys.B, store.setHash, mac);
     if (!ok) {
         refuse('confirm');
         return;
@@ -524,10 +709,19 @@ function verifyPartnerConfirm(data) {
         announce(S.announcePrivate);
     }
     store.confirmed = true;
+    if (!store.record.partnerConfirmed) {
+        store.record.partnerConfirmed = true;
+        persist().catch(() => {});
+    }
+    forgetSecret();
 }
 
-/** Open one sealed message; returns the plaintext, or null (and counts it) if it cannot be. */
-function openSealed({ kind, sender, counter, question, ciphertext }, useGuard) {
+/**
+ * Open one sealed message; returns the plaintext, null (and counts it) if it cannot be, or
+ * undefined if it is the very event already opened. The same message again under another
+ * seq is a replay: store.replayed is set and null returned.
+ */
+function openSealed({ kind, sender, counter, question, ciphertext, seq }, useGuard) {
     const mine = sender === me();
     if (!store.session || !Number.isSafeInteger(counter) || typeof ciphertext !== 'string') {
         store.unreadable += 1;
@@ -535,6 +729,10 @@ function openSealed({ kind, sender, counter, question, ciphertext }, useGuard) {
     }
     const status = counterStatus(store.log, sender, counter, ciphertext);
     if (status === 'duplicate') {
+        if (seq !== undefined && seenSeq(sender, counter) !== seq && kind !== 'note') {
+            store.replayed = true; /* an old step presented as a new one */
+            return null;
+        }
         return undefined; /* the same message again: already shown */
     }
     if (status === 'conflict') {
@@ -543,9 +741,16 @@ function openSealed({ kind, sender, counter, question, ciphertext }, useGuard) {
     }
     try {
         const text = crypto.openAnswer(mine ? store.session.tx : store.session.rx, {
-            kind, roomId: store.roomId, sender, counter, question, sealed: ciphertext,
+            kind, roomId: store.roomId, sender, counter, question, setHash: store.setHash,
+            sealed: ciphertext,
         }, useGuard ? store.guard : undefined);
-        markSeen(store.log, sender, counter, ciphertext, mine);
+        markSeen(store.log, sender, counter, ciphertext, mine, seq);
+        store.seenMax[sender] = Math.max(store.seenMax[sender], counter);
+        if (question && useGuard) {
+            noteQuestion(store.floors, question, {
+                A: store.guard.lastAccepted('A'), B: store.guard.lastAccepted('B'),
+            });
+        }
         return text;
     } catch {
         store.unreadable += 1;
@@ -553,23 +758,59 @@ function openSealed({ kind, sender, counter, question, ciphertext }, useGuard) {
     }
 }
 
+function seenSeq(sender, counter) {
+    return store.log.seenSeq[sender].get(counter);
+}
+
 function onSealed(type, data, role, live) {
     const question = type === 'note' ? '' : stringOr(data.question, '');
     matchEcho(type, data, role);
     const text = openSealed({
         kind: type, sender: role, counter: data.counter, question, ciphertext: data.ciphertext,
+        seq: data.seq,
     }, true);
     if (text === undefined) {
         return;
     }
-    addEntry(store.log, {
+    if (store.replayed) {
+        refuse('replayed');
+        return;
+    }
+    const entry = {
         seq: data.seq, type, role, question: question || null, text, counter: data.counter,
         unreadable: text === null, time: data.time,
-    });
+    };
+    if (type === 'answer' && role !== me() && store.questions.get(question)?.reveal
+        && !wroteOwn(question)) {
+        /* A reveal-together answer handed over before this person wrote theirs: the
+         * server should have held it. This browser holds it instead, so the promise
+         * "neither sees the other's answer before writing" does not rest on the server. */
+        store.early.push(entry);
+        return;
+    }
+    addEntry(store.log, entry);
+    if (role === me() && type === 'answer') {
+        releaseEarly(question);
+    }
     if (live && role !== me() && text !== null) {
         const say = { answer: S.announceAnswer, reflect: S.announceReflect, add: S.announceAdd,
             note: S.announceNote }[type];
         announce(say(text.length > 300 ? `${text.slice(0, 300)}…` : text));
+    }
+}
+
+/** Has this person answered or passed on `question` (as far as the log shows)? */
+function wroteOwn(question) {
+    return store.log.entries.some((e) => e.role === me() && e.question === question
+        && (e.type === 'answer' || e.type === 'pass'));
+}
+
+/** Show the partner's early reveal-together answers once this person has written. */
+function releaseEarly(question) {
+    const ready = store.early.filter((e) => e.question === question);
+    store.early = store.early.filter((e) => e.question !== question);
+    for (const entry of ready) {
+        addEntry(store.log, { ...entry, seq: store.log.lastSeq });
     }
 }
 
@@ -579,18 +820,31 @@ function onReveal(data, live) {
     if (!question) {
         return;
     }
+    /* The floor: each sender's last counter before this question began. */
+    const floor = revealFloor(store.floors, question);
     for (const sender of ['A', 'B']) {
         const held = answers[sender];
         if (!held) {
             continue;
         }
         // Counters of privately written answers are older than what may have come since
-        // (notes), so they are checked for uniqueness, not order.
-        const text = openSealed({
-            kind: 'answer', sender, counter: held.counter, question, ciphertext: held.ciphertext,
-        }, false);
+        // (notes), so they are checked against the floor and for uniqueness, not against
+        // the last counter.
+        let text;
+        if (!Number.isSafeInteger(held.counter) || held.counter <= floor[sender]) {
+            store.unreadable += 1;
+            text = null;
+        } else {
+            text = openSealed({
+                kind: 'answer', sender, counter: held.counter, question,
+                ciphertext: held.ciphertext,
+            }, false);
+        }
         if (text === undefined) {
             continue; /* my own answer, shown already */
+        }
+        if (text !== null) {
+            store.guard.raise(sender, held.counter);
         }
         addEntry(store.log, {
             seq: data.seq, type: 'answer', role: sender, question, text, counter: held.counter,
@@ -702,7 +956,7 @@ function localFromItem(item) {
         try {
             text = crypto.openAnswer(store.session.tx, {
                 kind: type, roomId: store.roomId, sender: me(), counter,
-                question: question ?? '', sealed: ciphertext,
+                question: question ?? '', setHash: store.setHash, sealed: ciphertext,
             });
         } catch {
             text = null;
@@ -745,15 +999,9 @@ function newId() {
     return crypto.encodeB64(crypto.newRoomSecret().subarray(0, 12));
 }
 
-/** Queue an event without ciphertext (key, confirm, pass, pause, …). */
-function sendControl(body, { show = false } = {}) {
+/** Queue one of the two events without ciphertext: key and confirm (the key exchange). */
+function sendControl(body) {
     const item = { id: newId(), body, afterSeq: store.log.lastSeq };
-    if (show) {
-        store.local.set(item.id, {
-            type: body.type, question: body.question ?? null, text: null, counter: null,
-            state: 'sending', seq: null,
-        });
-    }
     render();
     return store.outbox.add(item).catch(() => fail('noStorage'));
 }
@@ -770,7 +1018,7 @@ async function sendSealed(type, question, text) {
     store.record.counter = counter;
     const ciphertext = crypto.sealAnswer(store.session.tx, {
         kind: type, roomId: store.roomId, sender: me(), counter, question: question ?? '',
-        plaintext: text,
+        setHash: store.setHash, plaintext: text,
     });
     const body = { type, ciphertext, counter };
     if (question) {
@@ -805,11 +1053,11 @@ const actions = {
     pass() {
         const question = store.room?.flow?.question;
         store.ui.adding = false;
-        sendControl({ type: 'pass', question }, { show: true });
+        sendSealed('pass', question, '');
     },
     confirmHeard() {
         const question = store.room?.flow?.question;
-        sendControl({ type: 'confirm_heard', question }, { show: true });
+        sendSealed('confirm_heard', question, '');
     },
     startAdding(on) {
         store.ui.adding = on;
@@ -819,10 +1067,10 @@ const actions = {
         sendSealed('note', null, text);
     },
     pause() {
-        sendControl({ type: 'pause' }, { show: true });
+        sendSealed('pause', null, '');
     },
     resume() {
-        sendControl({ type: 'resume' }, { show: true });
+        sendSealed('resume', null, '');
     },
     askConfirm(what) {
         store.ui.confirming = what;
@@ -830,7 +1078,7 @@ const actions = {
     },
     end() {
         store.ui.confirming = null;
-        sendControl({ type: 'end' }, { show: true });
+        sendSealed('end', null, '');
     },
     async erase() {
         store.ui.busy = true;

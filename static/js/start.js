@@ -169,7 +169,7 @@ async function create() {
         const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier));
         try {
             await db.putRoom({
-                v: 1,
+                v: db.RECORD_VERSION,
                 room: created.room,
                 role: created.role,
                 token: created.token,
@@ -179,7 +179,10 @@ async function create() {
                 confirmSent: false,
                 counter: 0,
                 outbox: [],
+                highest: { A: 0, B: 0 },
                 created: Date.now(),
+                /* replaced by the server's expiry on the first visit to the room */
+                expires: Date.now() + 30 * 86400 * 1000,
             });
         } catch {
             throw Object.assign(new Error('no storage'), { code: 'no_storage' });
@@ -195,5 +198,7 @@ async function create() {
 
 document.title = S.titleStart;
 render();
+/* Keys do not outlive their rooms: forget expired ones whenever thou is opened. */
+db.sweep(Date.now()).catch(() => {});
 loadSets();
 crypto.ready().catch(() => {});

@@ -122,6 +122,12 @@ export const S = {
             body: 'thou needs a browser with WebAssembly to keep your answers private. Try an '
                 + 'up-to-date browser.',
         },
+        oldVersion: {
+            title: 'This conversation was started with an earlier version of thou',
+            body: 'thou now checks more of what each of you sees, and this conversation was set '
+                + 'up before it did. It cannot continue here. Please start a new conversation '
+                + 'together.',
+        },
         otherTab: {
             title: 'This conversation is open in another tab',
             body: 'Use the other tab, or close it and reload this one.',
@@ -142,15 +148,36 @@ export const S = {
     tamperOwnBody: 'The server showed your partner a different key from the one your browser '
         + 'made. Someone may be trying to listen in, so thou refuses to continue this '
         + 'conversation. Nothing you write here will be sent.',
-    tamperConfirmBody: 'Your partner’s browser did not confirm the same keys as yours. Someone may '
-        + 'be trying to listen in, so thou refuses to continue this conversation. Nothing you '
+    tamperConfirmBody: 'Your partner’s browser did not confirm the same keys and the same '
+        + 'questions as yours. Someone may be trying to listen in, or to show the two of you '
+        + 'different questions, so thou refuses to continue this conversation. Nothing you '
         + 'write here will be sent.',
+    tamperKeyChangedBody: 'The server presented a different key for your partner from the one '
+        + 'your two browsers agreed on. Someone may be trying to listen in, so thou refuses to '
+        + 'continue this conversation. Nothing you write here will be sent.',
+    tamperSetBody: 'The questions the server sent are not the ones this conversation started '
+        + 'with: their wording was changed. So that nothing you write appears under a question '
+        + 'you did not see, thou refuses to continue this conversation. Nothing you write here '
+        + 'will be sent.',
+    tamperForgedBody: 'A step in this conversation (a pass, a “That’s it”, a pause or an end) '
+        + 'was not written by your partner’s browser or by yours. Someone may be trying to '
+        + 'change the course of your conversation, so thou refuses to continue it. Nothing you '
+        + 'write here will be sent.',
+    tamperReplayedBody: 'Something written earlier in this conversation was delivered again '
+        + 'as if it were new. Someone may be trying to change the course of your conversation, '
+        + 'so thou refuses to continue it. Nothing you write here will be sent.',
     tamperAdvice: 'Start a new conversation and send the new link to your partner over a '
         + 'channel you trust.',
     unreadable: 'This message could not be opened: it may have been changed on its way. It is '
         + 'not shown.',
     unreadableBanner: 'A message could not be opened and is not shown. It may have been changed '
         + 'on its way. If this keeps happening, start a new conversation.',
+    rollbackBanner: 'Part of this conversation that this browser showed you before is missing '
+        + 'now. The server may have lost it or left it out. What you see is genuine, but it is '
+        + 'not everything.',
+    gapsBanner: (n) => `${n === 1 ? 'One message' : `${n} messages`} from your partner did not `
+        + 'arrive here. Usually that is a step the server turned down because the conversation '
+        + 'had moved on. If something seems missing, ask your partner.',
 
     /* ---------------------------------------------------------------- room: frame */
     privacyPending: 'Making it private…',
@@ -188,8 +215,8 @@ export const S = {
     turnBoth: 'You both write',
     roleSpeakerYou: 'You answer, your partner listens.',
     roleSpeakerPartner: 'Your partner answers, you listen.',
-    revealExplain: 'You each write privately. Your answers appear at the same moment, so '
-        + 'neither shapes the other.',
+    revealExplain: 'You each write privately. Neither of you sees the other’s answer before '
+        + 'writing your own, so neither shapes the other.',
     hintLabel: 'For the listener',
     hintLabelReveal: 'While you read',
 
@@ -207,7 +234,7 @@ export const S = {
     partnerPassed: 'Your partner passed.',
     youNote: 'You',
     partnerNote: 'Your partner',
-    privateUntilReveal: 'Only you can see this until your partner has written too.',
+    privateUntilReveal: 'Your partner sees this once they have written theirs.',
 
     stateSending: 'Sending…',
     stateSendingOffline: 'Sending… (waiting for the connection)',

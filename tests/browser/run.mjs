@@ -18,6 +18,9 @@ import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
     composeForm,
 } from './conversation.mjs';
+import {
+    forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
+} from './integrity.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -468,15 +471,61 @@ async function tamperingRefused({ browser, server }) {
     await compose(cipher.a, 'answer', secretAnswer);
     await seeEntry(cipher.b, secretAnswer);
 
+    /* The truncation victim: B saw A's counters 1 (answer), 2 ("That's it") and 3
+     * (reflection) live. */
+    const trunc = await pair(browser, server, { problems });
+    await compose(trunc.a, 'answer', marker('trunc answer A'));
+    await compose(trunc.b, 'reflect', marker('trunc heard B'));
+    await confirmHeard(trunc.a);
+    await compose(trunc.b, 'answer', marker('trunc answer B'));
+    await compose(trunc.a, 'reflect', marker('trunc heard A'));
+    await until(async () => (await readRecord(trunc.b, trunc.roomId))?.highest?.A === 3,
+        'B to persist the highest counter it opened from A');
+    /* The early hand-over victim: A wrote privately on the reveal-together question. */
+    const early = await pair(browser, server, { problems });
+    for (let q = 0; q < 3; q++) {
+        const [first, second] = q % 2 === 0 ? [early.a, early.b] : [early.b, early.a];
+        await pass(first, 'answer');
+        /* the second passes, and opens the next question itself: wait for its text */
+        const before = await second.getByTestId('question-text').textContent();
+        await composeForm(second, 'answer').getByTestId('pass-button').click();
+        await until(async () => (await second.getByTestId('question-text').textContent())
+            !== before, 'the next question');
+    }
+    const earlyA = marker('early private A');
+    await compose(early.a, 'answer', earlyA);
+    await until(async () => (await early.a.locator('[data-testid=entry][data-who=me]')
+        .filter({ hasText: earlyA }).getAttribute('data-state')) === 'sent', 'A\'s answer stored');
+    const set = await (await fetch(`${server.base}/api/sets/couples-short`)).json();
+    check((await readRecord(swap.a, swap.roomId)).partnerKey?.length === 32,
+        'A pinned B\'s key');
+
     await server.stop();
-    const { ready, newKeyPair, encodeB64 } = await import(
-        resolve(repoRoot, 'static/js/crypto.js'));
-    await ready();
-    const otherKey = encodeB64(newKeyPair().publicKey);
+    const crypto = await import(resolve(repoRoot, 'static/js/crypto.js'));
+    const { encodeB64, decodeB64 } = crypto;
+    await crypto.ready();
+    /* Someone who learnt the link later, with the server, makes a new key for B: its MAC
+     * verifies with the link's secret and its confirmation is right for the new key. Only
+     * the pin stops it. */
+    const attacker = crypto.newKeyPair();
+    const { macKey } = crypto.deriveRoomKeys(decodeB64(swap.secret, 32));
     const db = join(server.dataDir, 'thou.db');
     const sql = (q) => execFileSync('sqlite3', [db, q], { encoding: 'utf8' });
-    sql(`UPDATE events SET data = json_set(data, '$.public_key', '${otherKey}') `
-        + `WHERE type='key' AND sender='B' AND room_id='${swap.roomId}'`);
+    const keyA = decodeB64(sql(`SELECT json_extract(data, '$.public_key') FROM events `
+        + `WHERE type='key' AND sender='A' AND room_id='${swap.roomId}'`).trim(), 32);
+    const session = crypto.sessionKeys('B', attacker, keyA);
+    const setHash = crypto.questionSetHash(set);
+    const otherKey = encodeB64(attacker.publicKey);
+    const otherMac = encodeB64(crypto.macPublicKey(macKey, swap.roomId, 'B', attacker.publicKey));
+    const otherConfirm = encodeB64(crypto.confirmationMac(session.confirmTx, swap.roomId, 'B',
+        keyA, attacker.publicKey, setHash));
+    sql(`UPDATE events SET data = json_set(data, '$.public_key', '${otherKey}', '$.mac', `
+        + `'${otherMac}') WHERE type='key' AND sender='B' AND room_id='${swap.roomId}'`);
+    sql(`UPDATE events SET data = json_set(data, '$.mac', '${otherConfirm}') `
+        + `WHERE type='confirm' AND sender='B' AND room_id='${swap.roomId}'`);
+    /* The server hands A's privately written answer to B before B wrote (visible to all). */
+    sql(`UPDATE events SET visible_to = NULL WHERE room_id='${early.roomId}' `
+        + `AND type='answer' AND sender='A'`);
     /* flip one character in the middle of A's answer ciphertext (still valid base64url) */
     const row = sql(`SELECT seq, json_extract(data, '$.ciphertext') FROM events `
         + `WHERE type='answer' AND sender='A' AND room_id='${cipher.roomId}'`).trim();
@@ -485,14 +534,19 @@ async function tamperingRefused({ browser, server }) {
     const flipped = ct.slice(0, i) + (ct[i] === 'A' ? 'B' : 'A') + ct.slice(i + 1);
     sql(`UPDATE events SET data = json_set(data, '$.ciphertext', '${flipped}') `
         + `WHERE room_id='${cipher.roomId}' AND seq=${seq}`);
+    /* Drop A's answer (a gap in A's counters) and the last event, A's reflection (the log
+     * now ends below what B saw). */
+    const last = Number(sql(`SELECT max(seq) FROM events WHERE room_id='${trunc.roomId}'`));
+    sql(`DELETE FROM events WHERE room_id='${trunc.roomId}' AND (seq=${last} `
+        + `OR (type='answer' AND sender='A'))`);
     await server.start();
 
     await swap.a.reload();
     await swap.a.getByTestId('tamper-warning').waitFor();
     check((await swap.a.getByTestId('tamper-warning').textContent()).includes(TEXTS.tamper),
         'A is warned of a swapped key');
-    check(await swap.a.getByTestId('tamper-warning').getAttribute('data-reason') === 'partnerKey',
-        'because the partner key MAC failed');
+    check(await swap.a.getByTestId('tamper-warning').getAttribute('data-reason')
+        === 'partnerKeyChanged', 'because the partner key is not the pinned one');
     check(await swap.a.getByTestId('compose-input').count() === 0, 'and cannot write');
     await swap.b.reload();
     await swap.b.getByTestId('tamper-warning').waitFor();
@@ -506,8 +560,28 @@ async function tamperingRefused({ browser, server }) {
     check((await cipher.b.getByTestId('thread').textContent()).includes(TEXTS.unreadable),
         'a tampered answer is flagged, not shown');
     check(!(await cipher.b.content()).includes(secretAnswer), 'and its text is not shown');
+
+    await trunc.b.reload();
+    await waitScreen(trunc.b, 'talk');
+    await trunc.b.getByTestId('banner-rollback').waitFor();
+    await trunc.b.getByTestId('banner-gaps').waitFor();
+    check((await trunc.b.getByTestId('banner-gaps').textContent()).includes('One message'),
+        'one missing message from A is counted');
+    await shots(trunc.b, '15-history-missing');
+
+    /* B's browser keeps A's early answer back until B has written its own. */
+    await early.b.reload();
+    await composeForm(early.b, 'answer').waitFor();
+    await early.b.waitForTimeout(800);
+    check(!(await early.b.content()).includes(earlyA),
+        'B does not see A\'s reveal-together answer before writing');
+    const earlyB = marker('early private B');
+    await compose(early.b, 'answer', earlyB);
+    await early.b.getByTestId('reveal').waitFor();
+    check((await entryTexts(early.b.getByTestId('reveal-partner'))).includes(earlyA),
+        'and sees it side by side once written');
     check(problems.length === 0, problems.join('\n'));
-    for (const p of [swap.a, swap.b, cipher.a, cipher.b]) {
+    for (const p of [swap.a, swap.b, cipher.a, cipher.b, trunc.a, trunc.b, early.a, early.b]) {
         await p.context().close();
     }
 }
@@ -559,7 +633,13 @@ const TESTS = [
     ['pause, carry on, end', pauseResumeEnd],
     ['server errors and rate limits are retried or explained', serverTrouble],
     ['keyboard only, and 200 % zoom', keyboardOnly],
-    ['a swapped key or tampered answer is refused', tamperingRefused],
+    ['a forged control step is refused', forgedControl],
+    ['an event replayed under a new seq is refused', replayedEvent],
+    ['a tampered question set is refused', tamperedSet],
+    ['a join whose answer was lost can be retried', joinRetried],
+    ['expired room records are swept', expiredSwept],
+    ['the partner key is pinned and the secret deleted', keysPinned],
+    ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
 ];
 

@@ -286,6 +286,13 @@ static json_t *written_event(const char *type, const char *question, unsigned co
                      random_string(64), "counter", (int)counter);
 }
 
+/* A sealed control event without a question: pause, resume, end. */
+static json_t *control_event(const char *type, unsigned counter)
+{
+    return json_pack("{s:s,s:o,s:i}", "type", type, "ciphertext", random_string(48), "counter",
+                     (int)counter);
+}
+
 static void post_text(const struct room *room, const char *token, const char *body,
                       struct http_reply *reply)
 {
@@ -569,6 +576,69 @@ START_TEST(create_and_join)
 
     create_body(body, sizeof(body), "no-such-set", room.verifier);
     expect_error("POST", "/api/rooms", NULL, body, 404, "no_such_set");
+}
+END_TEST
+
+/* A token drawn by the joining browser, and its hash as the server keeps it. */
+static void own_token(char token[64], char hash[64])
+{
+    unsigned char bytes[32], digest[32];
+    randombytes_buf(bytes, sizeof(bytes));
+    crypto_generichash(digest, sizeof(digest), bytes, sizeof(bytes), NULL, 0);
+    b64(bytes, sizeof(bytes), token, 64);
+    b64(digest, sizeof(digest), hash, 64);
+}
+
+/* Join with a browser-drawn token hash: a retry with the same hash (the first answer was
+ * lost) is answered again and the seat stays one; any other hash is refused. */
+START_TEST(join_with_own_token_can_be_retried)
+{
+    struct room room;
+    create_room(&room);
+    char token[64], hash[64], other_token[64], other_hash[64], body[512], path[128];
+    own_token(token, hash);
+    own_token(other_token, other_hash);
+    room_path(path, sizeof(path), &room, "/join");
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\",\"token_hash\":\"%s\"}", room.secret,
+             hash);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct http_reply reply;
+        request("POST", path, NULL, body, &reply);
+        ck_assert_msg(reply.status == 200, "attempt %d: %ld %s", attempt, reply.status, reply.body);
+        ck_assert_str_eq(json_string_value(json_object_get(reply.json, "role")), "B");
+        /* The server never knew the token, so it cannot send it. */
+        ck_assert_ptr_null(json_object_get(reply.json, "token"));
+        http_reply_free(&reply);
+    }
+    /* The token behind the hash is B's bearer; one join, told once. */
+    json_t *state = room_state(&room, token);
+    ck_assert_str_eq(json_string_value(json_object_get(state, "role")), "B");
+    ck_assert_int_eq(json_integer_value(json_object_get(state, "last_seq")), 1);
+    json_decref(state);
+    /* Another browser with the link, or the old one after clearing its storage. */
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\",\"token_hash\":\"%s\"}", room.secret,
+             other_hash);
+    expect_error("POST", path, NULL, body, 409, "room_full");
+    join_body(body, sizeof(body), room.secret);
+    expect_error("POST", path, NULL, body, 409, "room_full");
+    /* A's token hash is not B's seat. */
+    unsigned char a_bytes[32], a_digest[32];
+    size_t n = 0;
+    ck_assert_int_eq(sodium_base642bin(a_bytes, sizeof(a_bytes), room.token_a, strlen(room.token_a),
+                                       NULL, &n, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                     0);
+    crypto_generichash(a_digest, sizeof(a_digest), a_bytes, sizeof(a_bytes), NULL, 0);
+    char a_hash[64];
+    b64(a_digest, sizeof(a_digest), a_hash, sizeof(a_hash));
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\",\"token_hash\":\"%s\"}", room.secret,
+             a_hash);
+    expect_error("POST", path, NULL, body, 409, "room_full");
+    ck_assert_int_eq(last_seq_of(&room, room.token_a), 1);
+    /* A malformed hash is a bad request, before anything else. */
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\",\"token_hash\":\"AAAA\"}", room.secret);
+    expect_error("POST", path, NULL, body, 400, "invalid_request");
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\",\"token_hash\":7}", room.secret);
+    expect_error("POST", path, NULL, body, 400, "invalid_request");
 }
 END_TEST
 
@@ -970,7 +1040,7 @@ START_TEST(events_are_streamed_in_order)
     expect_record(log, &n, post_ok(&room, room.token_a, answer), 'A', answer);
     json_t *reflect = written_event("reflect", FIRST_QUESTION, 2);
     expect_record(log, &n, post_ok(&room, room.token_b, reflect), 'B', reflect);
-    json_t *heard = json_pack("{s:s,s:s}", "type", "confirm_heard", "question", FIRST_QUESTION);
+    json_t *heard = written_event("confirm_heard", FIRST_QUESTION, 3);
     expect_record(log, &n, post_ok(&room, room.token_a, heard), 'A', heard);
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq(log[i].seq, (long long)i + 1);
@@ -1106,7 +1176,8 @@ END_TEST
 
 static long long pass_ok(const struct room *room, const char *token, const char *question)
 {
-    json_t *pass = json_pack("{s:s,s:s}", "type", "pass", "question", question);
+    static unsigned counter = 1000; /* fresh for either sender; the server only checks shape */
+    json_t *pass = written_event("pass", question, ++counter);
     long long seq = post_ok(room, token, pass);
     json_decref(pass);
     return seq;
@@ -1197,7 +1268,7 @@ START_TEST(reveal_together_answers_are_held)
     sse_close(&a);
 
     /* Pause holds the flow; resume continues it. */
-    json_t *pause = json_pack("{s:s}", "type", "pause");
+    json_t *pause = control_event("pause", 90);
     post_ok(&room, room.token_b, pause);
     json_decref(pause);
     state = room_state(&room, room.token_a);
@@ -1207,7 +1278,7 @@ START_TEST(reveal_together_answers_are_held)
     char *text = json_dumps(reflect, JSON_COMPACT);
     post_refused(&room, room.token_a, text, 409, "paused");
     free(text);
-    json_t *resume = json_pack("{s:s}", "type", "resume");
+    json_t *resume = control_event("resume", 91);
     post_ok(&room, room.token_a, resume);
     json_decref(resume);
     state = room_state(&room, room.token_b);
@@ -1278,6 +1349,11 @@ START_TEST(bad_events_are_refused_and_not_stored)
              "{\"type\":\"reflect\",\"question\":\"%s\",\"ciphertext\":\"%s\",\"counter\":1}",
              FIRST_QUESTION, mac);
 
+    char unsealed_pass[160], unsealed_heard[160];
+    snprintf(unsealed_pass, sizeof(unsealed_pass), "{\"type\":\"pass\",\"question\":\"%s\"}",
+             FIRST_QUESTION);
+    snprintf(unsealed_heard, sizeof(unsealed_heard),
+             "{\"type\":\"confirm_heard\",\"question\":\"%s\"}", FIRST_QUESTION);
     const struct bad_event from_a[] = {
         {"{\"type\":\"bogus\"}", 400, "unknown_type"},
         {"{\"type\":\"joined\"}", 400, "unknown_type"}, /* the server's own events */
@@ -1309,7 +1385,18 @@ START_TEST(bad_events_are_refused_and_not_stored)
         {"{\"type\":\"pass\",\"question\":"
          "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
          400, "invalid_event"},
-        {"{\"type\":\"pass\",\"question\":\"no-such-question\"}", 409, "wrong_step"},
+        {"{\"type\":\"pass\",\"question\":\"no-such-question\",\"ciphertext\":\"AAAA\","
+         "\"counter\":1}",
+         409, "wrong_step"},
+        /* Control events are sealed: without ciphertext and counter they are refused,
+         * so the server cannot invent a pass, a "heard" or an end (issue 17). */
+        {unsealed_pass, 400, "invalid_event"},
+        {unsealed_heard, 400, "invalid_event"},
+        {"{\"type\":\"pass\",\"question\":\"x\",\"ciphertext\":\"AAAA\"}", 400, "invalid_event"},
+        {"{\"type\":\"pause\"}", 400, "invalid_event"},
+        {"{\"type\":\"resume\",\"counter\":3}", 400, "invalid_event"},
+        {"{\"type\":\"end\"}", 400, "invalid_event"},
+        {"{\"type\":\"end\",\"ciphertext\":\"AAAA\"}", 400, "invalid_event"},
         {big_note, 413, "too_large"},
         {over_note, 413, "too_large"},
         {short_key_event, 400, "invalid_event"},
@@ -1507,8 +1594,10 @@ START_TEST(escaped_and_plain_bodies_store_the_same)
              "\"counter\":1}",
              FIRST_QUESTION, ciphertext);
     ck_assert_str_eq(reflect, want);
-    snprintf(body, sizeof(body), "{\"type\":\"confirm_heard\",\"question\":\"%s\"}",
-             FIRST_QUESTION);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"confirm_heard\",\"question\":\"%s\",\"ciphertext\":\"%s\","
+             "\"counter\":2}",
+             FIRST_QUESTION, ciphertext);
     free(post_and_read(&room, room.token_a, &stream, body));
     free(answer);
     free(reflect);
@@ -1777,7 +1866,7 @@ START_TEST(end_then_erase)
     open_stream(&b, &room, room.token_b, NULL);
     skip_to(&b, 1);
 
-    json_t *end = json_pack("{s:s}", "type", "end");
+    json_t *end = control_event("end", 5);
     long long end_seq = post_ok(&room, room.token_a, end);
     struct expected want = {end_seq, 'A', end};
     struct sse_event ev;
@@ -1790,7 +1879,8 @@ START_TEST(end_then_erase)
     char *text = json_dumps(note, JSON_COMPACT);
     post_refused(&room, room.token_a, text, 409, "room_ended");
     post_refused(&room, room.token_b, text, 409, "room_ended");
-    post_refused(&room, room.token_b, "{\"type\":\"end\"}", 409, "room_ended");
+    post_refused(&room, room.token_b, "{\"type\":\"end\",\"ciphertext\":\"AAAA\",\"counter\":9}",
+                 409, "room_ended");
     free(text);
     json_decref(note);
     json_t *state = room_state(&room, room.token_a);
@@ -1823,7 +1913,7 @@ START_TEST(end_while_waiting)
 {
     struct room room;
     create_room(&room);
-    json_t *end = json_pack("{s:s}", "type", "end");
+    json_t *end = control_event("end", 5);
     ck_assert_int_eq(post_ok(&room, room.token_a, end), 1);
     json_decref(end);
     json_t *state = room_state(&room, room.token_a);
@@ -2294,6 +2384,7 @@ int main(void)
 
     TCase *tc = make_case("join", setup_join);
     tcase_add_test(tc, create_and_join);
+    tcase_add_test(tc, join_with_own_token_can_be_retried);
     tcase_add_test(tc, create_and_join_refuse_bad_requests);
     tcase_add_test(tc, oversized_verifier_is_invalid_request);
     tcase_add_test(tc, concurrent_joins_admit_one);

@@ -40,8 +40,10 @@ function linkModePair(roomId = 'room-1') {
     };
 }
 
+const SET_HASH = new Uint8Array(32).fill(7);
+
 const answerFields = (over = {}) => ({
-    roomId: 'room-1', sender: 'A', counter: 1, question: 'q-common-1',
+    roomId: 'room-1', sender: 'A', counter: 1, question: 'q-common-1', setHash: SET_HASH,
     plaintext: 'What I love about Sundays', ...over,
 });
 
@@ -83,7 +85,7 @@ describe('two-party flow', () => {
 
     test('key confirmation verifies across, and a reflected confirmation does not', () => {
         const { roomId, a, b, keysA, keysB } = linkModePair();
-        const pk = [a.publicKey, b.publicKey];
+        const pk = [a.publicKey, b.publicKey, SET_HASH];
         const confA = thou.confirmationMac(keysA.confirmTx, roomId, 'A', ...pk);
         const confB = thou.confirmationMac(keysB.confirmTx, roomId, 'B', ...pk);
         assert.ok(thou.verifyConfirmation(keysB.confirmRx, roomId, 'A', ...pk, confA));
@@ -94,7 +96,12 @@ describe('two-party flow', () => {
         assert.equal(thou.verifyConfirmation(keysA.confirmRx, roomId, 'A', ...pk, confA), false);
         // Keys in the wrong order, or another room.
         assert.equal(thou.verifyConfirmation(keysB.confirmRx, roomId, 'A', b.publicKey,
-            a.publicKey, confA), false);
+            a.publicKey, SET_HASH, confA), false);
+        // The partners were shown different question sets (issue 17 item 1).
+        const otherSet = SET_HASH.slice();
+        otherSet[31] ^= 1;
+        assert.equal(thou.verifyConfirmation(keysB.confirmRx, roomId, 'A', a.publicKey,
+            b.publicKey, otherSet, confA), false);
         assert.equal(thou.verifyConfirmation(keysB.confirmRx, 'room-2', 'A', ...pk, confA), false);
         assert.equal(thou.verifyConfirmation(keysB.confirmRx, roomId, 'A', ...pk,
             confA.subarray(0, 16)), false);
@@ -206,6 +213,7 @@ describe('opening refuses anything altered', () => {
         ['room', { roomId: 'room-2' }],
         ['kind', { kind: 'note' }],
         ['question (emptied)', { question: '' }],
+        ['question set hash', { setHash: new Uint8Array(32).fill(8) }],
     ]) {
         test(`wrong ${what}`, () => {
             const { keysB, f, sealed } = setup();
@@ -247,11 +255,17 @@ describe('opening refuses anything altered', () => {
 
 describe('associated data', () => {
     test('has the documented byte layout', () => {
-        const ad = thou.messageAD({ roomId: 'r1', sender: 'B', counter: 12, question: 'q7' });
-        assert.equal(Buffer.from(ad).toString('latin1'), 'thou1\0answer\0r1\0B\x0012\0q7');
+        const h = new Uint8Array(32).fill(0x41);
+        const ad = thou.messageAD({ roomId: 'r1', sender: 'B', counter: 12, question: 'q7',
+            setHash: h });
+        assert.equal(Buffer.from(ad).toString('latin1'),
+            `thou2\0answer\0r1\0B\x0012\0q7\0${'A'.repeat(32)}`);
         const note = thou.messageAD({ kind: 'note', roomId: 'r1', sender: 'A', counter: 3,
-            question: '' });
-        assert.equal(Buffer.from(note).toString('latin1'), 'thou1\0note\0r1\0A\x003\0');
+            question: '', setHash: h });
+        assert.equal(Buffer.from(note).toString('latin1'),
+            `thou2\0note\0r1\0A\x003\0\0${'A'.repeat(32)}`);
+        rejectsWith('malformed', () => thou.messageAD({ roomId: 'r1', sender: 'B', counter: 1,
+            question: 'q7' }));
     });
 
     test('sealAnswer encrypts exactly under messageAD (as C code must rebuild it)', () => {
@@ -341,6 +355,57 @@ describe('padding', () => {
     });
 });
 
+describe('question set hash', () => {
+    const set = () => ({ id: 's', version: 2, title: 'T', stages: [{ id: 'a', title: 'A',
+        questions: [{ id: 'q1', text: 'What do you hear?', reveal_together: false }] }] });
+
+    test('canonical JSON sorts keys and drops whitespace, whatever the key order', () => {
+        assert.equal(thou.canonicalJson({ b: 1, a: [true, null, 'x"\n'] }),
+            '{"a":[true,null,"x\\"\\n"],"b":1}');
+        const shuffled = JSON.parse('{"version":2,"stages":[{"questions":[{"reveal_together":false,'
+            + '"text":"What do you hear?","id":"q1"}],"title":"A","id":"a"}],"title":"T","id":"s"}');
+        assert.deepEqual(thou.questionSetHash(shuffled), thou.questionSetHash(set()));
+        rejectsWith('malformed', () => thou.canonicalJson({ x: 1.5 }));
+        rejectsWith('malformed', () => thou.questionSetHash({ id: 's' }));
+    });
+
+    test('any change of wording, id or version changes the hash', () => {
+        const base = hex(thou.questionSetHash(set()));
+        const tampered = set();
+        tampered.stages[0].questions[0].text = 'What do you hear? ';
+        assert.notEqual(hex(thou.questionSetHash(tampered)), base);
+        assert.notEqual(hex(thou.questionSetHash({ ...set(), version: 3 })), base);
+        assert.notEqual(hex(thou.questionSetHash({ ...set(), id: 't' })), base);
+        assert.equal(hex(thou.questionSetHash(set())), base);
+    });
+
+    test('an answer sealed under one set hash does not open under another', () => {
+        const { keysA, keysB } = linkModePair();
+        const f = answerFields({ setHash: thou.questionSetHash(set()) });
+        const sealed = thou.sealAnswer(keysA.tx, f);
+        const tampered = set();
+        tampered.stages[0].questions[0].text = 'What do you regret?';
+        rejectsWith('tampered', () => thou.openAnswer(keysB.rx,
+            { ...f, setHash: thou.questionSetHash(tampered), sealed }));
+        assert.equal(thou.openAnswer(keysB.rx, { ...f, sealed }), f.plaintext);
+    });
+});
+
+describe('workshop safety code', () => {
+    test('the commitment binds A\'s key and room; the short code is 6 digits, same on both', () => {
+        const { a, b } = linkModePair();
+        const c = thou.keyCommitment('r1', a.publicKey);
+        assert.equal(c.length, 32);
+        assert.deepEqual(c, sodium.crypto_generichash(32,
+            new Uint8Array([...utf8('thou2\0commit\0r1\0'), ...a.publicKey]), null));
+        assert.notDeepEqual(thou.keyCommitment('r2', a.publicKey), c);
+        const code = thou.shortSafetyCode('r1', a.publicKey, b.publicKey);
+        assert.match(code, /^\d{6}$/);
+        assert.equal(thou.shortSafetyCode('r1', a.publicKey, b.publicKey), code);
+        assert.notEqual(thou.shortSafetyCode('r1', b.publicKey, a.publicKey), code);
+    });
+});
+
 describe('base64url', () => {
     test('has no padding and no + or /', () => {
         for (let n = 0; n <= 66; n++) {
@@ -408,7 +473,8 @@ describe('test vectors', () => {
         const { answer } = stored();
         const key = fromHex(answer.key);
         const fields = { kind: answer.kind, roomId: answer.room_id, sender: answer.sender,
-            counter: answer.counter, question: answer.question, sealed: answer.sealed_b64url };
+            counter: answer.counter, question: answer.question,
+            setHash: fromHex(answer.set_hash), sealed: answer.sealed_b64url };
         assert.equal(hex(thou.messageAD(fields)), answer.ad);
         assert.equal(thou.openAnswer(key, fields), answer.plaintext);
         const bytes = thou.decodeB64(answer.sealed_b64url);
@@ -417,6 +483,64 @@ describe('test vectors', () => {
             fromHex(answer.ad), bytes.subarray(0, 24), key);
         assert.equal(hex(padded), answer.padded);
         assert.equal(padded.length % answer.pad_block_size, 0);
+    });
+
+    test('every stored value is rebuilt from the seeds with raw libsodium, not the module', () => {
+        const v = stored();
+        const cat = (...parts) => {
+            const bytes = parts.map((p) => (typeof p === 'string' ? utf8(p) : p));
+            const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+            let at = 0;
+            for (const b of bytes) {
+                out.set(b, at);
+                at += b.length;
+            }
+            return out;
+        };
+        const z = '\0';
+        const secret = fromHex(v.room.room_secret);
+        const macKey = sodium.crypto_kdf_derive_from_key(32, 2, 'thouroom', secret);
+        assert.equal(hex(macKey), v.room.mac_key);
+        const a = sodium.crypto_kx_seed_keypair(fromHex(v.keys.seed_a));
+        const b = sodium.crypto_kx_seed_keypair(fromHex(v.keys.seed_b));
+        const room = v.keys.room_id;
+        assert.equal(hex(sodium.crypto_auth(cat('thou2', z, 'key', z, room, z, 'B', z, b.publicKey),
+            macKey)), v.keys.key_mac_b);
+        const ka = sodium.crypto_kx_client_session_keys(a.publicKey, a.privateKey, b.publicKey);
+        const kb = sodium.crypto_kx_server_session_keys(b.publicKey, b.privateKey, a.publicKey);
+        const kdf = (id, k) => hex(sodium.crypto_kdf_derive_from_key(32, id, 'thousess', k));
+        assert.equal(kdf(1, ka.sharedRx), v.keys.a_rx);
+        assert.equal(kdf(1, kb.sharedRx), v.keys.b_rx);
+        assert.equal(kdf(2, kb.sharedTx), v.keys.b_confirm_tx);
+        assert.equal(kdf(2, kb.sharedRx), v.keys.b_confirm_rx);
+        // the set hash, from JSON.parse and a hand-written key sort
+        const sortKeys = (x) => (Array.isArray(x) ? x.map(sortKeys)
+            : x && typeof x === 'object'
+                ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, sortKeys(x[k])])) : x);
+        const set = JSON.parse(v.set.json);
+        const canonical = JSON.stringify(sortKeys(set));
+        assert.equal(canonical, v.set.canonical_json);
+        const setHash = sodium.crypto_generichash(32,
+            cat('thou2', z, 'set', z, set.id, z, String(set.version), z, canonical), null);
+        assert.equal(hex(setHash), v.set.hash);
+        const confirmB = cat('thou2', z, 'confirm', z, room, z, 'B', z, setHash, a.publicKey,
+            b.publicKey);
+        assert.equal(hex(confirmB), v.keys.confirm_input_b);
+        assert.ok(sodium.crypto_auth_verify(fromHex(v.keys.confirm_mac_b), confirmB,
+            sodium.crypto_kdf_derive_from_key(32, 2, 'thousess', ka.sharedRx)));
+        const ad = cat('thou2', z, v.answer.kind, z, v.answer.room_id, z, v.answer.sender, z,
+            String(v.answer.counter), z, v.answer.question, z, setHash);
+        assert.equal(hex(ad), v.answer.ad);
+        const study = sodium.crypto_box_seed_keypair(fromHex(v.study.seed));
+        assert.equal(hex(sodium.crypto_generichash(16, study.publicKey, null)).match(/.{4}/g)
+            .join(' '), v.study.fingerprint);
+        const sas = sodium.crypto_generichash(32, cat('thou2', z, 'sas', z, v.workshop.room_id, z,
+            a.publicKey, b.publicKey), null);
+        const code = [...sas.subarray(0, 8)].reduce((n, x) => (n << 8n) | BigInt(x), 0n)
+            % 1000000n;
+        assert.equal(String(code).padStart(6, '0'), v.workshop.sas_code);
+        assert.equal(hex(sodium.crypto_generichash(32, cat('thou2', z, 'commit', z,
+            v.workshop.room_id, z, a.publicKey), null)), v.workshop.commitment);
     });
 
     test('the stored research copy opens with the stored study key', () => {

@@ -49,12 +49,23 @@ export function makeVectors(thou, sodium) {
     const keysA = thou.sessionKeys('A', a, b.publicKey);
     const keysB = thou.sessionKeys('B', b, a.publicKey);
 
+    /* A small set in the shape of GET /api/sets/{id}, with text that needs escaping. */
+    const set = {
+        id: 'vec-set', version: 3, title: 'Vectors "quoted"', language: 'en',
+        description: 'Zwei Menschen — 💛\n', minutes: 5,
+        stages: [{ id: 's1', title: 'One', intro: 'Tab\there', listening: true,
+            questions: [{ id: 'q1', text: 'What do you hear?', hint: 'Listen.',
+                reveal_together: false }] }],
+    };
+    const setHash = thou.questionSetHash(set);
+
     const answer = {
         kind: 'answer',
         roomId,
         sender: 'A',
         counter: 7,
         question: 'common-ground-1',
+        setHash,
         plaintext: 'Ich höre dich. I hear you — 💛',
     };
     const nonce = range(0x60, 24);
@@ -77,6 +88,12 @@ export function makeVectors(thou, sodium) {
             'libsodium-wrappers': packageVersion('libsodium-wrappers'),
             libsodium: packageVersion('libsodium'),
             'libsodium C (wasm)': thou.libraryVersion(),
+        },
+        set: {
+            json: JSON.stringify(set),
+            canonical_json: thou.canonicalJson(set),
+            input: hex(thou.questionSetInput(set)),
+            hash: hex(setHash),
         },
         room: {
             room_secret: hex(roomSecret),
@@ -113,16 +130,29 @@ export function makeVectors(thou, sodium) {
             a_confirm_rx: hex(keysA.confirmRx),
             b_tx: hex(keysB.tx),
             b_rx: hex(keysB.rx),
-            confirm_input_a: hex(thou.confirmationInput(roomId, 'A', a.publicKey, b.publicKey)),
+            b_confirm_tx: hex(keysB.confirmTx),
+            b_confirm_rx: hex(keysB.confirmRx),
+            confirm_input_a: hex(thou.confirmationInput(roomId, 'A', a.publicKey, b.publicKey,
+                setHash)),
             confirm_mac_a: hex(thou.confirmationMac(keysA.confirmTx, roomId, 'A',
-                a.publicKey, b.publicKey)),
-            confirm_input_b: hex(thou.confirmationInput(roomId, 'B', a.publicKey, b.publicKey)),
+                a.publicKey, b.publicKey, setHash)),
+            confirm_input_b: hex(thou.confirmationInput(roomId, 'B', a.publicKey, b.publicKey,
+                setHash)),
             confirm_mac_b: hex(thou.confirmationMac(keysB.confirmTx, roomId, 'B',
-                a.publicKey, b.publicKey)),
+                a.publicKey, b.publicKey, setHash)),
             safety_input: hex(thou.safetyCodeInput(a.publicKey, b.publicKey)),
             safety_hash: hex(sodium.crypto_generichash(32,
                 thou.safetyCodeInput(a.publicKey, b.publicKey), null)),
             safety_code: thou.safetyCode(a.publicKey, b.publicKey),
+        },
+        workshop: {
+            room_id: roomId,
+            commit_input: hex(thou.keyCommitmentInput(roomId, a.publicKey)),
+            commitment: hex(thou.keyCommitment(roomId, a.publicKey)),
+            sas_input: hex(thou.shortSafetyCodeInput(roomId, a.publicKey, b.publicKey)),
+            sas_hash: hex(sodium.crypto_generichash(32,
+                thou.shortSafetyCodeInput(roomId, a.publicKey, b.publicKey), null)),
+            sas_code: thou.shortSafetyCode(roomId, a.publicKey, b.publicKey),
         },
         answer: {
             algorithm: 'crypto_aead_xchacha20poly1305_ietf',
@@ -132,6 +162,7 @@ export function makeVectors(thou, sodium) {
             sender: answer.sender,
             counter: answer.counter,
             question: answer.question,
+            set_hash: hex(setHash),
             ad: hex(ad),
             plaintext: answer.plaintext,
             plaintext_utf8: hex(utf8(answer.plaintext)),

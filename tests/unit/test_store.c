@@ -168,7 +168,7 @@ static enum thou_status join_room(const char *id, unsigned token_seed)
 {
     uint8_t token[THOU_HASH_LEN];
     hash_of(token, token_seed);
-    return thou_store_room_join(store, id, token, 5000);
+    return thou_store_room_join(store, id, token, 5000, NULL);
 }
 
 static enum thou_status role_of(const char *id, unsigned token_seed, char *role)
@@ -541,9 +541,19 @@ START_TEST(test_room_join)
     ck_assert(room.b_joined);
     ck_assert_int_eq(room.state, THOU_ROOM_ACTIVE);
     thou_room_record_release(&room);
-    /* Exactly two participants, ever. */
+    /* Exactly two participants, ever; B's own token hash again is a retry. */
     ck_assert_int_eq(join_room(ROOM_1, 3), THOU_EFULL);
-    ck_assert_int_eq(join_room(ROOM_1, 2), THOU_EFULL);
+    ck_assert_int_eq(join_room(ROOM_1, 1), THOU_EFULL); /* A's */
+    uint8_t token_b[THOU_HASH_LEN];
+    hash_of(token_b, 2);
+    bool again = false;
+    ck_assert_int_eq(thou_store_room_join(store, ROOM_1, token_b, 5000, &again), THOU_OK);
+    ck_assert(again);
+    uint8_t token_c[THOU_HASH_LEN];
+    hash_of(token_c, 3);
+    again = true;
+    ck_assert_int_eq(thou_store_room_join(store, ROOM_1, token_c, 5000, &again), THOU_EFULL);
+    ck_assert(!again);
     char role = 0;
     ck_assert_int_eq(role_of(ROOM_1, 3, &role), THOU_EAUTH);
     ck_assert_int_eq(role_of(ROOM_1, 2, &role), THOU_OK);
