@@ -14,11 +14,13 @@
 
 #include "thou/buf.h"
 #include "thou/mem.h"
+#include "thou/proxy.h"
 
 enum setting_type {
     SETTING_ADDRESS,   /* char *: an IPv4 or IPv6 literal */
     SETTING_PATH,      /* char *: non-empty; relative in a file means relative to the file */
     SETTING_OPT_PATH,  /* char *: like SETTING_PATH, but "" means unset */
+    SETTING_PROXIES,   /* char *: addresses and CIDR blocks, comma-separated; "" none */
     SETTING_UNSIGNED,  /* unsigned */
     SETTING_SIZE,      /* size_t, a plain byte count */
     SETTING_LOG_LEVEL, /* enum thou_log_level, by name */
@@ -53,6 +55,8 @@ static const struct setting settings[] = {
      "worker threads; 0 means one per CPU core"},
     {"max_connections", SETTING_UNSIGNED, 16, 1000000, "4096", FIELD(max_connections),
      "open connections at most, streams included"},
+    {"trusted_proxies", SETTING_PROXIES, 0, 0, "", FIELD(trusted_proxies),
+     "reverse proxies whose forwarded client address is believed (addresses, CIDR blocks)"},
     {"max_connections_per_ip", SETTING_UNSIGNED, 1, 1000000, "512", FIELD(max_connections_per_ip),
      "open connections at most from one IP address"},
     {"connection_timeout_s", SETTING_UNSIGNED, 1, 3600, "30", FIELD(connection_timeout_s),
@@ -87,6 +91,8 @@ static const struct setting settings[] = {
      "wrong join secrets allowed per room per minute"},
     {"events_per_s", SETTING_UNSIGNED, 1, 100000, "20", FIELD(events_per_s),
      "events per second one participant may send, sustained"},
+    {"room_creations_per_min", SETTING_UNSIGNED, 1, 100000, "30", FIELD(room_creations_per_min),
+     "conversations one client address may create per minute"},
     {"events_burst", SETTING_UNSIGNED, 1, 1000000, "60", FIELD(events_burst),
      "events one participant may send in a burst"},
     {"max_reflect_rounds", SETTING_UNSIGNED, 0, 100, "3", FIELD(max_reflect_rounds),
@@ -120,7 +126,8 @@ __attribute__((format(printf, 3, 4))) static enum thou_status fail(char *errbuf,
 
 static bool is_string_type(enum setting_type type)
 {
-    return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH;
+    return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH ||
+           type == SETTING_PROXIES;
 }
 
 static bool is_number_type(enum setting_type type)
@@ -275,6 +282,14 @@ static enum thou_status apply_text(struct thou_config *config, const struct sett
     case SETTING_OPT_PATH:
         store_string(config, setting, text[0] ? path_resolve(base_dir, text) : thou_xstrdup(""));
         return THOU_OK;
+    case SETTING_PROXIES: {
+        struct thou_proxies proxies;
+        char why[200];
+        if (thou_proxies_parse(text, &proxies, why, sizeof(why)))
+            return fail(errbuf, errlen, "'%s': %s", shown, why + strlen("trusted_proxies: "));
+        store_string(config, setting, thou_xstrdup(text));
+        return THOU_OK;
+    }
     case SETTING_LOG_LEVEL: {
         enum thou_log_level level;
         if (!thou_log_level_parse(text, &level))
@@ -530,6 +545,8 @@ static const char *value_placeholder(enum setting_type type)
     case SETTING_PATH:
     case SETTING_OPT_PATH:
         return "PATH";
+    case SETTING_PROXIES:
+        return "LIST";
     case SETTING_UNSIGNED:
         return "N";
     case SETTING_SIZE:

@@ -169,6 +169,7 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
         }
         thou_limiter_prune(app->join_limiter, now_ms());
         thou_limiter_prune(app->event_limiter, now_ms());
+        thou_limiter_prune(app->create_limiter, now_ms());
         if (now >= next_sweep) {
             sweep(app);
             next_sweep = now + (time_t)config->sweep_interval_s;
@@ -229,6 +230,8 @@ static int serve(int argc, char **argv)
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);
+    app.create_limiter =
+        thou_limiter_new(config.room_creations_per_min / 60.0, config.room_creations_per_min);
     app.sessions = thou_sessions_new();
     router = thou_router_new();
     thou_app_routes(&app, router);
@@ -262,6 +265,7 @@ out:
     thou_hub_free(app.hub);
     thou_limiter_free(app.join_limiter);
     thou_limiter_free(app.event_limiter);
+    thou_limiter_free(app.create_limiter);
     thou_sessions_free(app.sessions);
     thou_metrics_free(app.metrics);
     thou_config_release(&config);

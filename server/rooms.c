@@ -10,6 +10,7 @@
 #include "thou/json.h"
 #include "thou/jsonflat.h"
 #include "thou/limiter.h"
+#include "thou/proxy.h"
 #include "thou/log.h"
 #include "thou/mem.h"
 #include "thou/qset.h"
@@ -181,10 +182,31 @@ static bool check_b64_member(const json_t *body, const char *field, size_t min, 
 
 /* ---- POST /api/rooms ------------------------------------------------------ */
 
+/* Rooms are cheap to ask for and each takes disk: one client address may
+ * create room_creations_per_min a minute. Behind a trusted proxy the
+ * address is the one it forwarded. */
+static bool creation_allowed(struct thou_app *app, const struct thou_request *req,
+                             struct thou_response *res)
+{
+    if (!req->client_addr)
+        return true;
+    char key[THOU_ADDRESS_KEY_LEN];
+    thou_address_key(req->client_addr, key, sizeof(key));
+    unsigned retry_after = 1;
+    if (thou_limiter_take(app->create_limiter, key, now_ms(), &retry_after))
+        return true;
+    thou_response_error(res, 429, "rate_limited",
+                        "too many new conversations from this address; try again shortly");
+    res->retry_after_s = retry_after;
+    return false;
+}
+
 void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
     static const char *const allowed[] = {"set", "join_verifier", NULL};
+    if (!creation_allowed(app, req, res))
+        return;
     json_t *body = thou_json_body(req, res);
     if (!body)
         return;

@@ -2,6 +2,7 @@
 #include "thou/buf.h"
 #include "thou/log.h"
 #include "thou/mem.h"
+#include "thou/proxy.h"
 #include "thou/text.h"
 
 #include <arpa/inet.h>
@@ -86,9 +87,10 @@ struct ip_count {
  * close: what it counts against the limits, and the watch on its socket.
  */
 struct conn {
-    struct ip_count *ip;
+    struct ip_count *ip; /* NULL for a trusted proxy: no per-address limit */
     struct loop *loop;
     int fd;
+    struct sockaddr_storage peer;
     struct request *stream; /* the event stream it carries, if any */
     enum phase phase;       /* the deadline running, if any */
     int64_t deadline_ms;
@@ -103,6 +105,7 @@ struct thou_server {
     int64_t keep_alive_ms;         /* connection_timeout_s, before a next request's head */
     unsigned max_connections;
     unsigned max_per_ip;
+    struct thou_proxies proxies;
     bool tls;
     unsigned port;
     int listen_fd;
@@ -148,6 +151,8 @@ struct request {
     const char *if_none_match;
     unsigned n_host, n_length, n_transfer_encoding;
     const char *content_length;
+    const char *forwarded, *x_forwarded_for; /* the last of each */
+    struct sockaddr_storage client;
     const char *transfer_encoding;
     bool bad_header_value;
 };
@@ -561,6 +566,9 @@ static enum MHD_Result dispatch(struct thou_server *server, struct request *req,
         return send_response(server, req, &res);
     }
     req->route = match.pattern;
+    if (req->conn)
+        thou_proxies_client(&server->proxies, (const struct sockaddr *)&req->conn->peer,
+                            req->forwarded, req->x_forwarded_for, &req->client);
 
     struct thou_request request = {
         .method = req->method,
@@ -574,6 +582,7 @@ static enum MHD_Result dispatch(struct thou_server *server, struct request *req,
         .body = req->body.len ? req->body.data : NULL,
         .body_len = req->body.len,
         .secure = server->tls,
+        .client_addr = req->conn ? (const struct sockaddr *)&req->client : NULL,
         .conn = req,
     };
     memcpy(request.params, match.params, sizeof(request.params));
@@ -623,6 +632,10 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         req->last_event_id = value;
     else if (HEADER_IS("If-None-Match"))
         req->if_none_match = value;
+    else if (HEADER_IS("Forwarded"))
+        req->forwarded = value;
+    else if (HEADER_IS("X-Forwarded-For"))
+        req->x_forwarded_for = value;
     return MHD_YES;
 }
 
@@ -791,48 +804,54 @@ static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_stor
     return a->ss_family == b->ss_family && n == addr_key(b, &y) && memcmp(x, y, n) == 0;
 }
 
-/* Count a new connection from addr; NULL when its address or the server is
- * at its limit (counted as a refusal). */
-static struct ip_count *ip_take(struct thou_server *server, const struct sockaddr *sa)
+/*
+ * Count a new connection from addr: against max_connections, and, unless
+ * it comes from a trusted proxy (whose clients are many), against its
+ * address's share. False when over a limit (counted as a refusal); *ip is
+ * the address's count, NULL for a proxy.
+ */
+static bool conn_take(struct thou_server *server, const struct sockaddr_storage *addr,
+                      bool per_address, struct ip_count **ip_out)
 {
     enum thou_refusal refusal = THOU_REFUSAL_CONNECTION_LIMIT;
-    struct sockaddr_storage addr;
-    memset(&addr, 0, sizeof(addr));
-    memcpy(&addr, sa,
-           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-    size_t slot = ip_slot(&addr);
     struct ip_count *ip = NULL;
+    bool ok = false;
     pthread_mutex_lock(&server->ip_lock);
     if (atomic_load(&server->connections) >= server->max_connections)
         goto out;
-    ip = server->ips[slot];
-    while (ip && !same_ip(&ip->addr, &addr))
-        ip = ip->next;
-    if (!ip) {
-        ip = thou_xcalloc(1, sizeof(*ip));
-        ip->addr = addr;
-        ip->next = server->ips[slot];
-        server->ips[slot] = ip;
+    if (per_address) {
+        size_t slot = ip_slot(addr);
+        ip = server->ips[slot];
+        while (ip && !same_ip(&ip->addr, addr))
+            ip = ip->next;
+        if (!ip) {
+            ip = thou_xcalloc(1, sizeof(*ip));
+            ip->addr = *addr;
+            ip->next = server->ips[slot];
+            server->ips[slot] = ip;
+        }
+        if (ip->count >= server->max_per_ip) {
+            refusal = THOU_REFUSAL_ADDRESS_LIMIT;
+            ip = NULL;
+            goto out;
+        }
+        ip->count++;
     }
-    if (ip->count >= server->max_per_ip) {
-        refusal = THOU_REFUSAL_ADDRESS_LIMIT;
-        ip = NULL;
-        goto out;
-    }
-    ip->count++;
     atomic_fetch_add(&server->connections, 1);
+    ok = true;
 out:
     pthread_mutex_unlock(&server->ip_lock);
-    if (!ip)
+    if (!ok)
         thou_metrics_refusal(server->metrics, refusal);
-    return ip;
+    *ip_out = ip;
+    return ok;
 }
 
-static void ip_release(struct thou_server *server, struct ip_count *ip)
+static void conn_release(struct thou_server *server, struct ip_count *ip)
 {
     pthread_mutex_lock(&server->ip_lock);
     atomic_fetch_sub(&server->connections, 1);
-    if (--ip->count == 0) {
+    if (ip && --ip->count == 0) {
         struct ip_count **link = &server->ips[ip_slot(&ip->addr)];
         while (*link != ip)
             link = &(*link)->next;
@@ -867,7 +886,7 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
             conn->stream->conn = NULL;
         deadline_unlink(conn);
         epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
-        ip_release(server, conn->ip);
+        conn_release(server, conn->ip);
         thou_metrics_connections(server->metrics, -1);
         free(conn);
         *socket_context = NULL;
@@ -877,10 +896,16 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *addr =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!fd)
+    if (!fd || !addr)
         return;
-    struct ip_count *ip = addr ? ip_take(server, addr->client_addr) : NULL;
-    if (!ip) {
+    struct sockaddr_storage peer;
+    memset(&peer, 0, sizeof(peer));
+    memcpy(&peer, addr->client_addr,
+           addr->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                    : sizeof(struct sockaddr_in));
+    struct ip_count *ip;
+    bool proxy = thou_proxies_trust(&server->proxies, addr->client_addr);
+    if (!conn_take(server, &peer, !proxy, &ip)) {
         shutdown(fd->connect_fd, SHUT_RDWR);
         return;
     }
@@ -888,6 +913,7 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
     conn->ip = ip;
     conn->loop = current_loop;
     conn->fd = fd->connect_fd;
+    conn->peer = peer;
     struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = conn};
     epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_ADD, conn->fd, &ev);
     deadline_start(conn, PHASE_HEAD, 0);
@@ -1247,6 +1273,10 @@ enum thou_status thou_server_start(const struct thou_config *config, struct thou
     server->listen_fd = fd;
     server->port = bound_port(fd);
     pthread_mutex_init(&server->ip_lock, NULL);
+    if (thou_proxies_parse(config->trusted_proxies, &server->proxies, errbuf, errlen)) {
+        status = THOU_EINVAL; /* the configuration was checked: this does not happen */
+        goto out;
+    }
 
     unsigned threads = config->threads;
     if (threads == 0) {

@@ -32,6 +32,7 @@ struct thou_config {
     unsigned threads;                     /* 0 = one per CPU core */
     unsigned max_connections;             /* 4096 */
     unsigned max_connections_per_ip;      /* 512; generous: a workshop behind one NAT */
+    char *trusted_proxies;                /* "": proxies whose forwarded address is believed */
     unsigned connection_timeout_s;        /* 30: idle keep-alive connections */
     unsigned header_timeout_s;            /* 10: deadline for a whole request head */
     unsigned body_timeout_s;              /* 30: deadline for a whole request body */
@@ -48,6 +49,7 @@ struct thou_config {
     unsigned join_failures_per_min;       /* 10: wrong join secrets per room per minute */
     unsigned events_per_s;                /* 20: sustained events per participant */
     unsigned events_burst;                /* 60: burst allowance per participant */
+    unsigned room_creations_per_min;      /* 30: rooms one client address may create a minute */
     unsigned max_reflect_rounds;          /* 3: "not quite" rounds before the turn moves on */
 };
 

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "thou/status.h"
@@ -40,7 +41,10 @@ struct thou_request {
     const char *body;          /* NUL-terminated; NULL if none */
     size_t body_len;
     bool secure; /* arrived over TLS: cookies must be Secure */
-    void *conn;  /* adapter-private */
+    /* The client's address: the peer's, or the one a trusted proxy
+     * forwarded (proxy.h). Key per-address limits with thou_address_key(). */
+    const struct sockaddr *client_addr;
+    void *conn; /* adapter-private */
 };
 
 /*

@@ -76,6 +76,8 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->join_failures_per_min, b->join_failures_per_min);
     ck_assert_uint_eq(a->events_per_s, b->events_per_s);
     ck_assert_uint_eq(a->events_burst, b->events_burst);
+    ck_assert_uint_eq(a->room_creations_per_min, b->room_creations_per_min);
+    ck_assert_str_eq(a->trusted_proxies, b->trusted_proxies);
     ck_assert_uint_eq(a->max_reflect_rounds, b->max_reflect_rounds);
 }
 
@@ -96,6 +98,7 @@ static const char *const all_settings[] = {
     "threads",
     "max_connections",
     "max_connections_per_ip",
+    "trusted_proxies",
     "connection_timeout_s",
     "header_timeout_s",
     "body_timeout_s",
@@ -112,6 +115,7 @@ static const char *const all_settings[] = {
     "join_failures_per_min",
     "events_per_s",
     "events_burst",
+    "room_creations_per_min",
     "max_reflect_rounds",
 };
 
@@ -143,6 +147,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.join_failures_per_min, 10);
     ck_assert_uint_eq(config.events_per_s, 20);
     ck_assert_uint_eq(config.events_burst, 60);
+    ck_assert_uint_eq(config.room_creations_per_min, 30);
+    ck_assert_str_eq(config.trusted_proxies, "");
     ck_assert_uint_eq(config.max_reflect_rounds, 3);
     ck_assert_str_eq(config.tls_cert, ""); /* plain HTTP unless asked */
     ck_assert_str_eq(config.tls_key, "");
@@ -412,6 +418,9 @@ static const struct bad_env_case {
     {"THOU_THREADS=", "'THOU_THREADS' must be a whole number, not ''"},
     {"THOU_PORT=65536", "'THOU_PORT' must be between 0 and 65535, not 65536"},
     {"THOU_STATIC_DIR=", "'THOU_STATIC_DIR' must not be empty"},
+    {"THOU_TRUSTED_PROXIES=10.0.0.0/33",
+     "'THOU_TRUSTED_PROXIES': '10.0.0.0/33' is not an IP address or a CIDR block such as "
+     "10.0.0.0/8"},
     {"THOU_LOG_LEVEL=INFO",
      "'THOU_LOG_LEVEL' must be one of 'error', 'warn', 'info' or 'debug', not 'INFO'"},
 };
