@@ -168,6 +168,7 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             next_heartbeat = now + (time_t)config->heartbeat_s;
         }
         thou_limiter_prune(app->join_limiter, now_ms());
+        thou_limiter_prune(app->join_address_limiter, now_ms());
         thou_limiter_prune(app->event_limiter, now_ms());
         thou_limiter_prune(app->create_limiter, now_ms());
         if (now >= next_sweep) {
@@ -229,6 +230,8 @@ static int serve(int argc, char **argv)
     app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
+    app.join_address_limiter =
+        thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);
     app.create_limiter =
         thou_limiter_new(config.room_creations_per_min / 60.0, config.room_creations_per_min);
@@ -264,6 +267,7 @@ out:
     thou_qset_registry_free(app.qsets);
     thou_hub_free(app.hub);
     thou_limiter_free(app.join_limiter);
+    thou_limiter_free(app.join_address_limiter);
     thou_limiter_free(app.event_limiter);
     thou_limiter_free(app.create_limiter);
     thou_sessions_free(app.sessions);

@@ -312,12 +312,18 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
     if (!load_room(app, room_id, &room, res))
         goto out;
 
+    /* Guessing is throttled per address, before the secret is even looked
+     * at; a room whose secret many addresses guess at still admits the one
+     * who holds it (a lock-out would be the attack). */
     unsigned retry_after = 0;
     int64_t now = now_ms();
-    if (!thou_limiter_peek(app->join_limiter, room_id, now, &retry_after)) {
+    char address[THOU_ADDRESS_KEY_LEN] = "";
+    if (req->client_addr)
+        thou_address_key(req->client_addr, address, sizeof(address));
+    if (address[0] && !thou_limiter_peek(app->join_address_limiter, address, now, &retry_after)) {
         res->retry_after_s = retry_after;
         thou_response_error(res, 429, "rate_limited",
-                            "too many wrong join attempts; wait and try again");
+                            "too many wrong join attempts from here; wait and try again");
         goto out;
     }
     uint8_t secret[THOU_DIGEST_BYTES], digest[THOU_DIGEST_BYTES];
@@ -326,7 +332,14 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
     thou_crypto_b64_decode(secret_text, strlen(secret_text), secret, sizeof(secret), &n);
     thou_crypto_digest(secret, sizeof(secret), digest);
     if (!thou_crypto_digest_equal(digest, room.join_verifier)) {
-        thou_limiter_take(app->join_limiter, room_id, now, NULL);
+        if (address[0])
+            thou_limiter_take(app->join_address_limiter, address, now, NULL);
+        if (!thou_limiter_take(app->join_limiter, room_id, now, &retry_after)) {
+            res->retry_after_s = retry_after;
+            thou_response_error(res, 429, "rate_limited",
+                                "too many wrong join attempts; wait and try again");
+            goto out;
+        }
         thou_response_error(res, 403, "bad_secret", "this link is not valid for the conversation");
         goto out;
     }

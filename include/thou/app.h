@@ -25,10 +25,11 @@ struct thou_app {
     struct thou_static *statics;
     struct thou_qset_registry *qsets;
     struct thou_hub *hub;
-    struct thou_limiter *join_limiter;   /* wrong join secrets, keyed by room */
-    struct thou_limiter *event_limiter;  /* posted events, keyed by participant */
-    struct thou_limiter *create_limiter; /* new rooms, keyed by client address */
-    struct thou_sessions *sessions;      /* who a token is, once the store said so */
+    struct thou_limiter *join_limiter;         /* wrong join secrets, keyed by room */
+    struct thou_limiter *join_address_limiter; /* wrong join secrets, keyed by address */
+    struct thou_limiter *event_limiter;        /* posted events, keyed by participant */
+    struct thou_limiter *create_limiter;       /* new rooms, keyed by client address */
+    struct thou_sessions *sessions;            /* who a token is, once the store said so */
 };
 
 /** Register every route of the product on router. Aborts on a malformed pattern. */

@@ -105,6 +105,71 @@ START_TEST(test_forwarded_headers_ignored_by_default)
 }
 END_TEST
 
+/* POST path with body as the client at forwarded_for (behind the proxy). */
+static long post_as(const char *forwarded_for, const char *path, const char *body,
+                    struct http_reply *reply)
+{
+    char header[128];
+    snprintf(header, sizeof(header), "X-Forwarded-For: %s", forwarded_for);
+    const char *headers[] = {"Content-Type: application/json", header, NULL};
+    ck_assert(http_do(proc.port, "POST", path, headers, body, strlen(body), reply));
+    return reply->status;
+}
+
+static void b64_32(char *out, size_t len, unsigned char bytes[32])
+{
+    sodium_bin2base64(out, len, bytes, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* Wrong join secrets are throttled per address and counted per room, but
+ * the partner who holds the secret is admitted however many strangers
+ * guessed at the room before (a lock-out would itself be the attack). */
+START_TEST(test_guessing_never_locks_out_the_partner)
+{
+    const char *extra[] = {"--join-failures-per-min", "3", "--trusted-proxies", "127.0.0.1", NULL};
+    start(extra);
+    unsigned char secret[32], verifier[32], wrong_secret[32];
+    randombytes_buf(secret, sizeof(secret));
+    randombytes_buf(wrong_secret, sizeof(wrong_secret));
+    crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
+    char secret_b64[64], verifier_b64[64], wrong_b64[64], body[256], path[128];
+    b64_32(secret_b64, sizeof(secret_b64), secret);
+    b64_32(verifier_b64, sizeof(verifier_b64), verifier);
+    b64_32(wrong_b64, sizeof(wrong_b64), wrong_secret);
+    struct http_reply reply;
+    snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
+             verifier_b64);
+    ck_assert_int_eq(post_as("198.51.100.1", "/api/rooms", body, &reply), 201);
+    snprintf(path, sizeof(path), "/api/rooms/%s/join",
+             json_string_value(json_object_get(reply.json, "room")));
+    http_reply_free(&reply);
+
+    char wrong[128], right[128];
+    snprintf(wrong, sizeof(wrong), "{\"join_secret\":\"%s\"}", wrong_b64);
+    snprintf(right, sizeof(right), "{\"join_secret\":\"%s\"}", secret_b64);
+    /* One guesser: three wrong answers, then it waits. */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(post_as("203.0.113.1", path, wrong, &reply), 403);
+        ck_assert_str_eq(http_error_code(&reply), "bad_secret");
+        http_reply_free(&reply);
+    }
+    ck_assert_int_eq(post_as("203.0.113.1", path, wrong, &reply), 429);
+    http_reply_free(&reply);
+    /* Guessers from other addresses: the room's count is spent too. */
+    for (int i = 2; i < 6; i++) {
+        char guesser[32];
+        snprintf(guesser, sizeof(guesser), "203.0.113.%d", i);
+        long status = post_as(guesser, path, wrong, &reply);
+        ck_assert_msg(status == 429, "guesser %d: %ld", i, status);
+        http_reply_free(&reply);
+    }
+    /* The partner, from elsewhere, with the secret: admitted. */
+    ck_assert_int_eq(post_as("198.51.100.7", path, right, &reply), 200);
+    ck_assert_str_eq(json_string_value(json_object_get(reply.json, "role")), "B");
+    http_reply_free(&reply);
+}
+END_TEST
+
 /* Connect from 127.0.0.<host> and ask for /healthz; true when answered. */
 static int open_from(unsigned host)
 {
@@ -177,6 +242,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, test_forwarded_headers_ignored_by_default);
     tcase_add_test(tc, test_proxy_exempt_from_address_limit);
     tcase_add_test(tc, test_bad_list_refused_at_start);
+    tcase_add_test(tc, test_guessing_never_locks_out_the_partner);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -802,19 +802,23 @@ START_TEST(wrong_join_secrets_are_rate_limited)
     /* --join-failures-per-min 3: three wrong guesses are answered as such... */
     for (int i = 0; i < 3; i++)
         expect_error("POST", path, NULL, wrong, 403, "bad_secret");
-    /* ...then every attempt waits, even one with the right secret. */
+    /* ...then this address waits, whatever it sends: even the right secret
+     * from here (it_proxy.c: the partner elsewhere is never made to wait). */
     struct http_reply reply;
     request("POST", path, NULL, wrong, &reply);
     assert_error(&reply, 429, "rate_limited", "fourth wrong secret");
     ck_assert_int_ge(retry_after(&reply), 1);
     http_reply_free(&reply);
     request("POST", path, NULL, right, &reply);
-    assert_error(&reply, 429, "rate_limited", "right secret after three wrong ones");
+    assert_error(&reply, 429, "rate_limited", "right secret after three wrong ones from here");
     ck_assert_int_ge(retry_after(&reply), 1);
     http_reply_free(&reply);
-
-    /* The limit is the room's: another room admits its partner. */
-    join_room(&neighbour);
+    /* In another room as well: the guesser is limited, not the room. */
+    room_path(path, sizeof(path), &neighbour, "/join");
+    join_body(right, sizeof(right), neighbour.secret);
+    request("POST", path, NULL, right, &reply);
+    assert_error(&reply, 429, "rate_limited", "another room, from the guessing address");
+    http_reply_free(&reply);
 }
 END_TEST
 
@@ -2388,6 +2392,10 @@ int main(void)
     tcase_add_test(tc, create_and_join_refuse_bad_requests);
     tcase_add_test(tc, oversized_verifier_is_invalid_request);
     tcase_add_test(tc, concurrent_joins_admit_one);
+    suite_add_tcase(suite, tc);
+
+    /* Its own server: wrong secrets are counted per address, across rooms. */
+    tc = make_case("join guessing", setup_join);
     tcase_add_test(tc, wrong_join_secrets_are_rate_limited);
     suite_add_tcase(suite, tc);
 
