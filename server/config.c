@@ -81,6 +81,8 @@ static const struct setting settings[] = {
      "event streams one participant may hold open at once (tabs, devices)"},
     {"heartbeat_s", SETTING_UNSIGNED, 1, 3600, "20", FIELD(heartbeat_s),
      "seconds between heartbeats on an idle event stream"},
+    {"min_free_disk_mb", SETTING_UNSIGNED, 0, 1000000, "64", FIELD(min_free_disk_mb),
+     "free MiB on the data directory's disk below which nothing new is stored; 0: no floor"},
     {"room_ttl_days", SETTING_UNSIGNED, 1, 3650, "30", FIELD(room_ttl_days),
      "days after its creation that a room is deleted"},
     {"sweep_interval_s", SETTING_UNSIGNED, 1, 86400, "3600", FIELD(sweep_interval_s),

@@ -8,6 +8,7 @@
 #include "thou/app.h"
 #include "thou/config.h"
 #include "thou/crypto.h"
+#include "thou/disk.h"
 #include "thou/hub.h"
 #include "thou/limiter.h"
 #include "thou/log.h"
@@ -167,6 +168,7 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             thou_hub_heartbeat(app->hub);
             next_heartbeat = now + (time_t)config->heartbeat_s;
         }
+        thou_disk_refresh(app->disk);
         thou_limiter_prune(app->join_limiter, now_ms());
         thou_limiter_prune(app->join_address_limiter, now_ms());
         thou_limiter_prune(app->event_limiter, now_ms());
@@ -236,6 +238,7 @@ static int serve(int argc, char **argv)
     app.create_limiter =
         thou_limiter_new(config.room_creations_per_min / 60.0, config.room_creations_per_min);
     app.sessions = thou_sessions_new();
+    app.disk = thou_disk_new(config.data_dir, (uint64_t)config.min_free_disk_mb << 20);
     router = thou_router_new();
     thou_app_routes(&app, router);
     enum thou_status started =
@@ -271,6 +274,7 @@ out:
     thou_limiter_free(app.event_limiter);
     thou_limiter_free(app.create_limiter);
     thou_sessions_free(app.sessions);
+    thou_disk_free(app.disk);
     thou_metrics_free(app.metrics);
     thou_config_release(&config);
     return exit_code;

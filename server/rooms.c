@@ -9,6 +9,7 @@
 #include "thou/hub.h"
 #include "thou/json.h"
 #include "thou/jsonflat.h"
+#include "thou/disk.h"
 #include "thou/limiter.h"
 #include "thou/proxy.h"
 #include "thou/log.h"
@@ -182,6 +183,20 @@ static bool check_b64_member(const json_t *body, const char *field, size_t min, 
 
 /* ---- POST /api/rooms ------------------------------------------------------ */
 
+/* Below the free-disk floor nothing new is written: a clear refusal now
+ * rather than a database that fails halfway or a disk full for everyone. */
+static bool disk_allows_writes(struct thou_app *app, struct thou_response *res)
+{
+    if (!app->disk || !thou_disk_low(app->disk))
+        return true;
+    thou_metrics_refusal(app->metrics, THOU_REFUSAL_DISK_LOW);
+    thou_response_error(res, 507, "insufficient_storage",
+                        "the server is short of disk space and stores nothing new for now; "
+                        "nothing was stored");
+    res->retry_after_s = 60;
+    return false;
+}
+
 /* Rooms are cheap to ask for and each takes disk: one client address may
  * create room_creations_per_min a minute. Behind a trusted proxy the
  * address is the one it forwarded. */
@@ -205,7 +220,7 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
 {
     struct thou_app *app = ctx;
     static const char *const allowed[] = {"set", "join_verifier", NULL};
-    if (!creation_allowed(app, req, res))
+    if (!creation_allowed(app, req, res) || !disk_allows_writes(app, res))
         return;
     json_t *body = thou_json_body(req, res);
     if (!body)
@@ -309,7 +324,7 @@ void thou_rooms_join(void *ctx, struct thou_request *req, struct thou_response *
     if (own_token && !check_b64_member(body, "token_hash", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
                                        "invalid_request", res))
         goto out;
-    if (!load_room(app, room_id, &room, res))
+    if (!load_room(app, room_id, &room, res) || !disk_allows_writes(app, res))
         goto out;
 
     /* Guessing is throttled per address, before the secret is even looked
@@ -1016,7 +1031,7 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
     struct thou_jsonflat flat;
     struct event_body event;
 
-    if (!find_session(app, req, token_hash, &session, res))
+    if (!find_session(app, req, token_hash, &session, res) || !disk_allows_writes(app, res))
         return;
     post.role = session.role;
     /* Rate limits key on the participant, not the address (DESIGN §7). */

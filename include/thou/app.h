@@ -17,6 +17,7 @@ struct thou_qset_registry;
 struct thou_hub;
 struct thou_limiter;
 struct thou_sessions;
+struct thou_disk;
 
 struct thou_app {
     const struct thou_config *config;
@@ -29,6 +30,7 @@ struct thou_app {
     struct thou_limiter *join_address_limiter; /* wrong join secrets, keyed by address */
     struct thou_limiter *event_limiter;        /* posted events, keyed by participant */
     struct thou_limiter *create_limiter;       /* new rooms, keyed by client address */
+    struct thou_disk *disk;                    /* free space of data_dir, against its floor */
     struct thou_sessions *sessions;            /* who a token is, once the store said so */
 };
 

@@ -71,6 +71,7 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->heartbeat_s, b->heartbeat_s);
     ck_assert_uint_eq(a->max_streams_per_participant, b->max_streams_per_participant);
     ck_assert_uint_eq(a->room_ttl_days, b->room_ttl_days);
+    ck_assert_uint_eq(a->min_free_disk_mb, b->min_free_disk_mb);
     ck_assert_uint_eq(a->sweep_interval_s, b->sweep_interval_s);
     ck_assert_uint_eq(a->max_ciphertext_bytes, b->max_ciphertext_bytes);
     ck_assert_uint_eq(a->join_failures_per_min, b->join_failures_per_min);
@@ -109,6 +110,7 @@ static const char *const all_settings[] = {
     "log_level",
     "max_streams_per_participant",
     "heartbeat_s",
+    "min_free_disk_mb",
     "room_ttl_days",
     "sweep_interval_s",
     "max_ciphertext_bytes",
@@ -141,6 +143,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(config.log_level, THOU_LOG_INFO);
     ck_assert_uint_eq(config.max_streams_per_participant, 4);
     ck_assert_uint_eq(config.heartbeat_s, 20);
+    ck_assert_uint_eq(config.min_free_disk_mb, 64);
     ck_assert_uint_eq(config.room_ttl_days, 30);
     ck_assert_uint_eq(config.sweep_interval_s, 3600);
     ck_assert_uint_eq(config.max_ciphertext_bytes, 16384);

@@ -1,0 +1,283 @@
+/*
+ * A disk that fills up. Below min_free_disk_mb thou refuses every new
+ * write with 507 insufficient_storage and goes on reading; once space is
+ * back it writes again. With no floor, a write the full disk makes fail is
+ * answered as failed, never acknowledged, and everything acknowledged
+ * before is still there. The real-disk cases use a small tmpfs, which needs
+ * root (CI runs as root); the floor itself is also checked without one.
+ */
+#include "harness.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct thou_proc proc;
+static bool proc_running;
+static char small_dir[256];
+static bool small_mounted;
+
+static void setup(void)
+{
+    proc_running = false;
+    small_mounted = false;
+}
+
+static void teardown(void)
+{
+    if (proc_running)
+        proc_cleanup(&proc);
+    if (small_mounted) {
+        umount(small_dir);
+        rmdir(small_dir);
+    }
+}
+
+/* A 3 MiB tmpfs for the database; false where this machine does not allow it. */
+static bool mount_small_disk(void)
+{
+    snprintf(small_dir, sizeof(small_dir), "/tmp/thou-disk-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(small_dir));
+    if (mount("tmpfs", small_dir, "tmpfs", 0, "size=3m,mode=0700") != 0) {
+        fprintf(stderr, "it_disk: no tmpfs here (%s); the real-disk cases are left out\n",
+                strerror(errno));
+        rmdir(small_dir);
+        return false;
+    }
+    small_mounted = true;
+    return true;
+}
+
+/* Fill the small disk but for about keep_kb KiB. */
+static void fill_but(const char *ballast, long keep_kb)
+{
+    char command[600];
+    snprintf(command, sizeof(command),
+             "avail=$(df -k --output=avail '%s' | tail -1); "
+             "n=$((avail - %ld)); [ $n -gt 0 ] && dd if=/dev/zero of='%s' bs=1k count=$n "
+             "2>/dev/null; true",
+             small_dir, keep_kb, ballast);
+    ck_assert_int_eq(system(command), 0);
+}
+
+struct room {
+    char id[64], token_a[128], token_b[128];
+};
+
+static void b64_32(const unsigned char *bytes, char *out, size_t len)
+{
+    sodium_bin2base64(out, len, bytes, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static long create_room(struct room *room)
+{
+    unsigned char secret[32], verifier[32];
+    char secret_b64[64], verifier_b64[64], body[256], path[160];
+    randombytes_buf(secret, sizeof(secret));
+    crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
+    b64_32(secret, secret_b64, sizeof(secret_b64));
+    b64_32(verifier, verifier_b64, sizeof(verifier_b64));
+    struct http_reply reply;
+    snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
+             verifier_b64);
+    ck_assert(http_json(proc.port, "POST", "/api/rooms", NULL, body, &reply));
+    long status = reply.status;
+    if (status != 201) {
+        http_reply_free(&reply);
+        return status;
+    }
+    snprintf(room->id, sizeof(room->id), "%s",
+             json_string_value(json_object_get(reply.json, "room")));
+    snprintf(room->token_a, sizeof(room->token_a), "%s",
+             json_string_value(json_object_get(reply.json, "token")));
+    http_reply_free(&reply);
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\"}", secret_b64);
+    snprintf(path, sizeof(path), "/api/rooms/%s/join", room->id);
+    ck_assert(http_json(proc.port, "POST", path, NULL, body, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    snprintf(room->token_b, sizeof(room->token_b), "%s",
+             json_string_value(json_object_get(reply.json, "token")));
+    http_reply_free(&reply);
+    return 201;
+}
+
+/* A note of 12 KiB; the status, and its seq when stored. */
+static long post_note(const struct room *room, unsigned counter, long long *seq)
+{
+    static char body[20000];
+    char ciphertext[17000], path[160];
+    /* 128 pieces of 96 random bytes: 96 is a multiple of 3, so the pieces'
+     * base64 strung together is the base64 of 12 KiB. */
+    for (size_t i = 0; i < 128; i++)
+        random_b64(96, ciphertext + i * 128, sizeof(ciphertext) - i * 128);
+    snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"counter\":%u}",
+             ciphertext, counter);
+    snprintf(path, sizeof(path), "/api/rooms/%s/events", room->id);
+    struct http_reply reply;
+    ck_assert(http_json(proc.port, "POST", path, room->token_a, body, &reply));
+    long status = reply.status;
+    if (status == 201 && seq)
+        *seq = (long long)json_integer_value(json_object_get(reply.json, "seq"));
+    if (status == 507) {
+        ck_assert_str_eq(http_error_code(&reply), "insufficient_storage");
+        char retry[32];
+        ck_assert(http_header(&reply, "Retry-After", retry, sizeof(retry)));
+    }
+    http_reply_free(&reply);
+    return status;
+}
+
+static long long last_seq(const struct room *room)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/rooms/%s", room->id);
+    struct http_reply reply;
+    ck_assert(http_json(proc.port, "GET", path, room->token_b, NULL, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    long long seq = (long long)json_integer_value(json_object_get(reply.json, "last_seq"));
+    http_reply_free(&reply);
+    return seq;
+}
+
+static long refusals(const char *reason)
+{
+    struct http_reply reply;
+    ck_assert(http_do(proc.port, "GET", "/metrics", NULL, NULL, 0, &reply));
+    char needle[128];
+    snprintf(needle, sizeof(needle), "thou_refusals_total{reason=\"%s\"} ", reason);
+    const char *at = strstr(reply.body, needle);
+    long value = at ? strtol(at + strlen(needle), NULL, 10) : -1;
+    http_reply_free(&reply);
+    return value;
+}
+
+/* Below the floor (here: a floor no disk reaches) every write is refused
+ * plainly, reads go on, and each refusal is counted. */
+START_TEST(test_floor_refuses_writes)
+{
+    const char *extra[] = {"--min-free-disk-mb", "1000000", NULL};
+    proc_start(&proc, extra);
+    proc_running = true;
+    struct room room;
+    ck_assert_int_eq(create_room(&room), 507);
+    struct http_reply reply;
+    ck_assert(http_do(proc.port, "GET", "/api/sets", NULL, NULL, 0, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    http_reply_free(&reply);
+    ck_assert(http_do(proc.port, "GET", "/healthz", NULL, NULL, 0, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    http_reply_free(&reply);
+    ck_assert_int_eq(refusals("disk_low"), 1);
+}
+END_TEST
+
+/* A real disk filling up past the floor, and emptying again. */
+START_TEST(test_real_disk_below_the_floor)
+{
+    if (!mount_small_disk())
+        return;
+    const char *extra[] = {"--data-dir",
+                           small_dir,
+                           "--min-free-disk-mb",
+                           "1",
+                           "--events-per-s",
+                           "1000",
+                           "--events-burst",
+                           "1000",
+                           NULL};
+    proc_start(&proc, extra);
+    proc_running = true;
+    struct room room;
+    ck_assert_int_eq(create_room(&room), 201);
+    ck_assert_int_eq(post_note(&room, 1, NULL), 201);
+
+    char ballast[300];
+    snprintf(ballast, sizeof(ballast), "%s/ballast", small_dir);
+    fill_but(ballast, 512); /* half a MiB left: below the 1 MiB floor */
+    usleep(2200 * 1000);    /* the floor is looked at once a second */
+    ck_assert_int_eq(post_note(&room, 2, NULL), 507);
+    ck_assert_int_eq(last_seq(&room), 2); /* joined, the first note: reads go on */
+
+    unlink(ballast);
+    usleep(2200 * 1000);
+    ck_assert_int_eq(post_note(&room, 3, NULL), 201);
+    ck_assert_int_eq(last_seq(&room), 3);
+}
+END_TEST
+
+/* No floor: the disk itself fills. A note that does not fit is refused,
+ * never acknowledged; every acknowledged one is kept; and once there is
+ * room again the room goes on, gap-free. */
+START_TEST(test_full_disk_is_a_refusal_not_a_loss)
+{
+    if (!mount_small_disk())
+        return;
+    const char *extra[] = {"--data-dir",
+                           small_dir,
+                           "--min-free-disk-mb",
+                           "0",
+                           "--events-per-s",
+                           "1000",
+                           "--events-burst",
+                           "1000",
+                           NULL};
+    proc_start(&proc, extra);
+    proc_running = true;
+    struct room room;
+    ck_assert_int_eq(create_room(&room), 201);
+    char ballast[300];
+    snprintf(ballast, sizeof(ballast), "%s/ballast", small_dir);
+    fill_but(ballast, 256);
+    long long acked = last_seq(&room);
+    unsigned counter = 1;
+    long status = 201;
+    for (int i = 0; i < 200 && status == 201; i++) {
+        long long seq = 0;
+        status = post_note(&room, counter++, &seq);
+        if (status == 201) {
+            ck_assert_int_eq(seq, acked + 1);
+            acked = seq;
+        }
+    }
+    ck_assert_msg(status >= 500, "the full disk was answered %ld", status);
+    ck_assert_int_eq(last_seq(&room), acked); /* nothing unacknowledged, nothing lost */
+
+    unlink(ballast);
+    long long seq = 0;
+    ck_assert_int_eq(post_note(&room, counter++, &seq), 201);
+    ck_assert_int_eq(seq, acked + 1);
+}
+END_TEST
+
+static Suite *disk_suite(void)
+{
+    Suite *suite = suite_create("disk");
+    TCase *tc = tcase_create("full disk");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_floor_refuses_writes);
+    tcase_add_test(tc, test_real_disk_below_the_floor);
+    tcase_add_test(tc, test_full_disk_is_a_refusal_not_a_loss);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *runner = srunner_create(disk_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    curl_global_cleanup();
+    return failed ? 1 : 0;
+}
