@@ -148,6 +148,8 @@ static enum thou_http1_error parse_field(char *line, char *end, struct thou_http
         head->last_event_id = value;
     } else if (strcasecmp(name, "If-None-Match") == 0) {
         head->if_none_match = value;
+    } else if (strcasecmp(name, "Accept-Encoding") == 0) {
+        head->accept_encoding = value;
     }
     return THOU_HTTP1_OK;
 }

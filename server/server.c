@@ -522,6 +522,10 @@ static void render_response(struct conn *conn, struct thou_response *res)
         put_number_header(out, "Retry-After", res->retry_after_s);
     if (res->allow)
         put_header(out, "Allow", res->allow);
+    if (res->content_encoding)
+        put_header(out, "Content-Encoding", res->content_encoding);
+    if (res->vary)
+        put_header(out, "Vary", res->vary);
 
     if (res->stream) {
         conn->chunked_out = conn->head.minor == 1;
@@ -723,6 +727,7 @@ static void dispatch(struct conn *conn)
         .authorization = conn->head.authorization,
         .last_event_id = conn->head.last_event_id,
         .if_none_match = conn->head.if_none_match,
+        .accept_encoding = conn->head.accept_encoding,
         .body = conn->body.len ? conn->body.data : NULL,
         .body_len = conn->body.len,
         .conn = conn,
@@ -875,9 +880,9 @@ static void handle_input(struct conn *conn)
 /* The head's strings point into conn->in; follow the buffer when it moves. */
 static void grow_input(struct conn *conn, size_t cap)
 {
-    const char **strings[] = {&conn->head.method, &conn->head.content_type,
+    const char **strings[] = {&conn->head.method,        &conn->head.content_type,
                               &conn->head.authorization, &conn->head.last_event_id,
-                              &conn->head.if_none_match};
+                              &conn->head.if_none_match, &conn->head.accept_encoding};
     enum { N_STRINGS = sizeof(strings) / sizeof(strings[0]) };
     size_t offsets[N_STRINGS], path = 0;
     bool rebase = conn->counted && conn->head.head_len;

@@ -29,6 +29,7 @@ struct thou_http1_head {
     const char *authorization;
     const char *last_event_id;
     const char *if_none_match;
+    const char *accept_encoding;
     bool has_length;
     uint64_t content_length;
     bool chunked;

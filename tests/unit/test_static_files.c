@@ -353,7 +353,7 @@ END_TEST
 static void serve(const char *rel, const char *if_none_match, struct thou_response *res)
 {
     thou_response_init(res);
-    thou_static_serve(st, rel, if_none_match, res);
+    thou_static_serve(st, rel, if_none_match, NULL, res);
 }
 
 START_TEST(test_serve_200)
