@@ -274,11 +274,10 @@ int thou_static_negotiate(const char *accept_encoding, unsigned available)
     for (const char *p = accept_encoding; *p;) {
         const char *comma = strchr(p, ',');
         const char *end = comma ? comma : p + strlen(p);
-        const char *first = skip_ows(p), *last = end;
-        while (last > first && (last[-1] == ' ' || last[-1] == '\t'))
-            last--;
-        if (last > first)
-            weigh_element(first, last, &w);
+        /* OWS never runs past end: it stops at the comma or the NUL there. */
+        const char *first = skip_ows(p);
+        if (first < end)
+            weigh_element(first, end, &w);
         p = comma ? comma + 1 : end;
     }
     /* A coding the header does not name takes the weight of "*", if any. */
