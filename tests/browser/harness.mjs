@@ -37,8 +37,11 @@ function serverEnv() {
 
 /** A thou process on 127.0.0.1 with its own data dir and log file. */
 export class Server {
-    constructor({ bin, workDir }) {
+    constructor({ bin, workDir, staticDir }) {
         this.bin = bin;
+        /* The served tree: the sources by default, or what the build generates from them
+         * (THOU_STATIC_DIR=build/static: hashed names, precompressed copies). */
+        this.staticDir = staticDir ?? process.env.THOU_STATIC_DIR ?? 'static';
         this.workDir = workDir ?? mkdtempSync(join(tmpdir(), 'thou-browser-'));
         this.dataDir = join(this.workDir, 'data');
         this.logPath = join(this.workDir, 'thou.log');
@@ -57,7 +60,7 @@ export class Server {
         const logStart = readFileSync(this.logPath).length;
         this.proc = spawn(this.bin, [
             'serve', '--config', 'config/thou.json', '--port', String(this.port),
-            '--data-dir', this.dataDir, '--static-dir', 'static',
+            '--data-dir', this.dataDir, '--static-dir', this.staticDir,
             '--questions-dir', 'config/questions',
         ], { cwd: repoRoot, stdio: ['ignore', logFd, logFd], env: serverEnv() });
         closeSync(logFd);
