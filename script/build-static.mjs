@@ -120,6 +120,10 @@ function references(rel, text) {
         const dep = target(rel, m[3]);
         if (dep && dep !== rel) {
             deps.push(dep);
+        } else if (!dep && pattern === SPECIFIER && /^\.{1,2}\/.*\.m?js$/.test(m[3])) {
+            /* A page that imports a missing module fails in the browser; fail here first. */
+            die(`${rel} imports '${m[3]}', which is not in ${sourceArg}` +
+                `${m[3].includes('vendor/') ? ' (run script/vendor-js)' : ''}`);
         }
     }
     return deps;
