@@ -20,7 +20,7 @@
 // Prints one table (median of the runs) and, with --json, the raw runs. Not a test: it
 // fails only when a page does not load.
 
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Server, launchBrowser, repoRoot } from '../browser/harness.mjs';
@@ -214,6 +214,57 @@ async function roomPage(browser, server, conditions) {
     };
 }
 
+/*
+ * What the crypto module costs on the critical path (item 5 of the delivery issue): the
+ * time from import('crypto.js') to its ready(), in a page that has not loaded it yet
+ * (/healthz), with the files already cached (a repeat visit) and with the CPU slowed
+ * 4x as a stand-in for a mid-range phone; and, on a first visit at Fast 3G, the same
+ * including the download.
+ */
+async function cryptoCost(browser, server) {
+    const manifestPath = join(staticDir, '.manifest.json');
+    const names = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    const url = `/${names['js/crypto.js']}`;
+    const load = async (page) => page.evaluate(async (u) => {
+        const t0 = performance.now();
+        const crypto = await import(u);
+        await crypto.ready();
+        return performance.now() - t0;
+    }, url);
+    const out = {};
+    for (const cpu of [1, 4]) {
+        const context = await browser.newContext();
+        const warm = await context.newPage();
+        await warm.goto(`${server.base}/`);
+        await warm.getByTestId('create-button').waitFor();
+        await warm.close();
+        const times = [];
+        for (let i = 0; i < 5; i++) {
+            const page = await context.newPage();
+            const cdp = await context.newCDPSession(page);
+            await cdp.send('Emulation.setCPUThrottlingRate', { rate: cpu });
+            await page.goto(`${server.base}/healthz`);
+            times.push(await load(page));
+            await page.close();
+        }
+        out[`cached, CPU ÷${cpu}`] = median(times);
+        await context.close();
+    }
+    const times = [];
+    for (let i = 0; i < 3; i++) {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Network.enable');
+        await cdp.send('Network.emulateNetworkConditions', FAST_3G);
+        await page.goto(`${server.base}/healthz`);
+        times.push(await load(page));
+        await context.close();
+    }
+    out['first visit, Fast 3G, CPU ÷1'] = median(times);
+    return out;
+}
+
 function median(values) {
     const sorted = [...values].sort((a, b) => a - b);
     return sorted[Math.floor(sorted.length / 2)];
@@ -228,7 +279,12 @@ async function main() {
     await server.start();
     const browser = await launchBrowser();
     const results = [];
+    let crypto = null;
     try {
+        /* Only a generated tree has the manifest that names the hashed crypto module. */
+        if (existsSync(join(staticDir, '.manifest.json'))) {
+            crypto = await cryptoCost(browser, server);
+        }
         for (const [label, conditions] of [['fast3g', FAST_3G], ['unthrottled', UNTHROTTLED]]) {
             for (let i = 0; i < runs; i++) {
                 const start = await startPage(browser, server, conditions, i === 0 ? label : '');
@@ -242,6 +298,12 @@ async function main() {
     }
     if (printJson) {
         process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    }
+    if (crypto) {
+        console.log('crypto module, import() to ready():');
+        for (const [k, v] of Object.entries(crypto)) {
+            console.log(`  ${k}: ${ms(v)}`);
+        }
     }
     console.log(`static dir: ${staticDir}; ${runs} run(s) each, medians`);
     console.log('| network | page | visit | bytes (all) | bytes (static) | requests (network/cache) '
