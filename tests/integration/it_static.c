@@ -201,6 +201,18 @@ static const char *hashed(const char *plain)
     return json_string_value(name);
 }
 
+/* The shape the generator gives hashed names: "/dir/stem.<16 lowercase hex>.ext". */
+static bool looks_hashed(const char *path)
+{
+    const char *ext = strrchr(path, '.');
+    if (!ext || ext - path < 17 || ext[-17] != '.')
+        return false;
+    for (const char *p = ext - 16; p < ext; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
 /* ---- negotiation ------------------------------------------------------------------ */
 
 /* One file in each form: plain, gzip and brotli. Decoded bytes equal the
@@ -391,46 +403,64 @@ END_TEST
 
 /* ---- caching and names ------------------------------------------------------------- */
 
+/* Every src and href in a page that names a file of the tree, as "/path". */
+static size_t page_refs(const char *html, char refs[][256], size_t max)
+{
+    size_t n = 0;
+    for (const char *p = html; (p = strstr(p, "=\"/")) != NULL && n < max; p += 3) {
+        if (!(p >= html + 4 && (strncmp(p - 3, "src", 3) == 0 || strncmp(p - 4, "href", 4) == 0)))
+            continue;
+        const char *end = strchr(p + 2, '"');
+        ck_assert_ptr_nonnull(end);
+        snprintf(refs[n++], sizeof(refs[0]), "%.*s", (int)(end - (p + 2)), p + 2);
+    }
+    return n;
+}
+
 START_TEST(test_hashed_names_and_pages)
 {
-    static const char *const pages[] = {"/", "/r/Zq3xY7wV9uT1sR5pO2nM4k"};
-    static const char *const referenced[][4] = {
-        {"css/thou.css", "js/start.js", "vendor/libsodium.mjs", "favicon.svg"},
-        {"css/thou.css", "js/room.js", "vendor/libsodium-wrappers.mjs", "js/crypto.js"},
-    };
-    for (size_t p = 0; p < 2; p++) {
+    static const struct {
+        const char *url;
+        const char *entry; /* the page's own module */
+    } pages[] = {{"/", "js/start.js"}, {"/r/Zq3xY7wV9uT1sR5pO2nM4k", "js/room.js"}};
+    for (size_t p = 0; p < sizeof(pages) / sizeof(pages[0]); p++) {
         struct reply r;
-        request("GET", pages[p], "gzip", NULL, NULL, &r);
+        request("GET", pages[p].url, "gzip", NULL, NULL, &r);
         ck_assert_int_eq(r.status, 200);
         assert_header(&r, "Cache-Control", "no-cache");
-        for (size_t i = 0; i < 4; i++) {
-            const char *name = hashed(referenced[p][i]);
+        /* The stylesheet and the entry module by their hashed names, never the plain ones. */
+        const char *named[] = {"css/thou.css", pages[p].entry};
+        for (size_t i = 0; i < 2; i++) {
             char ref[512], plain_ref[512];
-            snprintf(ref, sizeof(ref), "\"/%s\"", name);
-            snprintf(plain_ref, sizeof(plain_ref), "\"/%s\"", referenced[p][i]);
-            ck_assert_msg(strstr(r.body, ref) != NULL, "%s does not refer to %s:\n%s", pages[p],
+            snprintf(ref, sizeof(ref), "\"/%s\"", hashed(named[i]));
+            snprintf(plain_ref, sizeof(plain_ref), "\"/%s\"", named[i]);
+            ck_assert_msg(strstr(r.body, ref) != NULL, "%s does not refer to %s:\n%s", pages[p].url,
                           ref, r.body);
-            ck_assert_msg(strstr(r.body, plain_ref) == NULL, "%s still refers to %s", pages[p],
+            ck_assert_msg(strstr(r.body, plain_ref) == NULL, "%s still refers to %s", pages[p].url,
                           plain_ref);
-
+        }
+        /* Everything it refers to has a hashed name and is cached for a year. */
+        char refs[64][256];
+        size_t n = page_refs(r.body, refs, 64);
+        ck_assert_uint_ge(n, 3);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_msg(looks_hashed(refs[i]), "%s refers to %s", pages[p].url, refs[i]);
             struct reply file;
-            char url[512];
-            snprintf(url, sizeof(url), "/%s", name);
-            request("GET", url, "gzip", NULL, NULL, &file);
+            request("GET", refs[i], "gzip", NULL, NULL, &file);
             ck_assert_int_eq(file.status, 200);
             assert_header(&file, "Cache-Control", IMMUTABLE);
             reply_free(&file);
         }
-        /* Every module the page loads is listed for preloading. */
+        /* The modules the page imports are listed for preloading. */
         ck_assert_contains(r.body, "rel=\"modulepreload\"");
         reply_free(&r);
     }
     /* A hashed module imports hashed modules only. */
     size_t len;
     char *start = file_bytes(GENERATED_DIR, hashed("js/start.js"), &len);
-    ck_assert_msg(strstr(start, "'./crypto.js'") == NULL, "start imports a plain name");
+    ck_assert_msg(strstr(start, "'./dom.js'") == NULL, "start imports a plain name");
     char import[256];
-    snprintf(import, sizeof(import), "'./%s'", strrchr(hashed("js/crypto.js"), '/') + 1);
+    snprintf(import, sizeof(import), "'./%s'", strrchr(hashed("js/dom.js"), '/') + 1);
     ck_assert_contains(start, import);
     free(start);
     /* The plain names still work, revalidated every time. */
