@@ -110,13 +110,17 @@ const SPECIFIER = /(\bfrom\s*|\bimport\s*\(?\s*)(["'])([^"'\n]+)\2/g;
 /* Stylesheet references: url(...) and @import '...'. */
 const CSS_URL = /(url\(\s*)(["']?)([^"')\s]+)\2(\s*\))/g;
 
-function references(rel, text) {
+/** The files rel refers to; with eagerOnly, a module's static imports alone (no import()). */
+function references(rel, text, { eagerOnly = false } = {}) {
     const deps = [];
     const pattern = MODULE.test(rel) ? SPECIFIER : rel.endsWith('.css') ? CSS_URL : null;
     if (!pattern) {
         return deps;
     }
     for (const m of text.matchAll(pattern)) {
+        if (eagerOnly && m[1].includes('(')) {
+            continue;
+        }
         const dep = target(rel, m[3]);
         if (dep && dep !== rel) {
             deps.push(dep);
@@ -187,19 +191,18 @@ for (const rel of files) {
     }
 }
 
-/** Every module a module loads, itself included, in dependency order. */
-function moduleGraph(rel, seen = new Set(), order = []) {
-    if (seen.has(rel)) {
-        return order;
-    }
-    seen.add(rel);
-    for (const dep of references(rel, source.get(rel).toString('utf8'))) {
-        if (MODULE.test(dep)) {
-            moduleGraph(dep, seen, order);
+/** Every module a module loads, itself included; with eagerOnly, only those it cannot
+ * run without (static imports, transitively), not those it loads later with import(). */
+function moduleGraph(rel, eagerOnly, seen = new Set()) {
+    if (!seen.has(rel)) {
+        seen.add(rel);
+        for (const dep of references(rel, source.get(rel).toString('utf8'), { eagerOnly })) {
+            if (MODULE.test(dep)) {
+                moduleGraph(dep, eagerOnly, seen);
+            }
         }
     }
-    order.push(rel);
-    return order;
+    return seen;
 }
 
 const ATTRIBUTE = /(\s(?:src|href)=)(["'])([^"']+)\2/g;
@@ -212,12 +215,19 @@ function rewriteHtml(rel, text) {
         if (!entry) {
             return tag;
         }
-        /* The entry module itself is loaded by the tag; list what it imports, largest
-         * first, so the biggest download starts earliest. */
-        const deps = moduleGraph(entry).filter((dep) => dep !== entry)
-            .sort((a, b) => source.get(b).length - source.get(a).length);
-        const links = deps.map((dep) => `<link rel="modulepreload" href="/${dep}">\n`).join('');
-        return `${links}${tag}`;
+        /* The entry module itself is loaded by the tag; list what it imports: first what
+         * it cannot run without, largest first so the biggest download starts earliest,
+         * then what it loads later with import(), at low priority so that it does not
+         * hold the rest up. */
+        const bySize = (a, b) => source.get(b).length - source.get(a).length;
+        const eager = moduleGraph(entry, true);
+        const later = [...moduleGraph(entry, false)].filter((dep) => !eager.has(dep));
+        eager.delete(entry);
+        const links = [...eager].sort(bySize)
+            .map((dep) => `<link rel="modulepreload" href="/${dep}">\n`)
+            .concat(later.sort(bySize).map((dep) =>
+                `<link rel="modulepreload" href="/${dep}" fetchpriority="low">\n`));
+        return `${links.join('')}${tag}`;
     });
     return withPreloads.replace(ATTRIBUTE, (whole, lead, quote, ref) => {
         const dep = target(rel, ref);

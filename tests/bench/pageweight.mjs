@@ -15,8 +15,9 @@
 //                              the question and the partner's presence (data-screen=talk);
 //                              also when the page first shows the room's frame;
 //   room page, repeat visit:   the partner's tab is closed and /r/<room> opened again.
-// Bytes are what crossed the network for the page (headers included, CDP encodedDataLength),
-// up to the moment it became usable; "static" counts the files, "all" adds the API calls.
+// Bytes are what crossed the network for the page (headers included, CDP encodedDataLength):
+// in all (once every request but the event stream has finished), and up to the moment it
+// became usable; "static" counts the files, "all" adds the API calls.
 // Prints one table (median of the runs) and, with --json, the raw runs. Not a test: it
 // fails only when a page does not load.
 
@@ -131,6 +132,18 @@ function tally(page) {
     return { all, statics, network, cached, encodings: [...encodings].join('+') || 'none' };
 }
 
+/** Wait until every request but the event stream has finished (a page may go on loading
+ * after it became usable), then tally again: what the visit costs in all. */
+async function settled(page) {
+    const deadline = Date.now() + 30000;
+    const pending = () => [...page.requests.values()].filter((r) => r.url.startsWith('http')
+        && !r.finished && !new URL(r.url).pathname.endsWith('/events'));
+    while (pending().length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    return tally(page).all;
+}
+
 async function waitMark(page, name) {
     const handle = await page.waitForFunction((n) => window.__thouMarks?.[n], name,
         { timeout: 60000, polling: 20 });
@@ -166,16 +179,18 @@ async function startPage(browser, server, conditions, label) {
     await first.goto(`${server.base}/`);
     const firstUsable = await waitMark(first, 'usable');
     const firstTally = tally(first);
+    const firstTotal = await settled(first);
     await filmstrip;
     await first.close();
     const again = await countedPage(context, conditions, START_MARKS);
     await again.goto(`${server.base}/`);
     const againUsable = await waitMark(again, 'usable');
     const againTally = tally(again);
+    const againTotal = await settled(again);
     await context.close();
     return {
-        first: { usable: firstUsable, ...firstTally },
-        repeat: { usable: againUsable, ...againTally },
+        first: { usable: firstUsable, ...firstTally, total: firstTotal },
+        repeat: { usable: againUsable, ...againTally, total: againTotal },
     };
 }
 
@@ -199,6 +214,7 @@ async function roomPage(browser, server, conditions) {
     const firstUsable = await waitMark(first, 'usable');
     const firstFrame = await waitMark(first, 'frame');
     const firstTally = tally(first);
+    const firstTotal = await settled(first);
     const path = new URL(creator.link).pathname;
     await first.close(); /* one tab per conversation: the lock must be free again */
     const again = await countedPage(context, conditions, ROOM_MARKS);
@@ -206,11 +222,12 @@ async function roomPage(browser, server, conditions) {
     const againUsable = await waitMark(again, 'usable');
     const againFrame = await waitMark(again, 'frame');
     const againTally = tally(again);
+    const againTotal = await settled(again);
     await context.close();
     await creator.context.close();
     return {
-        first: { usable: firstUsable, frame: firstFrame, ...firstTally },
-        repeat: { usable: againUsable, frame: againFrame, ...againTally },
+        first: { usable: firstUsable, frame: firstFrame, ...firstTally, total: firstTotal },
+        repeat: { usable: againUsable, frame: againFrame, ...againTally, total: againTotal },
     };
 }
 
@@ -306,8 +323,8 @@ async function main() {
         }
     }
     console.log(`static dir: ${staticDir}; ${runs} run(s) each, medians`);
-    console.log('| network | page | visit | bytes (all) | bytes (static) | requests (network/cache) '
-        + '| first frame | usable | content-encoding |');
+    console.log('| network | page | visit | bytes in all | bytes until usable (all / static) '
+        + '| requests (network/cache) | first frame | usable | content-encoding |');
     console.log('|---|---|---|---|---|---|---|---|---|');
     for (const label of ['fast3g', 'unthrottled']) {
         const mine = results.filter((r) => r.label === label);
@@ -317,7 +334,7 @@ async function main() {
                 const pick = (k) => median(rows.map((r) => r[k]));
                 const frame = pageName === 'room' ? ms(pick('frame')) : '–';
                 console.log(`| ${label === 'fast3g' ? 'Fast 3G' : 'unthrottled'} | ${pageName} `
-                    + `| ${visit} | ${kb(pick('all'))} | ${kb(pick('statics'))} `
+                    + `| ${visit} | ${kb(pick('total'))} | ${kb(pick('all'))} / ${kb(pick('statics'))} `
                     + `| ${pick('network')}/${pick('cached')} | ${frame} | ${ms(pick('usable'))} `
                     + `| ${rows[0].encodings} |`);
             }

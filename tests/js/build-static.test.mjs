@@ -72,9 +72,13 @@ test('hashed names, rewritten imports, pages, compressed copies', () => {
         assert.ok(html.includes(`href="/${names['favicon.svg']}"`), html);
         assert.ok(html.includes(`href="/${names['css/site.css']}"`), html);
         assert.ok(html.includes(`src="/${names['js/main.js']}"`), html);
-        for (const dep of ['js/a.js', 'js/b.js', 'js/lazy.js', 'vendor/lib.mjs']) {
+        for (const dep of ['js/a.js', 'js/b.js', 'vendor/lib.mjs']) {
             assert.ok(html.includes(`<link rel="modulepreload" href="/${names[dep]}">`), dep);
         }
+        /* What the page loads only later with import() comes last, at low priority. */
+        const lazy = `<link rel="modulepreload" href="/${names['js/lazy.js']}" fetchpriority="low">`;
+        assert.ok(html.includes(lazy), html);
+        assert.ok(html.indexOf(lazy) > html.indexOf(names['js/b.js']), html);
         assert.ok(!html.includes('modulepreload" href="/' + names['js/main.js']), html);
 
         for (const rel of [names['js/main.js'], 'index.html', names['css/site.css']]) {
