@@ -8,7 +8,7 @@
 
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Server, launchBrowser, waitScreen, check, repoRoot, PHONE } from './harness.mjs';
+import { Server, launchBrowser, waitScreen, check, fail, repoRoot, PHONE } from './harness.mjs';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const HASHED = /\.[0-9a-f]{16}(\.[a-z0-9]+)?$/;
@@ -97,6 +97,38 @@ async function startPage(browser, server) {
     await context.close();
 }
 
+/* The start page does not wait for the crypto module: with libsodium held back, the sets
+ * can be chosen and "create" pressed; the room is made once the module arrives. */
+async function startBeforeCrypto(browser, server) {
+    const problems = [];
+    const context = await browser.newContext({ viewport: PHONE });
+    const page = await watchedPage(context, problems);
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let asked = false;
+    await page.route(/\/vendor\/libsodium\.[0-9a-f]{16}\.mjs$/, async (route) => {
+        asked = true;
+        await held;
+        await route.continue();
+    });
+    await page.goto(`${server.base}/`, { waitUntil: 'commit' });
+    const button = page.getByTestId('create-button');
+    await button.waitFor({ timeout: 10000 }).catch(() => {
+        fail('no create button while the crypto module is held back');
+    });
+    check(await button.isEnabled(), 'create can be pressed before the crypto module is there');
+    check(asked, 'libsodium was requested (preloaded) and is still held back');
+    await page.getByTestId('set-option').first().check();
+    await button.click();
+    await page.waitForTimeout(300);
+    check(await page.getByTestId('room-link').count() === 0, 'no room before the module is there');
+    release();
+    const link = await page.getByTestId('room-link').inputValue();
+    check(/\/r\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]{43}$/.test(link), `a link once it is: ${link}`);
+    check(problems.length === 0, problems.join('\n'));
+    await context.close();
+}
+
 async function roomPages(browser, server) {
     const problems = [];
     const creatorContext = await browser.newContext();
@@ -158,6 +190,7 @@ async function main() {
     const browser = await launchBrowser();
     const tests = [
         ['start page: hashed, compressed, immutable; a revisit fetches the page only', startPage],
+        ['start page: usable before the crypto module has loaded', startBeforeCrypto],
         ['room page for both partners, and without its secret', roomPages],
         ['every .html file loads under the CSP', (b, s) => everyHtmlFile(b, s, staticDir)],
     ];
