@@ -18,6 +18,7 @@
 enum setting_type {
     SETTING_ADDRESS,   /* char *: an IPv4 or IPv6 literal */
     SETTING_PATH,      /* char *: non-empty; relative in a file means relative to the file */
+    SETTING_OPT_PATH,  /* char *: like SETTING_PATH, but "" means unset */
     SETTING_UNSIGNED,  /* unsigned */
     SETTING_SIZE,      /* size_t, a plain byte count */
     SETTING_LOG_LEVEL, /* enum thou_log_level, by name */
@@ -56,13 +57,24 @@ static const struct setting settings[] = {
      "open connections at most from one IP address"},
     {"connection_timeout_s", SETTING_UNSIGNED, 1, 3600, "30", FIELD(connection_timeout_s),
      "seconds before an idle connection is closed"},
+    {"header_timeout_s", SETTING_UNSIGNED, 1, 3600, "10", FIELD(header_timeout_s),
+     "seconds a client has to send a whole request head"},
+    {"body_timeout_s", SETTING_UNSIGNED, 1, 3600, "30", FIELD(body_timeout_s),
+     "seconds a client has to send a whole request body"},
     {"max_body_bytes", SETTING_SIZE, 1 * KIB, 16 * MIB, "65536", FIELD(max_body_bytes),
      "largest request body accepted, in bytes"},
     {"connection_memory_bytes", SETTING_SIZE, 4 * KIB, 1 * MIB, "4096",
      FIELD(connection_memory_bytes),
      "memory per connection for request headers and response buffers, in bytes"},
+    {"tls_cert", SETTING_OPT_PATH, 0, 0, "", FIELD(tls_cert),
+     "PEM certificate (chain) to serve HTTPS with; empty serves plain HTTP"},
+    {"tls_key", SETTING_OPT_PATH, 0, 0, "", FIELD(tls_key),
+     "PEM private key of the certificate; set both or neither"},
     {"log_level", SETTING_LOG_LEVEL, 0, 0, "info", FIELD(log_level),
      "least severe lines logged: error, warn, info or debug"},
+    {"max_streams_per_participant", SETTING_UNSIGNED, 1, 1000, "4",
+     FIELD(max_streams_per_participant),
+     "event streams one participant may hold open at once (tabs, devices)"},
     {"heartbeat_s", SETTING_UNSIGNED, 1, 3600, "20", FIELD(heartbeat_s),
      "seconds between heartbeats on an idle event stream"},
     {"room_ttl_days", SETTING_UNSIGNED, 1, 3650, "30", FIELD(room_ttl_days),
@@ -108,7 +120,7 @@ __attribute__((format(printf, 3, 4))) static enum thou_status fail(char *errbuf,
 
 static bool is_string_type(enum setting_type type)
 {
-    return type == SETTING_ADDRESS || type == SETTING_PATH;
+    return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH;
 }
 
 static bool is_number_type(enum setting_type type)
@@ -259,6 +271,9 @@ static enum thou_status apply_text(struct thou_config *config, const struct sett
         if (text[0] == '\0')
             return fail(errbuf, errlen, "'%s' must not be empty", shown);
         store_string(config, setting, path_resolve(base_dir, text));
+        return THOU_OK;
+    case SETTING_OPT_PATH:
+        store_string(config, setting, text[0] ? path_resolve(base_dir, text) : thou_xstrdup(""));
         return THOU_OK;
     case SETTING_LOG_LEVEL: {
         enum thou_log_level level;
@@ -494,6 +509,9 @@ enum thou_status thou_config_check(const struct thou_config *config, char *errbu
                     "'max_connections_per_ip' (%u) must not exceed 'max_connections' (%u)",
                     config->max_connections_per_ip, config->max_connections);
 
+    if (!config->tls_cert[0] != !config->tls_key[0])
+        return fail(errbuf, errlen, "'tls_cert' and 'tls_key' go together: set both or neither");
+
     size_t encoded = (config->max_ciphertext_bytes + 2) / 3 * 4;
     size_t needed = encoded + EVENT_ENVELOPE_BYTES;
     if (config->max_body_bytes < needed)
@@ -510,6 +528,7 @@ static const char *value_placeholder(enum setting_type type)
     case SETTING_ADDRESS:
         return "ADDRESS";
     case SETTING_PATH:
+    case SETTING_OPT_PATH:
         return "PATH";
     case SETTING_UNSIGNED:
         return "N";
@@ -545,6 +564,6 @@ void thou_config_print_help(FILE *out)
         const struct setting *setting = &settings[i];
         flag_usage(setting, usage, sizeof(usage));
         fprintf(out, "  %-*s   %s (default: %s)\n", width, usage, setting->description,
-                setting->default_value);
+                setting->default_value[0] ? setting->default_value : "none");
     }
 }

@@ -17,6 +17,9 @@
 /* A stream whose reader lags holds at most about this much in memory; the
  * rest waits in the store, read when the stream has sent what it holds. */
 #define MAX_PENDING_BYTES (256 * 1024)
+/* A stream catching up reads the store in batches of at most this many
+ * bytes of frames (plus one event), whatever the events' sizes. */
+#define REPLAY_BYTES (64 * 1024)
 
 struct subscriber;
 
@@ -57,6 +60,7 @@ struct thou_hub {
     pthread_mutex_t lock;
     struct thou_store *store;
     struct thou_metrics *metrics;
+    unsigned max_streams_per_role; /* open streams of one participant in one room */
     struct hub_room *slots[N_SLOTS];
 };
 
@@ -66,12 +70,14 @@ struct resume_list {
     size_t n, cap;
 };
 
-struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics)
+struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics,
+                              unsigned max_streams_per_role)
 {
     struct thou_hub *hub = thou_xcalloc(1, sizeof(*hub));
     pthread_mutex_init(&hub->lock, NULL);
     hub->store = store;
     hub->metrics = metrics;
+    hub->max_streams_per_role = max_streams_per_role;
     return hub;
 }
 
@@ -195,6 +201,8 @@ struct fetch_ctx {
     struct thou_buf *out;
     int64_t cursor;
     size_t count;
+    size_t max_bytes; /* stop once out holds this much */
+    bool full;        /* stopped for max_bytes: more may follow */
 };
 
 /* Format one stored event as an SSE frame. The stored data is a JSON
@@ -219,7 +227,8 @@ static bool format_event(void *ctx, const struct thou_event_record *event)
     thou_buf_puts(fetch->out, "\n\n");
     fetch->cursor = event->seq;
     fetch->count++;
-    return true;
+    fetch->full = fetch->out->len >= fetch->max_bytes;
+    return !fetch->full;
 }
 
 /* Fill sub->out with whatever is due. Returns false when the stream ends.
@@ -247,7 +256,7 @@ static bool refill(struct subscriber *sub)
             sub->wake = false;
             struct thou_buf frames;
             thou_buf_init(&frames);
-            struct fetch_ctx fetch = {&frames, sub->cursor, 0};
+            struct fetch_ctx fetch = {&frames, sub->cursor, 0, REPLAY_BYTES, false};
             sub->fetching = true;
             pthread_mutex_unlock(&sub->lock);
             enum thou_status rc =
@@ -260,7 +269,7 @@ static bool refill(struct subscriber *sub)
                 return false;
             }
             sub->cursor = fetch.cursor;
-            if (fetch.count == FETCH_BATCH)
+            if (fetch.count == FETCH_BATCH || fetch.full)
                 sub->wake = true; /* more may follow; read them after these are sent */
             if (frames.len)
                 thou_buf_append(&sub->out, frames.data, frames.len);
@@ -348,6 +357,13 @@ struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id
     struct resume_list list = {0};
     pthread_mutex_lock(&hub->lock);
     struct hub_room *room = find_room(hub, room_id);
+    if (room && room->present[role_index(role)] >= hub->max_streams_per_role) {
+        pthread_mutex_unlock(&hub->lock);
+        thou_buf_release(&sub->out);
+        pthread_mutex_destroy(&sub->lock);
+        free(sub);
+        return NULL;
+    }
     if (!room) {
         room = thou_xcalloc(1, sizeof(*room));
         snprintf(room->id, sizeof(room->id), "%s", room_id);
@@ -427,7 +443,7 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
     size_t ends[THOU_CHANGE_MAX_EVENTS];
     struct published pub = {events, n, {0}, ends};
     thou_buf_init(&pub.frames);
-    struct fetch_ctx fetch = {&pub.frames, 0, 0};
+    struct fetch_ctx fetch = {&pub.frames, 0, 0, SIZE_MAX, false};
     size_t size = 0;
     for (size_t i = 0; i < n; i++)
         size += strlen(events[i].data) + strlen(events[i].type) + 64; /* id, event, seq lines */

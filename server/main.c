@@ -225,21 +225,26 @@ static int serve(int argc, char **argv)
         goto out;
     }
     app.metrics = thou_metrics_new();
-    app.hub = thou_hub_new(app.store, app.metrics);
+    app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.event_limiter = thou_limiter_new(config.events_per_s, config.events_burst);
     app.sessions = thou_sessions_new();
     router = thou_router_new();
     thou_app_routes(&app, router);
-    if (thou_server_start(&config, router, app.metrics, &server, err, sizeof(err))) {
+    enum thou_status started =
+        thou_server_start(&config, router, app.metrics, &server, err, sizeof(err));
+    if (started) {
         thou_log_error("%s", err);
+        if (started == THOU_EINVAL)
+            exit_code = EXIT_USAGE; /* a TLS file that cannot serve: a configuration error */
         goto out;
     }
     /* One wake-up per server loop for each committed batch, not per event. */
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
-    thou_log_info("thou %s listening on http://%s:%u (data in '%s')", THOU_VERSION,
-                  config.listen_address, thou_server_port(server), config.data_dir);
+    thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
+                  config.tls_cert[0] ? "https" : "http", config.listen_address,
+                  thou_server_port(server), config.data_dir);
 
     run_until_signal(&app, &signals);
     thou_server_quiesce(server);

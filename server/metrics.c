@@ -40,6 +40,14 @@ struct thou_metrics {
     size_t n_events;
     atomic_long connections;
     atomic_long streams;
+    atomic_ullong refusals[THOU_REFUSAL_COUNT];
+};
+
+static const char *const refusal_names[THOU_REFUSAL_COUNT] = {
+    [THOU_REFUSAL_CONNECTION_LIMIT] = "connection_limit",
+    [THOU_REFUSAL_ADDRESS_LIMIT] = "address_limit",
+    [THOU_REFUSAL_HEAD_DEADLINE] = "head_deadline",
+    [THOU_REFUSAL_BODY_DEADLINE] = "body_deadline",
 };
 
 struct thou_metrics *thou_metrics_new(void)
@@ -120,6 +128,11 @@ void thou_metrics_streams(struct thou_metrics *metrics, int delta)
     atomic_fetch_add(&metrics->streams, delta);
 }
 
+void thou_metrics_refusal(struct thou_metrics *metrics, enum thou_refusal reason)
+{
+    atomic_fetch_add(&metrics->refusals[reason], 1);
+}
+
 long thou_metrics_open_streams(const struct thou_metrics *metrics)
 {
     return atomic_load(&((struct thou_metrics *)(uintptr_t)metrics)->streams);
@@ -182,4 +195,9 @@ void thou_metrics_render(struct thou_metrics *metrics, struct thou_buf *out)
                     "# HELP thou_open_streams Open event streams.\n"
                     "# TYPE thou_open_streams gauge\nthou_open_streams %ld\n",
                     atomic_load(&metrics->connections), atomic_load(&metrics->streams));
+    thou_buf_puts(out, "# HELP thou_refusals_total Connections and requests refused or cut off, "
+                       "by reason.\n# TYPE thou_refusals_total counter\n");
+    for (size_t i = 0; i < THOU_REFUSAL_COUNT; i++)
+        thou_buf_printf(out, "thou_refusals_total{reason=\"%s\"} %llu\n", refusal_names[i],
+                        atomic_load(&metrics->refusals[i]));
 }

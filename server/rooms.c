@@ -409,7 +409,17 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     }
     res->status = 200;
     res->content_type = "text/event-stream; charset=utf-8";
+    if (req->method == THOU_METHOD_HEAD)
+        goto out; /* the head only: no stream, and no presence for the partner to see */
     res->stream = thou_hub_subscribe(app->hub, room_id, role, after);
+    if (!res->stream) {
+        res->content_type = NULL;
+        thou_response_error(res, 429, "too_many_streams",
+                            "this participant already has as many event streams open as allowed; "
+                            "close one first");
+        res->retry_after_s = 1;
+        goto out;
+    }
     /* An erase that committed between the lookup above and the subscription
      * closed the room's streams before this one existed: close it too. */
     struct thou_room_record again = {0};

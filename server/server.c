@@ -1,6 +1,5 @@
 #include "thou/server.h"
 #include "thou/buf.h"
-#include "thou/http1.h"
 #include "thou/log.h"
 #include "thou/mem.h"
 #include "thou/text.h"
@@ -8,8 +7,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -19,110 +18,61 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /*
- * An HTTP/1.1 server on a few epoll loops (one thread each). A connection
- * belongs to one loop for its life; other threads only ever hand it back to
- * its loop through the loop's ready queue (a deferred answer is ready, a
- * stream has frames), which costs one eventfd write per batch, not per
- * connection. Sockets are registered once, edge-triggered, for both
- * directions; nothing is re-armed per request.
+ * The libmicrohttpd adapter. One daemon per loop thread, all sharing one
+ * listen socket, each run by its own loop: epoll_wait() on {the daemon's
+ * epoll fd, an eventfd}, then MHD_run(). libmicrohttpd's internal thread is
+ * not used: its MHD_epoll() can go back to sleep holding a full batch of
+ * ready events (daemon.c, 0.9.75), while MHD_run() never blocks. Without an
+ * internal thread there is no inter-thread channel either, so a resume from
+ * another thread (the hub, the store's writer) only sets two flags inside
+ * libmicrohttpd: the adapter wakes the owning loop itself, once per batch
+ * (docs/api.md, "The HTTP layer"; shared notes on libmicrohttpd 0.9.75).
  */
 
-#define MAX_EVENTS        256
-#define ACCEPTS_PER_WAKE  32
-#define STREAM_READ_BYTES 16384
-#define KEEP_OUT_BYTES    16384 /* an idle connection keeps at most this much output buffer */
-#define DRAIN_BYTES       65536 /* read and dropped before closing after an early answer */
-#define DRAIN_MS          2000
-#define IP_SLOTS          1024
+#define MAX_LOOP_WAIT_MS 1000
+#define STREAM_BLOCK     1024 /* an idle stream keeps this buffer for hours */
+#define IP_SLOTS         1024
+#define MAX_HELD_WAKES   256
 
 /* DESIGN §2: the page that does the crypto must load nothing from elsewhere
  * and run no inline script; libsodium.js needs 'wasm-unsafe-eval'. */
-static const char security_headers[] =
-    "Content-Security-Policy: default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; "
-    "connect-src 'self'; img-src 'self'; style-src 'self'; font-src 'self'; "
-    "manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-    "Referrer-Policy: no-referrer\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "X-Frame-Options: DENY\r\n"
-    "Cross-Origin-Opener-Policy: same-origin\r\n"
-    "Cross-Origin-Resource-Policy: same-origin\r\n"
-    "Permissions-Policy: camera=(), microphone=(), geolocation=(), interest-cohort=()\r\n";
+static const char content_security_policy[] =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; "
+    "img-src 'self'; style-src 'self'; font-src 'self'; manifest-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-enum conn_state {
-    CS_READ,     /* reading a request head or body */
-    CS_DEFERRED, /* waiting for a deferred answer */
-    CS_WRITE,    /* writing a response (maybe a file) */
-    CS_STREAM,   /* an open event stream */
-    CS_DRAIN,    /* answered early; dropping input until the peer closes */
-};
+/* Two years, as browsers' preload lists ask; no includeSubDomains: thou
+ * cannot speak for other hosts under its domain. */
+static const char strict_transport_security[] = "max-age=63072000";
 
-struct loop;
+/* A deadline's phase: what the client must finish sending by then. */
+enum phase { PHASE_NONE, PHASE_HEAD, PHASE_BODY, PHASE_COUNT };
 
-struct conn {
-    int fd;
-    struct loop *loop;
-    enum conn_state state;
-    bool readable;  /* the socket may hold unread bytes (edge-triggered) */
-    bool writable;  /* the socket accepted the last write in full */
-    bool peer_gone; /* hung up or reset */
-    bool queued;    /* on loop->ready; guarded by loop->lock */
-    bool dead;      /* closed while queued; freed when dequeued */
-    bool suspended; /* a stream with nothing to send */
-    bool close_after;
-    bool head_only;
-    bool chunked_out; /* the stream body is chunk-framed */
-    bool body_done;
-    bool too_big;
-    bool counted;  /* counted in server->in_flight */
-    bool rdhup;    /* the peer shut down its side */
-    bool peer_eof; /* read the peer's FIN: what is buffered is all there will be */
-    bool stream_ended;
-    struct conn *next_ready;
-    struct conn *prev, *next;         /* loop->idle: connections a timeout applies to */
-    struct conn *all_prev, *all_next; /* loop->all: every open connection */
-    uint64_t raw_body;                /* chunked body bytes read, kept or not */
-    int64_t active_ms;
-    struct sockaddr_storage peer;
+struct conn;
 
-    /* Input: raw bytes; the head of the request being read starts at 0. */
-    char *in;
-    size_t in_len, in_cap;
-    /* The request being read or answered. */
-    struct thou_http1_head head;
-    struct thou_http1_chunked chunks;
-    struct thou_buf body;
-    struct timespec start;
-    enum thou_method method;
-    const char *route;
-    unsigned status;
-    struct thou_deferred *deferred;
-    struct thou_stream *stream;
-    /* Output. */
-    struct thou_buf out;
-    size_t out_sent;
-    int file_fd;
-    off_t file_off;
-    uint64_t file_left;
+/* Connections whose deadline of one phase is running, oldest first: every
+ * deadline of a phase is as long as any other, so appending keeps order. */
+struct deadline_list {
+    struct conn *first, *last;
 };
 
 struct loop {
     struct thou_server *server;
+    struct deadline_list deadlines[PHASE_COUNT]; /* [PHASE_NONE] unused */
+    struct MHD_Daemon *daemon;
     pthread_t thread;
     int epoll_fd;
     int wake_fd;
-    pthread_mutex_t lock; /* guards ready, queued and dead */
-    struct conn *ready_head, *ready_tail;
-    struct conn idle;     /* sentinel of the timeout list, oldest first */
-    struct conn draining; /* sentinel of the drain list, oldest first */
-    struct conn all;      /* sentinel of the list of open connections */
-    time_t date_second;
-    char date[40];
+    atomic_bool woken;   /* a wake is written and not yet taken by the loop */
+    bool resume_pending; /* this loop's own thread resumed one of its connections */
+    bool quiesced;
+    bool started;
 };
 
 struct ip_count {
@@ -131,18 +81,35 @@ struct ip_count {
     struct ip_count *next;
 };
 
+/*
+ * Per connection (libmicrohttpd's socket context), from its start to its
+ * close: what it counts against the limits, and the watch on its socket.
+ */
+struct conn {
+    struct ip_count *ip;
+    struct loop *loop;
+    int fd;
+    struct request *stream; /* the event stream it carries, if any */
+    enum phase phase;       /* the deadline running, if any */
+    int64_t deadline_ms;
+    struct conn *prev, *next; /* in loop->deadlines[phase] */
+};
+
 struct thou_server {
     struct thou_router *router;
     struct thou_metrics *metrics;
     size_t max_body_bytes;
-    size_t max_head_bytes;
+    int64_t phase_ms[PHASE_COUNT]; /* how long each deadline is */
+    int64_t keep_alive_ms;         /* connection_timeout_s, before a next request's head */
     unsigned max_connections;
     unsigned max_per_ip;
-    int64_t timeout_ms;
+    bool tls;
     unsigned port;
-    atomic_int listen_fd;
+    int listen_fd;
     atomic_bool stopping;
-    atomic_int in_flight; /* requests that are not streams */
+    atomic_bool quiescing;
+    atomic_uint to_quiesce; /* loops that have not yet quiesced their daemon */
+    atomic_int in_flight;   /* requests that are not streams */
     atomic_uint connections;
     unsigned n_loops;
     struct loop *loops;
@@ -150,22 +117,50 @@ struct thou_server {
     struct ip_count *ips[IP_SLOTS];
 };
 
+/*
+ * Per-request state, on libmicrohttpd's *req_cls: made on the first call of
+ * the access handler, released in the request-completed callback. A stream
+ * or a deferred answer points at it as its "conn" (see thou_server_resume),
+ * and libmicrohttpd destroys a response only after the completed callback
+ * (connection.c), so a stream holds a second reference, dropped when the
+ * stream is freed: the hub may resume it until then.
+ */
+struct request {
+    atomic_int refs;
+    struct MHD_Connection *connection;
+    struct loop *loop;
+    struct timespec start;
+    struct thou_buf body;
+    enum thou_method method;
+    const char *route;
+    unsigned status;
+    bool too_big;
+    bool streaming;
+    struct conn *conn;              /* the connection it arrived on */
+    atomic_bool suspended;          /* suspended through thou_server_suspend() */
+    atomic_bool peer_gone;          /* the stream's peer hung up */
+    struct thou_deferred *deferred; /* an answer being prepared elsewhere */
+    struct thou_stream *stream;     /* owned by the MHD response once created */
+    /* Request headers, pointing into libmicrohttpd's connection pool. */
+    const char *content_type;
+    const char *authorization;
+    const char *last_event_id;
+    const char *if_none_match;
+    const char *accept_encoding;
+    unsigned n_host, n_length, n_transfer_encoding;
+    const char *content_length;
+    const char *transfer_encoding;
+    bool bad_header_value;
+};
+
 static _Thread_local struct loop *current_loop;
 
 /* Wake-ups held back by thou_server_hold_wakes(), one per loop. */
-#define MAX_HELD_WAKES 256
 static _Thread_local struct {
     bool holding;
     size_t n;
     struct loop *loops[MAX_HELD_WAKES];
 } held_wakes;
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static double seconds_since(const struct timespec *start)
 {
@@ -174,141 +169,107 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-/* ---- connections per address ----------------------------------------------- */
-
-static size_t addr_key(const struct sockaddr_storage *addr, const void **bytes)
+static int64_t monotonic_ms(void)
 {
-    if (addr->ss_family == AF_INET6) {
-        *bytes = &((const struct sockaddr_in6 *)addr)->sin6_addr;
-        return 16;
-    }
-    *bytes = &((const struct sockaddr_in *)addr)->sin_addr;
-    return 4;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static size_t ip_slot(const struct sockaddr_storage *addr)
-{
-    const void *bytes;
-    size_t n = addr_key(addr, &bytes);
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ ((const unsigned char *)bytes)[i]) * 16777619u;
-    return h % IP_SLOTS;
-}
+/* ---- deadlines ----------------------------------------------------------------- */
 
-static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+/*
+ * libmicrohttpd's connection timeout is an inactivity timeout: a client
+ * that sends one byte now and then never runs into it, and holds its
+ * connection slot for as long as it likes. thou gives the whole request
+ * head and the whole body a deadline each (nginx's client_header_timeout
+ * and client_body_timeout); past it the socket is shut down, libmicrohttpd
+ * reads the end of the stream and closes the connection. Everything here
+ * runs on the connection's own loop thread.
+ */
+static void deadline_unlink(struct conn *conn)
 {
-    const void *x, *y;
-    size_t n = addr_key(a, &x);
-    return a->ss_family == b->ss_family && n == addr_key(b, &y) && memcmp(x, y, n) == 0;
-}
-
-/* Count a new connection from addr; false when its address is at the limit. */
-static bool ip_take(struct thou_server *server, const struct sockaddr_storage *addr)
-{
-    size_t slot = ip_slot(addr);
-    bool ok = true;
-    pthread_mutex_lock(&server->ip_lock);
-    struct ip_count *ip = server->ips[slot];
-    while (ip && !same_ip(&ip->addr, addr))
-        ip = ip->next;
-    if (!ip) {
-        ip = thou_xcalloc(1, sizeof(*ip));
-        ip->addr = *addr;
-        ip->next = server->ips[slot];
-        server->ips[slot] = ip;
-    }
-    if (ip->count >= server->max_per_ip)
-        ok = false;
+    if (conn->phase == PHASE_NONE)
+        return;
+    struct deadline_list *list = &conn->loop->deadlines[conn->phase];
+    if (conn->prev)
+        conn->prev->next = conn->next;
     else
-        ip->count++;
-    pthread_mutex_unlock(&server->ip_lock);
-    return ok;
+        list->first = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    else
+        list->last = conn->prev;
+    conn->prev = conn->next = NULL;
+    conn->phase = PHASE_NONE;
 }
 
-static void ip_release(struct thou_server *server, const struct sockaddr_storage *addr)
+/* Start the deadline of phase, extra_ms later than usual; PHASE_NONE stops it. */
+static void deadline_start(struct conn *conn, enum phase phase, int64_t extra_ms)
 {
-    size_t slot = ip_slot(addr);
-    pthread_mutex_lock(&server->ip_lock);
-    struct ip_count **link = &server->ips[slot];
-    while (*link && !same_ip(&(*link)->addr, addr))
-        link = &(*link)->next;
-    struct ip_count *ip = *link;
-    if (ip && --ip->count == 0) {
-        *link = ip->next;
-        free(ip);
+    deadline_unlink(conn);
+    if (phase == PHASE_NONE)
+        return;
+    struct deadline_list *list = &conn->loop->deadlines[phase];
+    conn->phase = phase;
+    conn->deadline_ms = monotonic_ms() + conn->loop->server->phase_ms[phase] + extra_ms;
+    conn->prev = list->last;
+    if (list->last)
+        list->last->next = conn;
+    else
+        list->first = conn;
+    list->last = conn;
+}
+
+static void expire_deadlines(struct loop *loop)
+{
+    int64_t now = monotonic_ms();
+    for (enum phase phase = PHASE_HEAD; phase < PHASE_COUNT; phase++) {
+        struct deadline_list *list = &loop->deadlines[phase];
+        while (list->first && list->first->deadline_ms <= now) {
+            struct conn *conn = list->first;
+            deadline_unlink(conn);
+            shutdown(conn->fd, SHUT_RDWR);
+            thou_metrics_refusal(loop->server->metrics, phase == PHASE_HEAD
+                                                            ? THOU_REFUSAL_HEAD_DEADLINE
+                                                            : THOU_REFUSAL_BODY_DEADLINE);
+        }
     }
-    pthread_mutex_unlock(&server->ip_lock);
 }
 
-/* ---- deferred answers ------------------------------------------------------- */
-
-static void queue_ready(struct conn *conn);
-
-void thou_deferred_init(struct thou_deferred *deferred,
-                        void (*finish)(struct thou_deferred *, struct thou_response *),
-                        void (*free_fn)(struct thou_deferred *))
+/* Milliseconds until the loop's next deadline, at most max_ms. */
+static int next_deadline_ms(const struct loop *loop, int max_ms)
 {
-    deferred->finish = finish;
-    deferred->free = free_fn;
-    pthread_mutex_init(&deferred->lock, NULL);
-    deferred->done = false;
-    deferred->suspended = false;
-    deferred->conn = NULL;
-}
-
-void thou_deferred_complete(struct thou_deferred *deferred)
-{
-    /* Under the lock: the loop parks the connection under it too, so the
-     * wake-up can neither come before the parking nor be lost. */
-    pthread_mutex_lock(&deferred->lock);
-    deferred->done = true;
-    if (deferred->suspended) {
-        deferred->suspended = false;
-        queue_ready(deferred->conn);
+    int64_t now = monotonic_ms(), wait = max_ms;
+    for (enum phase phase = PHASE_HEAD; phase < PHASE_COUNT; phase++) {
+        const struct conn *first = loop->deadlines[phase].first;
+        if (first && first->deadline_ms - now < wait)
+            wait = first->deadline_ms - now;
     }
-    pthread_mutex_unlock(&deferred->lock);
+    return wait < 0 ? 0 : (int)wait;
 }
 
-static void deferred_free(struct thou_deferred *deferred)
-{
-    /* Wait out a complete() still holding the lock before the memory goes. */
-    pthread_mutex_lock(&deferred->lock);
-    pthread_mutex_unlock(&deferred->lock);
-    pthread_mutex_destroy(&deferred->lock);
-    deferred->free(deferred);
-}
-
-/* ---- the ready queue ---------------------------------------------------------- */
+/* ---- waking loops ----------------------------------------------------------- */
 
 static void wake_loop(struct loop *loop)
 {
+    /* The loop takes 'woken' back with an exchange after it has read the
+     * eventfd and before it runs libmicrohttpd: a resume whose exchange sees
+     * true is seen by that run, one that sees false writes a new wake. */
+    if (atomic_exchange(&loop->woken, true))
+        return;
     uint64_t one = 1;
     ssize_t n = write(loop->wake_fd, &one, sizeof(one));
     (void)n; /* a full counter already means "wake up" */
 }
 
-/* Hand conn back to its loop; callable from any thread. */
-static void queue_ready(struct conn *conn)
+/* Make sure loop runs its daemon again soon after a resume. */
+static void schedule_loop(struct loop *loop)
 {
-    struct loop *loop = conn->loop;
-    bool was_empty = false;
-    pthread_mutex_lock(&loop->lock);
-    if (!conn->queued) {
-        conn->queued = true;
-        conn->next_ready = NULL;
-        was_empty = loop->ready_head == NULL;
-        if (loop->ready_tail)
-            loop->ready_tail->next_ready = conn;
-        else
-            loop->ready_head = conn;
-        loop->ready_tail = conn;
-    }
-    pthread_mutex_unlock(&loop->lock);
-    /* The loop drains its queue before it sleeps: only another thread has to
-     * wake it, and only when the queue was empty (else a wake is pending). */
-    if (!was_empty || current_loop == loop)
+    if (current_loop == loop) {
+        loop->resume_pending = true; /* the loop is running: no sleep before the next run */
         return;
+    }
     if (held_wakes.holding) {
         for (size_t i = 0; i < held_wakes.n; i++)
             if (held_wakes.loops[i] == loop)
@@ -338,840 +299,693 @@ void thou_server_flush_wakes(void *unused)
 
 void thou_server_suspend(void *conn)
 {
-    ((struct conn *)conn)->suspended = true;
+    struct request *req = conn;
+    atomic_store(&req->suspended, true);
+    MHD_suspend_connection(req->connection);
 }
 
+/* Resume once per suspension: the hub or a deferred answer's producer, and
+ * the loop that saw a stream's peer leave, may both try. */
 void thou_server_resume(void *conn)
 {
-    queue_ready(conn);
-}
-
-/* ---- timeouts -------------------------------------------------------------------- */
-
-static void idle_unlink(struct conn *conn)
-{
-    if (!conn->next)
+    struct request *req = conn;
+    /* Read the loop first: once resumed, the request may end at any time
+     * (the caller's own lock is what keeps req itself alive). */
+    struct loop *loop = req->loop;
+    if (!atomic_exchange(&req->suspended, false))
         return;
-    conn->prev->next = conn->next;
-    conn->next->prev = conn->prev;
-    conn->prev = conn->next = NULL;
+    MHD_resume_connection(req->connection);
+    schedule_loop(loop);
 }
 
-/* Reading or writing made progress: the timeout starts again. */
-static void idle_touch(struct conn *conn)
+/* ---- requests ---------------------------------------------------------------- */
+
+static struct request *request_new(struct MHD_Connection *connection, const char *method)
 {
-    struct loop *loop = conn->loop;
-    struct conn *list = conn->state == CS_DRAIN ? &loop->draining : &loop->idle;
-    idle_unlink(conn);
-    conn->active_ms = monotonic_ms();
-    conn->prev = list->prev;
-    conn->next = list;
-    list->prev->next = conn;
-    list->prev = conn;
+    struct request *req = thou_xcalloc(1, sizeof(*req));
+    atomic_init(&req->refs, 1);
+    req->connection = connection;
+    req->loop = current_loop;
+    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->conn = info ? info->socket_context : NULL;
+    thou_buf_init(&req->body);
+    req->method = thou_method_parse(method);
+    return req;
 }
 
-/* ---- closing ---------------------------------------------------------------------- */
-
-static void request_done(struct conn *conn);
-
-static void conn_free(struct conn *conn)
+static void request_unref(struct request *req)
 {
-    free(conn->in);
-    thou_buf_release(&conn->body);
-    thou_buf_release(&conn->out);
-    free(conn);
-}
-
-static void conn_close(struct conn *conn)
-{
-    struct thou_server *server = conn->loop->server;
-    if (conn->state == CS_DEFERRED) {
-        /* The answer's producer still points here: keep the connection until
-         * it is handed back, then close. */
-        conn->peer_gone = true;
-        idle_unlink(conn);
+    if (atomic_fetch_sub(&req->refs, 1) != 1)
         return;
-    }
-    request_done(conn);
-    if (conn->stream) {
-        /* After free() the hub never resumes this connection again. */
-        conn->stream->free(conn->stream);
-        conn->stream = NULL;
-    }
-    if (conn->deferred) {
-        deferred_free(conn->deferred);
-        conn->deferred = NULL;
-    }
-    if (conn->file_fd >= 0)
-        close(conn->file_fd);
-    conn->file_fd = -1;
-    idle_unlink(conn);
-    conn->all_prev->all_next = conn->all_next;
-    conn->all_next->all_prev = conn->all_prev;
-    close(conn->fd);
-    ip_release(server, &conn->peer);
-    atomic_fetch_sub(&server->connections, 1);
-    thou_metrics_connections(server->metrics, -1);
-    pthread_mutex_lock(&conn->loop->lock);
-    bool queued = conn->queued;
-    conn->dead = true;
-    pthread_mutex_unlock(&conn->loop->lock);
-    if (!queued)
-        conn_free(conn);
+    thou_buf_release(&req->body);
+    free(req);
 }
 
-/* ---- responses ---------------------------------------------------------------------- */
-
-static const char *reason_phrase(unsigned status)
+void thou_deferred_init(struct thou_deferred *deferred,
+                        void (*finish)(struct thou_deferred *, struct thou_response *),
+                        void (*free_fn)(struct thou_deferred *))
 {
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 410:
-        return "Gone";
-    case 413:
-        return "Content Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
+    deferred->finish = finish;
+    deferred->free = free_fn;
+    pthread_mutex_init(&deferred->lock, NULL);
+    deferred->done = false;
+    deferred->suspended = false;
+    deferred->conn = NULL;
+}
+
+void thou_deferred_complete(struct thou_deferred *deferred)
+{
+    /* Resume under the lock: the request thread suspends under it too, so
+     * the wake-up can neither come before the suspension nor be lost. */
+    pthread_mutex_lock(&deferred->lock);
+    deferred->done = true;
+    if (deferred->suspended) {
+        deferred->suspended = false;
+        thou_server_resume(deferred->conn);
     }
+    pthread_mutex_unlock(&deferred->lock);
 }
 
-static const char *http_date(struct loop *loop)
+static void deferred_free(struct thou_deferred *deferred)
 {
-    time_t now = time(NULL);
-    if (now != loop->date_second) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(loop->date, sizeof(loop->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        loop->date_second = now;
+    /* Wait out a complete() still holding the lock before the memory goes. */
+    pthread_mutex_lock(&deferred->lock);
+    pthread_mutex_unlock(&deferred->lock);
+    pthread_mutex_destroy(&deferred->lock);
+    deferred->free(deferred);
+}
+
+/* ---- responses ----------------------------------------------------------------- */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct request *req = cls;
+    (void)pos;
+    if (atomic_load(&req->peer_gone))
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    ssize_t n = req->stream->read(req->stream, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void stream_free(void *cls)
+{
+    struct request *req = cls;
+    if (req->conn && req->conn->stream == req)
+        req->conn->stream = NULL;
+    req->stream->free(req->stream); /* the hub never resumes it after this */
+    req->stream = NULL;
+    request_unref(req);
+}
+
+static bool is_document(const struct thou_response *res)
+{
+    return res->content_type && strncmp(res->content_type, "text/html", 9) == 0;
+}
+
+/* Documents get the whole set of security headers (DESIGN §2); the API's
+ * JSON, event streams and scripts only what applies to them: each header
+ * costs libmicrohttpd three allocations per response. */
+static bool add_headers(struct thou_server *server, struct MHD_Response *response,
+                        const struct thou_response *res, bool stream)
+{
+    bool ok = true;
+    if (is_document(res)) {
+        ok &= MHD_add_response_header(response, "Content-Security-Policy",
+                                      content_security_policy) == MHD_YES;
+        ok &= MHD_add_response_header(response, "Referrer-Policy", "no-referrer") == MHD_YES;
+        ok &= MHD_add_response_header(response, "X-Frame-Options", "DENY") == MHD_YES;
+        ok &= MHD_add_response_header(response, "Cross-Origin-Opener-Policy", "same-origin") ==
+              MHD_YES;
+        ok &= MHD_add_response_header(response, "Cross-Origin-Resource-Policy", "same-origin") ==
+              MHD_YES;
+        ok &= MHD_add_response_header(
+                  response, "Permissions-Policy",
+                  "camera=(), microphone=(), geolocation=(), interest-cohort=()") == MHD_YES;
     }
-    return loop->date;
+    ok &= MHD_add_response_header(response, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    if (server->tls)
+        ok &= MHD_add_response_header(response, "Strict-Transport-Security",
+                                      strict_transport_security) == MHD_YES;
+    if (res->content_type)
+        ok &= MHD_add_response_header(response, "Content-Type", res->content_type) == MHD_YES;
+    if (res->etag[0])
+        ok &= MHD_add_response_header(response, "ETag", res->etag) == MHD_YES;
+    ok &= MHD_add_response_header(response, "Cache-Control",
+                                  res->cache_control ? res->cache_control : "no-store") == MHD_YES;
+    if (res->retry_after_s) {
+        char value[16];
+        snprintf(value, sizeof(value), "%u", res->retry_after_s);
+        ok &= MHD_add_response_header(response, "Retry-After", value) == MHD_YES;
+    }
+    if (res->allow)
+        ok &= MHD_add_response_header(response, "Allow", res->allow) == MHD_YES;
+    if (res->content_encoding)
+        ok &=
+            MHD_add_response_header(response, "Content-Encoding", res->content_encoding) == MHD_YES;
+    if (res->vary)
+        ok &= MHD_add_response_header(response, "Vary", res->vary) == MHD_YES;
+    if (stream) /* a buffering proxy in front would hold the events back */
+        ok &= MHD_add_response_header(response, "X-Accel-Buffering", "no") == MHD_YES;
+    return ok;
 }
 
-static void put_header(struct thou_buf *out, const char *name, const char *value)
+/* Turn a filled thou_response into an MHD response; takes what it owns. */
+static struct MHD_Response *make_mhd_response(struct thou_server *server, struct request *req,
+                                              struct thou_response *res)
 {
-    thou_buf_puts(out, name);
-    thou_buf_puts(out, ": ");
-    thou_buf_puts(out, value);
-    thou_buf_puts(out, "\r\n");
+    struct MHD_Response *response;
+    bool stream = res->stream != NULL;
+    if (stream) {
+        res->stream->conn = req;
+        req->stream = res->stream;
+        atomic_fetch_add(&req->refs, 1); /* dropped by stream_free */
+        response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader,
+                                                     req, stream_free);
+        if (!response) {
+            req->stream = NULL;
+            atomic_fetch_sub(&req->refs, 1);
+        } else {
+            res->stream = NULL;
+        }
+    } else if (res->file_fd >= 0) {
+        response = MHD_create_response_from_fd64(res->file_size, res->file_fd);
+        if (response)
+            res->file_fd = -1;
+    } else {
+        static char empty[1];
+        response = MHD_create_response_from_buffer(res->body_len, res->body ? res->body : empty,
+                                                   res->body ? MHD_RESPMEM_MUST_FREE
+                                                             : MHD_RESPMEM_PERSISTENT);
+        if (response)
+            res->body = NULL;
+    }
+    if (response && !add_headers(server, response, res, stream)) {
+        MHD_destroy_response(response);
+        response = NULL;
+    }
+    return response;
 }
 
-static void put_number_header(struct thou_buf *out, const char *name, uint64_t value)
+static enum MHD_Result send_response(struct thou_server *server, struct request *req,
+                                     struct thou_response *res)
 {
-    char digits[24];
-    snprintf(digits, sizeof(digits), "%llu", (unsigned long long)value);
-    put_header(out, name, digits);
-}
-
-/* Serialize res into conn->out (a file body is sent after it); takes what
- * res owns. */
-static void render_response(struct conn *conn, struct thou_response *res)
-{
-    struct thou_buf *out = &conn->out;
     if (res->status == 0)
         res->status = 500;
-    conn->status = res->status;
-    if (!conn->head.keep_alive || atomic_load(&conn->loop->server->stopping))
-        conn->close_after = true;
-
-    char line[64];
-    snprintf(line, sizeof(line), "HTTP/1.1 %u %s\r\n", res->status, reason_phrase(res->status));
-    thou_buf_puts(out, line);
-    put_header(out, "Date", http_date(conn->loop));
-    thou_buf_puts(out, security_headers);
-    if (res->content_type)
-        put_header(out, "Content-Type", res->content_type);
-    if (res->etag[0])
-        put_header(out, "ETag", res->etag);
-    put_header(out, "Cache-Control", res->cache_control ? res->cache_control : "no-store");
-    if (res->retry_after_s)
-        put_number_header(out, "Retry-After", res->retry_after_s);
-    if (res->allow)
-        put_header(out, "Allow", res->allow);
-    if (res->content_encoding)
-        put_header(out, "Content-Encoding", res->content_encoding);
-    if (res->vary)
-        put_header(out, "Vary", res->vary);
-
-    if (res->stream) {
-        conn->chunked_out = conn->head.minor == 1;
-        if (conn->chunked_out)
-            thou_buf_puts(out, "Transfer-Encoding: chunked\r\n");
-        else
-            conn->close_after = true; /* HTTP/1.0: the body ends with the connection */
-        thou_buf_puts(out, "X-Accel-Buffering: no\r\n\r\n");
-        conn->stream = res->stream;
-        conn->stream->conn = conn;
+    req->status = res->status;
+    if (res->stream && req->method == THOU_METHOD_HEAD) {
+        /* libmicrohttpd 0.9.75 ends a chunked answer to HEAD with "0\r\n\r\n"
+         * all the same, which the client would read as its next answer. */
+        res->stream->free(res->stream);
         res->stream = NULL;
-        thou_response_release(res);
-        return;
     }
-    bool no_body = res->status == 304 || res->status == 204;
-    uint64_t length = res->file_fd >= 0 ? res->file_size : res->body_len;
-    if (!no_body)
-        put_number_header(out, "Content-Length", length);
-    if (conn->close_after)
-        thou_buf_puts(out, "Connection: close\r\n");
-    else if (conn->head.minor == 0)
-        thou_buf_puts(out, "Connection: keep-alive\r\n"); /* 1.0 closes unless told */
-    thou_buf_puts(out, "\r\n");
-    if (!no_body && !conn->head_only) {
-        if (res->file_fd >= 0) {
-            conn->file_fd = res->file_fd;
-            conn->file_off = 0;
-            conn->file_left = res->file_size;
-            res->file_fd = -1;
-        } else if (res->body_len) {
-            thou_buf_append(out, res->body, res->body_len);
-        }
-    }
+    bool stream = res->stream != NULL;
+    struct MHD_Response *response = make_mhd_response(server, req, res);
     thou_response_release(res);
-}
-
-/* What a failed send() or sendfile() means for the connection. */
-enum write_failure { WRITE_RETRY, WRITE_WAIT, WRITE_BROKEN };
-
-static enum write_failure write_failed(struct conn *conn)
-{
-    if (errno == EINTR)
-        return WRITE_RETRY;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        conn->writable = false; /* the next EPOLLOUT edge says when */
-        return WRITE_WAIT;
-    }
-    return WRITE_BROKEN;
-}
-
-/* Write what is pending. Returns false when the connection broke. */
-static bool flush_out(struct conn *conn)
-{
-    while (conn->out_sent < conn->out.len) {
-        ssize_t n = send(conn->fd, conn->out.data + conn->out_sent, conn->out.len - conn->out_sent,
-                         MSG_NOSIGNAL);
-        if (n < 0) {
-            enum write_failure failure = write_failed(conn);
-            if (failure == WRITE_RETRY)
-                continue;
-            return failure == WRITE_WAIT;
-        }
-        conn->out_sent += (size_t)n;
-    }
-    if (conn->out.cap > KEEP_OUT_BYTES)
-        thou_buf_release(&conn->out);
-    else
-        thou_buf_reset(&conn->out);
-    conn->out_sent = 0;
-    while (conn->file_left > 0) {
-        size_t want = conn->file_left > (1u << 20) ? (1u << 20) : (size_t)conn->file_left;
-        ssize_t n = sendfile(conn->fd, conn->file_fd, &conn->file_off, want);
-        if (n < 0) {
-            enum write_failure failure = write_failed(conn);
-            if (failure == WRITE_RETRY)
-                continue;
-            return failure == WRITE_WAIT;
-        }
-        if (n == 0)
-            return false; /* the file shrank under us: the length sent is now a lie */
-        conn->file_left -= (uint64_t)n;
-    }
-    if (conn->file_fd >= 0) {
-        close(conn->file_fd);
-        conn->file_fd = -1;
-    }
-    return true;
-}
-
-static bool out_pending(const struct conn *conn)
-{
-    return conn->out_sent < conn->out.len || conn->file_left > 0;
-}
-
-/* The request is over: log and count it once. */
-static void request_done(struct conn *conn)
-{
-    if (!conn->counted)
-        return;
-    conn->counted = false;
-    struct thou_server *server = conn->loop->server;
-    double seconds = seconds_since(&conn->start);
-    unsigned status = conn->status ? conn->status : 499; /* client went away before an answer */
-    thou_metrics_request(server->metrics, conn->route, conn->method, status, seconds);
-    thou_log_info("request method=%s route=%s status=%u ms=%.3f%s", thou_method_name(conn->method),
-                  conn->route ? conn->route : "unmatched", status, seconds * 1000.0,
-                  conn->stream ? " stream=1" : "");
-    if (!conn->stream)
-        atomic_fetch_sub(&server->in_flight, 1);
-}
-
-/* ---- requests ------------------------------------------------------------------------- */
-
-/* Queue the answer; process() writes it. */
-static void respond(struct conn *conn, struct thou_response *res)
-{
-    render_response(conn, res);
-    conn->state = conn->stream ? CS_STREAM : CS_WRITE;
-    if (conn->stream) {
+    if (!response)
+        return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+    enum MHD_Result ret = MHD_queue_response(req->connection, req->status, response);
+    MHD_destroy_response(response);
+    if (ret == MHD_YES && stream) {
         /* A stream is no request in flight: shutdown does not wait for it. */
-        atomic_fetch_sub(&conn->loop->server->in_flight, 1);
-        idle_unlink(conn); /* streams have no timeout; heartbeats find dead peers */
-        free(conn->in);
-        conn->in = NULL;
-        conn->in_len = conn->in_cap = 0;
-        thou_buf_release(&conn->body);
+        req->streaming = true;
+        atomic_fetch_sub(&server->in_flight, 1);
+        if (req->conn)
+            req->conn->stream = req; /* its peer's hang-up ends it (peer_left) */
     }
+    return ret;
 }
 
-static void respond_error(struct conn *conn, unsigned status, const char *code, const char *message)
+static enum MHD_Result send_error(struct thou_server *server, struct request *req, unsigned status,
+                                  const char *code, const char *message)
 {
     struct thou_response res;
     thou_response_init(&res);
     thou_response_error(&res, status, code, message);
-    conn->head.keep_alive = false; /* the input can no longer be trusted to frame requests */
-    respond(conn, &res);
+    return send_response(server, req, &res);
 }
 
-static void finish_deferred(struct conn *conn)
+/* Send the deferred answer if it is ready, else suspend until it is. */
+static enum MHD_Result finish_deferred(struct thou_server *server, struct request *req)
 {
-    struct thou_deferred *deferred = conn->deferred;
+    struct thou_deferred *deferred = req->deferred;
     pthread_mutex_lock(&deferred->lock);
     if (!deferred->done) {
-        deferred->conn = conn;
+        deferred->conn = req;
         deferred->suspended = true;
-        conn->state = CS_DEFERRED;
-        idle_unlink(conn); /* no timeout while the answer is being made */
+        thou_server_suspend(req);
         pthread_mutex_unlock(&deferred->lock);
-        return;
+        return MHD_YES;
     }
     pthread_mutex_unlock(&deferred->lock);
-    conn->state = CS_WRITE;
-    if (conn->peer_gone) {
-        conn->close_after = true; /* nothing to send: process() closes */
-        return;
-    }
     struct thou_response res;
     thou_response_init(&res);
     deferred->finish(deferred, &res);
-    respond(conn, &res);
+    return send_response(server, req, &res);
 }
 
-static void dispatch(struct conn *conn)
+static enum MHD_Result dispatch(struct thou_server *server, struct request *req, const char *url)
 {
-    struct thou_server *server = conn->loop->server;
     struct thou_response res;
     thou_response_init(&res);
     char allow[64];
 
-    if (conn->too_big) {
-        conn->head.keep_alive = false;
-        thou_response_error(&res, 413, "too_large", "the request body is larger than allowed");
-        respond(conn, &res);
-        return;
-    }
-    char *path = conn->head.path;
+    if (req->too_big)
+        return send_error(server, req, 413, "too_large", "the request body is larger than allowed");
+    /* On the stack: captures are needed only while the handler runs, and a
+     * stream's request state lives as long as the stream. */
     struct thou_route_match match;
-    enum thou_route_result found = thou_router_match(server->router, conn->method, path, &match);
-    if (found == THOU_ROUTE_NOT_FOUND) {
-        thou_response_error(&res, 404, "not_found", "no such resource");
-        respond(conn, &res);
-        return;
-    }
+    enum thou_route_result found = thou_router_match(server->router, req->method, url, &match);
+    if (found == THOU_ROUTE_NOT_FOUND)
+        return send_error(server, req, 404, "not_found", "no such resource");
     if (found == THOU_ROUTE_BAD_METHOD) {
         thou_router_allow_header(match.allowed, allow, sizeof(allow));
         res.allow = allow;
         thou_response_error(&res, 405, "method_not_allowed",
                             "this method is not allowed on this resource");
-        respond(conn, &res);
-        return;
+        return send_response(server, req, &res);
     }
-    conn->route = match.pattern;
-    struct thou_request req = {
-        .method = conn->method,
-        .path = path,
+    req->route = match.pattern;
+
+    struct thou_request request = {
+        .method = req->method,
+        .path = url,
         .route = match.pattern,
         .n_params = match.n_params,
-        .content_type = conn->head.content_type,
-        .authorization = conn->head.authorization,
-        .last_event_id = conn->head.last_event_id,
-        .if_none_match = conn->head.if_none_match,
-        .accept_encoding = conn->head.accept_encoding,
-        .body = conn->body.len ? conn->body.data : NULL,
-        .body_len = conn->body.len,
-        .conn = conn,
+        .content_type = req->content_type,
+        .authorization = req->authorization,
+        .last_event_id = req->last_event_id,
+        .if_none_match = req->if_none_match,
+        .accept_encoding = req->accept_encoding,
+        .body = req->body.len ? req->body.data : NULL,
+        .body_len = req->body.len,
+        .secure = server->tls,
+        .conn = req,
     };
-    memcpy(req.params, match.params, sizeof(req.params));
-    match.handler(match.ctx, &req, &res);
-    if (!res.deferred) {
-        respond(conn, &res);
-        return;
-    }
-    conn->deferred = res.deferred;
+    memcpy(request.params, match.params, sizeof(request.params));
+    match.handler(match.ctx, &request, &res);
+    if (!res.deferred)
+        return send_response(server, req, &res);
+    req->deferred = res.deferred;
     res.deferred = NULL;
     thou_response_release(&res);
-    finish_deferred(conn);
+    return finish_deferred(server, req);
 }
 
-/* A complete head is at the start of conn->in: start the request. Returns
- * false when it was answered at once (malformed). */
-static bool start_request(struct conn *conn, enum thou_http1_error rc)
+/* ---- checks on the request head ------------------------------------------------ */
+
+static bool header_is(const char *key, size_t key_len, const char *name, size_t name_len)
 {
-    struct thou_server *server = conn->loop->server;
-    clock_gettime(CLOCK_MONOTONIC, &conn->start);
-    conn->counted = true;
-    atomic_fetch_add(&server->in_flight, 1);
-    conn->status = 0;
-    conn->route = NULL;
-    conn->too_big = false;
-    conn->body_done = false;
-    conn->head_only = false;
-    conn->raw_body = 0;
-    conn->method = THOU_METHOD_OTHER;
-    switch (rc) {
-    case THOU_HTTP1_OK:
-        break;
-    case THOU_HTTP1_TOO_LARGE:
-        respond_error(conn, 431, "headers_too_large", "the request head is larger than allowed");
-        return false;
-    case THOU_HTTP1_BAD_VERSION:
-        respond_error(conn, 505, "bad_version", "only HTTP/1.0 and HTTP/1.1 are spoken here");
-        return false;
-    case THOU_HTTP1_NOT_IMPLEMENTED:
-        respond_error(conn, 501, "not_implemented",
-                      "only the chunked transfer coding is supported");
-        return false;
-    default:
-        respond_error(conn, 400, "bad_request", "the request is not valid HTTP/1.1");
-        return false;
-    }
-    conn->method = thou_method_parse(conn->head.method);
-    conn->head_only = conn->method == THOU_METHOD_HEAD;
-    thou_http1_unescape(conn->head.path);
-    thou_buf_reset(&conn->body);
-    if (conn->head.chunked)
-        thou_http1_chunked_init(&conn->chunks);
-    /* A declared body over the limit is refused before a byte of it is read. */
-    if (conn->head.has_length && conn->head.content_length > server->max_body_bytes) {
-        conn->too_big = true;
-        conn->body_done = true;
-        return true;
-    }
-    if (!conn->head.chunked && (!conn->head.has_length || conn->head.content_length == 0))
-        conn->body_done = true;
-    if (!conn->body_done && conn->head.expect_continue) {
-        static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        thou_buf_append(&conn->out, go_on, sizeof(go_on) - 1);
-        if (!flush_out(conn))
-            conn->peer_gone = true;
-    }
-    return true;
+    return key_len == name_len && strncasecmp(key, name, name_len) == 0;
 }
 
-/* Input after the head of the request being read. */
-static char *body_input(struct conn *conn, size_t *len)
+#define HEADER_IS(name) header_is(key, key_size, name, sizeof(name) - 1)
+
+/* One pass over the request's header fields: the values handlers need, and
+ * the counts behind the framing checks libmicrohttpd leaves to us. */
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      size_t key_size, const char *value, size_t value_size)
 {
-    *len = conn->in_len - conn->head.head_len;
-    return conn->in + conn->head.head_len;
+    struct request *req = cls;
+    (void)kind;
+    for (size_t i = 0; i < value_size; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            req->bad_header_value = true; /* NUL, a bare CR, another control byte */
+    }
+    if (HEADER_IS("Host"))
+        req->n_host++;
+    else if (HEADER_IS("Content-Length")) {
+        req->n_length++;
+        req->content_length = value;
+    } else if (HEADER_IS("Transfer-Encoding")) {
+        req->n_transfer_encoding++;
+        req->transfer_encoding = value;
+    } else if (HEADER_IS("Content-Type"))
+        req->content_type = value;
+    else if (HEADER_IS("Authorization"))
+        req->authorization = value;
+    else if (HEADER_IS("Last-Event-ID"))
+        req->last_event_id = value;
+    else if (HEADER_IS("If-None-Match"))
+        req->if_none_match = value;
+    else if (HEADER_IS("Accept-Encoding"))
+        req->accept_encoding = value;
+    return MHD_YES;
 }
 
-/* Drop n bytes of body input. */
-static void consume_body_input(struct conn *conn, size_t n)
+static bool has_control_byte(const char *s)
 {
-    size_t len;
-    char *start = body_input(conn, &len);
-    memmove(start, start + n, len - n);
-    conn->in_len -= n;
-}
-
-/* Move body bytes from the input into conn->body. Returns false on a
- * malformed chunked body. */
-static bool take_body(struct conn *conn)
-{
-    struct thou_server *server = conn->loop->server;
-    size_t len;
-    char *input = body_input(conn, &len);
-    if (!conn->head.chunked) {
-        uint64_t want = conn->head.content_length - conn->body.len;
-        size_t n = len < want ? len : (size_t)want;
-        thou_buf_append(&conn->body, input, n);
-        consume_body_input(conn, n);
-        conn->body_done = conn->body.len == conn->head.content_length;
-        return true;
-    }
-    size_t used = 0, data = 0;
-    int rc = thou_http1_chunked_decode(&conn->chunks, input, len, &used, &data);
-    if (rc < 0)
-        return false;
-    /* A body that grows past the limit is read to its end but not kept. */
-    if (!conn->too_big && conn->body.len + data <= server->max_body_bytes)
-        thou_buf_append(&conn->body, input, data);
-    else
-        conn->too_big = true;
-    conn->raw_body += used;
-    consume_body_input(conn, used);
-    conn->body_done = rc == 1;
-    return true;
-}
-
-/* Parse and run whatever complete request the input holds. */
-static void handle_input(struct conn *conn)
-{
-    struct thou_server *server = conn->loop->server;
-    if (!conn->counted) {
-        if (conn->in_len == 0)
-            return;
-        enum thou_http1_error rc =
-            thou_http1_parse_head(conn->in, conn->in_len, server->max_head_bytes, &conn->head);
-        if (rc == THOU_HTTP1_INCOMPLETE)
-            return;
-        if (!start_request(conn, rc))
-            return;
-    }
-    if (!conn->body_done && !take_body(conn)) {
-        respond_error(conn, 400, "bad_request", "the chunked request body is malformed");
-        return;
-    }
-    if (!conn->body_done) {
-        /* Even a body that is not kept has to end some time. */
-        if (conn->raw_body > 2 * server->max_body_bytes + 65536) {
-            conn->head.keep_alive = false;
-            conn->too_big = true;
-            dispatch(conn);
-        }
-        return;
-    }
-    if (conn->too_big && conn->head.has_length)
-        conn->head.keep_alive = false; /* its body follows, unread */
-    dispatch(conn);
-}
-
-/* The head's strings point into conn->in; follow the buffer when it moves. */
-static void grow_input(struct conn *conn, size_t cap)
-{
-    const char **strings[] = {&conn->head.method,        &conn->head.content_type,
-                              &conn->head.authorization, &conn->head.last_event_id,
-                              &conn->head.if_none_match, &conn->head.accept_encoding};
-    enum { N_STRINGS = sizeof(strings) / sizeof(strings[0]) };
-    size_t offsets[N_STRINGS], path = 0;
-    bool rebase = conn->counted && conn->head.head_len;
-    if (rebase) {
-        for (size_t i = 0; i < N_STRINGS; i++)
-            offsets[i] = *strings[i] ? (size_t)(*strings[i] - conn->in) : 0;
-        path = conn->head.path ? (size_t)(conn->head.path - conn->in) : 0;
-    }
-    conn->in = thou_xrealloc(conn->in, cap);
-    conn->in_cap = cap;
-    if (rebase) {
-        for (size_t i = 0; i < N_STRINGS; i++)
-            if (*strings[i])
-                *strings[i] = conn->in + offsets[i];
-        if (conn->head.path)
-            conn->head.path = conn->in + path;
-    }
-}
-
-/* Read until the socket is empty or the buffer holds as much as is useful
- * at once. Returns false when the peer closed or the connection broke. */
-static bool read_input(struct conn *conn)
-{
-    struct thou_server *server = conn->loop->server;
-    /* A head has to fit its limit; body input is consumed as it comes. */
-    size_t limit = conn->counted ? conn->head.head_len + 65536 : server->max_head_bytes;
-    while (conn->readable && conn->in_len < limit) {
-        if (conn->in_cap - conn->in_len < 1024) {
-            size_t cap = conn->in_cap ? conn->in_cap * 2 : 2048;
-            grow_input(conn, cap > limit + 1 ? limit + 1 : cap);
-        }
-        size_t room = conn->in_cap - conn->in_len - 1; /* one byte for a NUL */
-        if (room > limit - conn->in_len)
-            room = limit - conn->in_len;
-        ssize_t n = recv(conn->fd, conn->in + conn->in_len, room, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn->readable = false;
-                return true;
-            }
-            return false;
-        }
-        if (n == 0) {
-            conn->peer_eof = true;
-            conn->readable = false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
             return true;
+    return false;
+}
+
+/* A declared body over the limit is refused before a byte of it is read. */
+static bool declared_too_big(const char *length, size_t limit)
+{
+    if (!length)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(length, &end, 10);
+    return errno != 0 || end == length || n > limit;
+}
+
+/*
+ * What libmicrohttpd 0.9.75 accepts but thou refuses, checked on the first
+ * call, before any body is read: an answer queued then also closes the
+ * connection, since the input can no longer be trusted to frame requests.
+ * Returns MHD_YES with nothing queued when the head is fine.
+ */
+static enum MHD_Result check_head(struct thou_server *server, struct request *req, const char *url,
+                                  const char *version, bool *answered)
+{
+    *answered = true;
+    bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    /* libmicrohttpd serves HTTP/1.2 and the like as 1.1 (RFC 9110 allows
+     * it); thou speaks exactly 1.0 and 1.1, as before. */
+    if (!http11 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return send_error(server, req, 505, "bad_version",
+                          "only HTTP/1.0 and HTTP/1.1 are spoken here");
+    MHD_get_connection_values_n(req->connection, MHD_HEADER_KIND, collect_header, req);
+    if (req->bad_header_value || url[0] != '/' || has_control_byte(url))
+        return send_error(server, req, 400, "bad_request", "the request is not valid HTTP/1.1");
+    if ((http11 && req->n_host != 1) || req->n_host > 1)
+        return send_error(server, req, 400, "bad_request", "one Host header field is required");
+    if (req->n_length > 1 || (req->n_length && req->n_transfer_encoding))
+        return send_error(server, req, 400, "bad_request", "the body's length is ambiguous");
+    if (req->n_transfer_encoding > 1 ||
+        (req->transfer_encoding && strcasecmp(req->transfer_encoding, "chunked") != 0))
+        return send_error(server, req, 501, "not_implemented",
+                          "only the chunked transfer coding is supported");
+    if (declared_too_big(req->content_length, server->max_body_bytes)) {
+        req->too_big = true;
+        return dispatch(server, req, url);
+    }
+    *answered = false;
+    /* The head is in: a body, if one comes, has its own deadline. */
+    bool has_body =
+        req->transfer_encoding ||
+        (req->content_length && strspn(req->content_length, "0") != strlen(req->content_length));
+    if (req->conn)
+        deadline_start(req->conn, has_body ? PHASE_BODY : PHASE_NONE, 0);
+    return MHD_YES;
+}
+
+/* ---- libmicrohttpd callbacks ----------------------------------------------------- */
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **req_cls)
+{
+    struct thou_server *server = cls;
+    struct request *req = *req_cls;
+
+    if (!req) {
+        req = request_new(connection, method);
+        *req_cls = req;
+        atomic_fetch_add(&server->in_flight, 1);
+        bool answered;
+        enum MHD_Result ret = check_head(server, req, url, version, &answered);
+        /* Nothing is queued on the first call otherwise: an answer queued
+         * now makes libmicrohttpd close the connection after it. */
+        return ret;
+    }
+    if (*upload_data_size) {
+        if (!req->too_big && req->body.len + *upload_data_size <= server->max_body_bytes)
+            thou_buf_append(&req->body, upload_data, *upload_data_size);
+        else
+            req->too_big = true;
+        *upload_data_size = 0;
+        /* A chunked body that grows past the limit is read to its end but
+         * never kept (libmicrohttpd cannot answer mid-upload); the 413 goes
+         * out on the final call. */
+        return MHD_YES;
+    }
+    if (req->deferred)
+        return finish_deferred(server, req); /* resumed: the answer is ready */
+    if (req->conn)
+        deadline_start(req->conn, PHASE_NONE, 0); /* the whole body is in */
+    return dispatch(server, req, url);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
+                              enum MHD_RequestTerminationCode toe)
+{
+    struct thou_server *server = cls;
+    struct request *req = *req_cls;
+    (void)connection;
+    (void)toe;
+    if (!req)
+        return;
+    double seconds = seconds_since(&req->start);
+    unsigned status = req->status ? req->status : 499; /* client went away before an answer */
+    thou_metrics_request(server->metrics, req->route, req->method, status, seconds);
+    thou_log_info("request method=%s route=%s status=%u ms=%.3f%s", thou_method_name(req->method),
+                  req->route ? req->route : "unmatched", status, seconds * 1000.0,
+                  req->streaming ? " stream=1" : "");
+    if (!req->streaming)
+        atomic_fetch_sub(&server->in_flight, 1);
+    if (req->deferred)
+        deferred_free(req->deferred);
+    req->deferred = NULL;
+    /* A kept-alive connection may idle before its next request: its head's
+     * deadline starts after the idle time allowed. */
+    if (req->conn && !req->streaming)
+        deadline_start(req->conn, PHASE_HEAD, server->keep_alive_ms);
+    *req_cls = NULL;
+    request_unref(req);
+}
+
+/* ---- connections per address ------------------------------------------------------ */
+
+/*
+ * What an address is counted as: an IPv4 address as itself, an IPv6 address
+ * by its /64 prefix (one household or phone is given a whole /64, and can
+ * pick any address in it), an IPv4-mapped IPv6 address as the IPv4 one.
+ */
+static size_t addr_key(const struct sockaddr_storage *addr, const void **bytes)
+{
+    if (addr->ss_family == AF_INET6) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(in6)) {
+            *bytes = &in6->s6_addr[12];
+            return 4;
         }
-        conn->in_len += (size_t)n;
-        conn->in[conn->in_len] = '\0';
-        /* A short read emptied the socket; the next byte brings a new edge
-         * (unless the peer's FIN came with the data: then read to the end). */
-        if ((size_t)n < room && !conn->rdhup)
-            conn->readable = false;
+        *bytes = in6->s6_addr;
+        return 8;
     }
-    return true;
+    *bytes = &((const struct sockaddr_in *)addr)->sin_addr;
+    return 4;
 }
 
-/* The request was answered: drop its head and body for the next one. */
-static void reset_request(struct conn *conn)
+static size_t ip_slot(const struct sockaddr_storage *addr)
 {
-    if (conn->head.head_len) {
-        memmove(conn->in, conn->in + conn->head.head_len, conn->in_len - conn->head.head_len);
-        conn->in_len -= conn->head.head_len;
-        conn->head.head_len = 0;
-    }
-    if (conn->in_len == 0 && conn->in_cap > 4096) {
-        free(conn->in);
-        conn->in = NULL;
-        conn->in_cap = 0;
-    }
-    if (conn->body.cap > KEEP_OUT_BYTES)
-        thou_buf_release(&conn->body);
-    else
-        thou_buf_reset(&conn->body);
-    if (conn->deferred) {
-        deferred_free(conn->deferred);
-        conn->deferred = NULL;
-    }
+    const void *bytes;
+    size_t n = addr_key(addr, &bytes);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const unsigned char *)bytes)[i]) * 16777619u;
+    return h % IP_SLOTS;
 }
 
-/* Pull what the stream has and frame it. Returns false when it ended. */
-static bool pump_stream(struct conn *conn)
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    char buf[STREAM_READ_BYTES];
-    while (!conn->suspended && conn->out.len < 4 * STREAM_READ_BYTES) {
-        ssize_t n = conn->stream->read(conn->stream, buf, sizeof(buf));
-        if (n < 0) {
-            if (conn->chunked_out)
-                thou_buf_puts(&conn->out, "0\r\n\r\n");
-            return false;
-        }
-        if (n == 0)
-            break; /* the stream suspended itself */
-        if (conn->chunked_out) {
-            char size[24];
-            snprintf(size, sizeof(size), "%zx\r\n", (size_t)n);
-            thou_buf_puts(&conn->out, size);
-        }
-        thou_buf_append(&conn->out, buf, (size_t)n);
-        if (conn->chunked_out)
-            thou_buf_puts(&conn->out, "\r\n");
+    const void *x, *y;
+    size_t n = addr_key(a, &x);
+    return a->ss_family == b->ss_family && n == addr_key(b, &y) && memcmp(x, y, n) == 0;
+}
+
+/* Count a new connection from addr; NULL when its address or the server is
+ * at its limit (counted as a refusal). */
+static struct ip_count *ip_take(struct thou_server *server, const struct sockaddr *sa)
+{
+    enum thou_refusal refusal = THOU_REFUSAL_CONNECTION_LIMIT;
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof(addr));
+    memcpy(&addr, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    size_t slot = ip_slot(&addr);
+    struct ip_count *ip = NULL;
+    pthread_mutex_lock(&server->ip_lock);
+    if (atomic_load(&server->connections) >= server->max_connections)
+        goto out;
+    ip = server->ips[slot];
+    while (ip && !same_ip(&ip->addr, &addr))
+        ip = ip->next;
+    if (!ip) {
+        ip = thou_xcalloc(1, sizeof(*ip));
+        ip->addr = addr;
+        ip->next = server->ips[slot];
+        server->ips[slot] = ip;
     }
-    return true;
+    if (ip->count >= server->max_per_ip) {
+        refusal = THOU_REFUSAL_ADDRESS_LIMIT;
+        ip = NULL;
+        goto out;
+    }
+    ip->count++;
+    atomic_fetch_add(&server->connections, 1);
+out:
+    pthread_mutex_unlock(&server->ip_lock);
+    if (!ip)
+        thou_metrics_refusal(server->metrics, refusal);
+    return ip;
 }
 
-/* Write pending output. Returns false when the connection broke; true with
- * output still pending when the socket is full. */
-static bool write_pending(struct conn *conn)
+static void ip_release(struct thou_server *server, struct ip_count *ip)
 {
-    if (!out_pending(conn) || !conn->writable)
-        return true;
-    return flush_out(conn);
+    pthread_mutex_lock(&server->ip_lock);
+    atomic_fetch_sub(&server->connections, 1);
+    if (--ip->count == 0) {
+        struct ip_count **link = &server->ips[ip_slot(&ip->addr)];
+        while (*link != ip)
+            link = &(*link)->next;
+        *link = ip->next;
+        free(ip);
+    }
+    pthread_mutex_unlock(&server->ip_lock);
 }
 
-static void after_response(struct conn *conn)
+/*
+ * libmicrohttpd's own limits are per daemon; thou's are for the whole
+ * server, so they are counted here. A connection over a limit is shut down
+ * at once: libmicrohttpd then reads the end of the stream and closes it.
+ *
+ * Each counted connection's socket is also in its loop's own epoll set,
+ * for the peer's hang-up alone (EPOLLRDHUP): libmicrohttpd never notices
+ * that the peer of a suspended connection left (an idle stream is
+ * suspended for hours), nor a FIN that came with the last request of a
+ * keep-alive connection (see peer_left).
+ */
+static void connection_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe)
 {
-    request_done(conn);
-    reset_request(conn);
-    if (conn->close_after) {
-        /* Perhaps answered before the whole request was read (a 413, a
-         * 400): stop sending, then drop what still comes, so the answer is
-         * not lost to a reset. */
-        shutdown(conn->fd, SHUT_WR);
-        conn->state = CS_DRAIN;
-        idle_touch(conn);
+    struct thou_server *server = cls;
+    struct conn *conn = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!conn)
+            return;
+        /* The socket is closed after this call, and the stream's response
+         * destroyed (MHD_cleanup_connections). */
+        if (conn->stream)
+            conn->stream->conn = NULL;
+        deadline_unlink(conn);
+        epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_DEL, conn->fd, NULL);
+        ip_release(server, conn->ip);
+        thou_metrics_connections(server->metrics, -1);
+        free(conn);
+        *socket_context = NULL;
         return;
     }
-    conn->state = CS_READ;
-}
-
-/* Advance the connection as far as it can go without waiting. */
-static void process(struct conn *conn)
-{
-    for (;;) {
-        switch (conn->state) {
-        case CS_READ:
-            if (conn->peer_gone || !read_input(conn)) {
-                conn_close(conn);
-                return;
-            }
-            idle_touch(conn);
-            handle_input(conn);
-            if (conn->state == CS_READ && conn->peer_eof) {
-                conn_close(conn); /* no complete request left, and none can come */
-                return;
-            }
-            if (conn->state == CS_READ && !conn->readable)
-                return;
-            continue;
-        case CS_DEFERRED:
-            return;
-        case CS_WRITE:
-            if (!write_pending(conn)) {
-                conn_close(conn);
-                return;
-            }
-            if (out_pending(conn)) {
-                idle_touch(conn);
-                return;
-            }
-            after_response(conn);
-            continue;
-        case CS_STREAM:
-            if (conn->peer_gone || !write_pending(conn)) {
-                conn_close(conn);
-                return;
-            }
-            if (out_pending(conn))
-                return; /* the socket is full: go on when it drains */
-            if (conn->stream_ended) {
-                conn_close(conn);
-                return;
-            }
-            if (conn->suspended)
-                return;
-            if (!pump_stream(conn))
-                conn->stream_ended = true;
-            continue;
-        case CS_DRAIN: {
-            char sink[4096];
-            for (size_t total = 0; total < DRAIN_BYTES;) {
-                ssize_t n = recv(conn->fd, sink, sizeof(sink), 0);
-                if (n == 0 ||
-                    (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                    conn_close(conn);
-                    return;
-                }
-                if (n < 0)
-                    return;
-                total += (size_t)n;
-            }
-            return;
-        }
-        }
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!fd)
+        return;
+    struct ip_count *ip = addr ? ip_take(server, addr->client_addr) : NULL;
+    if (!ip) {
+        shutdown(fd->connect_fd, SHUT_RDWR);
+        return;
     }
+    conn = thou_xcalloc(1, sizeof(*conn));
+    conn->ip = ip;
+    conn->loop = current_loop;
+    conn->fd = fd->connect_fd;
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET, .data.ptr = conn};
+    epoll_ctl(conn->loop->epoll_fd, EPOLL_CTL_ADD, conn->fd, &ev);
+    deadline_start(conn, PHASE_HEAD, 0);
+    *socket_context = conn;
+    thou_metrics_connections(server->metrics, 1);
 }
 
-/* ---- the loop ----------------------------------------------------------------------------- */
-
-static void accept_some(struct loop *loop)
+/*
+ * The peer shut down its side. A stream ends (resumed if it sleeps). Any
+ * other connection gets its own read side shut down: that wakes
+ * libmicrohttpd's epoll again, so it reads the end of the input and closes
+ * the connection once its answer is out, instead of waiting for the idle
+ * timeout with a FIN it has not seen.
+ */
+static void peer_left(struct conn *conn)
 {
-    struct thou_server *server = loop->server;
-    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        int listen_fd = atomic_load(&server->listen_fd);
-        if (listen_fd < 0)
-            return;
-        struct sockaddr_storage peer;
-        socklen_t peer_len = sizeof(peer);
-        int fd =
-            accept4(listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN: another loop took it, or nothing is left */
-        if (atomic_fetch_add(&server->connections, 1) >= server->max_connections) {
-            atomic_fetch_sub(&server->connections, 1);
-            close(fd);
-            continue;
-        }
-        if (!ip_take(server, &peer)) {
-            atomic_fetch_sub(&server->connections, 1);
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct conn *conn = thou_xcalloc(1, sizeof(*conn));
-        conn->fd = fd;
-        conn->loop = loop;
-        conn->state = CS_READ;
-        conn->writable = true;
-        conn->file_fd = -1;
-        conn->peer = peer;
-        thou_buf_init(&conn->body);
-        thou_buf_init(&conn->out);
-        thou_metrics_connections(server->metrics, 1);
-        conn->all_prev = loop->all.all_prev;
-        conn->all_next = &loop->all;
-        loop->all.all_prev->all_next = conn;
-        loop->all.all_prev = conn;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                                 .data.ptr = conn};
-        if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            conn_close(conn);
-            continue;
-        }
-        idle_touch(conn);
+    if (!conn->stream) {
+        shutdown(conn->fd, SHUT_RD);
+        return;
     }
+    atomic_store(&conn->stream->peer_gone, true);
+    thou_server_resume(conn->stream); /* a no-op unless the stream is suspended */
 }
 
-static void drain_ready(struct loop *loop)
+/* Percent-decode in place. An escape that would produce a control byte
+ * (%00 above all) is left encoded, so it can neither truncate the path nor
+ * reach a file name; static files refuse any '%' that remains. */
+static size_t unescape(void *cls, struct MHD_Connection *connection, char *s)
 {
-    for (;;) {
-        pthread_mutex_lock(&loop->lock);
-        struct conn *list = loop->ready_head;
-        loop->ready_head = loop->ready_tail = NULL;
-        for (struct conn *c = list; c; c = c->next_ready)
-            c->queued = false;
-        pthread_mutex_unlock(&loop->lock);
-        if (!list)
-            return;
-        while (list) {
-            struct conn *conn = list;
-            list = conn->next_ready;
-            if (conn->dead) {
-                conn_free(conn);
+    (void)cls;
+    (void)connection;
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        int hi = in[0] == '%' ? thou_hex_value(in[1]) : -1;
+        int lo = hi >= 0 ? thou_hex_value(in[2]) : -1;
+        if (lo >= 0) {
+            unsigned char c = (unsigned char)(hi * 16 + lo);
+            if (c >= 0x20 && c != 0x7f) {
+                *out++ = (char)c;
+                in += 2;
                 continue;
             }
-            if (conn->state == CS_DEFERRED) {
-                finish_deferred(conn);
-                if (conn->state != CS_DEFERRED)
-                    process(conn);
-            } else if (conn->state == CS_STREAM) {
-                conn->suspended = false; /* resumed: it has something to say */
-                process(conn);
-            }
         }
+        *out++ = *in;
     }
+    *out = '\0';
+    return (size_t)(out - s);
 }
 
-static void expire_idle(struct loop *loop)
+/* libmicrohttpd's own messages: most are about one connection (a stream
+ * whose client went away) and name its URL, which holds a room id, so
+ * they are debug-level and the URL is cut out. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-    int64_t now = monotonic_ms();
-    while (loop->idle.next != &loop->idle &&
-           now - loop->idle.next->active_ms >= loop->server->timeout_ms)
-        conn_close(loop->idle.next);
-    while (loop->draining.next != &loop->draining &&
-           now - loop->draining.next->active_ms >= DRAIN_MS)
-        conn_close(loop->draining.next);
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    char *url = strchr(line, '/');
+    if (url && strcspn(url, " '\"`\n") >= 3) {
+        char *end = url + strcspn(url, " '\"`\n");
+        memmove(url + 3, end, strlen(end) + 1);
+        memcpy(url, "...", 3);
+    }
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    thou_log_debug("http: %s", line);
+}
+
+/* ---- the loops -------------------------------------------------------------------- */
+
+static void quiesce_own_daemon(struct loop *loop)
+{
+    if (loop->quiesced)
+        return;
+    MHD_quiesce_daemon(loop->daemon); /* the shared socket is closed once, by stop */
+    loop->quiesced = true;
+    atomic_fetch_sub(&loop->server->to_quiesce, 1);
+}
+
+static int wait_ms(struct loop *loop)
+{
+    if (loop->resume_pending)
+        return 0;
+    int wait = next_deadline_ms(loop, MAX_LOOP_WAIT_MS);
+    MHD_UNSIGNED_LONG_LONG timeout;
+    if (MHD_get_timeout(loop->daemon, &timeout) == MHD_YES && timeout < (unsigned)wait)
+        return (int)timeout;
+    return wait;
 }
 
 static void *loop_main(void *arg)
@@ -1180,48 +994,30 @@ static void *loop_main(void *arg)
     struct thou_server *server = loop->server;
     current_loop = loop;
     pthread_setname_np(pthread_self(), "thou-http"); /* for top -H and profiles */
-    struct epoll_event events[MAX_EVENTS];
-    int64_t last_expiry = monotonic_ms();
     while (!atomic_load(&server->stopping)) {
-        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, 1000);
+        if (atomic_load(&server->quiescing))
+            quiesce_own_daemon(loop);
+        struct epoll_event events[64];
+        int n = epoll_wait(loop->epoll_fd, events, 64, wait_ms(loop));
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
             if (ptr == loop) {
                 uint64_t count;
                 ssize_t r = read(loop->wake_fd, &count, sizeof(count));
                 (void)r;
-                continue;
+            } else if (ptr) {
+                peer_left(ptr); /* before MHD_run(), which may free it */
             }
-            if (ptr == server) {
-                accept_some(loop);
-                continue;
-            }
-            struct conn *conn = ptr;
-            uint32_t e = events[i].events;
-            if (e & (EPOLLIN | EPOLLRDHUP))
-                conn->readable = true;
-            if (e & EPOLLRDHUP)
-                conn->rdhup = true;
-            if (e & EPOLLOUT)
-                conn->writable = true;
-            if (e & (EPOLLERR | EPOLLHUP))
-                conn->peer_gone = true;
-            /* A stream never reads: a half-close from its peer means gone. */
-            if ((e & EPOLLRDHUP) && conn->state == CS_STREAM)
-                conn->peer_gone = true;
-            process(conn);
         }
-        drain_ready(loop);
-        int64_t now = monotonic_ms();
-        if (now - last_expiry >= 1000) {
-            expire_idle(loop);
-            last_expiry = now;
-        }
+        atomic_exchange(&loop->woken, false);
+        loop->resume_pending = false;
+        expire_deadlines(loop);
+        MHD_run(loop->daemon);
     }
     return NULL;
 }
 
-/* ---- start and stop ---------------------------------------------------------------------- */
+/* ---- start and stop ----------------------------------------------------------------- */
 
 /* Each connection (an open event stream above all) is a file descriptor:
  * raise the soft limit towards max_connections, within the hard limit. */
@@ -1241,7 +1037,8 @@ static void raise_fd_limit(unsigned max_connections)
                       (unsigned long long)limit.rlim_cur, max_connections);
 }
 
-/* Bind and listen ourselves so a port in use is reported plainly. */
+/* Bind and listen ourselves so a port in use is reported plainly, and so
+ * that every daemon shares the one socket. */
 static int open_listener(const struct thou_config *config, char *errbuf, size_t errlen)
 {
     struct sockaddr_storage addr;
@@ -1292,136 +1089,129 @@ static unsigned bound_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
 }
 
-static enum thou_status loop_init(struct loop *loop, struct thou_server *server, int listen_fd)
+/* The certificate and key as libmicrohttpd wants them: PEM text in memory. */
+struct tls_files {
+    char *cert;
+    char *key;
+};
+
+static enum thou_status read_pem(const char *setting, const char *path, char **out, char *errbuf,
+                                 size_t errlen)
+{
+    enum thou_status status = THOU_EINVAL;
+    struct thou_buf text;
+    thou_buf_init(&text);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot read %s '%s': %s", setting, path, strerror(errno));
+        goto out;
+    }
+    char chunk[4096];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            snprintf(errbuf, errlen, "cannot read %s '%s': %s", setting, path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (text.len + (size_t)n > 1024 * 1024) {
+            snprintf(errbuf, errlen, "%s '%s' is larger than 1 MiB", setting, path);
+            goto out;
+        }
+        thou_buf_append(&text, chunk, (size_t)n);
+    }
+    if (!text.len || !memmem(text.data, text.len, "-----BEGIN ", 11)) {
+        snprintf(errbuf, errlen, "%s '%s' holds no PEM data", setting, path);
+        goto out;
+    }
+    *out = thou_buf_steal(&text, NULL);
+    status = THOU_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    thou_buf_release(&text);
+    return status;
+}
+
+static void tls_files_release(struct tls_files *tls)
+{
+    if (tls->key) {
+        explicit_bzero(tls->key, strlen(tls->key));
+        free(tls->key);
+    }
+    free(tls->cert);
+    tls->cert = tls->key = NULL;
+}
+
+static struct MHD_Daemon *start_daemon(struct thou_server *server, const struct thou_config *config,
+                                       const struct tls_files *tls)
+{
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (tls->cert)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
+        {MHD_OPTION_LISTEN_SOCKET, server->listen_fd, NULL},
+        /* thou counts connections itself, server-wide (connection_notify). */
+        {MHD_OPTION_CONNECTION_LIMIT, config->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, config->connection_timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)config->connection_memory_bytes, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)request_completed, server},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connection_notify, server},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        /* Without TLS the list ends here. */
+        {tls->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls->cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    return MHD_start_daemon(flags, 0, NULL, NULL, access_handler, server, MHD_OPTION_ARRAY, options,
+                            MHD_OPTION_END);
+}
+
+static enum thou_status loop_init(struct loop *loop, struct thou_server *server,
+                                  const struct thou_config *config, const struct tls_files *tls)
 {
     loop->server = server;
-    loop->idle.prev = loop->idle.next = &loop->idle;
-    loop->draining.prev = loop->draining.next = &loop->draining;
-    loop->all.all_prev = loop->all.all_next = &loop->all;
-    pthread_mutex_init(&loop->lock, NULL);
     loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->epoll_fd < 0 || loop->wake_fd < 0)
         return THOU_EIO;
+    loop->daemon = start_daemon(server, config, tls);
+    if (!loop->daemon)
+        return tls->cert ? THOU_EINVAL : THOU_EIO;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(loop->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info)
+        return THOU_EIO;
     struct epoll_event wake = {.events = EPOLLIN, .data.ptr = loop};
-    /* EPOLLEXCLUSIVE: one loop wakes per new connection, not all of them. */
-    struct epoll_event listen = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = server};
+    struct epoll_event daemon = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->wake_fd, &wake) != 0 ||
-        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, listen_fd, &listen) != 0)
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &daemon) != 0)
         return THOU_EIO;
     return THOU_OK;
 }
 
 static void loop_release(struct loop *loop)
 {
-    /* Close what is left; connections still waiting for a deferred answer
-     * are left to their producer (the stop timeout passed without it). */
-    struct conn *conn = loop->all.all_next;
-    while (conn != &loop->all) {
-        struct conn *next = conn->all_next;
-        conn_close(conn);
-        conn = next;
+    if (loop->daemon) {
+        /* Every daemon shares the listen socket: a quiesced daemon leaves
+         * it open, and stop closes it once. */
+        if (!loop->quiesced)
+            MHD_quiesce_daemon(loop->daemon);
+        MHD_stop_daemon(loop->daemon);
     }
-    drain_ready(loop);
     if (loop->epoll_fd >= 0)
         close(loop->epoll_fd);
     if (loop->wake_fd >= 0)
         close(loop->wake_fd);
-    pthread_mutex_destroy(&loop->lock);
 }
 
-enum thou_status thou_server_start(const struct thou_config *config, struct thou_router *router,
-                                   struct thou_metrics *metrics, struct thou_server **out,
-                                   char *errbuf, size_t errlen)
+static void server_free(struct thou_server *server)
 {
-    raise_fd_limit(config->max_connections);
-    int fd = open_listener(config, errbuf, errlen);
-    if (fd < 0)
-        return THOU_EIO;
-    struct thou_server *server = thou_xcalloc(1, sizeof(*server));
-    server->router = router;
-    server->metrics = metrics;
-    server->max_body_bytes = config->max_body_bytes;
-    server->max_head_bytes = config->connection_memory_bytes;
-    server->max_connections = config->max_connections;
-    server->max_per_ip = config->max_connections_per_ip;
-    server->timeout_ms = (int64_t)config->connection_timeout_s * 1000;
-    server->port = bound_port(fd);
-    atomic_init(&server->listen_fd, fd);
-    pthread_mutex_init(&server->ip_lock, NULL);
-
-    unsigned threads = config->threads;
-    if (threads == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = cores > 0 ? (unsigned)cores : 1;
-    }
-    server->loops = thou_xcalloc(threads, sizeof(*server->loops));
-    for (unsigned i = 0; i < threads; i++) {
-        server->loops[i].epoll_fd = server->loops[i].wake_fd = -1;
-        if (loop_init(&server->loops[i], server, fd) != THOU_OK) {
-            snprintf(errbuf, errlen, "cannot start the HTTP server: %s", strerror(errno));
-            server->n_loops = i + 1;
-            goto fail;
-        }
-        server->n_loops = i + 1;
-    }
-    for (unsigned i = 0; i < threads; i++) {
-        if (pthread_create(&server->loops[i].thread, NULL, loop_main, &server->loops[i]) != 0) {
-            snprintf(errbuf, errlen, "cannot start the HTTP server's threads");
-            atomic_store(&server->stopping, true);
-            for (unsigned j = 0; j < i; j++) {
-                wake_loop(&server->loops[j]);
-                pthread_join(server->loops[j].thread, NULL);
-            }
-            goto fail;
-        }
-    }
-    *out = server;
-    return THOU_OK;
-fail:
     for (unsigned i = 0; i < server->n_loops; i++)
         loop_release(&server->loops[i]);
-    close(fd);
-    free(server->loops);
-    pthread_mutex_destroy(&server->ip_lock);
-    free(server);
-    return THOU_EIO;
-}
-
-unsigned thou_server_port(const struct thou_server *server)
-{
-    return server->port;
-}
-
-void thou_server_quiesce(struct thou_server *server)
-{
-    int fd = atomic_exchange(&server->listen_fd, -1);
-    if (fd < 0)
-        return;
-    for (unsigned i = 0; i < server->n_loops; i++)
-        epoll_ctl(server->loops[i].epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    close(fd);
-}
-
-void thou_server_stop(struct thou_server *server, unsigned timeout_ms)
-{
-    if (!server)
-        return;
-    thou_server_quiesce(server);
-    for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
-        if (atomic_load(&server->in_flight) <= 0)
-            break;
-        struct timespec pause = {0, 10 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    atomic_store(&server->stopping, true);
-    atomic_store(&server->in_flight, 0); /* what is still in flight now is abandoned */
-    for (unsigned i = 0; i < server->n_loops; i++)
-        wake_loop(&server->loops[i]);
-    for (unsigned i = 0; i < server->n_loops; i++)
-        pthread_join(server->loops[i].thread, NULL);
-    for (unsigned i = 0; i < server->n_loops; i++)
-        loop_release(&server->loops[i]);
+    if (server->listen_fd >= 0)
+        close(server->listen_fd);
     for (size_t i = 0; i < IP_SLOTS; i++) {
         while (server->ips[i]) {
             struct ip_count *next = server->ips[i]->next;
@@ -1432,4 +1222,135 @@ void thou_server_stop(struct thou_server *server, unsigned timeout_ms)
     pthread_mutex_destroy(&server->ip_lock);
     free(server->loops);
     free(server);
+}
+
+enum thou_status thou_server_start(const struct thou_config *config, struct thou_router *router,
+                                   struct thou_metrics *metrics, struct thou_server **out,
+                                   char *errbuf, size_t errlen)
+{
+    enum thou_status status = THOU_EIO;
+    struct tls_files tls = {0};
+    struct thou_server *server = NULL;
+    if (config->tls_cert && config->tls_cert[0]) {
+        status = read_pem("tls_cert", config->tls_cert, &tls.cert, errbuf, errlen);
+        if (!status)
+            status = read_pem("tls_key", config->tls_key, &tls.key, errbuf, errlen);
+        if (status)
+            goto out;
+        status = THOU_EIO;
+    }
+    raise_fd_limit(config->max_connections);
+    int fd = open_listener(config, errbuf, errlen);
+    if (fd < 0)
+        goto out;
+    server = thou_xcalloc(1, sizeof(*server));
+    server->router = router;
+    server->metrics = metrics;
+    server->max_body_bytes = config->max_body_bytes;
+    server->phase_ms[PHASE_HEAD] = (int64_t)config->header_timeout_s * 1000;
+    server->phase_ms[PHASE_BODY] = (int64_t)config->body_timeout_s * 1000;
+    server->keep_alive_ms = (int64_t)config->connection_timeout_s * 1000;
+    server->max_connections = config->max_connections;
+    server->max_per_ip = config->max_connections_per_ip;
+    server->tls = tls.cert != NULL;
+    server->listen_fd = fd;
+    server->port = bound_port(fd);
+    pthread_mutex_init(&server->ip_lock, NULL);
+
+    unsigned threads = config->threads;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (unsigned)cores : 1;
+    }
+    server->loops = thou_xcalloc(threads, sizeof(*server->loops));
+    for (unsigned i = 0; i < threads; i++) {
+        server->loops[i].epoll_fd = server->loops[i].wake_fd = -1;
+        server->n_loops = i + 1;
+        status = loop_init(&server->loops[i], server, config, &tls);
+        if (status == THOU_EINVAL) {
+            snprintf(errbuf, errlen,
+                     "cannot serve HTTPS with tls_cert '%s' and tls_key '%s': they are not a "
+                     "valid certificate and the private key that matches it",
+                     config->tls_cert, config->tls_key);
+            goto out;
+        }
+        if (status) {
+            snprintf(errbuf, errlen, "cannot start the HTTP server: %s", strerror(errno));
+            goto out;
+        }
+    }
+    atomic_init(&server->to_quiesce, threads);
+    for (unsigned i = 0; i < threads; i++) {
+        if (pthread_create(&server->loops[i].thread, NULL, loop_main, &server->loops[i]) != 0) {
+            snprintf(errbuf, errlen, "cannot start the HTTP server's threads");
+            status = THOU_EIO;
+            goto out;
+        }
+        server->loops[i].started = true;
+    }
+    *out = server;
+    server = NULL;
+    status = THOU_OK;
+out:
+    if (server) {
+        atomic_store(&server->stopping, true);
+        for (unsigned i = 0; i < server->n_loops; i++) {
+            if (server->loops[i].started) {
+                wake_loop(&server->loops[i]);
+                pthread_join(server->loops[i].thread, NULL);
+            }
+        }
+        server_free(server);
+    }
+    tls_files_release(&tls);
+    return status;
+}
+
+unsigned thou_server_port(const struct thou_server *server)
+{
+    return server->port;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000 * 1000};
+    nanosleep(&pause, NULL);
+}
+
+void thou_server_quiesce(struct thou_server *server)
+{
+    /* Each daemon is quiesced by its own loop: libmicrohttpd's epoll set
+     * belongs to the thread that runs it. */
+    if (atomic_exchange(&server->quiescing, true))
+        return;
+    for (unsigned i = 0; i < server->n_loops; i++)
+        wake_loop(&server->loops[i]);
+    for (unsigned waited = 0; atomic_load(&server->to_quiesce) > 0 && waited < 5000; waited++)
+        pause_ms(1);
+}
+
+void thou_server_stop(struct thou_server *server, unsigned timeout_ms)
+{
+    if (!server)
+        return;
+    thou_server_quiesce(server);
+    for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
+        if (atomic_load(&server->in_flight) <= 0)
+            break;
+        pause_ms(10);
+    }
+    atomic_store(&server->stopping, true);
+    for (unsigned i = 0; i < server->n_loops; i++)
+        wake_loop(&server->loops[i]);
+    for (unsigned i = 0; i < server->n_loops; i++)
+        pthread_join(server->loops[i].thread, NULL);
+    if (atomic_load(&server->in_flight) > 0) {
+        /* A deferred answer still being made keeps its connection
+         * suspended, and libmicrohttpd aborts when a daemon with suspended
+         * connections stops: leave the daemons to the process's exit. */
+        thou_log_warn("%d requests still in flight at shutdown",
+                      (int)atomic_load(&server->in_flight));
+        return;
+    }
+    server_free(server);
 }

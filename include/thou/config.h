@@ -24,26 +24,31 @@
  * setting with its bounds.
  */
 struct thou_config {
-    char *listen_address;            /* "127.0.0.1" */
-    unsigned port;                   /* 8080; 0 = pick an ephemeral port */
-    char *data_dir;                  /* "data": holds thou.db */
-    char *static_dir;                /* "static" */
-    char *questions_dir;             /* "config/questions" */
-    unsigned threads;                /* 0 = one per CPU core */
-    unsigned max_connections;        /* 4096 */
-    unsigned max_connections_per_ip; /* 512; generous: a workshop behind one NAT */
-    unsigned connection_timeout_s;   /* 30: idle keep-alive connections */
-    size_t max_body_bytes;           /* 65536: request body cap */
-    size_t connection_memory_bytes;  /* 4096: per-connection buffer pool */
-    enum thou_log_level log_level;   /* info */
-    unsigned heartbeat_s;            /* 20: SSE comment heartbeat interval */
-    unsigned room_ttl_days;          /* 30: rooms expire this long after creation */
-    unsigned sweep_interval_s;       /* 3600: how often expired rooms are deleted */
-    size_t max_ciphertext_bytes;     /* 16384: decoded size cap of one ciphertext */
-    unsigned join_failures_per_min;  /* 10: wrong join secrets per room per minute */
-    unsigned events_per_s;           /* 20: sustained events per participant */
-    unsigned events_burst;           /* 60: burst allowance per participant */
-    unsigned max_reflect_rounds;     /* 3: "not quite" rounds before the turn moves on */
+    char *listen_address;                 /* "127.0.0.1" */
+    unsigned port;                        /* 8080; 0 = pick an ephemeral port */
+    char *data_dir;                       /* "data": holds thou.db */
+    char *static_dir;                     /* "static" */
+    char *questions_dir;                  /* "config/questions" */
+    unsigned threads;                     /* 0 = one per CPU core */
+    unsigned max_connections;             /* 4096 */
+    unsigned max_connections_per_ip;      /* 512; generous: a workshop behind one NAT */
+    unsigned connection_timeout_s;        /* 30: idle keep-alive connections */
+    unsigned header_timeout_s;            /* 10: deadline for a whole request head */
+    unsigned body_timeout_s;              /* 30: deadline for a whole request body */
+    size_t max_body_bytes;                /* 65536: request body cap */
+    size_t connection_memory_bytes;       /* 4096: per-connection buffer pool */
+    char *tls_cert;                       /* "": a PEM certificate file; set: serve HTTPS */
+    char *tls_key;                        /* "": its PEM private key file */
+    enum thou_log_level log_level;        /* info */
+    unsigned max_streams_per_participant; /* 4: open event streams of one participant */
+    unsigned heartbeat_s;                 /* 20: SSE comment heartbeat interval */
+    unsigned room_ttl_days;               /* 30: rooms expire this long after creation */
+    unsigned sweep_interval_s;            /* 3600: how often expired rooms are deleted */
+    size_t max_ciphertext_bytes;          /* 16384: decoded size cap of one ciphertext */
+    unsigned join_failures_per_min;       /* 10: wrong join secrets per room per minute */
+    unsigned events_per_s;                /* 20: sustained events per participant */
+    unsigned events_burst;                /* 60: burst allowance per participant */
+    unsigned max_reflect_rounds;          /* 3: "not quite" rounds before the turn moves on */
 };
 
 /** Fill every field with its default. Strings are heap copies owned by config. */

@@ -11,7 +11,8 @@
 /*
  * The HTTP vocabulary handlers speak: a plain request struct in, a plain
  * response struct out. Handlers never see a socket; the server module
- * (server.c) is the only place that does, so handlers are testable alone.
+ * (server.c, the libmicrohttpd adapter) is the only place that does, so
+ * handlers are testable alone.
  */
 
 enum thou_method {
@@ -39,7 +40,8 @@ struct thou_request {
     const char *accept_encoding; /* NULL if absent */
     const char *body;            /* NUL-terminated; NULL if none */
     size_t body_len;
-    void *conn; /* adapter-private */
+    bool secure; /* arrived over TLS: cookies must be Secure */
+    void *conn;  /* adapter-private */
 };
 
 /*

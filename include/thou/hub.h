@@ -18,8 +18,12 @@ struct thou_hub;
 struct thou_store;
 struct thou_metrics;
 
-/** New hub over store; aborts on out-of-memory. */
-struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics);
+/**
+ * New hub over store; aborts on out-of-memory. One participant may hold at
+ * most max_streams_per_role streams open in a room at once.
+ */
+struct thou_hub *thou_hub_new(struct thou_store *store, struct thou_metrics *metrics,
+                              unsigned max_streams_per_role);
 
 /** Free; all streams must have ended (thou_hub_shutdown + server stop). NULL is a no-op. */
 void thou_hub_free(struct thou_hub *hub);
@@ -27,6 +31,7 @@ void thou_hub_free(struct thou_hub *hub);
 /**
  * A new stream for role in room that first sends every event after
  * after_seq, then live ones. The response takes ownership of the stream.
+ * NULL when role already holds max_streams_per_role streams in room.
  */
 struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
                                        int64_t after_seq);

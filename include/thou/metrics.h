@@ -12,6 +12,15 @@
 
 struct thou_metrics;
 
+/** Why a connection or request was refused or cut off; each has its own counter. */
+enum thou_refusal {
+    THOU_REFUSAL_CONNECTION_LIMIT, /* max_connections reached */
+    THOU_REFUSAL_ADDRESS_LIMIT,    /* max_connections_per_ip reached */
+    THOU_REFUSAL_HEAD_DEADLINE,    /* the request head took longer than allowed */
+    THOU_REFUSAL_BODY_DEADLINE,    /* the request body took longer than allowed */
+    THOU_REFUSAL_COUNT
+};
+
 /** New zeroed metrics; aborts on out-of-memory. */
 struct thou_metrics *thou_metrics_new(void);
 
@@ -30,6 +39,9 @@ void thou_metrics_streams(struct thou_metrics *metrics, int delta);
 
 /** Count an event stored (by type); type is a static string. */
 void thou_metrics_event(struct thou_metrics *metrics, const char *type);
+
+/** Count one refusal; lock-free, callable from any thread. */
+void thou_metrics_refusal(struct thou_metrics *metrics, enum thou_refusal reason);
 
 /** Current open event streams. */
 long thou_metrics_open_streams(const struct thou_metrics *metrics);

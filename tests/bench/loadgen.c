@@ -80,6 +80,8 @@ struct options {
     size_t n_pids;
     bool smoke;
     const char *set;
+    unsigned head_bytes;  /* pad each stream's request head to about this size; 0: plain */
+    unsigned idle_beside; /* saturation and light: idle streams held beside the busy pairs */
 };
 
 /* ---- clock, process statistics ------------------------------------------ */
@@ -393,7 +395,8 @@ struct errors {
 struct run {
     const struct options *opt;
     enum scenario scenario;
-    unsigned n_pairs;
+    unsigned n_pairs; /* every pair, the idle ones beside included */
+    unsigned n_busy;  /* the first n_busy pairs post */
     unsigned seconds;
     struct pair *pairs;
     int epfd;
@@ -930,20 +933,56 @@ static void send_join(struct run *r, struct conn *c, const struct pair *pair)
     conn_send(r, c, req, (size_t)n);
 }
 
+/* What a browser sends besides the request's own fields, cut or padded to
+ * bring the head to about head_bytes: servers keep a stream's request head
+ * for the stream's whole life. */
+static size_t browser_fields(unsigned head_bytes, size_t head_so_far, char *out, size_t cap)
+{
+    static const char fields[] =
+        "User-Agent: Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Chrome/131.0.0.0 Mobile Safari/537.36\r\n"
+        "Accept-Language: en-GB,en;q=0.9,de;q=0.8\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
+        "Cache-Control: no-cache\r\nPragma: no-cache\r\nSec-Fetch-Site: same-origin\r\n"
+        "Sec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\n"
+        "sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\n"
+        "sec-ch-ua-mobile: ?1\r\nsec-ch-ua-platform: \"Android\"\r\n";
+    if (!head_bytes || head_so_far + 2 >= head_bytes)
+        return 0;
+    size_t want = head_bytes - head_so_far - 2; /* the blank line ends the head */
+    size_t n = sizeof(fields) - 1;
+    if (want <= n) {
+        memcpy(out, fields, n);
+        return n;
+    }
+    size_t pad = want - n - strlen("Referer: \r\n");
+    if (n + pad + 16 > cap)
+        pad = cap - n - 16;
+    memcpy(out, fields, n);
+    memcpy(out + n, "Referer: ", 9);
+    memset(out + n + 9, 'r', pad);
+    memcpy(out + n + 9 + pad, "\r\n", 2);
+    return n + 9 + pad + 2;
+}
+
 static void send_subscribe(struct run *r, struct participant *p)
 {
-    char req[1024];
+    char req[HEAD_CAP], extra[HEAD_CAP / 2];
     int n;
     if (r->opt->target == TARGET_THOU)
         n = snprintf(req, sizeof(req),
                      "GET /api/rooms/%s/events HTTP/1.1\r\nHost: %s\r\n"
-                     "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n",
+                     "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n",
                      p->pair->room, r->opt->host, p->token);
     else
         n = snprintf(req, sizeof(req),
-                     "GET /sub/%s-%c HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+                     "GET /sub/%s-%c HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n",
                      p->pair->room, 'A' + p->role, r->opt->host);
-    conn_send(r, p->stream, req, (size_t)n);
+    size_t len = (size_t)n;
+    size_t more = browser_fields(r->opt->head_bytes, len, extra, sizeof(extra));
+    memcpy(req + len, extra, more);
+    len += more;
+    memcpy(req + len, "\r\n", 2);
+    conn_send(r, p->stream, req, len + 2);
 }
 
 /* Post the sender's next message to its partner. */
@@ -1301,12 +1340,12 @@ static bool open_streams(struct run *r)
 
 static bool posters_ready(struct run *r)
 {
-    return r->posters_connected >= 2 * r->n_pairs || r->err.conn > 0;
+    return r->posters_connected >= 2 * r->n_busy || r->err.conn > 0;
 }
 
 static bool open_posters(struct run *r)
 {
-    for (unsigned i = 0; i < r->n_pairs; i++) {
+    for (unsigned i = 0; i < r->n_busy; i++) {
         for (int role = 0; role < 2; role++) {
             struct participant *p = &r->pairs[i].p[role];
             p->sent_ns = xcalloc(RING, sizeof(*p->sent_ns));
@@ -1324,7 +1363,7 @@ static bool open_posters(struct run *r)
 
 static bool drained(struct run *r)
 {
-    for (unsigned i = 0; i < r->n_pairs; i++) {
+    for (unsigned i = 0; i < r->n_busy; i++) {
         for (int role = 0; role < 2; role++) {
             const struct participant *p = &r->pairs[i].p[role];
             const struct participant *partner = &r->pairs[i].p[1 - role];
@@ -1337,7 +1376,7 @@ static bool drained(struct run *r)
 
 static void count_losses(struct run *r)
 {
-    for (unsigned i = 0; i < r->n_pairs; i++) {
+    for (unsigned i = 0; i < r->n_busy; i++) {
         for (int role = 0; role < 2; role++) {
             const struct participant *p = &r->pairs[i].p[role];
             const struct participant *partner = &r->pairs[i].p[1 - role];
@@ -1352,19 +1391,19 @@ static void run_posting(struct run *r)
 {
     r->posting = true;
     int64_t start = r->t_start;
-    for (unsigned i = 0; i < r->n_pairs; i++) {
+    for (unsigned i = 0; i < r->n_busy; i++) {
         struct pair *pair = &r->pairs[i];
         if (r->scenario == SC_SATURATION) {
             post_next(r, &pair->p[0]);
             post_next(r, &pair->p[1]);
         } else {
             /* Spread the first rounds over one interval: no lockstep bursts. */
-            pair->next_round_ns = start + (int64_t)r->opt->interval_ms * NS_PER_MS * i / r->n_pairs;
+            pair->next_round_ns = start + (int64_t)r->opt->interval_ms * NS_PER_MS * i / r->n_busy;
         }
     }
     for (int64_t now = now_ns(); now < r->t_end; now = now_ns()) {
         if (r->scenario == SC_LIGHT) {
-            for (unsigned i = 0; i < r->n_pairs; i++) {
+            for (unsigned i = 0; i < r->n_busy; i++) {
                 struct pair *pair = &r->pairs[i];
                 struct participant *sender = &pair->p[pair->turn];
                 if (!pair->round_open && !sender->stopped && now >= pair->next_round_ns) {
@@ -1425,13 +1464,15 @@ static void print_result(const struct run *r, const struct measures *m)
      * neighbour makes a run worth repeating. */
     double client_cpu_s = (double)m->client_cpu_ns / 1e9;
     double other_cpu_s = (double)m->machine_ticks / ticks_per_s - server_cpu_s - client_cpu_s;
-    printf("{\"target\":\"%s\",\"scenario\":\"%s\",\"run\":%u,\"pairs\":%u,\"streams\":%u,"
-           "\"seconds\":%u,\"ok\":%s,\"errors\":%llu,\"setup_s\":%.2f,\"server_cpu_pct\":%.1f,"
+    printf("{\"target\":\"%s\",\"scenario\":\"%s%s\",\"run\":%u,\"pairs\":%u,\"streams\":%u,"
+           "\"idle_beside\":%u,\"head_bytes\":%u,\"seconds\":%u,\"ok\":%s,\"errors\":%llu,\"setup_"
+           "s\":%.2f,\"server_cpu_pct\":%.1f,"
            "\"client_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f",
-           opt->target == TARGET_THOU ? "thou" : "nchan", scenario_names[r->scenario], opt->run,
-           r->n_pairs, streams, r->seconds, errors ? "false" : "true", (unsigned long long)errors,
-           m->setup_s, 100.0 * server_cpu_s / hold, 100.0 * client_cpu_s / hold,
-           other_cpu_s > 0 ? 100.0 * other_cpu_s / hold : 0.0);
+           opt->target == TARGET_THOU ? "thou" : "nchan", scenario_names[r->scenario],
+           r->n_pairs > r->n_busy ? "+idle" : "", opt->run, r->n_busy, 2 * r->n_busy,
+           2 * (r->n_pairs - r->n_busy), opt->head_bytes, r->seconds, errors ? "false" : "true",
+           (unsigned long long)errors, m->setup_s, 100.0 * server_cpu_s / hold,
+           100.0 * client_cpu_s / hold, other_cpu_s > 0 ? 100.0 * other_cpu_s / hold : 0.0);
     if (r->scenario == SC_IDLE) {
         double per_stream =
             streams ? (double)(m->rss_after_kb - m->rss_before_kb) * 1024.0 / streams : 0;
@@ -1469,10 +1510,14 @@ static void print_result(const struct run *r, const struct measures *m)
 
 /* Run one scenario from setup to teardown; returns the number of errors,
  * or counts a run that produced nothing to check as one error. */
-static uint64_t run_scenario(const struct options *opt, enum scenario scenario, unsigned n_pairs,
+static uint64_t run_scenario(const struct options *opt, enum scenario scenario, unsigned n_busy,
                              unsigned seconds)
 {
-    struct run run = {.opt = opt, .scenario = scenario, .n_pairs = n_pairs, .seconds = seconds};
+    unsigned n_pairs = n_busy;
+    if (scenario != SC_IDLE)
+        n_pairs += (opt->idle_beside + 1) / 2;
+    struct run run = {
+        .opt = opt, .scenario = scenario, .n_pairs = n_pairs, .n_busy = n_busy, .seconds = seconds};
     struct run *r = &run;
     struct measures m = {0};
     pid_t pids[MAX_PIDS];
@@ -1569,12 +1614,16 @@ static void usage(FILE *out)
             "--smoke)\n"
             "               [--host 127.0.0.1] [--pairs N] [--seconds N] [--interval-ms N]\n"
             "               [--server-pid PID]... [--run N] [--set ID]\n"
+            "               [--head-bytes N] [--idle-beside N]\n"
             "\n"
             "Drives thou or nginx + nchan on a loopback address with two-person\n"
             "conversations and prints one JSON line per run. --server-pid names a\n"
             "server process (its direct children count too) for RSS and CPU figures.\n"
             "Defaults: idle 1000 pairs, light 100, saturation 200; 10 s; light rounds\n"
-            "every 100 ms. --smoke runs all three scenarios with 5 pairs for 1 s each and\n"
+            "every 100 ms. --head-bytes pads each stream's request head with a browser's\n"
+            "fields to about N bytes (servers keep it for the stream's life). --idle-beside\n"
+            "holds N idle streams open beside the busy pairs of light or saturation.\n"
+            "--smoke runs all three scenarios with 5 pairs for 1 s each and\n"
             "exits 1 on any delivery error. At most %d s per run.\n",
             MAX_SECS);
 }
@@ -1650,6 +1699,12 @@ static int parse_options(int argc, char **argv, struct options *opt)
             if (strlen(value) > 64 || strpbrk(value, "\"\\"))
                 goto bad_value;
             opt->set = value;
+        } else if (strcmp(arg, "--head-bytes") == 0) {
+            if (!parse_uint(value, 0, HEAD_CAP / 2, &opt->head_bytes))
+                goto bad_value;
+        } else if (strcmp(arg, "--idle-beside") == 0) {
+            if (!parse_uint(value, 0, MAX_PAIRS, &opt->idle_beside))
+                goto bad_value;
         } else if (strcmp(arg, "--server-pid") == 0) {
             if (!parse_uint(value, 1, 1u << 30, &number) || opt->n_pids == MAX_PIDS / 4)
                 goto bad_value;

@@ -35,10 +35,12 @@ function serverEnv() {
         .filter(([name]) => !name.startsWith('THOU_')));
 }
 
-/** A thou process on 127.0.0.1 with its own data dir and log file. */
+/** A thou process on 127.0.0.1 with its own data dir and log file; with tls
+ *  ({cert, key}: PEM file paths) it serves HTTPS. */
 export class Server {
-    constructor({ bin, workDir, staticDir }) {
+    constructor({ bin, workDir, tls = null, staticDir }) {
         this.bin = bin;
+        this.tls = tls;
         /* The served tree: the sources by default, or what the build generates from them
          * (THOU_STATIC_DIR=build/static: hashed names, precompressed copies). */
         this.staticDir = staticDir ?? process.env.THOU_STATIC_DIR ?? 'static';
@@ -51,7 +53,7 @@ export class Server {
     }
 
     get base() {
-        return `http://127.0.0.1:${this.port}`;
+        return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
     }
 
     /** Start; port 0 the first time (read from the log), the same port on restarts. */
@@ -62,6 +64,7 @@ export class Server {
             'serve', '--config', 'config/thou.json', '--port', String(this.port),
             '--data-dir', this.dataDir, '--static-dir', this.staticDir,
             '--questions-dir', 'config/questions',
+            ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
         ], { cwd: repoRoot, stdio: ['ignore', logFd, logFd], env: serverEnv() });
         closeSync(logFd);
         const exited = new Promise((res) => this.proc.once('exit', (code) => res(code)));
@@ -69,7 +72,7 @@ export class Server {
         const deadline = Date.now() + 10000;
         for (;;) {
             const log = readFileSync(this.logPath).subarray(logStart).toString('utf8');
-            const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+            const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(log);
             if (match) {
                 this.port = Number(match[1]);
                 return;
@@ -94,11 +97,13 @@ export class Server {
 
 /* ---------------------------------------------------------------- the browser */
 
-export async function launchBrowser() {
+/** Chromium; trustCertificates: accept the self-signed certificate of a test server. */
+export async function launchBrowser({ trustCertificates = false } = {}) {
     return chromium.launch({
         executablePath: '/usr/bin/chromium',
         args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+            ...(trustCertificates ? ['--ignore-certificate-errors'] : [])],
     });
 }
 

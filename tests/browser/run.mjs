@@ -7,7 +7,8 @@
 // exits non-zero on any failure. Screenshots go to tests/browser/artifacts/.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
     Server, launchBrowser, newPage, waitScreen, until, check, fail, shots, entryTexts,
@@ -511,6 +512,42 @@ async function tamperingRefused({ browser, server }) {
     }
 }
 
+/* A couple over HTTPS served by thou itself (a certificate made here): the pages load
+ * under the CSP, the crypto runs, and both reach the private conversation. */
+async function overHttps({ server: plain }) {
+    const dir = mkdtempSync(join(tmpdir(), 'thou-tls-'));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+        '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+        '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    const server = new Server({ bin: plain.bin, tls: { cert, key } });
+    await server.start();
+    const browser = await launchBrowser({ trustCertificates: true });
+    try {
+        check(server.base.startsWith('https://'), `served over ${server.base}`);
+        const problems = [];
+        const { a, b } = await pair(browser, server, { problems });
+        check(a.url().startsWith('https://'), `the page is on ${a.url()}`);
+        const start = await newPage(browser, DESKTOP, problems);
+        const response = await start.goto(`${server.base}/`);
+        check(response.headers()['strict-transport-security'] === 'max-age=63072000',
+            'HSTS on the page');
+        await start.context().close();
+        const text = marker('over https');
+        await compose(a, 'answer', text);
+        await seeEntry(b, text);
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        await a.context().close();
+        await b.context().close();
+    } finally {
+        await browser.close().catch(() => {});
+        await server.stop();
+        rmSync(server.workDir, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
 const TESTS = [
     ['the SSE parser', sseParser],
     ['two people complete the short set', completeConversation],
@@ -523,6 +560,7 @@ const TESTS = [
     ['server errors and rate limits are retried or explained', serverTrouble],
     ['keyboard only, and 200 % zoom', keyboardOnly],
     ['a swapped key or tampered answer is refused', tamperingRefused],
+    ['a couple over HTTPS', overHttps],
 ];
 
 /* ---------------------------------------------------------------- runner */

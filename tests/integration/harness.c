@@ -77,17 +77,18 @@ char *proc_log(const struct thou_proc *p, size_t *len)
     return read_file(p->log_path, len);
 }
 
-/* Wait for the "listening on http://ADDR:PORT" line a start writes. The log
- * is appended across restarts, so only lines after offset count. */
+/* Wait for the "listening on http://ADDR:PORT" (or https://) line a start
+ * writes. The log is appended across restarts, so only lines after offset
+ * count. */
 static bool wait_listening(struct thou_proc *p, size_t offset)
 {
     for (long long deadline = now_ms() + 60000; now_ms() < deadline;) {
         size_t len = 0;
         char *log = proc_log(p, &len);
-        const char *line =
-            log && len > offset ? strstr(log + offset, "listening on http://") : NULL;
-        if (line) {
-            const char *colon = strchr(line + strlen("listening on http://"), ':');
+        const char *line = log && len > offset ? strstr(log + offset, "listening on http") : NULL;
+        const char *scheme_end = line ? strstr(line, "://") : NULL;
+        if (scheme_end) {
+            const char *colon = strchr(scheme_end + 3, ':');
             p->port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
             free(log);
             return p->port != 0;
@@ -275,6 +276,14 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* With a CA file, requests go over HTTPS and trust only that certificate. */
+static const char *tls_ca_file;
+
+void http_use_tls(const char *ca_file)
+{
+    tls_ca_file = ca_file;
+}
+
 bool http_do(unsigned port, const char *method, const char *path, const char *const *headers,
              const char *body, size_t body_len, struct http_reply *reply)
 {
@@ -283,7 +292,7 @@ bool http_do(unsigned port, const char *method, const char *path, const char *co
     if (!curl)
         return false;
     char url[2048];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s", tls_ca_file ? "https" : "http", port, path);
     struct growbuf out = {0}, head = {0};
     struct curl_slist *list = NULL;
     for (size_t i = 0; headers && headers[i]; i++)
@@ -301,6 +310,8 @@ bool http_do(unsigned port, const char *method, const char *path, const char *co
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &head);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    if (tls_ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, tls_ca_file);
     if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

@@ -59,6 +59,9 @@ struct http_reply {
 bool http_do(unsigned port, const char *method, const char *path, const char *const *headers,
              const char *body, size_t body_len, struct http_reply *reply);
 
+/** From now on, http_do() speaks HTTPS trusting only ca_file; NULL: plain HTTP again. */
+void http_use_tls(const char *ca_file);
+
 /** Shorthand: JSON body with Content-Type application/json and optional bearer token. */
 bool http_json(unsigned port, const char *method, const char *path, const char *token,
                const char *body, struct http_reply *reply);

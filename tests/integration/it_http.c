@@ -290,18 +290,24 @@ static void expect_response(struct peer *peer, struct response *res, enum framin
                   res->head, res->body);
 }
 
-/* What every response carries, whatever its status. */
+/* What every response carries, whatever its status; documents (HTML) also
+ * carry the whole set of security headers, the API's JSON only these. */
 static void assert_common_headers(const struct response *res)
 {
-    char value[1024];
+    char value[1024], type[128] = "";
     ck_assert_msg(response_header(res, "Date", value, sizeof(value)), "no Date in\n%s", res->head);
     ck_assert_contains(value, " GMT");
-    ck_assert_msg(response_header(res, "Content-Security-Policy", value, sizeof(value)),
-                  "no CSP in\n%s", res->head);
-    ck_assert_contains(value, "default-src 'none'");
     ck_assert_msg(response_header(res, "X-Content-Type-Options", value, sizeof(value)),
                   "no X-Content-Type-Options in\n%s", res->head);
     ck_assert_str_eq(value, "nosniff");
+    ck_assert_msg(response_header(res, "Cache-Control", value, sizeof(value)),
+                  "no Cache-Control in\n%s", res->head);
+    response_header(res, "Content-Type", type, sizeof(type));
+    if (strncmp(type, "text/html", 9) != 0)
+        return;
+    ck_assert_msg(response_header(res, "Content-Security-Policy", value, sizeof(value)),
+                  "no CSP in\n%s", res->head);
+    ck_assert_contains(value, "default-src 'none'");
     ck_assert_msg(response_header(res, "Referrer-Policy", value, sizeof(value)),
                   "no Referrer-Policy in\n%s", res->head);
     ck_assert_str_eq(value, "no-referrer");
@@ -640,53 +646,75 @@ END_TEST
 
 /* ---- refusals --------------------------------------------------------------------------- */
 
+/*
+ * Who refuses a request. thou answers what reaches its access handler with
+ * its JSON error; libmicrohttpd refuses some shapes itself, before thou
+ * sees them, with its own short HTML page or by closing the connection
+ * (docs/api.md, "The HTTP layer").
+ */
+enum refused_by {
+    BY_THOU,      /* thou's JSON error and code, Connection: close, then closed */
+    BY_MHD,       /* libmicrohttpd's own answer with this status, then closed */
+    BY_MHD_CLOSE, /* closed without an answer */
+};
+
 static const struct refusal {
     const char *what;
     const char *request;
+    enum refused_by by;
     int status;
     const char *code;
 } refusals[] = {
-    {"garbage", "HELLO\r\n\r\n", 400, "bad_request"},
-    {"garbage with spaces", "this is not http at all\r\n\r\n", 400, "bad_request"},
-    {"missing colon", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A b\r\n\r\n", 400, "bad_request"},
-    {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "bad_request"},
-    {"HTTP/1.1 without Host, a request behind it", "GET /healthz HTTP/1.1\r\n\r\n" GET_HEALTHZ, 400,
+    {"garbage", "HELLO\r\n\r\n", BY_MHD_CLOSE, 0, NULL},
+    {"garbage with spaces", "this is not http at all\r\n\r\n", BY_MHD, 400, NULL},
+    {"missing colon", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A b\r\n\r\n", BY_MHD, 400, NULL},
+    {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", BY_THOU, 400, "bad_request"},
+    {"HTTP/1.1 without Host, a request behind it", "GET /healthz HTTP/1.1\r\n\r\n" GET_HEALTHZ,
+     BY_THOU, 400, "bad_request"},
+    {"two Host fields", "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", BY_THOU, 400,
      "bad_request"},
-    {"two Host fields", "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "bad_request"},
-    {"two Host fields on HTTP/1.0", "GET /healthz HTTP/1.0\r\nHost: x\r\nhost: x\r\n\r\n", 400,
+    {"two Host fields on HTTP/1.0", "GET /healthz HTTP/1.0\r\nHost: x\r\nhost: x\r\n\r\n", BY_THOU,
+     400, "bad_request"},
+    {"absolute-form", "GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\n\r\n", BY_THOU, 400,
      "bad_request"},
-    {"obs-fold", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n", 400, "bad_request"},
-    {"absolute-form", "GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+    {"control byte in the target", "GET /health\x01z HTTP/1.1\r\nHost: x\r\n\r\n", BY_THOU, 400,
      "bad_request"},
-    {"control byte in the target", "GET /health\x01z HTTP/1.1\r\nHost: x\r\n\r\n", 400,
-     "bad_request"},
-    {"bad length", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400,
-     "bad_request"},
+    {"bare CR in a field value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", BY_THOU,
+     400, "bad_request"},
+    {"control byte in a field value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+     BY_THOU, 400, "bad_request"},
+    {"bad length", "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", BY_MHD, 400,
+     NULL},
     {"two lengths",
-     "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400,
-     "bad_request"},
+     "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+     BY_THOU, 400, "bad_request"},
     {"length and chunked",
      "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
      "0\r\n\r\n",
-     400, "bad_request"},
+     BY_THOU, 400, "bad_request"},
     {"chunked and length",
      "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
      "0\r\n\r\n",
-     400, "bad_request"},
+     BY_THOU, 400, "bad_request"},
     {"malformed chunked body",
-     "POST /api/rooms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
-     "bad_request"},
-    {"HTTP/2.0", "GET /healthz HTTP/2.0\r\n\r\n", 505, "bad_version"},
-    {"HTTP/1.2", "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505, "bad_version"},
-    {"the HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "bad_version"},
-    {"gzip", "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+     "POST /api/rooms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", BY_MHD, 400,
+     NULL},
+    {"chunk size overflow",
+     "POST /api/rooms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "ffffffffffffffffff1\r\n",
+     BY_MHD, 413, NULL},
+    {"HTTP/2.0", "GET /healthz HTTP/2.0\r\n\r\n", BY_MHD, 505, NULL},
+    {"HTTP/1.2", "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", BY_THOU, 505, "bad_version"},
+    {"the HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", BY_MHD, 505, NULL},
+    {"gzip", "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", BY_THOU, 501,
      "not_implemented"},
     {"chunked, gzip",
-     "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 501,
+     "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", BY_THOU, 501,
      "not_implemented"},
 };
 
-/* Each refusal answers with its JSON error, says Connection: close, and closes. */
+/* Each refusal is answered as its table row says, and the connection closes:
+ * nothing after a refused head is ever taken as a request. */
 START_TEST(test_refusals)
 {
     unsigned port = start(NULL);
@@ -695,17 +723,61 @@ START_TEST(test_refusals)
         struct peer *peer = peer_open(port);
         peer_sends(peer, r->request);
         struct response res;
-        ck_assert_msg(peer_response(peer, &res, FRAME_AUTO), "%s: no answer", r->what);
+        bool answered = peer_response(peer, &res, FRAME_AUTO);
+        if (r->by == BY_MHD_CLOSE) {
+            ck_assert_msg(!answered && peer->eof, "%s: answered or left open: '%s'", r->what,
+                          peer->buf);
+            peer_close(peer);
+            continue;
+        }
+        ck_assert_msg(answered, "%s: no answer", r->what);
         ck_assert_msg(res.status == r->status, "%s: status %d, expected %d", r->what, res.status,
                       r->status);
-        assert_error(&res, r->status, r->code);
         ck_assert_msg(says_close(&res), "%s: no Connection: close", r->what);
         ck_assert_msg(peer_closed_within(peer, CLOSE_TIMEOUT_MS), "%s: connection left open",
                       r->what);
-        ck_assert_msg(peer->len == 0, "%s: bytes after the answer: '%s'", r->what, peer->buf);
+        if (r->by == BY_THOU) {
+            assert_error(&res, r->status, r->code);
+            ck_assert_msg(peer->len == 0, "%s: bytes after the answer: '%s'", r->what, peer->buf);
+        }
         peer_close(peer);
     }
     assert_serving(port);
+}
+END_TEST
+
+/*
+ * Shapes libmicrohttpd 0.9.75 accepts and thou cannot see (docs/api.md):
+ * a bare LF as line end (RFC 9112 allows it), obs-fold (the continuation
+ * is appended to the field's name) and a NUL in a value (the value ends
+ * there). Each is one request and gets one answer: no second request hides
+ * behind it. Should libmicrohttpd start refusing them, this test fails and
+ * the documentation must change with it.
+ */
+START_TEST(test_tolerated_shapes)
+{
+    static const struct {
+        const char *what;
+        const char *request;
+        size_t len;
+    } shapes[] = {
+        {"bare LF", "GET /healthz HTTP/1.1\nHost: x\n\n", 0},
+        {"obs-fold", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n", 0},
+        {"NUL in a value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 44},
+    };
+    unsigned port = start(NULL);
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        struct peer *peer = peer_open(port);
+        size_t len = shapes[i].len ? shapes[i].len : strlen(shapes[i].request);
+        peer_send(peer, shapes[i].request, len);
+        struct response res;
+        ck_assert_msg(peer_response(peer, &res, FRAME_AUTO), "%s: no answer", shapes[i].what);
+        assert_healthy(&res);
+        healthz_on(peer); /* the connection is still in step */
+        ck_assert_msg(peer->len == 0, "%s: bytes after the answers: '%s'", shapes[i].what,
+                      peer->buf);
+        peer_close(peer);
+    }
 }
 END_TEST
 
@@ -727,27 +799,33 @@ START_TEST(test_missing_host_closes)
 }
 END_TEST
 
-/* A head of exactly connection_memory_bytes is read; one byte more is a 431. */
+/*
+ * connection_memory_bytes is libmicrohttpd's memory pool per connection: it
+ * holds the request head and the answer's head, so the largest head read is
+ * a little smaller than the pool (3,792 bytes of a 4,096-byte pool in
+ * 0.9.75). A head of 3,500 bytes is read and the connection goes on; a
+ * head the size of the pool is refused with libmicrohttpd's own 431 page.
+ */
 START_TEST(test_head_limit)
 {
     static const char *const extra[] = {"--connection-memory-bytes", "4096", NULL};
     unsigned port = start(extra);
-    enum { LIMIT = 4096 };
-    static char head[LIMIT + 2];
-    for (size_t size = LIMIT; size <= LIMIT + 1; size++) {
+    static const size_t sizes[] = {3500, 4096};
+    static char head[4096 + 1];
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t size = sizes[i];
         int n = snprintf(head, sizeof(head), "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ");
         memset(head + n, 'p', size - (size_t)n - 4);
         memcpy(head + size - 4, "\r\n\r\n", 4);
         struct peer *peer = peer_open(port);
         peer_send(peer, head, size);
         struct response res;
-        if (size == LIMIT) {
+        if (size < 4096) {
             expect_response(peer, &res, FRAME_AUTO, 200);
             assert_healthy(&res);
             healthz_on(peer);
         } else {
             expect_response(peer, &res, FRAME_AUTO, 431);
-            assert_error(&res, 431, "headers_too_large");
             ck_assert(says_close(&res));
             ck_assert_msg(peer_closed_within(peer, CLOSE_TIMEOUT_MS), "left open after a 431");
         }
@@ -770,10 +848,9 @@ START_TEST(test_head_too_large)
     memset(big + n, 'c', sizeof(big) - (size_t)n - 4);
     memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
     struct peer *peer = peer_open(port);
-    peer_send(peer, big, sizeof(big));
+    peer_try_send(peer, big, sizeof(big)); /* the server may close before it has read it all */
     struct response res;
     expect_response(peer, &res, FRAME_AUTO, 431);
-    assert_error(&res, 431, "headers_too_large");
     ck_assert(peer_closed_within(peer, CLOSE_TIMEOUT_MS));
     peer_close(peer);
 
@@ -1058,6 +1135,9 @@ START_TEST(test_event_stream)
     ck_assert_contains(value, "text/event-stream");
     ck_assert_msg(!response_header(&res, "Content-Length", value, sizeof(value)),
                   "a stream with a length:\n%s", res.head);
+    ck_assert_msg(response_header(&res, "X-Accel-Buffering", value, sizeof(value)),
+                  "a stream a proxy may buffer:\n%s", res.head);
+    ck_assert_str_eq(value, "no");
     assert_common_headers(&res);
 
     /* The stream is counted, and so is its connection (plus the one asking). */
@@ -1071,6 +1151,32 @@ START_TEST(test_event_stream)
     peer_close(stream);
     wait_gauges(port, 0, 1);
     assert_serving(port);
+}
+END_TEST
+
+/* HEAD of the event stream is its head only: no body, no stream left open,
+ * and the connection goes on to the next request. */
+START_TEST(test_event_stream_head)
+{
+    unsigned port = start(NULL);
+    struct room room;
+    create_room(port, &room);
+    struct peer *peer = peer_open(port);
+    char request[512];
+    snprintf(request, sizeof(request),
+             "HEAD /api/rooms/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Accept: text/event-stream\r\nAuthorization: Bearer %s\r\n\r\n",
+             room.id, room.token);
+    peer_sends(peer, request);
+    struct response res;
+    expect_response(peer, &res, FRAME_HEAD_ONLY, 200);
+    char value[128];
+    ck_assert(response_header(&res, "Content-Type", value, sizeof(value)));
+    ck_assert_contains(value, "text/event-stream");
+    healthz_on(peer); /* nothing of a body came before this answer */
+    ck_assert_msg(peer->len == 0, "bytes after the answers: '%s'", peer->buf);
+    wait_gauges(port, 0, 2);
+    peer_close(peer);
 }
 END_TEST
 
@@ -1115,6 +1221,7 @@ static Suite *http_suite(void)
     tcase_add_checked_fixture(refused, setup, teardown);
     tcase_set_timeout(refused, 120);
     tcase_add_test(refused, test_refusals);
+    tcase_add_test(refused, test_tolerated_shapes);
     tcase_add_test(refused, test_missing_host_closes);
     tcase_add_test(refused, test_head_limit);
     tcase_add_test(refused, test_head_too_large);
@@ -1136,6 +1243,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(streams, 60);
     tcase_add_test(streams, test_event_stream);
     tcase_add_test(streams, test_event_stream_http10);
+    tcase_add_test(streams, test_event_stream_head);
     suite_add_tcase(suite, streams);
 
     return suite;

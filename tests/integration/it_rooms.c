@@ -2184,6 +2184,97 @@ START_TEST(lagging_reader_is_bounded_and_complete)
 }
 END_TEST
 
+/* ---- streams of one participant ---------------------------------------------- */
+
+/* The default: four streams per participant and room (tabs, a phone and a
+ * laptop); a fifth is refused plainly until one closes. */
+START_TEST(stream_cap_per_participant)
+{
+    struct room room;
+    new_pair(&room);
+    struct sse_client streams[4];
+    for (int i = 0; i < 4; i++)
+        open_stream(&streams[i], &room, room.token_b, NULL);
+    char path[128];
+    room_path(path, sizeof(path), &room, "/events");
+    struct sse_client fifth;
+    ck_assert(!sse_open(&fifth, port, path, room.token_b, NULL));
+    ck_assert_int_eq(fifth.status, 429);
+    ck_assert_msg(strstr(fifth.buf, "too_many_streams") != NULL, "refusal: %s", fifth.buf);
+    sse_close(&fifth);
+    /* The partner's streams count apart. */
+    struct sse_client a;
+    open_stream(&a, &room, room.token_a, NULL);
+    sse_close(&a);
+    /* One closes; once the server has seen it go, a new one opens. */
+    sse_close(&streams[0]);
+    bool opened = false;
+    for (long long deadline = now_ms() + 5000; !opened && now_ms() < deadline;) {
+        opened = sse_open(&streams[0], port, path, room.token_b, NULL);
+        if (!opened) {
+            ck_assert_int_eq(streams[0].status, 429);
+            sse_close(&streams[0]);
+            usleep(50 * 1000);
+        }
+    }
+    ck_assert_msg(opened, "no stream opened after one of four closed");
+    for (int i = 0; i < 4; i++)
+        sse_close(&streams[i]);
+}
+END_TEST
+
+static void setup_stalled(void)
+{
+    static const char *const extra[] = {"--events-per-s",
+                                        "100000",
+                                        "--events-burst",
+                                        "100000",
+                                        "--max-streams-per-participant",
+                                        "100",
+                                        NULL};
+    start_server(extra);
+}
+
+#define STALLED_STREAMS 100
+#define STALLED_EVENTS  200
+#define STALLED_CAP_KB  512 /* docs/api.md: what a stream that stops reading may hold */
+
+/* Streams that replay a long history and never read cost each at most the
+ * documented cap: the replay reads the store in batches bounded by bytes,
+ * not by a number of events of any size (128 events of 16 KiB were 2 MiB). */
+START_TEST(stalled_replays_are_bounded)
+{
+    struct room room;
+    new_pair(&room);
+    for (unsigned i = 1; i <= STALLED_EVENTS; i++) {
+        json_t *note = json_pack("{s:s,s:o,s:i}", "type", "note", "ciphertext",
+                                 random_string(BACKLOG_CIPHERTEXT), "counter", (int)i);
+        post_ok(&room, room.token_a, note);
+        json_decref(note);
+    }
+    long before = server_rss_kb();
+    static struct sse_client stalled[STALLED_STREAMS];
+    for (int i = 0; i < STALLED_STREAMS; i++)
+        open_stream(&stalled[i], &room, room.token_b, "0"); /* and never read */
+    usleep(1500 * 1000); /* every replay has filled what it may */
+    long grown = server_rss_kb() - before;
+    if (rss_is_meaningful())
+        ck_assert_msg(grown / STALLED_STREAMS < STALLED_CAP_KB,
+                      "%d stalled streams grew the server by %ld KiB (%ld KiB each)",
+                      STALLED_STREAMS, grown, grown / STALLED_STREAMS);
+    /* And each still gets the whole history once it reads. */
+    struct sse_event ev;
+    unsigned notes = 0;
+    while (notes < STALLED_EVENTS && next_stored(&stalled[0], 30000, &ev)) {
+        notes += strcmp(ev.type, "note") == 0;
+        sse_event_release(&ev);
+    }
+    ck_assert_uint_eq(notes, STALLED_EVENTS);
+    for (int i = 0; i < STALLED_STREAMS; i++)
+        sse_close(&stalled[i]);
+}
+END_TEST
+
 /* ---- runner ------------------------------------------------------------------ */
 
 static TCase *make_case(const char *name, void (*setup)(void))
@@ -2231,6 +2322,14 @@ int main(void)
     tc = make_case("backlog", setup_backlog);
     tcase_add_test(tc, lagging_reader_is_bounded_and_complete);
     tcase_add_test(tc, streams_hanging_up_during_publishes);
+    suite_add_tcase(suite, tc);
+
+    tc = make_case("stream cap", setup_default);
+    tcase_add_test(tc, stream_cap_per_participant);
+    suite_add_tcase(suite, tc);
+
+    tc = make_case("stalled streams", setup_stalled);
+    tcase_add_test(tc, stalled_replays_are_bounded);
     suite_add_tcase(suite, tc);
 
     tc = make_case("burst", setup_burst);

@@ -64,9 +64,12 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->max_connections, b->max_connections);
     ck_assert_uint_eq(a->max_connections_per_ip, b->max_connections_per_ip);
     ck_assert_uint_eq(a->connection_timeout_s, b->connection_timeout_s);
+    ck_assert_uint_eq(a->header_timeout_s, b->header_timeout_s);
+    ck_assert_uint_eq(a->body_timeout_s, b->body_timeout_s);
     ck_assert_uint_eq(a->max_body_bytes, b->max_body_bytes);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_uint_eq(a->heartbeat_s, b->heartbeat_s);
+    ck_assert_uint_eq(a->max_streams_per_participant, b->max_streams_per_participant);
     ck_assert_uint_eq(a->room_ttl_days, b->room_ttl_days);
     ck_assert_uint_eq(a->sweep_interval_s, b->sweep_interval_s);
     ck_assert_uint_eq(a->max_ciphertext_bytes, b->max_ciphertext_bytes);
@@ -94,9 +97,14 @@ static const char *const all_settings[] = {
     "max_connections",
     "max_connections_per_ip",
     "connection_timeout_s",
+    "header_timeout_s",
+    "body_timeout_s",
     "max_body_bytes",
     "connection_memory_bytes",
+    "tls_cert",
+    "tls_key",
     "log_level",
+    "max_streams_per_participant",
     "heartbeat_s",
     "room_ttl_days",
     "sweep_interval_s",
@@ -123,8 +131,11 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.max_connections, 4096);
     ck_assert_uint_eq(config.max_connections_per_ip, 512);
     ck_assert_uint_eq(config.connection_timeout_s, 30);
+    ck_assert_uint_eq(config.header_timeout_s, 10);
+    ck_assert_uint_eq(config.body_timeout_s, 30);
     ck_assert_uint_eq(config.max_body_bytes, 65536);
     ck_assert_int_eq(config.log_level, THOU_LOG_INFO);
+    ck_assert_uint_eq(config.max_streams_per_participant, 4);
     ck_assert_uint_eq(config.heartbeat_s, 20);
     ck_assert_uint_eq(config.room_ttl_days, 30);
     ck_assert_uint_eq(config.sweep_interval_s, 3600);
@@ -133,6 +144,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.events_per_s, 20);
     ck_assert_uint_eq(config.events_burst, 60);
     ck_assert_uint_eq(config.max_reflect_rounds, 3);
+    ck_assert_str_eq(config.tls_cert, ""); /* plain HTTP unless asked */
+    ck_assert_str_eq(config.tls_key, "");
     ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
 }
 END_TEST
@@ -503,6 +516,25 @@ START_TEST(test_check)
 }
 END_TEST
 
+START_TEST(test_check_tls_pair)
+{
+    ck_assert_int_eq(thou_config_set(&config, "tls-cert", "cert.pem", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_EINVAL);
+    ck_assert_contains(errbuf, "'tls_cert' and 'tls_key' go together");
+    ck_assert_int_eq(thou_config_set(&config, "tls_key", "key.pem", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_str_eq(config.tls_cert, "cert.pem");
+    ck_assert_str_eq(config.tls_key, "key.pem");
+    /* An empty value turns TLS off again, which needs both off. */
+    ck_assert_int_eq(thou_config_set(&config, "tls_cert", "", errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_EINVAL);
+    ck_assert_int_eq(thou_config_set(&config, "tls_key", "", errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
+}
+END_TEST
+
 START_TEST(test_print_help)
 {
     char *text = NULL;
@@ -596,6 +628,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(set, test_strict_integers, 0,
                         (int)(sizeof(integers) / sizeof(integers[0])));
     tcase_add_test(set, test_check);
+    tcase_add_test(set, test_check_tls_pair);
     tcase_add_test(set, test_print_help);
     suite_add_tcase(suite, set);
 

@@ -256,6 +256,25 @@ START_TEST(test_events)
 }
 END_TEST
 
+/* Every reason is rendered, counted or not, so a dashboard sees a zero. */
+START_TEST(test_refusals)
+{
+    const char *text = render();
+    assert_well_formed(text);
+    ck_assert_line(text, "# TYPE thou_refusals_total counter");
+    ck_assert_line(text, "thou_refusals_total{reason=\"head_deadline\"} 0");
+    thou_metrics_refusal(metrics, THOU_REFUSAL_HEAD_DEADLINE);
+    thou_metrics_refusal(metrics, THOU_REFUSAL_HEAD_DEADLINE);
+    thou_metrics_refusal(metrics, THOU_REFUSAL_ADDRESS_LIMIT);
+    text = render();
+    assert_well_formed(text);
+    ck_assert_line(text, "thou_refusals_total{reason=\"head_deadline\"} 2");
+    ck_assert_line(text, "thou_refusals_total{reason=\"address_limit\"} 1");
+    ck_assert_line(text, "thou_refusals_total{reason=\"connection_limit\"} 0");
+    ck_assert_line(text, "thou_refusals_total{reason=\"body_deadline\"} 0");
+}
+END_TEST
+
 /* Rendering appends: what the buffer held before stays in front. */
 START_TEST(test_render_appends)
 {
@@ -324,6 +343,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_render_appends);
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_free_null);
+    tcase_add_test(tc, test_refusals);
     suite_add_tcase(suite, tc);
     return suite;
 }
