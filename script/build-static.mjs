@@ -19,7 +19,7 @@
 // (plain name -> hashed name; hidden, so never served).
 //
 // Usage: script/build-static.mjs SOURCE_DIR OUTPUT_DIR
-// The output directory is replaced as a whole.
+// The output directory's contents are replaced as a whole.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -289,8 +289,16 @@ for (const [rel, name] of hashed) {
     manifest[rel] = name;
 }
 writeFileSync(join(staging, '.manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-rmSync(outDir, { recursive: true, force: true });
-renameSync(staging, outDir);
+/* Replace the contents, not the directory: a server started on it holds the directory
+ * open and would otherwise go on serving a deleted one. */
+mkdirSync(outDir, { recursive: true });
+for (const entry of readdirSync(outDir)) {
+    rmSync(join(outDir, entry), { recursive: true, force: true });
+}
+for (const entry of readdirSync(staging)) {
+    renameSync(join(staging, entry), join(outDir, entry));
+}
+rmSync(staging, { recursive: true, force: true });
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
 process.stdout.write(`build-static: ${hashed.size} hashed files and ${files.length} plain names -> ` +

@@ -469,6 +469,10 @@ START_TEST(test_hashed_names_and_pages)
     ck_assert_int_eq(r.status, 200);
     assert_header(&r, "Cache-Control", "no-cache");
     reply_free(&r);
+    /* The manifest is the build's, not the browser's. */
+    request("GET", "/.manifest.json", NULL, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    reply_free(&r);
 }
 END_TEST
 

@@ -4,7 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+    existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +103,7 @@ test('a changed dependency renames every module that imports it, and nothing els
     try {
         assert.equal(build(dir).status, 0);
         const before = manifest(dir);
+        const inode = statSync(join(dir, 'out')).ino;
         writeFileSync(join(dir, 'src', 'vendor', 'lib.mjs'), `export default { v: 2 };${padding}`);
         assert.equal(build(dir).status, 0);
         const after = manifest(dir);
@@ -110,8 +113,10 @@ test('a changed dependency renames every module that imports it, and nothing els
         for (const same of ['js/b.js', 'js/lazy.js', 'css/site.css', 'favicon.svg']) {
             assert.equal(after[same], before[same], same);
         }
-        /* The output is replaced as a whole: the old names are gone. */
+        /* The output is replaced as a whole: the old names are gone, but the directory
+         * is the same one, for a server that holds it open. */
         assert.ok(!existsSync(join(dir, 'out', before['js/main.js'])));
+        assert.equal(statSync(join(dir, 'out')).ino, inode);
         /* Same sources, same names. */
         assert.equal(build(dir).status, 0);
         assert.deepEqual(manifest(dir), after);
