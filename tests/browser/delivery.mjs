@@ -58,6 +58,12 @@ function checkDelivery(page, what) {
         check(r.path === '/' || r.path.startsWith('/r/') || r.path.endsWith('.html'),
             `${what}: ${r.path} is loaded by a plain name`);
         check(r.headers['cache-control'] === 'no-cache', `${what}: ${r.path} is revalidated`);
+        if (r.status === 200) {
+            /* Compressed or not, a page carries the policy the checks above rely on. */
+            const csp = r.headers['content-security-policy'] ?? '';
+            check(csp.includes("default-src 'none'") && csp.includes("script-src 'self'")
+                && !csp.includes('unsafe-inline'), `${what}: ${r.path} CSP is '${csp}'`);
+        }
     }
     for (const r of assets) {
         check(r.status === 200, `${what}: ${r.path} answered ${r.status}`);

@@ -244,6 +244,14 @@ static void check_file(const char *url, const char *rel)
         if (forms[i].encoding)
             ck_assert_msg(file_size(copy) < (long long)plain_len, "%s is not smaller", copy);
         ck_assert_ptr_nonnull(header(&r, "ETag", etags[i], sizeof(etags[i])));
+        if (strstr(rel, ".html")) {
+            /* A page keeps its CSP in every coding. */
+            char csp[1024];
+            ck_assert_msg(header(&r, "Content-Security-Policy", csp, sizeof(csp)) != NULL,
+                          "%s as %s without a CSP", url, forms[i].encoding);
+            ck_assert_contains(csp, "default-src 'none'");
+            ck_assert_contains(csp, "script-src 'self'");
+        }
         char cache[128];
         ck_assert_ptr_nonnull(header(&r, "Cache-Control", cache, sizeof(cache)));
         reply_free(&r);
