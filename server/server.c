@@ -149,6 +149,7 @@ struct request {
     const char *authorization;
     const char *last_event_id;
     const char *if_none_match;
+    const char *accept_encoding;
     unsigned n_host, n_length, n_transfer_encoding;
     const char *content_length;
     const char *forwarded, *x_forwarded_for; /* the last of each */
@@ -445,6 +446,11 @@ static bool add_headers(struct thou_server *server, struct MHD_Response *respons
     }
     if (res->allow)
         ok &= MHD_add_response_header(response, "Allow", res->allow) == MHD_YES;
+    if (res->content_encoding)
+        ok &=
+            MHD_add_response_header(response, "Content-Encoding", res->content_encoding) == MHD_YES;
+    if (res->vary)
+        ok &= MHD_add_response_header(response, "Vary", res->vary) == MHD_YES;
     if (stream) /* a buffering proxy in front would hold the events back */
         ok &= MHD_add_response_header(response, "X-Accel-Buffering", "no") == MHD_YES;
     return ok;
@@ -579,6 +585,7 @@ static enum MHD_Result dispatch(struct thou_server *server, struct request *req,
         .authorization = req->authorization,
         .last_event_id = req->last_event_id,
         .if_none_match = req->if_none_match,
+        .accept_encoding = req->accept_encoding,
         .body = req->body.len ? req->body.data : NULL,
         .body_len = req->body.len,
         .secure = server->tls,
@@ -632,6 +639,8 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         req->last_event_id = value;
     else if (HEADER_IS("If-None-Match"))
         req->if_none_match = value;
+    else if (HEADER_IS("Accept-Encoding"))
+        req->accept_encoding = value;
     else if (HEADER_IS("Forwarded"))
         req->forwarded = value;
     else if (HEADER_IS("X-Forwarded-For"))

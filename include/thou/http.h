@@ -34,11 +34,12 @@ struct thou_request {
     const char *route;                         /* matched route pattern, for logs */
     const char *params[THOU_ROUTE_MAX_PARAMS]; /* {name} captures, in order */
     size_t n_params;
-    const char *content_type;  /* NULL if absent */
-    const char *authorization; /* NULL if absent */
-    const char *last_event_id; /* NULL if absent */
-    const char *if_none_match; /* NULL if absent */
-    const char *body;          /* NUL-terminated; NULL if none */
+    const char *content_type;    /* NULL if absent */
+    const char *authorization;   /* NULL if absent */
+    const char *last_event_id;   /* NULL if absent */
+    const char *if_none_match;   /* NULL if absent */
+    const char *accept_encoding; /* NULL if absent */
+    const char *body;            /* NUL-terminated; NULL if none */
     size_t body_len;
     bool secure; /* arrived over TLS: cookies must be Secure */
     /* The client's address: the peer's, or the one a trusted proxy
@@ -98,6 +99,8 @@ struct thou_response {
     const char *cache_control;
     unsigned retry_after_s;         /* 0: no Retry-After header */
     const char *allow;              /* Allow header for 405 */
+    const char *content_encoding;   /* static string; NULL: the body is sent as it is */
+    const char *vary;               /* static string; NULL: no Vary header */
     struct thou_stream *stream;     /* non-NULL: stream the body */
     struct thou_deferred *deferred; /* non-NULL: the answer comes later */
 };

@@ -4,13 +4,15 @@
 // verifier derived from it (POST /api/rooms), and keeps S, the token and a fresh key pair in
 // IndexedDB. The link carries S in its fragment, which browsers never send to a server.
 
-import * as crypto from './crypto.js';
 import * as api from './api.js';
 import * as db from './db.js';
-import { roomLink } from './link.js';
 import { h, replace, keyed, focus } from './dom.js';
 import { linkBox } from './widgets.js';
 import { S } from './strings.js';
+
+/* Only creating needs the crypto module, and libsodium is most of the page's bytes: it
+ * loads beside the page rather than before it, so the sets can be chosen sooner. */
+const later = Promise.all([import('./crypto.js'), import('./link.js')]);
 
 const PREFERRED_SET = 'couples-short';
 
@@ -154,7 +156,10 @@ async function create() {
     store.createError = null;
     render();
     try {
+        let crypto;
+        let link;
         try {
+            [crypto, link] = await later;
             await crypto.ready();
         } catch {
             throw Object.assign(new Error('no crypto'), { code: 'no_crypto' });
@@ -187,7 +192,9 @@ async function create() {
         } catch {
             throw Object.assign(new Error('no storage'), { code: 'no_storage' });
         }
-        store.created = { room: created.room, link: roomLink(location.origin, created.room, secret) };
+        store.created = {
+            room: created.room, link: link.roomLink(location.origin, created.room, secret),
+        };
     } catch (error) {
         store.createError = { status: error.status ?? -1, code: error.code ?? 'error' };
     } finally {
@@ -201,4 +208,4 @@ render();
 /* Keys do not outlive their rooms: forget expired ones whenever thou is opened. */
 db.sweep(Date.now()).catch(() => {});
 loadSets();
-crypto.ready().catch(() => {});
+later.then(([crypto]) => crypto.ready()).catch(() => {});

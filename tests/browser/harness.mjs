@@ -38,9 +38,12 @@ function serverEnv() {
 /** A thou process on 127.0.0.1 with its own data dir and log file; with tls
  *  ({cert, key}: PEM file paths) it serves HTTPS. */
 export class Server {
-    constructor({ bin, workDir, tls = null }) {
+    constructor({ bin, workDir, tls = null, staticDir }) {
         this.bin = bin;
         this.tls = tls;
+        /* The served tree: the sources by default, or what the build generates from them
+         * (THOU_STATIC_DIR=build/static: hashed names, precompressed copies). */
+        this.staticDir = staticDir ?? process.env.THOU_STATIC_DIR ?? 'static';
         this.workDir = workDir ?? mkdtempSync(join(tmpdir(), 'thou-browser-'));
         this.dataDir = join(this.workDir, 'data');
         this.logPath = join(this.workDir, 'thou.log');
@@ -59,7 +62,7 @@ export class Server {
         const logStart = readFileSync(this.logPath).length;
         this.proc = spawn(this.bin, [
             'serve', '--config', 'config/thou.json', '--port', String(this.port),
-            '--data-dir', this.dataDir, '--static-dir', 'static',
+            '--data-dir', this.dataDir, '--static-dir', this.staticDir,
             '--questions-dir', 'config/questions',
             ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
         ], { cwd: repoRoot, stdio: ['ignore', logFd, logFd], env: serverEnv() });

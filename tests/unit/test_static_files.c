@@ -53,6 +53,13 @@ static void symlink_at(const char *target, const char *base, const char *rel)
     ck_assert_msg(symlink(target, path) == 0, "symlink '%s': %s", path, strerror(errno));
 }
 
+static void unlink_at(const char *base, const char *rel)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", base, rel);
+    ck_assert_msg(unlink(path) == 0, "unlink '%s': %s", path, strerror(errno));
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -353,7 +360,7 @@ END_TEST
 static void serve(const char *rel, const char *if_none_match, struct thou_response *res)
 {
     thou_response_init(res);
-    thou_static_serve(st, rel, if_none_match, res);
+    thou_static_serve(st, rel, if_none_match, NULL, res);
 }
 
 START_TEST(test_serve_200)
@@ -502,6 +509,295 @@ START_TEST(test_serve_if_none_match_partial)
 }
 END_TEST
 
+/* ---- content negotiation ------------------------------------------------------------ */
+
+#define BOTH (THOU_CODING_GZIP | THOU_CODING_BR)
+#define GZ   THOU_CODING_GZIP
+#define BR   THOU_CODING_BR
+#define ID   THOU_CODING_IDENTITY
+#define NONE THOU_CODING_NONE
+
+static const struct negotiate_case {
+    const char *accept_encoding; /* NULL: no header */
+    unsigned available;
+    int chosen;
+} negotiate_cases[] = {
+    /* No header, or an empty one: the plain file. */
+    {NULL, BOTH, ID},
+    {"", BOTH, ID},
+    {"   ", BOTH, ID},
+    /* What browsers send. */
+    {"gzip, deflate, br, zstd", BOTH, BR},
+    {"gzip, deflate, br", GZ, GZ},
+    {"gzip, deflate", BOTH, GZ},
+    {"gzip, deflate", BR, ID},
+    {"gzip", 0, ID},
+    /* Weights. */
+    {"br;q=0.5, gzip;q=0.8", BOTH, GZ},
+    {"br;q=0.8, gzip;q=0.5", BOTH, BR},
+    {"br;q=0.5, gzip;q=0.5", BOTH, BR},
+    {"gzip;q=0", BOTH, ID},
+    {"gzip;q=0.000, br;q=0.001", BOTH, BR},
+    {"gzip;q=1.000", BOTH, GZ},
+    {"identity, gzip;q=0.5", BOTH, ID},
+    {"identity;q=0.5, gzip", BOTH, GZ},
+    {"gzip, identity", BOTH, GZ},
+    {"identity;q=1, gzip;q=1", BOTH, GZ},
+    /* Case, spacing, aliases, empty elements. */
+    {"GZIP", BOTH, GZ},
+    {"Br", BOTH, BR},
+    {"x-gzip", BOTH, GZ},
+    {"GZIP ; Q=0.5", BOTH, GZ},
+    {"\tgzip\t;\tq=0.5\t", BOTH, GZ},
+    {",,, ,gzip,,", BOTH, GZ},
+    /* "*" covers the codings not named. */
+    {"*", BOTH, BR},
+    {"*;q=0.5, br;q=0.1", BOTH, GZ},
+    {"*;q=0.1, gzip;q=0", BOTH, BR},
+    {"*;q=0.5", 0, ID},
+    /* Malformed weights and unknown parameters: the element is ignored. */
+    {"gzip;q=1.5", BOTH, ID},
+    {"gzip;q=2", BOTH, ID},
+    {"gzip;q=0.0001", BOTH, ID},
+    {"gzip;q=.5", BOTH, ID},
+    {"gzip;q=", BOTH, ID},
+    {"gzip;q=-1", BOTH, ID},
+    {"gzip;q=1.001", BOTH, ID},
+    {"gzip;level=9", BOTH, ID},
+    {"gzip;q=0.5;q=0.7", BOTH, GZ},
+    {"gzip q=0.5", BOTH, ID},
+    {"gz\"ip", BOTH, ID},
+    {"gzip;q=0.5x, br", BOTH, BR},
+    {"identity;q=bad, gzip", BOTH, GZ},
+    /* Unknown codings only: the plain file. */
+    {"compress, deflate, zstd, snappy", BOTH, ID},
+    {"gzipx, xbr, brotli", BOTH, ID},
+    /* The first mention counts. */
+    {"gzip;q=0, gzip", BOTH, ID},
+    {"gzip, gzip;q=0", BOTH, GZ},
+    /* Identity refused: a compressed copy if one is acceptable, else 406. */
+    {"identity;q=0", BOTH, NONE},
+    {"identity;q=0", 0, NONE},
+    {"identity;q=0, gzip", BOTH, GZ},
+    {"identity;q=0, gzip", BR, NONE},
+    {"identity;q=0, br;q=0.1", BOTH, BR},
+    {"*;q=0", BOTH, NONE},
+    {"*;q=0", 0, NONE},
+    {"*;q=0, identity", BOTH, ID},
+    {"*;q=0, gzip", BOTH, GZ},
+    {"compress, identity;q=0", BOTH, NONE},
+    {"identity;q=0, *", BOTH, BR},
+};
+
+START_TEST(test_negotiate)
+{
+    const struct negotiate_case *c = &negotiate_cases[_i];
+    int chosen = thou_static_negotiate(c->accept_encoding, c->available);
+    ck_assert_msg(chosen == c->chosen, "Accept-Encoding '%s' with copies %u: %d, expected %d",
+                  c->accept_encoding ? c->accept_encoding : "(none)", c->available, chosen,
+                  c->chosen);
+}
+END_TEST
+
+/* A header as large as any request head may carry, many elements of it
+ * malformed: answered from the valid ones, in linear time. */
+START_TEST(test_negotiate_huge)
+{
+    enum { SIZE = 1 << 20 };
+    char *header = malloc(SIZE + 1);
+    ck_assert_ptr_nonnull(header);
+    size_t len = 0;
+    static const char junk[] = "x-unknown;q=0.5;q=;foo=bar, ;;;, ";
+    while (len + sizeof(junk) < SIZE - 64) {
+        memcpy(header + len, junk, sizeof(junk) - 1);
+        len += sizeof(junk) - 1;
+    }
+    memcpy(header + len, "gzip;q=0.3", sizeof("gzip;q=0.3"));
+    ck_assert_int_eq(thou_static_negotiate(header, BOTH), GZ);
+    memset(header, ',', SIZE);
+    header[SIZE] = '\0';
+    ck_assert_int_eq(thou_static_negotiate(header, BOTH), ID);
+    memset(header, 'g', SIZE);
+    ck_assert_int_eq(thou_static_negotiate(header, BOTH), ID);
+    free(header);
+}
+END_TEST
+
+static const struct hashed_case {
+    const char *rel;
+    bool hashed;
+} hashed_cases[] = {
+    {"js/start.0123456789abcdef.js", true},
+    {"start.0123456789abcdef.js", true},
+    {"vendor/libsodium-wrappers.fedcba9876543210.mjs", true},
+    {"a.b.0123456789abcdef.css", true},
+    {"favicon.0123456789abcdef", true},
+    {"js/start.js", false},
+    {"index.html", false},
+    {"", false},
+    {"js/start.0123456789ABCDEF.js", false}, /* the generator writes lowercase */
+    {"js/start.0123456789abcde.js", false},
+    {"js/start.0123456789abcdef0.js", false},
+    {"js/start.0123456789abcdeg.js", false},
+    {".0123456789abcdef.js", false},
+    {"0123456789abcdef.js", false},
+    {"js.0123456789abcdef/start.js", false},
+    {"start..js", false},
+};
+
+START_TEST(test_is_hashed)
+{
+    const struct hashed_case *c = &hashed_cases[_i];
+    ck_assert_msg(thou_static_is_hashed(c->rel) == c->hashed, "'%s' hashed: expected %d", c->rel,
+                  c->hashed);
+}
+END_TEST
+
+static void serve_encoded(const char *rel, const char *if_none_match, const char *accept_encoding,
+                          struct thou_response *res)
+{
+    thou_response_init(res);
+    thou_static_serve(st, rel, if_none_match, accept_encoding, res);
+}
+
+/* Read what a response would send, to compare copies by content. */
+static void assert_body(const struct thou_response *res, const char *expected)
+{
+    char buf[256];
+    ck_assert_int_ge(res->file_fd, 0);
+    ssize_t n = pread(res->file_fd, buf, sizeof(buf) - 1, 0);
+    ck_assert_int_ge(n, 0);
+    buf[n] = '\0';
+    ck_assert_str_eq(buf, expected);
+    ck_assert_uint_eq(res->file_size, strlen(expected));
+}
+
+START_TEST(test_serve_codings)
+{
+    /* Stand-ins for the generator's copies: the server trusts the names. */
+    write_at(root, "js/crypto.js.gz", "GZ-BYTES");
+    write_at(root, "js/crypto.js.br", "BR");
+    write_at(root, "app.js.gz", "GZ-APP");
+    struct thou_response res;
+    char plain_etag[64], gz_etag[64], br_etag[64];
+
+    serve_encoded("js/crypto.js", NULL, NULL, &res);
+    ck_assert_uint_eq(res.status, 200);
+    assert_body(&res, "export const crypto = 1;\n");
+    ck_assert_ptr_null(res.content_encoding);
+    ck_assert_str_eq(res.vary, "Accept-Encoding");
+    ck_assert_str_eq(res.content_type, "text/javascript; charset=utf-8");
+    snprintf(plain_etag, sizeof(plain_etag), "%s", res.etag);
+    thou_response_release(&res);
+
+    serve_encoded("js/crypto.js", NULL, "gzip", &res);
+    ck_assert_uint_eq(res.status, 200);
+    assert_body(&res, "GZ-BYTES");
+    ck_assert_str_eq(res.content_encoding, "gzip");
+    ck_assert_str_eq(res.vary, "Accept-Encoding");
+    ck_assert_str_eq(res.content_type, "text/javascript; charset=utf-8");
+    snprintf(gz_etag, sizeof(gz_etag), "%s", res.etag);
+    thou_response_release(&res);
+
+    serve_encoded("js/crypto.js", NULL, "gzip, deflate, br", &res);
+    ck_assert_uint_eq(res.status, 200);
+    assert_body(&res, "BR");
+    ck_assert_str_eq(res.content_encoding, "br");
+    snprintf(br_etag, sizeof(br_etag), "%s", res.etag);
+    thou_response_release(&res);
+
+    /* Each copy has its own tag, and only its own tag validates it. */
+    ck_assert_str_ne(plain_etag, gz_etag);
+    ck_assert_str_ne(plain_etag, br_etag);
+    ck_assert_str_ne(gz_etag, br_etag);
+    serve_encoded("js/crypto.js", gz_etag, "gzip", &res);
+    ck_assert_uint_eq(res.status, 304);
+    ck_assert_int_eq(res.file_fd, -1);
+    ck_assert_str_eq(res.etag, gz_etag);
+    ck_assert_str_eq(res.vary, "Accept-Encoding");
+    thou_response_release(&res);
+    serve_encoded("js/crypto.js", gz_etag, "br", &res);
+    ck_assert_uint_eq(res.status, 200);
+    ck_assert_str_eq(res.content_encoding, "br");
+    thou_response_release(&res);
+    serve_encoded("js/crypto.js", plain_etag, "gzip", &res);
+    ck_assert_uint_eq(res.status, 200);
+    thou_response_release(&res);
+    serve_encoded("js/crypto.js", plain_etag, NULL, &res);
+    ck_assert_uint_eq(res.status, 304);
+    thou_response_release(&res);
+
+    /* Only a gzip copy: a brotli-only client gets the plain file. */
+    serve_encoded("app.js", NULL, "br", &res);
+    ck_assert_uint_eq(res.status, 200);
+    ck_assert_ptr_null(res.content_encoding);
+    ck_assert_str_eq(res.vary, "Accept-Encoding");
+    thou_response_release(&res);
+
+    /* No copies: no Vary, and identity;q=0 cannot be met. */
+    serve_encoded("STYLE.CSS", NULL, "gzip, br", &res);
+    ck_assert_uint_eq(res.status, 200);
+    ck_assert_ptr_null(res.content_encoding);
+    ck_assert_ptr_null(res.vary);
+    thou_response_release(&res);
+    serve_encoded("STYLE.CSS", NULL, "identity;q=0", &res);
+    assert_error(&res, 406, "not_acceptable");
+    thou_response_release(&res);
+    serve_encoded("js/crypto.js", NULL, "identity;q=0, compress", &res);
+    assert_error(&res, 406, "not_acceptable");
+    ck_assert_str_eq(res.vary, "Accept-Encoding");
+    thou_response_release(&res);
+
+    /* A copy never stands in for a missing plain file. */
+    unlink_at(root, "app.js");
+    serve_encoded("app.js", NULL, "gzip", &res);
+    assert_error(&res, 404, "not_found");
+    thou_response_release(&res);
+}
+END_TEST
+
+/* Copies that are not regular files, or hide behind a symlink, are not used. */
+START_TEST(test_serve_codings_refuses_links)
+{
+    char target[256];
+    snprintf(target, sizeof(target), "%s/secret.txt", outside);
+    symlink_at(target, root, "app.js.gz");
+    mkdir_at(root, "app.js.br");
+    struct thou_response res;
+    serve_encoded("app.js", NULL, "gzip, br", &res);
+    ck_assert_uint_eq(res.status, 200);
+    ck_assert_ptr_null(res.content_encoding);
+    ck_assert_ptr_null(res.vary);
+    assert_body(&res, "export const app = 1;\n");
+    thou_response_release(&res);
+}
+END_TEST
+
+START_TEST(test_serve_cache_control)
+{
+    write_at(root, "js/start.0123456789abcdef.js", "export const s = 1;\n");
+    write_at(root, "js/start.0123456789abcdef.js.gz", "GZ");
+    struct thou_response res;
+    serve_encoded("js/start.0123456789abcdef.js", NULL, "gzip", &res);
+    ck_assert_uint_eq(res.status, 200);
+    ck_assert_str_eq(res.cache_control, "public, max-age=31536000, immutable");
+    ck_assert_str_eq(res.content_encoding, "gzip");
+    char etag[64];
+    snprintf(etag, sizeof(etag), "%s", res.etag);
+    thou_response_release(&res);
+    serve_encoded("js/start.0123456789abcdef.js", etag, "gzip", &res);
+    ck_assert_uint_eq(res.status, 304);
+    ck_assert_str_eq(res.cache_control, "public, max-age=31536000, immutable");
+    thou_response_release(&res);
+    serve_encoded("js/crypto.js", NULL, "gzip", &res);
+    ck_assert_str_eq(res.cache_control, "no-cache");
+    thou_response_release(&res);
+    serve_encoded("", NULL, "gzip", &res);
+    ck_assert_str_eq(res.cache_control, "no-cache");
+    thou_response_release(&res);
+}
+END_TEST
+
 static Suite *static_suite(void)
 {
     Suite *suite = suite_create("static_files");
@@ -528,7 +824,18 @@ static Suite *static_suite(void)
     tcase_add_loop_test(serving, test_serve_if_none_match, 0,
                         (int)(sizeof(inm_cases) / sizeof(inm_cases[0])));
     tcase_add_test(serving, test_serve_if_none_match_partial);
+    tcase_add_test(serving, test_serve_codings);
+    tcase_add_test(serving, test_serve_codings_refuses_links);
+    tcase_add_test(serving, test_serve_cache_control);
     suite_add_tcase(suite, serving);
+
+    TCase *negotiate = tcase_create("negotiate");
+    tcase_add_loop_test(negotiate, test_negotiate, 0,
+                        (int)(sizeof(negotiate_cases) / sizeof(negotiate_cases[0])));
+    tcase_add_test(negotiate, test_negotiate_huge);
+    tcase_add_loop_test(negotiate, test_is_hashed, 0,
+                        (int)(sizeof(hashed_cases) / sizeof(hashed_cases[0])));
+    suite_add_tcase(suite, negotiate);
 
     return suite;
 }
