@@ -256,6 +256,46 @@ START_TEST(test_full_disk_is_a_refusal_not_a_loss)
 }
 END_TEST
 
+/* A database damaged on disk is refused at start with a clear message (not
+ * served half-broken); one left by kill -9 is recovered and served. */
+START_TEST(test_damaged_database_is_refused)
+{
+    proc_start(&proc, NULL);
+    proc_running = true;
+    struct room room;
+    ck_assert_int_eq(create_room(&room), 201);
+    ck_assert_int_eq(post_note(&room, 1, NULL), 201);
+    proc_kill9(&proc);
+    proc_restart(&proc); /* the WAL a crash leaves is recovered */
+    ck_assert_int_eq(last_seq(&room), 2);
+    ck_assert_int_eq(proc_stop(&proc), 0);
+    proc_running = false;
+
+    /* Overwrite the file's third page, as a failing disk might. */
+    char path[400];
+    snprintf(path, sizeof(path), "%s/thou.db", proc.data_dir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 2 * 4096, SEEK_SET), 0);
+    static char junk[4096];
+    memset(junk, 0xff, sizeof(junk));
+    ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    ck_assert_int_eq(fclose(f), 0);
+
+    char err[2048];
+    const char *args[] = {"serve",       "--config", THOU_SOURCE_DIR "/config/thou.json",
+                          "--port",      "0",        "--data-dir",
+                          proc.data_dir, NULL};
+    ck_assert_int_eq(proc_run(args, err, sizeof(err)), 1);
+    ck_assert_msg(strstr(err, "is damaged and cannot be served") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "restore it from a backup") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "listening") == NULL, "it served: %s", err);
+    char command[600];
+    snprintf(command, sizeof(command), "rm -rf '%s'", proc.dir);
+    ck_assert_int_eq(system(command), 0);
+}
+END_TEST
+
 static Suite *disk_suite(void)
 {
     Suite *suite = suite_create("disk");
@@ -265,6 +305,7 @@ static Suite *disk_suite(void)
     tcase_add_test(tc, test_floor_refuses_writes);
     tcase_add_test(tc, test_real_disk_below_the_floor);
     tcase_add_test(tc, test_full_disk_is_a_refusal_not_a_loss);
+    tcase_add_test(tc, test_damaged_database_is_refused);
     suite_add_tcase(suite, tc);
     return suite;
 }
