@@ -12,6 +12,7 @@
 #include "thou/disk.h"
 #include "thou/limiter.h"
 #include "thou/proxy.h"
+#include "thou/text.h"
 #include "thou/log.h"
 #include "thou/mem.h"
 #include "thou/qset.h"
@@ -19,7 +20,6 @@
 #include "thou/sessions.h"
 #include "thou/store.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -437,22 +437,6 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
 
 /* ---- GET /api/rooms/{room}/events ----------------------------------------- */
 
-/* Parse Last-Event-ID: decimal digits only, no sign, at most 18 digits. */
-static bool parse_last_event_id(const char *text, int64_t *seq)
-{
-    size_t len = strlen(text);
-    if (len == 0 || len > 18)
-        return false;
-    int64_t value = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)text[i]))
-            return false;
-        value = value * 10 + (text[i] - '0');
-    }
-    *seq = value;
-    return true;
-}
-
 void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
@@ -463,7 +447,7 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     int64_t after = 0;
     if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    if (req->last_event_id && !parse_last_event_id(req->last_event_id, &after)) {
+    if (req->last_event_id && !thou_text_parse_seq(req->last_event_id, &after)) {
         thou_response_error(res, 400, "bad_last_event_id",
                             "Last-Event-ID must be a decimal event number");
         goto out;

@@ -1,5 +1,7 @@
 #include "thou/text.h"
 
+#include <stddef.h>
+
 int thou_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -17,4 +19,19 @@ uint32_t thou_text_hash(const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         h = (h ^ *p) * 16777619u;
     return h;
+}
+
+bool thou_text_parse_seq(const char *text, int64_t *seq)
+{
+    int64_t value = 0;
+    size_t len = 0;
+    for (; text[len]; len++) {
+        if (len == 18 || text[len] < '0' || text[len] > '9')
+            return false;
+        value = value * 10 + (text[len] - '0');
+    }
+    if (len == 0)
+        return false;
+    *seq = value;
+    return true;
 }
