@@ -286,6 +286,13 @@ START_TEST(test_path_escapes)
         "/..",
         "/.git/config",
         "/%2e",
+        "/%c0%ae%c0%ae/CMakeLists.txt", /* overlong UTF-8 dots */
+        "/%e0%80%ae%e0%80%ae/CMakeLists.txt",
+        "/%u002e%u002e/CMakeLists.txt", /* IIS-style escapes */
+        "/..\\CMakeLists.txt",
+        "/js/..;/..;/CMakeLists.txt",
+        "/js/%2e%2e%5c%2e%2e%5cCMakeLists.txt",
+        "/.%00./CMakeLists.txt",
     };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         get(p->port, paths[i], &reply);
