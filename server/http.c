@@ -106,6 +106,11 @@ void thou_response_status(struct thou_response *res, enum thou_status status)
     case THOU_EUNAVAIL:
         thou_response_error(res, 503, "unavailable", "the server is not available right now");
         return;
+    case THOU_ELIMIT:
+        thou_response_error(res, 409, "room_at_limit",
+                            "this conversation has reached its size limit; nothing more can be "
+                            "stored in it");
+        return;
     }
     thou_response_error(res, 500, "internal_error", "unexpected server error");
 }

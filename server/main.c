@@ -228,6 +228,7 @@ static int serve(int argc, char **argv)
         thou_log_error("%s", err);
         goto out;
     }
+    thou_store_set_room_limits(app.store, config.max_room_events, (int64_t)config.max_room_bytes);
     app.metrics = thou_metrics_new();
     app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
     app.join_limiter =

@@ -49,6 +49,7 @@ static const char *const refusal_names[THOU_REFUSAL_COUNT] = {
     [THOU_REFUSAL_HEAD_DEADLINE] = "head_deadline",
     [THOU_REFUSAL_BODY_DEADLINE] = "body_deadline",
     [THOU_REFUSAL_DISK_LOW] = "disk_low",
+    [THOU_REFUSAL_ROOM_LIMIT] = "room_limit",
 };
 
 struct thou_metrics *thou_metrics_new(void)

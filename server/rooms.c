@@ -952,6 +952,8 @@ static void post_job_finish(struct thou_deferred *deferred, struct thou_response
 {
     struct post_job *job = (struct post_job *)deferred;
     if (job->status) {
+        if (job->status == THOU_ELIMIT)
+            thou_metrics_refusal(job->post.app->metrics, THOU_REFUSAL_ROOM_LIMIT);
         refuse(res, job->status, job->post.refusal);
         return;
     }

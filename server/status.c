@@ -25,6 +25,8 @@ const char *thou_status_name(enum thou_status status)
         return "forbidden";
     case THOU_ERATE:
         return "rate limited";
+    case THOU_ELIMIT:
+        return "size limit reached";
     case THOU_ECONFLICT:
         return "conflict";
     case THOU_EIO:

@@ -102,6 +102,7 @@ enum stmt_id {
     ST_SAVEPOINT,
     ST_RELEASE,
     ST_ROLLBACK_TO,
+    ST_ROOM_BYTES,
     ST_COUNT
 };
 
@@ -124,6 +125,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EVENT_INSERT] = "INSERT INTO events (room_id, seq, type, sender, visible_to, data, time_ms)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?)",
     [ST_ROOM_ADVANCE] = "UPDATE rooms SET state = ?, flow = COALESCE(?, flow) WHERE id = ?",
+    [ST_ROOM_BYTES] = "SELECT coalesce(sum(length(data)), 0) FROM events WHERE room_id = ?",
     [ST_EVENTS_AFTER] = "SELECT seq, type, sender, visible_to, data, time_ms FROM events"
                         " WHERE room_id = ? AND seq > ? AND (visible_to IS NULL OR visible_to = ?)"
                         " ORDER BY seq LIMIT ?",
@@ -158,7 +160,14 @@ struct conn {
 
 struct room_cache {
     struct thou_room_record slots[CACHE_SLOTS]; /* id[0] == '\0': empty */
+    int64_t bytes[CACHE_SLOTS];                 /* each room's stored event data, in bytes */
+    int64_t max_events, max_bytes;              /* per room; 0: no limit */
 };
+
+static int64_t *cache_bytes(struct room_cache *cache, const struct thou_room_record *slot)
+{
+    return &cache->bytes[slot - cache->slots];
+}
 
 static struct thou_room_record *cache_slot(struct room_cache *cache, const char *room_id)
 {
@@ -171,6 +180,7 @@ static void cache_forget(struct room_cache *cache, const char *room_id)
     if (strcmp(slot->id, room_id) == 0) {
         free(slot->flow_json);
         memset(slot, 0, sizeof(*slot));
+        *cache_bytes(cache, slot) = 0;
     }
 }
 
@@ -466,6 +476,12 @@ out:
     }
     *out = store;
     return rc;
+}
+
+void thou_store_set_room_limits(struct thou_store *store, int64_t max_events, int64_t max_bytes)
+{
+    store->writer.cache->max_events = max_events;
+    store->writer.cache->max_bytes = max_bytes;
 }
 
 void thou_store_close(struct thou_store *store)
@@ -1035,11 +1051,36 @@ static enum thou_status writer_room(struct conn *c, const char *room_id,
             thou_room_record_release(&fresh);
             return rc;
         }
+        /* What the room holds, for its size limit: read once per fill. */
+        sqlite3_stmt *s = stmt(c, ST_ROOM_BYTES);
+        sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+        int step = sqlite3_step(s);
+        int64_t bytes = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+        sqlite3_reset(s);
+        if (step != SQLITE_ROW) {
+            thou_room_record_release(&fresh);
+            return THOU_EIO;
+        }
         free(slot->flow_json);
         *slot = fresh;
+        *cache_bytes(c->cache, slot) = bytes;
     }
     *out = slot;
     return THOU_OK;
+}
+
+/* Would the change take the room past its size limits? New bytes in *added. */
+static bool within_limits(const struct room_cache *cache, const struct thou_room_record *room,
+                          int64_t room_bytes, const struct thou_room_change *change, int64_t *added)
+{
+    *added = 0;
+    for (size_t i = 0; i < change->n_events; i++)
+        *added += (int64_t)strlen(change->events[i].data);
+    if (change->n_events == 0)
+        return true;
+    if (cache->max_events && room->last_seq + (int64_t)change->n_events > cache->max_events)
+        return false;
+    return !cache->max_bytes || room_bytes + *added <= cache->max_bytes;
 }
 
 static enum thou_status update_run(struct conn *c, void *arg)
@@ -1052,10 +1093,15 @@ static enum thou_status update_run(struct conn *c, void *arg)
         rc = a->update(a->ctx, &txn, room, a->change);
     if (rc == THOU_OK && a->change->n_events > THOU_CHANGE_MAX_EVENTS)
         rc = THOU_EINVAL;
+    int64_t added = 0;
+    if (rc == THOU_OK &&
+        !within_limits(c->cache, room, *cache_bytes(c->cache, room), a->change, &added))
+        rc = THOU_ELIMIT;
     if (rc == THOU_OK)
         rc = write_change_atomic(c, room, a->change);
     if (rc == THOU_OK) {
         /* Keep the cache equal to what this savepoint wrote. */
+        *cache_bytes(c->cache, room) += added;
         if (a->change->n_events)
             room->last_seq = a->change->seqs[a->change->n_events - 1];
         room->state = a->change->new_state;

@@ -43,6 +43,8 @@ struct thou_config {
     enum thou_log_level log_level;        /* info */
     unsigned max_streams_per_participant; /* 4: open event streams of one participant */
     unsigned heartbeat_s;                 /* 20: SSE comment heartbeat interval */
+    unsigned max_room_events;             /* 20000: events one conversation may hold */
+    size_t max_room_bytes;                /* 64 MiB: event data one conversation may hold */
     unsigned min_free_disk_mb;            /* 64: below, new writes are refused (507) */
     unsigned room_ttl_days;               /* 30: rooms expire this long after creation */
     unsigned sweep_interval_s;            /* 3600: how often expired rooms are deleted */

@@ -19,6 +19,7 @@ enum thou_refusal {
     THOU_REFUSAL_HEAD_DEADLINE,    /* the request head took longer than allowed */
     THOU_REFUSAL_BODY_DEADLINE,    /* the request body took longer than allowed */
     THOU_REFUSAL_DISK_LOW,         /* a write while free disk space is below the floor */
+    THOU_REFUSAL_ROOM_LIMIT,       /* an event past a room's size limit */
     THOU_REFUSAL_COUNT
 };
 

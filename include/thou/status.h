@@ -21,6 +21,7 @@ enum thou_status {
     THOU_EIO,        /* storage or file-system failure */
     THOU_EUNAVAIL,   /* dependency not available (store down, shutting down) */
     THOU_ESCHEMA,    /* database schema newer than this binary */
+    THOU_ELIMIT,     /* a room reached its size limit (events or bytes) */
 };
 
 /** Short stable name of a status ("ok", "enomem", ...); never NULL. */

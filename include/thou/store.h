@@ -44,6 +44,13 @@ void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *)
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 
+/**
+ * A room holds at most max_events events and max_bytes bytes of event data
+ * (0: no limit); an update that would pass either fails with THOU_ELIMIT
+ * and stores nothing. Call before the store is used.
+ */
+void thou_store_set_room_limits(struct thou_store *store, int64_t max_events, int64_t max_bytes);
+
 /** THOU_OK when the database answers a trivial query. */
 enum thou_status thou_store_ping(struct thou_store *store);
 

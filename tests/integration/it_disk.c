@@ -125,6 +125,8 @@ static long post_note(const struct room *room, unsigned counter, long long *seq)
     long status = reply.status;
     if (status == 201 && seq)
         *seq = (long long)json_integer_value(json_object_get(reply.json, "seq"));
+    if (status == 409)
+        ck_assert_str_eq(http_error_code(&reply), "room_at_limit");
     if (status == 507) {
         ck_assert_str_eq(http_error_code(&reply), "insufficient_storage");
         char retry[32];
@@ -256,6 +258,44 @@ START_TEST(test_full_disk_is_a_refusal_not_a_loss)
 }
 END_TEST
 
+/* A conversation has a natural size: past its limits it takes nothing
+ * more, says so plainly, and other conversations go on. The byte limit
+ * holds across a restart (sizes are read back from the database). */
+START_TEST(test_room_size_limits)
+{
+    /* Bytes: each note stores about 16 KiB of base64, so six fit in 100,000. */
+    const char *bytes_extra[] = {
+        "--max-room-bytes", "100000", "--events-per-s", "1000", "--events-burst", "1000", NULL};
+    proc_start(&proc, bytes_extra);
+    proc_running = true;
+    struct room room, other;
+    ck_assert_int_eq(create_room(&room), 201);
+    unsigned counter = 1;
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(post_note(&room, counter++, NULL), 201);
+    ck_assert_int_eq(post_note(&room, counter, NULL), 409);
+    ck_assert_int_eq(last_seq(&room), 7);
+    ck_assert_int_eq(refusals("room_limit"), 1);
+    ck_assert_int_eq(create_room(&other), 201);
+    ck_assert_int_eq(post_note(&other, 1, NULL), 201);
+    ck_assert_int_eq(proc_stop(&proc), 0);
+    proc_restart(&proc);
+    ck_assert_int_eq(post_note(&room, counter, NULL), 409);
+    ck_assert_int_eq(last_seq(&room), 7);
+    proc_cleanup(&proc);
+
+    /* Events: joined and 99 notes make 100. */
+    const char *events_extra[] = {
+        "--max-room-events", "100", "--events-per-s", "1000", "--events-burst", "1000", NULL};
+    proc_start(&proc, events_extra);
+    ck_assert_int_eq(create_room(&room), 201);
+    for (counter = 1; counter <= 99; counter++)
+        ck_assert_int_eq(post_note(&room, counter, NULL), 201);
+    ck_assert_int_eq(post_note(&room, counter, NULL), 409);
+    ck_assert_int_eq(last_seq(&room), 100);
+}
+END_TEST
+
 /* A database damaged on disk is refused at start with a clear message (not
  * served half-broken); one left by kill -9 is recovered and served. */
 START_TEST(test_damaged_database_is_refused)
@@ -306,6 +346,7 @@ static Suite *disk_suite(void)
     tcase_add_test(tc, test_real_disk_below_the_floor);
     tcase_add_test(tc, test_full_disk_is_a_refusal_not_a_loss);
     tcase_add_test(tc, test_damaged_database_is_refused);
+    tcase_add_test(tc, test_room_size_limits);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -72,6 +72,8 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->max_streams_per_participant, b->max_streams_per_participant);
     ck_assert_uint_eq(a->room_ttl_days, b->room_ttl_days);
     ck_assert_uint_eq(a->min_free_disk_mb, b->min_free_disk_mb);
+    ck_assert_uint_eq(a->max_room_events, b->max_room_events);
+    ck_assert_uint_eq(a->max_room_bytes, b->max_room_bytes);
     ck_assert_uint_eq(a->sweep_interval_s, b->sweep_interval_s);
     ck_assert_uint_eq(a->max_ciphertext_bytes, b->max_ciphertext_bytes);
     ck_assert_uint_eq(a->join_failures_per_min, b->join_failures_per_min);
@@ -110,6 +112,8 @@ static const char *const all_settings[] = {
     "log_level",
     "max_streams_per_participant",
     "heartbeat_s",
+    "max_room_events",
+    "max_room_bytes",
     "min_free_disk_mb",
     "room_ttl_days",
     "sweep_interval_s",
@@ -144,6 +148,8 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.max_streams_per_participant, 4);
     ck_assert_uint_eq(config.heartbeat_s, 20);
     ck_assert_uint_eq(config.min_free_disk_mb, 64);
+    ck_assert_uint_eq(config.max_room_events, 20000);
+    ck_assert_uint_eq(config.max_room_bytes, 64 * 1024 * 1024);
     ck_assert_uint_eq(config.room_ttl_days, 30);
     ck_assert_uint_eq(config.sweep_interval_s, 3600);
     ck_assert_uint_eq(config.max_ciphertext_bytes, 16384);
