@@ -2369,6 +2369,57 @@ START_TEST(stalled_replays_are_bounded)
 }
 END_TEST
 
+static void setup_write_timeout(void)
+{
+    static const char *const extra[] = {"--events-per-s",
+                                        "100000",
+                                        "--events-burst",
+                                        "100000",
+                                        "--connection-timeout-s",
+                                        "2",
+                                        NULL};
+    start_server(extra);
+}
+
+/* The open event streams the server counts, from /metrics. */
+static long open_streams_gauge(void)
+{
+    struct http_reply reply;
+    ck_assert(http_do(port, "GET", "/metrics", NULL, NULL, 0, &reply));
+    const char *at = strstr(reply.body, "\nthou_open_streams ");
+    long value = at ? strtol(at + strlen("\nthou_open_streams "), NULL, 10) : -1;
+    http_reply_free(&reply);
+    return value;
+}
+
+/* A stream whose reader stopped reading, with frames waiting that the
+ * socket will not take, is closed once it has made no progress for
+ * connection_timeout_s: it does not hold its memory for ever. */
+START_TEST(stalled_stream_is_closed_by_the_write_timeout)
+{
+    struct room room;
+    new_pair(&room);
+    struct sse_client stalled;
+    open_stream(&stalled, &room, room.token_b, NULL); /* and never read */
+    /* Far more than loopback's socket buffers hold (they grow to a few
+     * MiB): 1,000 notes of 16 KiB. */
+    for (unsigned i = 1; i <= 1000; i++) {
+        json_t *note = json_pack("{s:s,s:o,s:i}", "type", "note", "ciphertext",
+                                 random_string(BACKLOG_CIPHERTEXT), "counter", (int)i);
+        post_ok(&room, room.token_a, note);
+        json_decref(note);
+    }
+    ck_assert_int_eq(open_streams_gauge(), 1);
+    long streams = 1;
+    for (long long deadline = now_ms() + 15000; streams != 0 && now_ms() < deadline;) {
+        usleep(200 * 1000);
+        streams = open_streams_gauge();
+    }
+    ck_assert_msg(streams == 0, "a stream that stopped reading is still open");
+    sse_close(&stalled);
+}
+END_TEST
+
 /* ---- runner ------------------------------------------------------------------ */
 
 static TCase *make_case(const char *name, void (*setup)(void))
@@ -2429,6 +2480,10 @@ int main(void)
 
     tc = make_case("stalled streams", setup_stalled);
     tcase_add_test(tc, stalled_replays_are_bounded);
+    suite_add_tcase(suite, tc);
+
+    tc = make_case("write timeout", setup_write_timeout);
+    tcase_add_test(tc, stalled_stream_is_closed_by_the_write_timeout);
     suite_add_tcase(suite, tc);
 
     tc = make_case("burst", setup_burst);
