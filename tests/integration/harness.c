@@ -570,3 +570,65 @@ const char *sanitizer_report(const char *log)
     }
     return NULL;
 }
+
+void b64url32(const unsigned char bytes[32], char *out, size_t outlen)
+{
+    sodium_bin2base64(out, outlen, bytes, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+long test_pair_create(unsigned port, struct test_pair *pair)
+{
+    memset(pair, 0, sizeof(*pair));
+    unsigned char secret[32], verifier[32];
+    randombytes_buf(secret, sizeof(secret));
+    crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
+    b64url32(secret, pair->secret, sizeof(pair->secret));
+    b64url32(verifier, pair->verifier, sizeof(pair->verifier));
+    char body[256], path[160];
+    struct http_reply reply;
+    snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
+             pair->verifier);
+    ck_assert(http_json(port, "POST", "/api/rooms", NULL, body, &reply));
+    long status = reply.status;
+    if (status == 201) {
+        snprintf(pair->room, sizeof(pair->room), "%s",
+                 json_string_value(json_object_get(reply.json, "room")));
+        snprintf(pair->token_a, sizeof(pair->token_a), "%s",
+                 json_string_value(json_object_get(reply.json, "token")));
+    }
+    http_reply_free(&reply);
+    if (status != 201)
+        return status;
+    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\"}", pair->secret);
+    snprintf(path, sizeof(path), "/api/rooms/%s/join", pair->room);
+    ck_assert(http_json(port, "POST", path, NULL, body, &reply));
+    ck_assert_msg(reply.status == 200, "join: %ld %s", reply.status, reply.body);
+    snprintf(pair->token_b, sizeof(pair->token_b), "%s",
+             json_string_value(json_object_get(reply.json, "token")));
+    http_reply_free(&reply);
+    return status;
+}
+
+int run_suite(Suite *suite)
+{
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return EXIT_FAILURE;
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    curl_global_cleanup();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+long refusals_metric(unsigned port, const char *reason)
+{
+    struct http_reply reply;
+    ck_assert(http_do(port, "GET", "/metrics", NULL, NULL, 0, &reply));
+    char needle[128];
+    snprintf(needle, sizeof(needle), "thou_refusals_total{reason=\"%s\"} ", reason);
+    const char *at = strstr(reply.body, needle);
+    long value = at ? strtol(at + strlen(needle), NULL, 10) : -1;
+    http_reply_free(&reply);
+    return value;
+}

@@ -6,6 +6,7 @@
  * HTTP (libcurl) and raw sockets (server-sent events).
  */
 
+#include <check.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -112,6 +113,31 @@ long long now_ms(void);
 
 /** Random bytes as unpadded base64url into out (out must hold 2*n bytes). */
 void random_b64(size_t n, char *out, size_t outlen);
+
+/** 32 bytes as unpadded base64url into out (at least 44 bytes). */
+void b64url32(const unsigned char bytes[32], char *out, size_t outlen);
+
+/** A conversation made over HTTP: its id, both tokens, the link's secret. */
+struct test_pair {
+    char room[64];
+    char token_a[128];
+    char token_b[128];
+    char secret[64];   /* the join secret, base64url */
+    char verifier[64]; /* its BLAKE2b-256, base64url */
+};
+
+/**
+ * Create a couples-short room on port and, when that worked, join it as B.
+ * Returns the status of the creation (201 when both worked; a join that
+ * fails is a test failure).
+ */
+long test_pair_create(unsigned port, struct test_pair *pair);
+
+/** thou_refusals_total{reason="reason"} from /metrics; -1 when absent. */
+long refusals_metric(unsigned port, const char *reason);
+
+/** libsodium and libcurl up, the suite run, everything down: main()'s exit code. */
+int run_suite(Suite *suite);
 
 /** Where a sanitizer build of the server reported a problem in log, or NULL. */
 const char *sanitizer_report(const char *log);

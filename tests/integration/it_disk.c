@@ -67,49 +67,8 @@ static void fill_but(const char *ballast, long keep_kb)
     ck_assert_int_eq(system(command), 0);
 }
 
-struct room {
-    char id[64], token_a[128], token_b[128];
-};
-
-static void b64_32(const unsigned char *bytes, char *out, size_t len)
-{
-    sodium_bin2base64(out, len, bytes, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
-static long create_room(struct room *room)
-{
-    unsigned char secret[32], verifier[32];
-    char secret_b64[64], verifier_b64[64], body[256], path[160];
-    randombytes_buf(secret, sizeof(secret));
-    crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
-    b64_32(secret, secret_b64, sizeof(secret_b64));
-    b64_32(verifier, verifier_b64, sizeof(verifier_b64));
-    struct http_reply reply;
-    snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
-             verifier_b64);
-    ck_assert(http_json(proc.port, "POST", "/api/rooms", NULL, body, &reply));
-    long status = reply.status;
-    if (status != 201) {
-        http_reply_free(&reply);
-        return status;
-    }
-    snprintf(room->id, sizeof(room->id), "%s",
-             json_string_value(json_object_get(reply.json, "room")));
-    snprintf(room->token_a, sizeof(room->token_a), "%s",
-             json_string_value(json_object_get(reply.json, "token")));
-    http_reply_free(&reply);
-    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\"}", secret_b64);
-    snprintf(path, sizeof(path), "/api/rooms/%s/join", room->id);
-    ck_assert(http_json(proc.port, "POST", path, NULL, body, &reply));
-    ck_assert_int_eq(reply.status, 200);
-    snprintf(room->token_b, sizeof(room->token_b), "%s",
-             json_string_value(json_object_get(reply.json, "token")));
-    http_reply_free(&reply);
-    return 201;
-}
-
 /* A note of 12 KiB; the status, and its seq when stored. */
-static long post_note(const struct room *room, unsigned counter, long long *seq)
+static long post_note(const struct test_pair *room, unsigned counter, long long *seq)
 {
     static char body[20000];
     char ciphertext[17000], path[160];
@@ -119,7 +78,7 @@ static long post_note(const struct room *room, unsigned counter, long long *seq)
         random_b64(96, ciphertext + i * 128, sizeof(ciphertext) - i * 128);
     snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"counter\":%u}",
              ciphertext, counter);
-    snprintf(path, sizeof(path), "/api/rooms/%s/events", room->id);
+    snprintf(path, sizeof(path), "/api/rooms/%s/events", room->room);
     struct http_reply reply;
     ck_assert(http_json(proc.port, "POST", path, room->token_a, body, &reply));
     long status = reply.status;
@@ -136,28 +95,16 @@ static long post_note(const struct room *room, unsigned counter, long long *seq)
     return status;
 }
 
-static long long last_seq(const struct room *room)
+static long long last_seq(const struct test_pair *room)
 {
     char path[160];
-    snprintf(path, sizeof(path), "/api/rooms/%s", room->id);
+    snprintf(path, sizeof(path), "/api/rooms/%s", room->room);
     struct http_reply reply;
     ck_assert(http_json(proc.port, "GET", path, room->token_b, NULL, &reply));
     ck_assert_int_eq(reply.status, 200);
     long long seq = (long long)json_integer_value(json_object_get(reply.json, "last_seq"));
     http_reply_free(&reply);
     return seq;
-}
-
-static long refusals(const char *reason)
-{
-    struct http_reply reply;
-    ck_assert(http_do(proc.port, "GET", "/metrics", NULL, NULL, 0, &reply));
-    char needle[128];
-    snprintf(needle, sizeof(needle), "thou_refusals_total{reason=\"%s\"} ", reason);
-    const char *at = strstr(reply.body, needle);
-    long value = at ? strtol(at + strlen(needle), NULL, 10) : -1;
-    http_reply_free(&reply);
-    return value;
 }
 
 /* Below the floor (here: a floor no disk reaches) every write is refused
@@ -167,8 +114,8 @@ START_TEST(test_floor_refuses_writes)
     const char *extra[] = {"--min-free-disk-mb", "1000000", NULL};
     proc_start(&proc, extra);
     proc_running = true;
-    struct room room;
-    ck_assert_int_eq(create_room(&room), 507);
+    struct test_pair room;
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 507);
     struct http_reply reply;
     ck_assert(http_do(proc.port, "GET", "/api/sets", NULL, NULL, 0, &reply));
     ck_assert_int_eq(reply.status, 200);
@@ -176,7 +123,7 @@ START_TEST(test_floor_refuses_writes)
     ck_assert(http_do(proc.port, "GET", "/healthz", NULL, NULL, 0, &reply));
     ck_assert_int_eq(reply.status, 200);
     http_reply_free(&reply);
-    ck_assert_int_eq(refusals("disk_low"), 1);
+    ck_assert_int_eq(refusals_metric(proc.port, "disk_low"), 1);
 }
 END_TEST
 
@@ -196,8 +143,8 @@ START_TEST(test_real_disk_below_the_floor)
                            NULL};
     proc_start(&proc, extra);
     proc_running = true;
-    struct room room;
-    ck_assert_int_eq(create_room(&room), 201);
+    struct test_pair room;
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
     ck_assert_int_eq(post_note(&room, 1, NULL), 201);
 
     char ballast[300];
@@ -232,8 +179,8 @@ START_TEST(test_full_disk_is_a_refusal_not_a_loss)
                            NULL};
     proc_start(&proc, extra);
     proc_running = true;
-    struct room room;
-    ck_assert_int_eq(create_room(&room), 201);
+    struct test_pair room;
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
     char ballast[300];
     snprintf(ballast, sizeof(ballast), "%s/ballast", small_dir);
     fill_but(ballast, 256);
@@ -268,15 +215,15 @@ START_TEST(test_room_size_limits)
         "--max-room-bytes", "100000", "--events-per-s", "1000", "--events-burst", "1000", NULL};
     proc_start(&proc, bytes_extra);
     proc_running = true;
-    struct room room, other;
-    ck_assert_int_eq(create_room(&room), 201);
+    struct test_pair room, other;
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
     unsigned counter = 1;
     for (int i = 0; i < 6; i++)
         ck_assert_int_eq(post_note(&room, counter++, NULL), 201);
     ck_assert_int_eq(post_note(&room, counter, NULL), 409);
     ck_assert_int_eq(last_seq(&room), 7);
-    ck_assert_int_eq(refusals("room_limit"), 1);
-    ck_assert_int_eq(create_room(&other), 201);
+    ck_assert_int_eq(refusals_metric(proc.port, "room_limit"), 1);
+    ck_assert_int_eq(test_pair_create(proc.port, &other), 201);
     ck_assert_int_eq(post_note(&other, 1, NULL), 201);
     ck_assert_int_eq(proc_stop(&proc), 0);
     proc_restart(&proc);
@@ -288,7 +235,7 @@ START_TEST(test_room_size_limits)
     const char *events_extra[] = {
         "--max-room-events", "100", "--events-per-s", "1000", "--events-burst", "1000", NULL};
     proc_start(&proc, events_extra);
-    ck_assert_int_eq(create_room(&room), 201);
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
     for (counter = 1; counter <= 99; counter++)
         ck_assert_int_eq(post_note(&room, counter, NULL), 201);
     ck_assert_int_eq(post_note(&room, counter, NULL), 409);
@@ -302,8 +249,8 @@ START_TEST(test_damaged_database_is_refused)
 {
     proc_start(&proc, NULL);
     proc_running = true;
-    struct room room;
-    ck_assert_int_eq(create_room(&room), 201);
+    struct test_pair room;
+    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
     ck_assert_int_eq(post_note(&room, 1, NULL), 201);
     proc_kill9(&proc);
     proc_restart(&proc); /* the WAL a crash leaves is recovered */
@@ -353,13 +300,5 @@ static Suite *disk_suite(void)
 
 int main(void)
 {
-    if (sodium_init() < 0)
-        return 1;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *runner = srunner_create(disk_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    curl_global_cleanup();
-    return failed ? 1 : 0;
+    return run_suite(disk_suite());
 }

@@ -46,8 +46,7 @@ static long create_with(const char *header)
     unsigned char verifier[32];
     char verifier_b64[64], body[256];
     randombytes_buf(verifier, sizeof(verifier));
-    sodium_bin2base64(verifier_b64, sizeof(verifier_b64), verifier, sizeof(verifier),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    b64url32(verifier, verifier_b64, sizeof(verifier_b64));
     snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
              verifier_b64);
     const char *headers[] = {"Content-Type: application/json", header, NULL};
@@ -116,11 +115,6 @@ static long post_as(const char *forwarded_for, const char *path, const char *bod
     return reply->status;
 }
 
-static void b64_32(char *out, size_t len, unsigned char bytes[32])
-{
-    sodium_bin2base64(out, len, bytes, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
 /* Wrong join secrets are throttled per address and counted per room, but
  * the partner who holds the secret is admitted however many strangers
  * guessed at the room before (a lock-out would itself be the attack). */
@@ -133,9 +127,9 @@ START_TEST(test_guessing_never_locks_out_the_partner)
     randombytes_buf(wrong_secret, sizeof(wrong_secret));
     crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
     char secret_b64[64], verifier_b64[64], wrong_b64[64], body[256], path[128];
-    b64_32(secret_b64, sizeof(secret_b64), secret);
-    b64_32(verifier_b64, sizeof(verifier_b64), verifier);
-    b64_32(wrong_b64, sizeof(wrong_b64), wrong_secret);
+    b64url32(secret, secret_b64, sizeof(secret_b64));
+    b64url32(verifier, verifier_b64, sizeof(verifier_b64));
+    b64url32(wrong_secret, wrong_b64, sizeof(wrong_b64));
     struct http_reply reply;
     snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
              verifier_b64);
@@ -249,13 +243,5 @@ static Suite *proxy_suite(void)
 
 int main(void)
 {
-    if (sodium_init() < 0)
-        return 1;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *runner = srunner_create(proxy_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    curl_global_cleanup();
-    return failed ? 1 : 0;
+    return run_suite(proxy_suite());
 }

@@ -163,56 +163,32 @@ static void *read_stream(void *arg)
     return NULL;
 }
 
-static void b64(const unsigned char *bin, size_t len, char *out, size_t outlen)
-{
-    sodium_bin2base64(out, outlen, bin, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-}
-
 /* A stream opened over TLS sleeps (suspended) until an event is posted,
  * then wakes and delivers it: resume works through GnuTLS too. */
 START_TEST(test_event_stream_over_tls)
 {
     unsigned port = start_tls();
-    unsigned char secret[32], verifier[32], key[32];
-    char secret_b64[64], verifier_b64[64], key_b64[64], body[512];
-    randombytes_buf(secret, sizeof(secret));
+    struct test_pair pair;
+    ck_assert_int_eq(test_pair_create(port, &pair), 201);
+    unsigned char key[32];
+    char key_b64[64], body[512], path[160];
     randombytes_buf(key, sizeof(key));
-    crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
-    b64(secret, sizeof(secret), secret_b64, sizeof(secret_b64));
-    b64(verifier, sizeof(verifier), verifier_b64, sizeof(verifier_b64));
-    b64(key, sizeof(key), key_b64, sizeof(key_b64));
-
+    b64url32(key, key_b64, sizeof(key_b64));
     struct http_reply reply;
-    snprintf(body, sizeof(body), "{\"set\":\"couples-short\",\"join_verifier\":\"%s\"}",
-             verifier_b64);
-    ck_assert(http_json(port, "POST", "/api/rooms", NULL, body, &reply));
-    ck_assert_msg(reply.status == 201, "create over TLS: %ld %s", reply.status, reply.body);
-    char room[64], token_a[128], token_b[128], path[160];
-    snprintf(room, sizeof(room), "%s", json_string_value(json_object_get(reply.json, "room")));
-    snprintf(token_a, sizeof(token_a), "%s",
-             json_string_value(json_object_get(reply.json, "token")));
-    http_reply_free(&reply);
-    snprintf(body, sizeof(body), "{\"join_secret\":\"%s\"}", secret_b64);
-    snprintf(path, sizeof(path), "/api/rooms/%s/join", room);
-    ck_assert(http_json(port, "POST", path, NULL, body, &reply));
-    ck_assert_msg(reply.status == 200, "join over TLS: %ld %s", reply.status, reply.body);
-    snprintf(token_b, sizeof(token_b), "%s",
-             json_string_value(json_object_get(reply.json, "token")));
-    http_reply_free(&reply);
 
     static struct stream_reader reader;
     memset(&reader, 0, sizeof(reader));
     snprintf(reader.url, sizeof(reader.url), "https://127.0.0.1:%u/api/rooms/%s/events", port,
-             room);
-    snprintf(reader.auth, sizeof(reader.auth), "Authorization: Bearer %s", token_b);
+             pair.room);
+    snprintf(reader.auth, sizeof(reader.auth), "Authorization: Bearer %s", pair.token_b);
     pthread_t thread;
     ck_assert_int_eq(pthread_create(&thread, NULL, read_stream, &reader), 0);
     usleep(500 * 1000); /* the stream is open and asleep by now */
 
     snprintf(body, sizeof(body), "{\"type\":\"key\",\"public_key\":\"%s\",\"mac\":\"%s\"}", key_b64,
              key_b64);
-    snprintf(path, sizeof(path), "/api/rooms/%s/events", room);
-    ck_assert(http_json(port, "POST", path, token_a, body, &reply));
+    snprintf(path, sizeof(path), "/api/rooms/%s/events", pair.room);
+    ck_assert(http_json(port, "POST", path, pair.token_a, body, &reply));
     ck_assert_msg(reply.status == 201, "post over TLS: %ld %s", reply.status, reply.body);
     http_reply_free(&reply);
     pthread_join(thread, NULL);
@@ -282,13 +258,5 @@ static Suite *tls_suite(void)
 
 int main(void)
 {
-    if (sodium_init() < 0)
-        return 1;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *runner = srunner_create(tls_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    curl_global_cleanup();
-    return failed ? 1 : 0;
+    return run_suite(tls_suite());
 }
