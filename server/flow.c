@@ -47,6 +47,7 @@ static const char *const reason_codes[] = {
     [THOU_FLOW_ENOT_YOUR_TURN] = "not_your_turn",
     [THOU_FLOW_EALREADY_PAUSED] = "already_paused",
     [THOU_FLOW_ENOT_PAUSED] = "not_paused",
+    [THOU_FLOW_EPAUSED_BY_PARTNER] = "paused_by_partner",
 };
 
 #define N_REASONS (sizeof reason_codes / sizeof reason_codes[0])
@@ -213,7 +214,7 @@ bool thou_flow_state_equal(const struct thou_flow_state *a, const struct thou_fl
     return a->status == b->status && a->paused_from == b->paused_from &&
            a->finished == b->finished && a->stage == b->stage && a->question == b->question &&
            a->phase == b->phase && a->speaker == b->speaker && a->rounds == b->rounds &&
-           a->done == b->done && a->stage_cap == b->stage_cap;
+           a->done == b->done && a->stage_cap == b->stage_cap && a->paused_by == b->paused_by;
 }
 
 /* ---- transitions ---- */
@@ -347,16 +348,23 @@ static enum thou_flow_reason apply_control(struct thou_flow_state *s,
             return THOU_FLOW_EALREADY_PAUSED;
         s->paused_from = s->status;
         s->status = THOU_FLOW_PAUSED;
+        s->paused_by = ev->role;
         return THOU_FLOW_OK;
     case THOU_FLOW_RESUME:
         if (s->status != THOU_FLOW_PAUSED)
             return THOU_FLOW_ENOT_PAUSED;
+        /* The one who asked for time decides when it is over; the partner
+         * waits, or ends. A legacy pause without owner may be resumed by either. */
+        if (s->paused_by && s->paused_by != ev->role)
+            return THOU_FLOW_EPAUSED_BY_PARTNER;
         s->status = s->paused_from;
         s->paused_from = THOU_FLOW_ACTIVE;
+        s->paused_by = '\0';
         return THOU_FLOW_OK;
     case THOU_FLOW_END:
         s->status = THOU_FLOW_ENDED;
         s->paused_from = THOU_FLOW_ACTIVE;
+        s->paused_by = '\0';
         s->finished = false;
         result->ended = true;
         return THOU_FLOW_OK;
@@ -511,8 +519,12 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
     if (role_valid(state->speaker))
         speaker = role_names[state->speaker == 'B'];
     const char *paused_from = NULL;
-    if (state->status == THOU_FLOW_PAUSED)
+    const char *paused_by = NULL;
+    if (state->status == THOU_FLOW_PAUSED) {
         paused_from = thou_flow_status_name(state->paused_from);
+        if (role_valid(state->paused_by))
+            paused_by = role_names[state->paused_by == 'B'];
+    }
     json_t *stage_cap = NULL;
     if (state->stage_cap != THOU_FLOW_NO_CAP) {
         stage_cap = json_integer((json_int_t)state->stage_cap);
@@ -523,7 +535,7 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
     /* json_pack releases the "o" arguments it was given when it fails. */
     return json_pack(
         "{s:s, s:b, s:I, s:s?, s:I, s:s, s:s?, s:I, s:{s:b, s:b}, s:{s:o, s:o},"
-        " s:{s:I, s:I}, s:o?, s:s?}",
+        " s:{s:I, s:I}, s:o?, s:s?, s:s?}",
         "status", thou_flow_status_name(state->status), "finished", (int)state->finished, "stage",
         (json_int_t)state->stage, "question", thou_flow_current_question(plan, state),
         "question_index", (json_int_t)state->question, "phase", thou_flow_phase_name(state->phase),
@@ -531,7 +543,7 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
         (int)!!(state->done & THOU_FLOW_ROLE_A), "B", (int)!!(state->done & THOU_FLOW_ROLE_B),
         "expect", "A", expect_json(state, 'A'), "B", expect_json(state, 'B'), "progress", "index",
         (json_int_t)index, "total", (json_int_t)total, "stage_cap", stage_cap, "paused_from",
-        paused_from);
+        paused_from, "paused_by", paused_by);
 }
 
 static bool lookup(const char *const *names, size_t n, const char *name, size_t *out)
@@ -564,7 +576,9 @@ static bool state_valid(const struct thou_flow_plan *plan, const struct thou_flo
     if (s->status == THOU_FLOW_PAUSED) {
         if (s->paused_from != THOU_FLOW_ACTIVE && s->paused_from != THOU_FLOW_HELD)
             return false;
-    } else if (s->paused_from != THOU_FLOW_ACTIVE) {
+        if (s->paused_by != '\0' && !role_valid(s->paused_by))
+            return false;
+    } else if (s->paused_from != THOU_FLOW_ACTIVE || s->paused_by != '\0') {
         return false;
     }
     if (s->finished || s->phase == THOU_FLOW_PHASE_DONE) {
@@ -621,16 +635,17 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
     const char *status_name, *phase_name;
     int finished, done_a, done_b;
     json_t *stage, *question_index, *speaker, *rounds, *stage_cap, *paused_from;
+    json_t *paused_by = NULL;
     struct thou_flow_state s;
     size_t i;
 
     /* json_unpack takes a non-const object but only reads it. */
     json_t *object = (json_t *)(uintptr_t)json;
-    if (json_unpack(object, "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o}", "status",
-                    &status_name, "finished", &finished, "stage", &stage, "question_index",
-                    &question_index, "phase", &phase_name, "speaker", &speaker, "rounds", &rounds,
-                    "done", "A", &done_a, "B", &done_b, "stage_cap", &stage_cap, "paused_from",
-                    &paused_from))
+    if (json_unpack(object, "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s?o}",
+                    "status", &status_name, "finished", &finished, "stage", &stage,
+                    "question_index", &question_index, "phase", &phase_name, "speaker", &speaker,
+                    "rounds", &rounds, "done", "A", &done_a, "B", &done_b, "stage_cap", &stage_cap,
+                    "paused_from", &paused_from, "paused_by", &paused_by))
         return THOU_EINVAL;
 
     memset(&s, 0, sizeof s);
@@ -663,6 +678,11 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
         s.paused_from = (enum thou_flow_status)i;
     else if (!json_is_null(paused_from))
         return THOU_EINVAL;
+    if (paused_by && json_is_string(paused_by) &&
+        lookup(role_names, 2, json_string_value(paused_by), &i))
+        s.paused_by = role_names[i][0];
+    else if (paused_by && !json_is_null(paused_by))
+        return THOU_EINVAL;
 
     if (!state_valid(plan, &s))
         return THOU_EINVAL;
@@ -673,6 +693,8 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
     json_t *again = thou_flow_state_to_json(plan, &s);
     if (!again)
         return THOU_ENOMEM;
+    if (!paused_by)
+        json_object_del(again, "paused_by"); /* stored before pauses had an owner */
     bool same = json_equal(object, again);
     json_decref(again);
     if (!same)

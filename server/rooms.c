@@ -914,6 +914,7 @@ static void refuse(struct thou_response *res, enum thou_status rc, const char *c
         {"held", "the next stage has not been opened yet"},
         {"already_paused", "the conversation is already paused"},
         {"not_paused", "the conversation is not paused"},
+        {"paused_by_partner", "your partner paused; only they can carry on (you can still end)"},
         {"invalid", "the event is missing what this step needs"},
     };
     for (size_t i = 0; code && i < sizeof(messages) / sizeof(messages[0]); i++) {

@@ -63,10 +63,12 @@ struct thou_flow_plan {
  * never held. After the last question of the last stage the status is ENDED
  * with finished = true and phase DONE.
  *
- * Either role may pause (active or held -> paused), resume (back to what it
- * was) or end (-> ended, finished = false) at any time before the end;
- * these carry no question (one given is ignored). Pausing keeps the
- * position; ending keeps the position where the conversation stopped.
+ * Either role may pause (active or held -> paused) or end (-> ended,
+ * finished = false) at any time before the end. A pause belongs to the one
+ * who asked for it: only that role may resume (back to what it was); the
+ * partner is refused with paused_by_partner, and may still end. These carry
+ * no question (one given is ignored). Pausing keeps the position; ending
+ * keeps the position where the conversation stopped.
  */
 
 /** Stored value of thou_flow_state.stage_cap when no cap applies. */
@@ -122,14 +124,15 @@ enum thou_flow_role_bit {
  */
 enum thou_flow_reason {
     THOU_FLOW_OK = 0,
-    THOU_FLOW_EINVAL,          /* "invalid": role not A/B, no question where one is needed */
-    THOU_FLOW_EENDED,          /* "room_ended": the conversation has ended */
-    THOU_FLOW_EPAUSED,         /* "paused": a question event while paused */
-    THOU_FLOW_EHELD,           /* "held": a question event while held at the stage cap */
-    THOU_FLOW_EWRONG_STEP,     /* "wrong_step": not the current question, or not this phase */
-    THOU_FLOW_ENOT_YOUR_TURN,  /* "not_your_turn": right step, other role's move */
-    THOU_FLOW_EALREADY_PAUSED, /* "already_paused" */
-    THOU_FLOW_ENOT_PAUSED,     /* "not_paused": resume when not paused */
+    THOU_FLOW_EINVAL,             /* "invalid": role not A/B, no question where one is needed */
+    THOU_FLOW_EENDED,             /* "room_ended": the conversation has ended */
+    THOU_FLOW_EPAUSED,            /* "paused": a question event while paused */
+    THOU_FLOW_EHELD,              /* "held": a question event while held at the stage cap */
+    THOU_FLOW_EWRONG_STEP,        /* "wrong_step": not the current question, or not this phase */
+    THOU_FLOW_ENOT_YOUR_TURN,     /* "not_your_turn": right step, other role's move */
+    THOU_FLOW_EALREADY_PAUSED,    /* "already_paused" */
+    THOU_FLOW_ENOT_PAUSED,        /* "not_paused": resume when not paused */
+    THOU_FLOW_EPAUSED_BY_PARTNER, /* "paused_by_partner": resume by the one who did not pause */
 };
 
 /**
@@ -141,9 +144,11 @@ enum thou_flow_reason {
 struct thou_flow_state {
     enum thou_flow_status status;
     enum thou_flow_status paused_from; /* ACTIVE or HELD while paused; ACTIVE otherwise */
-    bool finished;                     /* ended by running through the last question */
-    size_t stage;                      /* index into plan->stages */
-    size_t question;                   /* index into the stage's questions */
+    char paused_by;  /* 'A' or 'B' while paused, the role that may resume; '\0' otherwise
+                        (and for a pause stored before pauses had an owner: either resumes) */
+    bool finished;   /* ended by running through the last question */
+    size_t stage;    /* index into plan->stages */
+    size_t question; /* index into the stage's questions */
     enum thou_flow_phase phase;
     char speaker;     /* 'A' or 'B' in SPEAK, REFLECT, CONFIRM; '\0' otherwise */
     unsigned rounds;  /* adds used in the current half; 0 outside REFLECT, CONFIRM */
@@ -235,10 +240,11 @@ void thou_flow_progress(const struct thou_flow_plan *plan, const struct thou_flo
  * {"status":"active","finished":false,"stage":1,"question":"q-id",
  *  "question_index":0,"phase":"confirm","speaker":"A","rounds":1,
  *  "done":{"A":false,"B":false},"expect":{"A":["confirm_heard","add","pass"],"B":[]},
- *  "progress":{"index":5,"total":24},"stage_cap":null,"paused_from":null}
+ *  "progress":{"index":5,"total":24},"stage_cap":null,"paused_from":null,
+ *  "paused_by":null}
  * "question" is null once ended, "speaker" null outside speak/reflect/confirm,
- * "stage_cap" null without a cap, "paused_from" ("active" or "held") null
- * unless paused. Returns a new reference, or NULL if out of memory.
+ * "stage_cap" null without a cap, "paused_from" ("active" or "held") and
+ * "paused_by" ("A" or "B") null unless paused. Returns a new reference, or NULL if out of memory.
  */
 json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
                                 const struct thou_flow_state *state);
@@ -249,7 +255,8 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
  * and rounds consistent with the question's kind and the status, and the
  * derived fields ("question", "expect", "progress") equal to what this plan
  * gives, so a state persisted under another plan is refused; unknown keys
- * are refused. Returns THOU_OK, THOU_EINVAL (*state untouched) or THOU_ENOMEM.
+ * are refused. A state without "paused_by" (stored before it existed) is
+ * read as a pause without owner. Returns THOU_OK, THOU_EINVAL (*state untouched) or THOU_ENOMEM.
  */
 enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, const json_t *json,
                                            struct thou_flow_state *state);

@@ -725,17 +725,25 @@ START_TEST(test_enforcement)
     const json_t *flow = json_object_get(state, "flow");
     ck_assert_str_eq(str(flow, "status"), "paused");
     ck_assert_str_eq(str(flow, "paused_from"), "active");
+    ck_assert_str_eq(str(flow, "paused_by"), "B");
     json_t *nothing = json_pack("{s:[],s:[]}", "A", "B");
     assert_json_equal(json_object_get(flow, "expect"), nothing, "flow.expect while paused");
     json_decref(state);
     expect_refused(&r, &r.a, message(&r.a, "answer", q0), 409, "paused");
     expect_refused(&r, &r.a, message(&r.a, "pause", NULL), 409, "already_paused");
     expect_refused(&r, &r.b, message(&r.b, "pause", NULL), 409, "already_paused");
-    send_ok(&r, &r.a, message(&r.a, "resume", NULL), false);
-    expect_refused(&r, &r.b, message(&r.b, "resume", NULL), 409, "not_paused");
+    /* The pause is B's: A waits (or ends), and nothing of the pause changes. */
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "paused_by_partner");
+    state = get_state(&r, &r.b, NULL);
+    ck_assert_str_eq(str(state, "state"), "paused");
+    ck_assert_str_eq(str(json_object_get(state, "flow"), "paused_by"), "B");
+    json_decref(state);
+    send_ok(&r, &r.b, message(&r.b, "resume", NULL), false);
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "not_paused");
     state = get_state(&r, &r.a, NULL);
     ck_assert_str_eq(str(state, "state"), "active");
     ck_assert(json_is_null(json_object_get(json_object_get(state, "flow"), "paused_from")));
+    ck_assert(json_is_null(json_object_get(json_object_get(state, "flow"), "paused_by")));
     json_decref(state);
 
     /* Accepted again; the identical answer a second time is a step already taken. */
@@ -922,8 +930,9 @@ START_TEST(test_restart)
     expect_replay(&r, &r.a, 0);
     expect_replay(&r, &r.b, r.last_seq - 2);
 
-    /* And the conversation goes on from there. */
-    send_ok(&r, &r.a, message(&r.a, "resume", NULL), false);
+    /* And the conversation goes on from there, resumed by the one who paused. */
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "paused_by_partner");
+    send_ok(&r, &r.b, message(&r.b, "resume", NULL), false);
     send_ok(&r, &r.b, message(&r.b, "reflect", q0), false);
     state = get_state(&r, &r.b, NULL);
     ck_assert_str_eq(str(json_object_get(state, "flow"), "phase"), "confirm");

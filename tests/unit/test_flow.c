@@ -271,13 +271,20 @@ static const struct row rows[] = {
     {"", 'B', "pause", "a0", OK, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'B', "pause", NULL, THOU_FLOW_EALREADY_PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0),
      0},
-    {"A:pause", 'B', "resume", NULL, OK, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"A:pause", 'A', "resume", NULL, OK, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    /* the pause belongs to the one who asked for it */
+    {"A:pause", 'B', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"B:pause", 'A', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"B:pause", 'A', "end", NULL, OK, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), E_ENDED},
+    {"B:pause B:resume", 'A', "pause", NULL, OK, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"", 'A', "resume", NULL, THOU_FLOW_ENOT_PAUSED, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", "a0", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'B', "reflect", "a0", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", "nope", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", NULL, EINVAL, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
-    {S_A0_CONFIRM " A:pause", 'B', "resume", NULL, OK, AT(ACTIVE, 0, 0, CONFIRM, 'A', 0, 0), 0},
+    {S_A0_CONFIRM " A:pause", 'A', "resume", NULL, OK, AT(ACTIVE, 0, 0, CONFIRM, 'A', 0, 0), 0},
     {S_A0_CONFIRM, 'B', "end", NULL, OK, AT(ENDED, 0, 0, CONFIRM, 'A', 0, 0), E_ENDED},
     {"A:pause", 'B', "end", NULL, OK, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), E_ENDED},
     {S_ENDED, 'A', "answer", "a0", ENDED, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), 0},
@@ -294,12 +301,14 @@ static const struct row rows[] = {
     {S_HELD, 'A', "answer", "a1", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'B', "reflect", "zz", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'B', "pause", NULL, OK, AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
-    {S_HELD " B:pause", 'A', "resume", NULL, OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_HELD " B:pause", 'B', "resume", NULL, OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_HELD " B:pause", 'A', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD " B:pause", 'A', "answer", "b0", PAUSED, AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'A', "resume", NULL, THOU_FLOW_ENOT_PAUSED, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'A', "end", NULL, OK, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), E_ENDED},
     {S_HELD " cap=1", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA), 0},
-    {S_HELD " B:pause cap=1 A:resume", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA),
+    {S_HELD " B:pause cap=1 B:resume", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA),
      0},
     {"cap=1 " S_B1_REFLECT " A:reflect:b1", 'B', "reflect", "b1", OK,
      AT(HELD, 2, 0, REVEAL_WRITE, 0, 0, 0), E_NEXT | E_STAGE | E_HELD},
@@ -366,6 +375,7 @@ START_TEST(test_names)
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_ENOT_YOUR_TURN), "not_your_turn");
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_EALREADY_PAUSED), "already_paused");
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_ENOT_PAUSED), "not_paused");
+    ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_EPAUSED_BY_PARTNER), "paused_by_partner");
 
     ck_assert_str_eq(thou_flow_status_name(THOU_FLOW_HELD), "held");
     ck_assert_str_eq(thou_flow_phase_name(THOU_FLOW_PHASE_REVEAL_REFLECT), "reveal_reflect");
@@ -486,7 +496,7 @@ START_TEST(test_stage_cap)
     s = state_after(S_HELD " A:pause");
     ck_assert(thou_flow_set_stage_cap(&s, THOU_FLOW_NO_CAP));
     ck_assert_int_eq(s.status, THOU_FLOW_PAUSED);
-    ck_assert_int_eq(send(&s, 'B', "resume", NULL, NULL), THOU_FLOW_OK);
+    ck_assert_int_eq(send(&s, 'A', "resume", NULL, NULL), THOU_FLOW_OK);
     ck_assert_int_eq(s.status, THOU_FLOW_ACTIVE);
 
     /* the cap is recorded even when ended; it changes nothing else */
@@ -645,14 +655,14 @@ START_TEST(test_json_shape)
                     "\"done\":{\"A\":false,\"B\":false},"
                     "\"expect\":{\"A\":[\"confirm_heard\",\"add\",\"pass\"],\"B\":[]},"
                     "\"progress\":{\"index\":0,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null}");
 
     s = state_after(S_HELD " A:pause");
     assert_json(&s, "{\"status\":\"paused\",\"finished\":false,\"stage\":1,\"question\":\"b0\","
                     "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"A\",\"rounds\":0,"
                     "\"done\":{\"A\":false,\"B\":false},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":2,\"total\":6},\"stage_cap\":0,"
-                    "\"paused_from\":\"held\"}");
+                    "\"paused_from\":\"held\",\"paused_by\":\"A\"}");
 
     s = state_after(S_B1 " B:answer:b1");
     assert_json(&s, "{\"status\":\"active\",\"finished\":false,\"stage\":1,\"question\":\"b1\","
@@ -660,21 +670,21 @@ START_TEST(test_json_shape)
                     "\"rounds\":0,\"done\":{\"A\":false,\"B\":true},"
                     "\"expect\":{\"A\":[\"answer\",\"pass\"],\"B\":[]},"
                     "\"progress\":{\"index\":3,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null}");
 
     s = state_after(S_C1 " B:pass:c1 A:pass:c1");
     assert_json(&s, "{\"status\":\"ended\",\"finished\":true,\"stage\":2,\"question\":null,"
                     "\"question_index\":1,\"phase\":\"done\",\"speaker\":null,\"rounds\":0,"
                     "\"done\":{\"A\":true,\"B\":true},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":6,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null}");
 
     s = state_after("cap=2147483647 " S_A0_SECOND " B:end");
     assert_json(&s, "{\"status\":\"ended\",\"finished\":false,\"stage\":0,\"question\":null,"
                     "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"B\",\"rounds\":0,"
                     "\"done\":{\"A\":true,\"B\":false},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":0,\"total\":6},\"stage_cap\":2147483647,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null}");
 }
 END_TEST
 
@@ -732,6 +742,10 @@ static const struct mutation mutations[] = {
     {S_A0_ROUND1, "paused_from", "\"active\""},
     {S_A0_ROUND1, "paused_from", "\"held\""},
     {S_A0_ROUND1, "paused_from", "\"nope\""},
+    {S_A0_ROUND1, "paused_by", "\"A\""},
+    {S_HELD " A:pause", "paused_by", "\"C\""},
+    {S_HELD " A:pause", "paused_by", "1"},
+    {S_HELD " A:pause", "paused_by", "\"\""},
     {S_A0_ROUND1, "extra", "1"},
     {S_A0_ROUND1, "status", NULL},
     {S_A0_ROUND1, "finished", NULL},
@@ -839,6 +853,24 @@ START_TEST(test_json_refuses_compound)
     struct thou_flow_state out;
     ck_assert_msg(thou_flow_state_from_json(&plan, json, &out) == THOU_EINVAL,
                   "compound mutation %d accepted", _i);
+    json_decref(json);
+}
+END_TEST
+
+/* A pause stored before pauses had an owner reads as one either role may resume. */
+START_TEST(test_json_legacy_pause)
+{
+    struct thou_flow_state s = state_after("B:pause");
+    ck_assert_int_eq(s.paused_by, 'B');
+    json_t *json = thou_flow_state_to_json(&plan, &s);
+    ck_assert_str_eq(json_string_value(json_object_get(json, "paused_by")), "B");
+    json_object_del(json, "paused_by");
+    struct thou_flow_state out;
+    ck_assert_int_eq(thou_flow_state_from_json(&plan, json, &out), THOU_OK);
+    ck_assert_int_eq(out.status, THOU_FLOW_PAUSED);
+    ck_assert_int_eq(out.paused_by, '\0');
+    ck_assert_int_eq(send(&out, 'A', "resume", NULL, NULL), THOU_FLOW_OK);
+    ck_assert_int_eq(out.status, THOU_FLOW_ACTIVE);
     json_decref(json);
 }
 END_TEST
@@ -1073,7 +1105,7 @@ static void drive_to_finish(struct thou_flow_state *s, unsigned max_rounds, stru
         return;
     thou_flow_set_stage_cap(s, THOU_FLOW_NO_CAP);
     if (s->status == THOU_FLOW_PAUSED) {
-        struct thou_flow_event resume = {THOU_FLOW_RESUME, 'B', NULL};
+        struct thou_flow_event resume = {THOU_FLOW_RESUME, s->paused_by ? s->paused_by : 'B', NULL};
         REQUIRE(thou_flow_apply(&plan, max_rounds, s, &resume, NULL) == THOU_FLOW_OK);
     }
     /* per half: answer, then up to max_rounds+1 reflect/add pairs, then a confirm */
@@ -1180,6 +1212,7 @@ static Suite *flow_suite(void)
     tcase_add_loop_test(json, test_json_refuses_compound, 0,
                         (int)(sizeof compound_mutations / sizeof compound_mutations[0]));
     tcase_add_test(json, test_json_refuses_other_plans);
+    tcase_add_test(json, test_json_legacy_pause);
     suite_add_tcase(s, json);
 
     TCase *random = tcase_create("random");
