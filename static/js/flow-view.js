@@ -25,7 +25,7 @@ export function stepOf(store) {
     const base = { question: flow.question, phase: flow.phase, speaker: flow.speaker,
         rounds: flow.rounds };
     if (flow.status === 'paused') {
-        return { ...base, kind: 'paused' };
+        return { ...base, kind: 'paused', by: pausedBy(store) };
     }
     if (flow.status === 'held') {
         return { ...base, kind: 'held' };
@@ -62,8 +62,19 @@ export function stepOf(store) {
     }
 }
 
+/** Whose pause it is: 'me', 'partner', or 'either' (a pause stored before pauses had an
+ *  owner, which either may lift). */
+function pausedBy(store) {
+    const by = store.room.flow.paused_by;
+    if (!by) {
+        return 'either';
+    }
+    return by === store.record.role ? 'me' : 'partner';
+}
+
 function stepKey(step, store) {
     return [step.question, step.phase, step.speaker, step.rounds, step.kind, step.type ?? '',
+        step.by ?? '',
         step.kind === 'sending' ? store.sendTrouble || !store.online : ''].join('|');
 }
 
@@ -111,9 +122,10 @@ function entryView(entry, store, extra = null) {
             stateLine(entry, store));
     }
     if (['pause', 'resume', 'end'].includes(entry.type)) {
+        const lines = mine ? { pause: S.youPaused, resume: S.youResumed, end: S.youEnded }
+            : { pause: S.partnerPaused, resume: S.partnerResumed, end: S.partnerEnded };
         return h('div', { ...attrs, class: `${attrs.class} entry--line` },
-            h('p', { class: 'entry-text', text: { pause: S.pause, resume: S.resume,
-                end: S.end }[entry.type] }),
+            h('p', { class: 'entry-text', testid: 'entry-text', text: lines[entry.type] }),
             stateLine(entry, store));
     }
     const [mineLabel, theirLabel] = LABELS[entry.type] ?? LABELS.answer;
@@ -208,7 +220,8 @@ function skeleton(main) {
         h('section', { class: 'card notes', 'data-part': 'notes', 'aria-labelledby': 'notes-title' }),
         h('section', { class: 'history', 'data-part': 'history' }),
         h('section', { class: 'controls', 'data-part': 'controls',
-            'aria-label': S.controlsLabel }));
+            'aria-label': S.controlsLabel }),
+        h('section', { class: 'erase', 'data-part': 'erase', testid: 'erase-section' }));
 }
 
 export function renderTalk(main, store, actions) {
@@ -249,6 +262,7 @@ export function renderTalk(main, store, actions) {
     renderNotes(part('notes'), store, actions);
     renderHistory(part('history'), store, flow.question, false);
     renderControls(part('controls'), store, actions);
+    renderErase(part('erase'), store, actions);
     const mine = step.kind === 'compose' || step.kind === 'confirm';
     document.title = mine ? S.titleYourTurn : S.titleRoom;
     actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}`, mine);
@@ -268,11 +282,16 @@ function actor(store) {
 
 function turnKey(store) {
     const flow = store.room.flow;
-    return `${actor(store)}|${flow.speaker}|${flow.status}`;
+    return `${actor(store)}|${flow.speaker}|${flow.status}|${flow.paused_by ?? ''}`;
 }
 
 function turnLine(store) {
     const flow = store.room.flow;
+    if (flow.status === 'paused') {
+        /* While paused it is nobody's turn; the pause card below says whose pause it is. */
+        return h('p', { class: 'turn turn--paused', testid: 'turn' },
+            h('span', { class: 'turn-who', text: S.turnPaused }));
+    }
     const who = actor(store);
     const turn = { me: S.turnYou, partner: S.turnPartner, both: S.turnBoth }[who];
     const roleText = flow.speaker
@@ -343,9 +362,19 @@ function actionView(store, actions, step, key) {
         return h('p', { class: 'waiting', testid: 'waiting-sending',
             text: store.sendTrouble || !store.online ? S.waitSendingOffline : S.waitSending });
     case 'paused':
-        return h('div', { class: 'paused', testid: 'paused' },
-            h('h3', { text: S.pausedTitle }),
-            h('p', { text: S.pausedBody }),
+        if (step.by === 'partner') {
+            /* Their pause is theirs to lift: no "carry on" here, a note is what helps. */
+            return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'partner' } },
+                h('h3', { testid: 'paused-title', text: S.pausedByPartnerTitle }),
+                h('p', { text: S.pausedByPartnerBody }),
+                h('button', { type: 'button', class: 'button button--secondary',
+                    testid: 'paused-note-button', text: S.pausedSendNote,
+                    onclick: () => actions.focusNote() }));
+        }
+        return h('div', { class: 'paused', testid: 'paused', dataset: { by: step.by } },
+            h('h3', { testid: 'paused-title',
+                text: step.by === 'me' ? S.pausedByYouTitle : S.pausedTitle }),
+            h('p', { text: step.by === 'me' ? S.pausedByYouBody : S.pausedBody }),
             h('button', { type: 'button', class: 'button', testid: 'resume-button',
                 text: S.resume, onclick: () => actions.resume() }));
     case 'held':
@@ -500,24 +529,48 @@ function renderControls(el, store, actions) {
                 onYes: () => actions.end(), onNo: () => actions.askConfirm(null),
                 testid: 'end-confirm' });
         }
-        if (confirming === 'erase') {
-            return eraseConfirm(store, actions);
-        }
         return h('div', { class: 'buttons' },
             paused ? null /* "carry on" is the action of the moment */
                 : h('button', { type: 'button', class: 'button button--secondary',
                     testid: 'pause-button', text: S.pause, onclick: () => actions.pause() }),
             h('button', { type: 'button', class: 'button button--secondary', testid: 'end-button',
-                text: S.end, onclick: () => actions.askConfirm('end') }),
-            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
-                text: S.erase, onclick: () => actions.askConfirm('erase') }));
+                text: S.end, onclick: () => actions.askConfirm('end') }));
     });
 }
 
-function eraseConfirm(store, actions) {
-    return confirmPanel({ question: S.eraseConfirmQ, yes: S.eraseConfirm, busyText: S.erasing,
-        busy: store.ui.busy, onYes: () => actions.erase(), onNo: () => actions.askConfirm(null),
-        testid: 'erase-confirm' });
+/*
+ * Erasing sits apart from End, at the foot of the page, in its own section that says it
+ * erases for both; its confirmation needs a box ticked before the button works, so no
+ * single slip of a thumb erases a conversation.
+ */
+function renderErase(el, store, actions) {
+    const { confirming, busy } = store.ui;
+    keyed(el, `erase|${confirming === 'erase'}|${busy}`, () => {
+        const head = [
+            h('h2', { class: 'erase-title', text: S.eraseTitle }),
+            h('p', { class: 'small', text: S.eraseExplain }),
+        ];
+        if (confirming !== 'erase') {
+            return [...head, h('button', { type: 'button', class: 'button button--quiet',
+                testid: 'erase-button', text: S.erase,
+                onclick: () => actions.askConfirm('erase') })];
+        }
+        const boxId = uid('erase-sure');
+        const yes = h('button', { type: 'button', class: 'button button--danger',
+            testid: 'erase-confirm-yes', text: busy ? S.erasing : S.eraseConfirm,
+            disabled: true, onclick: () => actions.erase() });
+        const box = h('input', { id: boxId, type: 'checkbox', testid: 'erase-sure',
+            disabled: busy, onchange: (e) => { yes.disabled = busy || !e.target.checked; } });
+        return [...head, h('div', { class: 'confirm-panel', role: 'group',
+            'aria-label': S.eraseConfirmBoth, testid: 'erase-confirm' },
+        h('p', { text: S.eraseConfirmBoth }),
+        h('p', { class: 'erase-sure' }, box, h('label', { for: boxId, text: S.eraseSure })),
+        h('div', { class: 'buttons' },
+            yes,
+            h('button', { type: 'button', class: 'button button--secondary',
+                testid: 'erase-confirm-no', text: S.cancel, disabled: busy,
+                onclick: () => actions.askConfirm(null) })))];
+    });
 }
 
 /* ---------------------------------------------------------------- ended */
@@ -530,7 +583,8 @@ export function renderEnded(main, store, actions) {
             h('section', { class: 'history history--open', 'data-part': 'history' }),
             h('section', { class: 'notes', 'data-part': 'ended-notes' }),
             h('section', { class: 'controls', 'data-part': 'controls',
-                'aria-label': S.controlsLabel }));
+                'aria-label': S.controlsLabel }),
+            h('section', { class: 'erase', 'data-part': 'erase', testid: 'erase-section' }));
     }
     const part = (name) => main.querySelector(`[data-part=${name}]`);
     const finished = store.room.flow?.finished === true;
@@ -544,11 +598,7 @@ export function renderEnded(main, store, actions) {
     keyed(part('ended-notes'), `notes|${all.length}`, () => (all.length
         ? h('div', { class: 'card' }, h('h2', { text: S.notesLabel }), notesList(all, store))
         : []));
-    const { confirming, busy } = store.ui;
-    keyed(part('controls'), `ended|${confirming}|${busy}`, () => (confirming === 'erase'
-        ? eraseConfirm(store, actions)
-        : h('div', { class: 'buttons' },
-            h('a', { class: 'button', href: '/', text: S.startNew }),
-            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
-                text: S.erase, onclick: () => actions.askConfirm('erase') }))));
+    keyed(part('controls'), 'ended', () => h('div', { class: 'buttons' },
+        h('a', { class: 'button', href: '/', text: S.startNew })));
+    renderErase(part('erase'), store, actions);
 }

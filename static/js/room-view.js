@@ -212,7 +212,7 @@ function waitingScreen(store, actions) {
         h('p', { class: 'waiting-pulse', 'aria-hidden': 'true' }),
         h('div', { class: 'controls' },
             store.ui.confirming === 'erase'
-                ? confirmPanel({ question: S.eraseConfirmQ, yes: S.eraseConfirm,
+                ? confirmPanel({ question: S.cancelWaitingQ, yes: S.cancelWaitingYes,
                     busyText: S.erasing, busy: store.ui.busy, onYes: () => actions.erase(),
                     onNo: () => actions.askConfirm(null), testid: 'erase-confirm' })
                 : h('button', { type: 'button', class: 'button button--quiet',

@@ -516,7 +516,8 @@ function handleEvent({ event: type, data: text }) {
     case 'resume':
     case 'end':
         if (onControl(type, data, role) && live) {
-            announce({ pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
+            announce(type === 'pause' && role !== me() ? S.announcePartnerPaused
+                : { pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
         }
         break;
     default:
@@ -1071,6 +1072,11 @@ const actions = {
     },
     resume() {
         sendSealed('resume', null, '');
+    },
+    focusNote() {
+        const input = document.querySelector('[data-testid=note-input]');
+        input?.scrollIntoView({ block: 'center' });
+        input?.focus({ preventScroll: true });
     },
     askConfirm(what) {
         store.ui.confirming = what;

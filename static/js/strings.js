@@ -204,6 +204,8 @@ export const S = {
     keyingAway: 'Your partner needs to be here to finish this. It continues when they come '
         + 'back.',
     cancelWaiting: 'Cancel this conversation',
+    cancelWaitingQ: 'Cancel this conversation? The link stops working and nothing is kept.',
+    cancelWaitingYes: 'Yes, cancel it',
 
     /* ---------------------------------------------------------------- room: talk */
     progressLabel: 'Progress',
@@ -245,6 +247,7 @@ export const S = {
         wrong_step: 'the conversation had moved on',
         room_ended: 'the conversation has ended',
         paused: 'the conversation is paused',
+        paused_by_partner: 'your partner paused; they carry on when they are ready',
         held: 'the next stage is not open yet',
         too_large: 'it is too long',
         invalid_event: 'the server refused it',
@@ -295,16 +298,33 @@ export const S = {
 
     pausedTitle: 'Paused',
     pausedBody: 'Take the time you need. Either of you can carry on.',
+    pausedByYouTitle: 'You paused',
+    pausedByYouBody: 'Take the time you need. Your partner waits; when you are ready, carry on.',
+    pausedByPartnerTitle: 'Your partner paused',
+    pausedByPartnerBody: 'Take your time too. They carry on when they are ready. Until then you '
+        + 'can send them a note.',
+    pausedSendNote: 'Send a note',
+    turnPaused: 'Paused',
+    youPaused: 'You paused.',
+    partnerPaused: 'Your partner paused.',
+    youResumed: 'You carried on.',
+    partnerResumed: 'Your partner carried on.',
+    youEnded: 'You ended the conversation.',
+    partnerEnded: 'Your partner ended the conversation.',
     heldBody: 'The next stage has not been opened yet.',
     pause: 'Pause',
     resume: 'Carry on',
     end: 'End the conversation',
     endConfirmQ: 'End the conversation for both of you? You can still read it afterwards.',
     endConfirm: 'Yes, end it',
-    erase: 'Erase everything',
-    eraseConfirmQ: 'Erase this conversation for both of you? Every answer is deleted from the '
-        + 'server and from this browser, and cannot be brought back.',
-    eraseConfirm: 'Yes, erase it',
+    eraseTitle: 'Erase this conversation',
+    eraseExplain: 'Erasing deletes it for both of you: every answer and note, from the server '
+        + 'and from both browsers. It cannot be undone.',
+    erase: 'Erase for both of us…',
+    eraseConfirmBoth: 'Are you sure? Your partner loses the conversation too, even if they '
+        + 'want to keep it.',
+    eraseSure: 'I understand: it is erased for both of us, for good.',
+    eraseConfirm: 'Erase for both of us',
     erasing: 'Erasing…',
     controlsLabel: 'Conversation controls',
 
@@ -341,6 +361,7 @@ export const S = {
     announcePrivate: 'The conversation is private now.',
     announceYourTurn: 'Your turn.',
     announcePaused: 'The conversation is paused.',
+    announcePartnerPaused: 'Your partner paused. Take your time too.',
     announceResumed: 'The conversation carries on.',
     announceEnded: 'The conversation has ended.',
     announceSent: 'Sent.',

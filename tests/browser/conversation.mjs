@@ -95,3 +95,17 @@ export async function seeEntry(page, text, timeout) {
     await until(async () => (await page.locator('[data-testid=entry-text]').allTextContents())
         .includes(text), `entry "${text}"`, timeout);
 }
+
+/** Erase the conversation from `page`: the button, the box that says "for both of us" (once
+ *  the partner has joined), yes. */
+export async function erase(page) {
+    await page.getByTestId('erase-button').click();
+    const yes = page.getByTestId('erase-confirm-yes');
+    await yes.waitFor();
+    /* Once the partner is in, erasing is for both and needs the box; before, it is not. */
+    if (await page.getByTestId('erase-sure').count() > 0) {
+        check(await yes.isDisabled(), 'erasing needs the box ticked first');
+        await page.getByTestId('erase-sure').check();
+    }
+    await yes.click();
+}

@@ -116,7 +116,7 @@ export async function replayedEvent({ browser, server }) {
     const { a, b, roomId } = await pair(browser, server);
     await b.getByTestId('pause-button').click();
     await a.getByTestId('paused').waitFor();
-    await a.getByTestId('resume-button').click();
+    await b.getByTestId('resume-button').click();
     await a.getByTestId('compose-input').waitFor();
     const recordB = await readRecord(b, roomId);
     const pause = await findEvent(server, roomId, recordB.token,

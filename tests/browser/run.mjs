@@ -16,11 +16,12 @@ import {
 } from './harness.mjs';
 import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
-    composeForm,
+    composeForm, erase,
 } from './conversation.mjs';
 import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
 } from './integrity.mjs';
+import { COUPLE_TESTS } from './couple.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -272,8 +273,7 @@ async function offlineNothingLost({ browser, server }) {
     await b.evaluate(() => window.dispatchEvent(new Event('online')));
     await seeEntry(a, queued, 30000);
     /* erasing from the conversation: the partner learns it is gone */
-    await a.getByTestId('erase-button').click();
-    await a.getByTestId('erase-confirm-yes').click();
+    await erase(a);
     await waitScreen(a, 'erased');
     await waitScreen(b, 'error', 30000);
     check((await b.getByTestId('error-title').textContent()).includes(TEXTS.gone),
@@ -306,8 +306,7 @@ async function badLinks({ browser, server }) {
     const secret = link.split('#')[1];
     await expectError(`${server.base}/r/AAAAAAAAAAAAAAAAAAAAAA#${secret}`, TEXTS.unknown);
     /* erase while waiting, then the link is gone */
-    await a.getByTestId('erase-button').click();
-    await a.getByTestId('erase-confirm-yes').click();
+    await erase(a);
     await waitScreen(a, 'erased');
     await expectError(link, TEXTS.gone);
     await a.context().close();
@@ -326,7 +325,7 @@ async function pauseResumeEnd({ browser, server }) {
     await b.getByTestId('note-input').fill(note);
     await b.getByTestId('note-input').press('Enter');
     await seeEntry(a, note);
-    await a.getByTestId('resume-button').click();
+    await b.getByTestId('resume-button').click();
     await composeForm(a, 'answer').waitFor();
     await a.getByTestId('end-button').click();
     await a.getByTestId('end-confirm-no').click();
@@ -641,6 +640,7 @@ const TESTS = [
     ['the partner key is pinned and the secret deleted', keysPinned],
     ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
+    ...COUPLE_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */

@@ -1,0 +1,111 @@
+// The couple's evening at phone size (390×844, two contexts): whose pause it is, erasing
+// kept apart from End, stage votes, the first screen. Screens new to these tests are saved
+// into docs/screens/ (referenced from docs/client.md) as well as the artifacts.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitScreen, check, repoRoot } from './harness.mjs';
+import { marker, pair, compose, composeForm, seeEntry, erase } from './conversation.mjs';
+
+export const PHONE390 = { width: 390, height: 844 };
+
+const docsDir = join(repoRoot, 'docs', 'screens');
+
+/** A screenshot of what fits the phone's screen, for docs/client.md. */
+async function docShot(page, name) {
+    mkdirSync(docsDir, { recursive: true });
+    await page.waitForTimeout(80);
+    await page.screenshot({ path: join(docsDir, `${name}.png`) });
+}
+
+/** Text of the element with `testid`, trimmed. */
+async function text(page, testid) {
+    return (await page.getByTestId(testid).first().textContent()).trim();
+}
+
+/** The pause is B's: A sees who paused, no "carry on", no turn; only B lifts it. */
+export async function pauseBelongsToPauser({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await composeForm(a, 'answer').waitFor();
+    await b.getByTestId('pause-button').click();
+
+    await a.locator('[data-testid=paused][data-by=partner]').waitFor();
+    check(await text(a, 'paused-title') === 'Your partner paused', 'A sees who paused');
+    check((await a.getByTestId('paused').textContent()).includes('Take your time'),
+        'A is told to take their time');
+    check(await a.getByTestId('resume-button').count() === 0,
+        'the partner who did not pause has no "carry on"');
+    check(await a.getByTestId('compose-input').count() === 0, 'no answer box while paused');
+    const turnA = await text(a, 'turn');
+    check(turnA === 'Paused', `no one's turn while paused, A reads "${turnA}"`);
+    check(await a.getByTestId('end-button').isVisible(), 'the partner can still end');
+    await docShot(a, 'paused-partner-390x844');
+
+    await b.locator('[data-testid=paused][data-by=me]').waitFor();
+    check(await text(b, 'paused-title') === 'You paused', 'B sees it is their pause');
+    check(await text(b, 'turn') === 'Paused', 'nor is it B\'s turn: B decides when to go on');
+    check(await b.getByTestId('resume-button').isVisible(), 'B can carry on');
+    await docShot(b, 'paused-mine-390x844');
+
+    /* A's way to reach B meanwhile: a note, one tap away. */
+    await a.getByTestId('paused-note-button').click();
+    check(await a.evaluate(() => document.activeElement?.dataset.testid) === 'note-input',
+        '"Send a note" puts the cursor in the note box');
+    const note = marker('while you pause');
+    await a.keyboard.type(note);
+    await a.keyboard.press('Enter');
+    await seeEntry(b, note);
+
+    await b.getByTestId('resume-button').click();
+    await composeForm(a, 'answer').waitFor();
+    check((await text(a, 'turn')).startsWith('Your turn'), 'the turn line is back');
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
+/** Erase sits apart from End, says "for both", and needs a box ticked before it works. */
+export async function eraseIsDeliberate({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await composeForm(a, 'answer').waitFor();
+    check(await a.locator('.controls [data-testid=erase-button]').count() === 0,
+        'erase is not among the conversation controls next to End');
+    const endBox = await a.getByTestId('end-button').boundingBox();
+    const eraseBox = await a.getByTestId('erase-button').boundingBox();
+    check(eraseBox.y - (endBox.y + endBox.height) >= 48,
+        `erase is well away from End (${eraseBox.y - (endBox.y + endBox.height)} px)`);
+    check((await a.getByTestId('erase-section').textContent()).includes('for both of you'),
+        'the erase section says it erases for both');
+    check((await text(a, 'erase-button')).includes('both'), 'and so does its button');
+
+    await a.getByTestId('erase-button').click();
+    const yes = a.getByTestId('erase-confirm-yes');
+    await yes.waitFor();
+    check(await yes.isDisabled(), 'the first tap only asks');
+    await yes.click({ force: true }).catch(() => {});
+    check(await a.getByTestId('erase-confirm').count() === 1,
+        'a tap on the disabled button erases nothing');
+    await a.getByTestId('erase-sure').check();
+    check(await yes.isEnabled(), 'ticking the box is the second, deliberate step');
+    await a.getByTestId('erase-confirm').scrollIntoViewIfNeeded();
+    await docShot(a, 'erase-confirm-390x844');
+    /* Cancel keeps everything; then erase for real. */
+    await a.getByTestId('erase-confirm-no').click();
+    await a.getByTestId('erase-button').waitFor();
+    const text1 = marker('still here');
+    await compose(a, 'answer', text1);
+    await seeEntry(b, text1);
+    await erase(a);
+    await waitScreen(a, 'erased');
+    await waitScreen(b, 'error', 30000);
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
+export const COUPLE_TESTS = [
+    ['phone: a pause belongs to the one who paused', pauseBelongsToPauser],
+    ['phone: erasing is apart from End and deliberate', eraseIsDeliberate],
+];
