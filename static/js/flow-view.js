@@ -30,7 +30,10 @@ export function stepOf(store) {
     if (flow.status === 'held') {
         return { ...base, kind: 'held' };
     }
-    if ([...store.local.values()].some((l) => l.state !== 'failed' && FLOW_TYPES.has(l.type))) {
+    if (flow.status === 'voting' && !sendingFlow(store)) {
+        return { ...base, kind: 'vote', voted: flow.votes?.[role] === true };
+    }
+    if (sendingFlow(store)) {
         return { ...base, kind: 'sending' };
     }
     if (store.log.lastFlowSeq > store.room.last_seq) {
@@ -62,6 +65,10 @@ export function stepOf(store) {
     }
 }
 
+function sendingFlow(store) {
+    return [...store.local.values()].some((l) => l.state !== 'failed' && FLOW_TYPES.has(l.type));
+}
+
 /** Whose pause it is: 'me', 'partner', or 'either' (a pause stored before pauses had an
  *  owner, which either may lift). */
 function pausedBy(store) {
@@ -74,7 +81,7 @@ function pausedBy(store) {
 
 function stepKey(step, store) {
     return [step.question, step.phase, step.speaker, step.rounds, step.kind, step.type ?? '',
-        step.by ?? '',
+        step.by ?? '', step.voted ?? '',
         step.kind === 'sending' ? store.sendTrouble || !store.online : ''].join('|');
 }
 
@@ -240,18 +247,22 @@ export function renderTalk(main, store, actions) {
         h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' }),
     ]);
 
-    keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => [
+    const voting = flow.status === 'voting';
+    keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => (voting ? [
+        h('p', { class: 'turn turn--both', testid: 'turn' },
+            h('span', { class: 'turn-who', text: S.turnVote })),
+    ] : [
         turnLine(store),
         h('h2', { id: 'question-text', class: 'question-text', testid: 'question-text',
             text: info?.text ?? '' }),
         info?.reveal ? h('p', { class: 'quiet', text: S.revealExplain }) : null,
-    ]);
+    ]));
 
     const entries = threadEntries(store, flow.question);
-    keyed(part('thread'), `${flow.question}|${threadSignature(entries, store)}`,
-        () => threadView(store, flow.question, entries));
+    keyed(part('thread'), `${flow.question}|${voting}|${threadSignature(entries, store)}`,
+        () => (voting ? [] : threadView(store, flow.question, entries)));
 
-    const showHint = info?.hint && isListening(store);
+    const showHint = !voting && info?.hint && isListening(store);
     keyed(part('hint'), showHint ? `hint-${flow.question}` : 'none', () => (showHint
         ? h('aside', { class: 'hint', testid: 'hint' },
             h('p', { class: 'hint-label', text: info.reveal ? S.hintLabelReveal : S.hintLabel }),
@@ -263,9 +274,11 @@ export function renderTalk(main, store, actions) {
     renderHistory(part('history'), store, flow.question, false);
     renderControls(part('controls'), store, actions);
     renderErase(part('erase'), store, actions);
-    const mine = step.kind === 'compose' || step.kind === 'confirm';
+    const mine = step.kind === 'compose' || step.kind === 'confirm'
+        || (step.kind === 'vote' && !step.voted);
     document.title = mine ? S.titleYourTurn : S.titleRoom;
-    actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}`, mine);
+    actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}|${flow.status}`,
+        mine);
 }
 
 /** Whose move is it: 'me', 'partner' or 'both'. */
@@ -379,9 +392,35 @@ function actionView(store, actions, step, key) {
                 text: S.resume, onclick: () => actions.resume() }));
     case 'held':
         return h('p', { class: 'waiting', text: S.heldBody });
+    case 'vote':
+        return voteView(store, actions, step);
     default:
         return h('p', { class: 'waiting quiet', testid: 'waiting-sync', text: S.waitSync });
     }
+}
+
+/*
+ * Before a new stage: what it is about is shown above (its title and introduction); each
+ * chooses to go on or to stay here. The partner's choice is not shown until one's own is
+ * made, so nobody chooses under its weight.
+ */
+function voteView(store, actions, step) {
+    if (step.voted) {
+        return h('div', { class: 'vote', testid: 'vote' },
+            h('p', { class: 'waiting', testid: 'vote-waiting', text: S.voteWaiting }));
+    }
+    const stage = store.set.stages[store.room.flow.stage];
+    return h('div', { class: 'vote', testid: 'vote', role: 'group',
+        'aria-labelledby': 'vote-title' },
+    h('h3', { id: 'vote-title', testid: 'vote-title', text: S.voteTitle(stage?.title ?? '') }),
+    h('p', { text: S.voteBody }),
+    h('div', { class: 'buttons' },
+        h('button', { type: 'button', class: 'button', testid: 'go-on-button', text: S.goOn,
+            onclick: () => actions.vote('go_on') }),
+        h('button', { type: 'button', class: 'button button--secondary',
+            testid: 'stay-here-button', text: S.stayHere,
+            onclick: () => actions.vote('stay_here') })),
+    h('p', { class: 'quiet small', text: S.stayHereHelp }));
 }
 
 function passButton(actions) {
@@ -588,9 +627,11 @@ export function renderEnded(main, store, actions) {
     }
     const part = (name) => main.querySelector(`[data-part=${name}]`);
     const finished = store.room.flow?.finished === true;
-    keyed(part('ended-head'), `ended|${finished}`, () => [
-        h('h1', { testid: 'ended-title', text: S.endedTitle }),
-        h('p', { text: finished ? S.endedFinished : S.endedStopped }),
+    const stayed = store.room.flow?.stayed === true;
+    keyed(part('ended-head'), `ended|${finished}|${stayed}`, () => [
+        h('h1', { testid: 'ended-title', text: stayed ? S.endedStayedTitle : S.endedTitle }),
+        h('p', { testid: 'ended-line',
+            text: finished ? S.endedFinished : (stayed ? S.endedStayed : S.endedStopped) }),
         h('p', { class: 'quiet', text: S.endedKeep }),
     ]);
     renderHistory(part('history'), store, null, true);

@@ -512,6 +512,16 @@ function handleEvent({ event: type, data: text }) {
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
         break;
+    case 'go_on':
+    case 'stay_here':
+        if (onControl(type, data, role) && live && role !== me()) {
+            /* The partner's choice is told once this person has made theirs, so nobody
+             * chooses under the weight of the other's. */
+            if (type === 'stay_here') {
+                announce(S.announcePartnerStayed);
+            }
+        }
+        break;
     case 'pause':
     case 'resume':
     case 'end':
@@ -540,7 +550,9 @@ function handleEvent({ event: type, data: text }) {
  */
 function onControl(type, data, role) {
     matchEcho(type, data, role);
-    const question = type === 'pass' || type === 'confirm_heard' ? stringOr(data.question, '') : '';
+    /* Steps about a question (a pass, "that's it", a stage vote) are sealed to it. */
+    const question = ['pass', 'confirm_heard', 'go_on', 'stay_here'].includes(type)
+        ? stringOr(data.question, '') : '';
     const text = openSealed({
         kind: type, sender: role, counter: data.counter, question, ciphertext: data.ciphertext,
         seq: data.seq,
@@ -1069,6 +1081,12 @@ const actions = {
     },
     pause() {
         sendSealed('pause', null, '');
+    },
+    vote(type) {
+        const question = store.room?.flow?.question;
+        if (question && (type === 'go_on' || type === 'stay_here')) {
+            sendSealed(type, question, '');
+        }
     },
     resume() {
         sendSealed('resume', null, '');

@@ -247,6 +247,8 @@ export const S = {
         wrong_step: 'the conversation had moved on',
         room_ended: 'the conversation has ended',
         paused: 'the conversation is paused',
+        stage_vote: 'you both choose first whether to go on',
+        already_voted: 'you had already chosen',
         paused_by_partner: 'your partner paused; they carry on when they are ready',
         held: 'the next stage is not open yet',
         too_large: 'it is too long',
@@ -312,6 +314,16 @@ export const S = {
     youEnded: 'You ended the conversation.',
     partnerEnded: 'Your partner ended the conversation.',
     heldBody: 'The next stage has not been opened yet.',
+    turnVote: 'Before the next stage: you both choose',
+    voteTitle: (title) => `Go on to “${title}”?`,
+    voteBody: 'Read above what this stage is about. It opens only if you both choose to go '
+        + 'on. Staying here is a good choice too.',
+    goOn: 'Go on',
+    stayHere: 'Stay here',
+    stayHereHelp: 'Stay here ends the conversation at this depth, for both of you, kindly. '
+        + 'No reason needed.',
+    voteWaiting: 'You chose to go on. Your partner is choosing too; the next stage opens '
+        + 'when you both want it.',
     pause: 'Pause',
     resume: 'Carry on',
     end: 'End the conversation',
@@ -342,6 +354,10 @@ export const S = {
     endedFinished: 'You went through every question together. Thank you for listening to each '
         + 'other.',
     endedStopped: 'One of you ended the conversation. That is always fine.',
+    endedStayedTitle: 'You stopped at a good depth',
+    endedStayed: 'One of you chose to stay here rather than go deeper tonight. That is a '
+        + 'choice, not a failure: you went as far as felt right. Thank you for listening to '
+        + 'each other.',
     endedKeep: 'You can still read what you wrote below. When you are done, you can erase it '
         + 'for both of you.',
     endedTranscript: 'Your conversation',
@@ -361,6 +377,7 @@ export const S = {
     announcePrivate: 'The conversation is private now.',
     announceYourTurn: 'Your turn.',
     announcePaused: 'The conversation is paused.',
+    announcePartnerStayed: 'Your partner chose to stay here. The conversation ends at this depth.',
     announcePartnerPaused: 'Your partner paused. Take your time too.',
     announceResumed: 'The conversation carries on.',
     announceEnded: 'The conversation has ended.',

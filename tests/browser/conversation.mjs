@@ -109,3 +109,13 @@ export async function erase(page) {
     }
     await yes.click();
 }
+
+/** At a stage gate, both choose to go on; the stage opens. */
+export async function goOn(a, b) {
+    for (const p of [a, b]) {
+        await p.getByTestId('go-on-button').click();
+    }
+    for (const p of [a, b]) {
+        await p.getByTestId('vote').waitFor({ state: 'detached' });
+    }
+}

@@ -4,7 +4,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitScreen, check, repoRoot } from './harness.mjs';
+import { waitScreen, check, until, repoRoot } from './harness.mjs';
 import { marker, pair, compose, composeForm, seeEntry, erase } from './conversation.mjs';
 
 export const PHONE390 = { width: 390, height: 844 };
@@ -105,7 +105,73 @@ export async function eraseIsDeliberate({ browser, server }) {
     await b.context().close();
 }
 
+/** Pass every step, on whichever page may move, until both stand at a stage gate. */
+async function passToGate(a, b) {
+    for (let i = 0; i < 60; i++) {
+        if (await a.getByTestId('vote').count() > 0 && await b.getByTestId('vote').count() > 0) {
+            return;
+        }
+        for (const p of [a, b]) {
+            const pass = p.getByTestId('pass-button');
+            if (await pass.count() > 0 && await pass.first().isEnabled()) {
+                await pass.first().click().catch(() => {});
+                await p.waitForTimeout(150);
+            }
+        }
+        await a.waitForTimeout(100);
+    }
+    check(false, 'never reached a stage gate');
+}
+
+/** Going deeper is a choice both make; staying ends warmly at the depth reached. */
+export async function stageVotes({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await composeForm(a, 'answer').waitFor();
+    const firstStage = await text(a, 'stage-title');
+    await passToGate(a, b);
+    for (const p of [a, b]) {
+        check(await text(p, 'stage-title') !== firstStage, 'the next stage is introduced');
+        check((await text(p, 'stage-intro')).length > 20, 'with what it is about');
+        check((await text(p, 'vote-title')).includes(await text(p, 'stage-title')),
+            'the choice names the stage');
+        check(await p.getByTestId('question-text').count() === 0,
+            'its first question is not shown before both chose');
+        check(await p.getByTestId('compose-input').count() === 0, 'nothing to write yet');
+        check(await p.getByTestId('go-on-button').isVisible(), 'go on is offered');
+        check(await p.getByTestId('stay-here-button').isVisible(), 'stay here is offered');
+    }
+    await b.evaluate(() => document.querySelector('[data-part=stage]').scrollIntoView());
+    await docShot(b, 'stage-vote-390x844');
+    await a.getByTestId('go-on-button').click();
+    await a.getByTestId('vote-waiting').waitFor();
+    await b.waitForTimeout(300);
+    check(await b.getByTestId('go-on-button').isVisible(),
+        'one go on does not open the stage: B still chooses');
+    check(await b.getByTestId('vote-waiting').count() === 0, 'and B is not told A\'s choice');
+    await b.getByTestId('go-on-button').click();
+    await until(async () => await a.getByTestId('compose').count() > 0
+        || await b.getByTestId('compose').count() > 0, 'the stage opens when both chose');
+    check(await a.getByTestId('question-text').isVisible(), 'its first question is shown');
+
+    /* The next gate: B stays here; the conversation ends, kindly and for both. */
+    await passToGate(a, b);
+    await b.getByTestId('stay-here-button').click();
+    await waitScreen(a, 'ended');
+    await waitScreen(b, 'ended');
+    for (const p of [a, b]) {
+        check(await text(p, 'ended-title') === 'You stopped at a good depth',
+            'the ending says the couple stopped at a depth');
+        check((await text(p, 'ended-line')).includes('not a failure'), 'kindly');
+    }
+    await docShot(a, 'ended-stayed-390x844');
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: going deeper is a choice both make', stageVotes],
     ['phone: a pause belongs to the one who paused', pauseBelongsToPauser],
     ['phone: erasing is apart from End and deliberate', eraseIsDeliberate],
 ];

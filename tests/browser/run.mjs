@@ -16,7 +16,7 @@ import {
 } from './harness.mjs';
 import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
-    composeForm, erase,
+    composeForm, erase, goOn,
 } from './conversation.mjs';
 import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
@@ -105,6 +105,8 @@ async function completeConversation({ browser, server }) {
     await a.getByTestId('note-input').fill(noteA);
     await a.getByTestId('note-send').click();
     await seeEntry(b, noteA);
+    /* each new stage opens when both chose to go on */
+    await goOn(a, b);
     /* q1 precious-feel-yourself: B opens and passes. */
     await passHalf('B');
     await half('A', 'q1');
@@ -112,6 +114,7 @@ async function completeConversation({ browser, server }) {
     await passHalf('A');
     await half('B', 'q2');
     /* q3 differ-matters-to-other: reveal together. */
+    await goOn(a, b);
     await composeForm(a, 'answer').waitFor();
     await composeForm(b, 'answer').waitFor();
     const revealA = await say('A', 'answer', 'q3 private by A', { seenByPartner: false });
@@ -133,6 +136,7 @@ async function completeConversation({ browser, server }) {
     /* q4..q6: the question with global index k is opened by A when k is even */
     await half('A', 'q4');
     await half('B', 'q4');
+    await goOn(a, b);
     await half('B', 'q5');
     await half('A', 'q5');
     await half('A', 'q6');
