@@ -241,10 +241,17 @@ export function renderTalk(main, store, actions) {
     const stage = store.set.stages[stageIndex];
 
     renderProgress(part('progress'), store);
-    keyed(part('stage'), `stage-${stageIndex}`, () => [
-        h('p', { class: 'stage-count', text: S.stageLabel(stageIndex, store.set.stages.length) }),
+    /* The introduction is what a stage gate is about, so it is open there; during the
+     * stage it folds away under "About this stage" and the question comes first. */
+    const gate = flow.status === 'voting';
+    keyed(part('stage'), `stage-${stageIndex}|${gate}`, () => [
+        gate ? h('p', { class: 'stage-count',
+            text: S.stageLabel(stageIndex, store.set.stages.length) }) : null,
         h('h1', { class: 'stage-title', testid: 'stage-title', text: stage?.title ?? '' }),
-        h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' }),
+        gate ? h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })
+            : h('details', { class: 'stage-about', testid: 'stage-about' },
+                h('summary', { text: S.stageAbout }),
+                h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })),
     ]);
 
     const voting = flow.status === 'voting';
@@ -295,7 +302,7 @@ function actor(store) {
 
 function turnKey(store) {
     const flow = store.room.flow;
-    return `${actor(store)}|${flow.speaker}|${flow.status}|${flow.paused_by ?? ''}`;
+    return `${actor(store)}|${flow.speaker}|${flow.phase}|${flow.status}|${flow.paused_by ?? ''}`;
 }
 
 function turnLine(store) {
@@ -307,8 +314,9 @@ function turnLine(store) {
     }
     const who = actor(store);
     const turn = { me: S.turnYou, partner: S.turnPartner, both: S.turnBoth }[who];
-    const roleText = flow.speaker
-        ? (flow.speaker === store.record.role ? S.roleSpeakerYou : S.roleSpeakerPartner) : null;
+    /* Said for this step: during "is that what you meant?" the line is about that, not
+     * about who answered. */
+    const roleText = S.turnWhat[flow.phase]?.[who] ?? null;
     return h('p', { class: `turn turn--${who}`, testid: 'turn' },
         h('span', { class: 'turn-who', text: turn }),
         roleText ? h('span', { class: 'turn-role', text: ` · ${roleText}` }) : null);
@@ -332,13 +340,17 @@ function renderProgress(el, store) {
             h('span', { class: 'progress-text', testid: 'progress-text',
                 text: S.progressText(index, total) }),
             h('progress', { class: 'progress-bar', max: String(total), value: String(index),
-                'aria-label': S.progressText(index, total) })),
-        h('ol', { class: 'stages', 'aria-label': S.stagesLabel },
-            store.set.stages.map((stage, i) => h('li', {
-                class: i < flow.stage ? 'stage-done' : (i === flow.stage ? 'stage-current' : ''),
-                'aria-current': i === flow.stage ? 'step' : null,
-                text: stage.title,
-            }))),
+                'aria-label': S.progressText(index, total) }),
+            /* Folded, so that on a phone the question and the box to write in come first. */
+            h('details', { class: 'stages-fold', testid: 'stages-fold' },
+                h('summary', { text: S.stageLabel(flow.stage, store.set.stages.length) }),
+                h('ol', { class: 'stages', 'aria-label': S.stagesLabel },
+                    store.set.stages.map((stage, i) => h('li', {
+                        class: i < flow.stage ? 'stage-done'
+                            : (i === flow.stage ? 'stage-current' : ''),
+                        'aria-current': i === flow.stage ? 'step' : null,
+                        text: stage.title,
+                    }))))),
     ]);
 }
 
@@ -464,8 +476,9 @@ function composeForm(store, actions, step, key) {
     return h('form', { class: 'compose', testid: 'compose', dataset: { kind: step.type },
         onsubmit: submit, novalidate: true },
     h('label', { for: id, class: 'compose-label', text: texts.label }),
-    texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
     area,
+    /* below the box, so that on a phone the box is on the first screen */
+    texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
     error,
     h('div', { class: 'buttons' },
         h('button', { type: 'submit', class: 'button', testid: 'compose-send', text: S.send }),

@@ -211,12 +211,17 @@ export const S = {
     progressLabel: 'Progress',
     progressText: (i, n) => `Question ${Math.min(i + 1, n)} of ${n}`,
     stagesLabel: 'Stages',
+    stageAbout: 'About this stage',
     stageLabel: (i, n) => `Stage ${i + 1} of ${n}`,
     turnYou: 'Your turn',
     turnPartner: 'Your partner’s turn',
     turnBoth: 'You both write',
-    roleSpeakerYou: 'You answer, your partner listens.',
-    roleSpeakerPartner: 'Your partner answers, you listen.',
+    /* What the turn is, said from this phone: [phase][whose move]. */
+    turnWhat: {
+        speak: { me: 'you answer, your partner listens', partner: 'they answer, you listen' },
+        reflect: { me: 'say back what you heard', partner: 'they say back what they heard' },
+        confirm: { me: 'did they hear you?', partner: 'they check you heard them right' },
+    },
     revealExplain: 'You each write privately. Neither of you sees the other’s answer before '
         + 'writing your own, so neither shapes the other.',
     hintLabel: 'For the listener',
@@ -261,8 +266,7 @@ export const S = {
     answerPlaceholder: 'Take your time…',
     reflectLabel: 'What I heard…',
     reflectPlaceholder: 'What I heard is…',
-    reflectPrompt: 'Say back in your own words what you heard. Not whether you agree: what it '
-        + 'means to them.',
+    reflectPrompt: 'Say back in your own words what it means to them. Not whether you agree.',
     confirmPrompt: 'Is that what you meant?',
     confirmHeard: 'That’s it',
     notQuite: 'Not quite…',

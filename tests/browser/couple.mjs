@@ -170,7 +170,43 @@ export async function stageVotes({ browser, server }) {
     await b.context().close();
 }
 
+/** The question and the writing box lie within the first screen, unscrolled. */
+async function firstScreen(page, what) {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const height = PHONE390.height;
+    const question = await page.getByTestId('question-text').boundingBox();
+    const box = await page.getByTestId('compose-input').boundingBox();
+    check(question && question.y >= 0 && question.y + question.height <= height,
+        `${what}: the question is on the first screen (${JSON.stringify(question)})`);
+    check(box && box.y >= 0 && box.y + box.height <= height,
+        `${what}: the writing box is on the first screen (${JSON.stringify(box)})`);
+    check(box.height >= 80, `${what}: the box is big enough to write in (${box.height} px)`);
+}
+
+/** At 390×844 the question and the box to write in are visible without scrolling. */
+export async function writingBoxFirst({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await composeForm(a, 'answer').waitFor();
+    check(!(await a.getByTestId('stage-intro').isVisible()), 'the stage intro is folded');
+    check(!(await a.locator('.stages').isVisible()), 'the stage list is folded');
+    await firstScreen(a, 'A answering the first question');
+    await docShot(a, 'first-screen-390x844');
+    await compose(a, 'answer', marker('first screen answer'));
+    await composeForm(b, 'reflect').waitFor();
+    await b.evaluate(() => window.scrollTo(0, 0));
+    await docShot(b, 'first-screen-reflect-390x844');
+    await firstScreen(b, 'B saying what they heard');
+    /* one tap unfolds what was folded */
+    await a.getByTestId('stage-about').locator('summary').click();
+    check(await a.getByTestId('stage-intro').isVisible(), 'the intro opens with one tap');
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: the writing box is on the first screen', writingBoxFirst],
     ['phone: going deeper is a choice both make', stageVotes],
     ['phone: a pause belongs to the one who paused', pauseBelongsToPauser],
     ['phone: erasing is apart from End and deliberate', eraseIsDeliberate],

@@ -192,6 +192,7 @@ async function reloadResumes({ browser, server }) {
     await compose(b, 'answer', t.b1);
     await compose(a, 'reflect', t.a1);
     await confirmHeard(b);
+    await goOn(a, b); /* the second stage opens when both chose to go on */
     await compose(b, 'answer', t.b2);
     await compose(a, 'reflect', t.a2);
     await b.getByTestId('confirm-heard-button').waitFor();
@@ -492,8 +493,14 @@ async function tamperingRefused({ browser, server }) {
         /* the second passes, and opens the next question itself: wait for its text */
         const before = await second.getByTestId('question-text').textContent();
         await composeForm(second, 'answer').getByTestId('pass-button').click();
-        await until(async () => (await second.getByTestId('question-text').textContent())
-            !== before, 'the next question');
+        /* at a stage's end both choose to go on first */
+        await until(async () => await second.getByTestId('vote').count() > 0
+            || (await second.getByTestId('question-text').count() > 0
+                && (await second.getByTestId('question-text').textContent()) !== before),
+        'the next question');
+        if (await second.getByTestId('vote').count() > 0) {
+            await goOn(early.a, early.b);
+        }
     }
     const earlyA = marker('early private A');
     await compose(early.a, 'answer', earlyA);
