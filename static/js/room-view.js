@@ -32,6 +32,11 @@ export function screenOf(store) {
     if (!store.confirmed) {
         return 'keying';
     }
+    /* The one who joins is welcomed too: how it works and what is private, once, before
+     * the first question (A read it on the start page). */
+    if (store.record.role === 'B' && !store.record.welcomed) {
+        return 'welcome';
+    }
     return 'talk';
 }
 
@@ -85,6 +90,9 @@ export function renderRoom(root, store, actions) {
         break;
     case 'keying':
         keyed(main, `keying:${store.partnerPresent}`, () => keyingScreen(store));
+        break;
+    case 'welcome':
+        keyed(main, `welcome:${store.safetyCode}`, () => welcomeScreen(store, actions));
         break;
     case 'talk':
         renderTalk(main, store, actions);
@@ -218,6 +226,24 @@ function waitingScreen(store, actions) {
                 : h('button', { type: 'button', class: 'button button--quiet',
                     testid: 'erase-button', text: S.cancelWaiting,
                     onclick: () => actions.askConfirm('erase') })));
+}
+
+function welcomeScreen(store, actions) {
+    return h('section', { class: 'card welcome', testid: 'welcome' },
+        h('h1', { text: S.welcomeTitle }),
+        h('p', { text: S.welcomeLead }),
+        h('h2', { text: S.howTitle }),
+        h('ol', { class: 'how-steps' }, S.howSteps.map((t) => h('li', { text: t }))),
+        h('h2', { text: S.welcomePrivateTitle }),
+        h('p', { text: S.privacyDoneLong }),
+        h('p', {},
+            h('span', { class: 'label', text: `${S.safetyCodeLabel}: ` }),
+            h('code', { class: 'safety-code', testid: 'welcome-safety-code',
+                text: store.safetyCode ?? '' })),
+        h('p', { class: 'quiet', testid: 'safety-code-help', text: S.safetyCodeHelp }),
+        h('div', { class: 'buttons' },
+            h('button', { type: 'button', class: 'button', testid: 'welcome-begin',
+                text: S.welcomeBegin, onclick: () => actions.welcomed() })));
 }
 
 function keyingScreen(store) {

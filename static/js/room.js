@@ -1091,6 +1091,11 @@ const actions = {
     resume() {
         sendSealed('resume', null, '');
     },
+    welcomed() {
+        store.record.welcomed = true;
+        persist().catch(() => {}); /* at worst the welcome shows once more after a reload */
+        render();
+    },
     focusNote() {
         const input = document.querySelector('[data-testid=note-input]');
         input?.scrollIntoView({ block: 'center' });

@@ -22,6 +22,8 @@ export const S = {
         'The one who answered says whether that was it, or adds what was missing. Then you swap.',
         'Your answers are private to the two of you. They are end-to-end encrypted: '
             + 'not even the server can read them.',
+        'Before each deeper stage you both choose whether to go on. Stopping there is a good '
+            + 'ending too.',
         'Either of you may pass any question, pause, or stop at any time. No reason needed.',
     ],
     chooseSetLegend: 'Choose your questions',
@@ -75,13 +77,13 @@ export const S = {
         },
         endedRoom: {
             title: 'This conversation has ended',
-            body: 'One of you ended it, so nobody can join it any more. You can always start '
-                + 'a new one.',
+            body: 'It was ended, so nobody can join it any more. You can always start a new '
+                + 'one.',
         },
         goneRoom: {
             title: 'This conversation is gone',
-            body: 'It was ended or erased by one of you, or it expired. It cannot be opened '
-                + 'again, but you can always start a new one.',
+            body: 'It was ended or erased, or it expired. It cannot be opened again, but you '
+                + 'can always start a new one.',
         },
         roomFull: {
             title: 'This conversation already has two people',
@@ -184,9 +186,13 @@ export const S = {
     privacyDone: 'Private',
     privacyDoneLong: 'Private: end-to-end encrypted. Only the two of you can read your answers.',
     safetyCodeLabel: 'Safety code',
-    safetyCodeHelp: 'If you want to be sure nobody is in between, compare this code with your '
-        + 'partner, by phone or side by side. It is the same on both screens when the '
-        + 'connection is private.',
+    safetyCodeHelp: 'Compare this code with your partner, aloud or side by side: if it is the '
+        + 'same on both phones, nobody is listening in between.',
+    welcomeTitle: 'Welcome',
+    welcomeLead: 'Your partner invited you to a guided conversation for two: a few questions, '
+        + 'one at a time, with time to listen.',
+    welcomePrivateTitle: 'What is private',
+    welcomeBegin: 'Begin',
     partnerHere: 'Your partner is here',
     partnerAway: 'Your partner is away',
     partnerNotJoined: 'Your partner has not joined yet',

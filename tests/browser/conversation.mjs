@@ -49,7 +49,7 @@ export async function pair(browser, server, options = {}) {
     const { page: a, link, roomId, secret } = await createConversation(browser, server, options);
     const b = await openLink(browser, link, options);
     await waitScreen(a, 'talk');
-    await waitScreen(b, 'talk');
+    await welcomed(b);
     check(!b.url().includes('#'), 'the fragment was removed from the address bar');
     const codeA = await a.getByTestId('safety-code').textContent();
     const codeB = await b.getByTestId('safety-code').textContent();
@@ -118,4 +118,11 @@ export async function goOn(a, b) {
     for (const p of [a, b]) {
         await p.getByTestId('vote').waitFor({ state: 'detached' });
     }
+}
+
+/** The one who joins is welcomed first: read it, then Begin. */
+export async function welcomed(page) {
+    await waitScreen(page, 'welcome');
+    await page.getByTestId('welcome-begin').click();
+    await waitScreen(page, 'talk');
 }

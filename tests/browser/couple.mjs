@@ -5,7 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitScreen, check, until, repoRoot } from './harness.mjs';
-import { marker, pair, compose, composeForm, seeEntry, erase } from './conversation.mjs';
+import {
+    marker, pair, compose, composeForm, seeEntry, erase, createConversation, openLink, welcomed,
+} from './conversation.mjs';
 
 export const PHONE390 = { width: 390, height: 844 };
 
@@ -205,7 +207,56 @@ export async function writingBoxFirst({ browser, server }) {
     await b.context().close();
 }
 
+/** B is welcomed before the first question; the safety code is explained where shown. */
+export async function partnerWelcomed({ browser, server }) {
+    const problems = [];
+    const { page: a, link } = await createConversation(browser, server,
+        { viewport: PHONE390, problems });
+    const b = await openLink(browser, link, { viewport: PHONE390, problems });
+    await waitScreen(b, 'welcome');
+    await waitScreen(a, 'talk');
+    const welcome = await b.getByTestId('welcome').textContent();
+    check(welcome.includes('How it works'), 'B sees how it works');
+    check(welcome.includes('You take turns'), 'with the steps A saw on the start page');
+    check(welcome.includes('end-to-end encrypted'), 'and what is private');
+    check(await b.getByTestId('question-text').count() === 0, 'before the first question');
+    const codeB = await text(b, 'welcome-safety-code');
+    await a.getByTestId('privacy-status').click();
+    check(await text(a, 'safety-code') === codeB, 'the safety code B sees is A\'s');
+    const help = await text(b, 'safety-code-help');
+    check(help.split(/[.!?](\s|$)/).filter((x) => x && x.trim()).length === 1,
+        `the code is explained in one sentence: "${help}"`);
+    check((await a.locator('.privacy-body').textContent()).includes(help),
+        'the same sentence where A sees the code');
+    await docShot(b, 'welcome-390x844');
+    await b.getByTestId('welcome-begin').click();
+    await waitScreen(b, 'talk');
+    await b.reload();
+    await waitScreen(b, 'talk'); /* welcomed once, not on every visit */
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
+/** A stranger opening the link of an ended conversation is not told "one of you". */
+export async function strangerWording({ browser, server }) {
+    const problems = [];
+    const { a, b, link } = await pair(browser, server, { viewport: PHONE390, problems });
+    await a.getByTestId('end-button').click();
+    await a.getByTestId('end-confirm-yes').click();
+    await waitScreen(a, 'ended');
+    const c = await openLink(browser, link, { viewport: PHONE390 });
+    await waitScreen(c, 'error');
+    const body = await c.getByTestId('error-message').textContent();
+    check(!/one of you/i.test(body), `a stranger is not addressed as one of the couple: "${body}"`);
+    await c.context().close();
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: the one who joins is welcomed too', partnerWelcomed],
+    ['phone: a stranger is not told "one of you"', strangerWording],
     ['phone: the writing box is on the first screen', writingBoxFirst],
     ['phone: going deeper is a choice both make', stageVotes],
     ['phone: a pause belongs to the one who paused', pauseBelongsToPauser],

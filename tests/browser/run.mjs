@@ -16,7 +16,7 @@ import {
 } from './harness.mjs';
 import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
-    composeForm, erase, goOn,
+    composeForm, erase, goOn, welcomed,
 } from './conversation.mjs';
 import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
@@ -373,7 +373,7 @@ async function serverTrouble({ browser, server }) {
         '429 on join is explained');
     await b.unroute('**/join');
     await b.getByTestId('retry-button').click();
-    await waitScreen(b, 'talk');
+    await welcomed(b);
     await waitScreen(a, 'talk');
 
     /* posting: two 503s, then the real server; shown as sending until it is stored */
