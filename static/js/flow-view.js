@@ -135,7 +135,11 @@ function entryView(entry, store, extra = null) {
             h('p', { class: 'entry-text', testid: 'entry-text', text: lines[entry.type] }),
             stateLine(entry, store));
     }
-    const [mineLabel, theirLabel] = LABELS[entry.type] ?? LABELS.answer;
+    /* On a reveal-together question a reflection is what one sees in the other's answer,
+     * not what one heard. */
+    const revealed = entry.type === 'reflect' && store.questions.get(entry.question)?.reveal;
+    const [mineLabel, theirLabel] = revealed ? [S.youSaw, S.partnerSaw]
+        : (LABELS[entry.type] ?? LABELS.answer);
     return h('div', attrs,
         h('p', { class: 'entry-who', text: mine ? mineLabel : theirLabel }),
         entry.unreadable
@@ -379,8 +383,9 @@ function actionView(store, actions, step, key) {
                 h('button', { type: 'button', class: 'button button--secondary',
                     testid: 'not-quite-button', text: S.notQuite,
                     onclick: () => actions.startAdding(true) }),
-                passButton(actions)),
-            h('p', { class: 'quiet small', text: S.passHelp }));
+                /* "Pass" would not answer "is that what you meant?": here it leaves it there */
+                passButton(actions, S.passConfirm)),
+            h('p', { class: 'quiet small', text: S.passConfirmHelp }));
     case 'wait':
         return h('p', { class: 'waiting', testid: 'waiting', text: step.text });
     case 'sending':
@@ -435,9 +440,9 @@ function voteView(store, actions, step) {
     h('p', { class: 'quiet small', text: S.stayHereHelp }));
 }
 
-function passButton(actions) {
+function passButton(actions, text = S.pass) {
     return h('button', { type: 'button', class: 'button button--quiet', testid: 'pass-button',
-        text: S.pass, onclick: () => actions.pass() });
+        text, onclick: () => actions.pass() });
 }
 
 const COMPOSE_TEXT = {

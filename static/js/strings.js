@@ -239,6 +239,8 @@ export const S = {
     partnerAnswered: 'Your partner',
     youHeard: 'You heard',
     partnerHeard: 'Your partner heard',
+    youSaw: 'What you see in their answer',
+    partnerSaw: 'What your partner sees in yours',
     youAdded: 'You added',
     partnerAdded: 'Your partner added',
     youConfirmed: 'You: “That’s it. You heard me.”',
@@ -287,6 +289,8 @@ export const S = {
     emptyAnswer: 'Write something first, or pass.',
     pass: 'Pass',
     passHelp: 'Passing is always fine. No reason needed.',
+    passConfirm: 'Leave it there',
+    passConfirmHelp: 'Leaving it there is fine too: you move on without saying more.',
     cancel: 'Cancel',
 
     waitSpeak: 'Your partner is answering. Take a breath and get ready to listen.',

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitScreen, check, until, repoRoot } from './harness.mjs';
 import {
-    marker, pair, compose, composeForm, seeEntry, erase, createConversation, openLink, welcomed,
+    marker, pair, compose, composeForm, seeEntry, erase, createConversation, openLink, goOn,
 } from './conversation.mjs';
 
 export const PHONE390 = { width: 390, height: 844 };
@@ -254,7 +254,38 @@ export async function strangerWording({ browser, server }) {
     await b.context().close();
 }
 
+/** The words fit the step: "is that what you meant?" and the reveal question's reflections. */
+export async function wordsFitTheStep({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await compose(a, 'answer', marker('fit answer'));
+    await compose(b, 'reflect', marker('fit heard'));
+    await a.getByTestId('confirm-step').waitFor();
+    check(await text(a, 'pass-button') === 'Leave it there',
+        'at "Is that what you meant?" the quiet way out is not called "Pass"');
+    check((await text(a, 'turn')).includes('did they hear you?'), 'A\'s turn line is about it');
+    await until(async () => (await text(b, 'turn')).includes('check you heard them right'),
+        'B\'s turn line says what A is doing');
+    await a.getByTestId('confirm-heard-button').click();
+    await passToGate(a, b);
+    await goOn(a, b);
+    await passToGate(a, b);
+    await goOn(a, b);
+    /* the reveal-together question: both write, then both say what they see */
+    await compose(a, 'answer', marker('reveal A'));
+    await compose(b, 'answer', marker('reveal B'));
+    await compose(a, 'reflect', marker('seen by A'));
+    const who = await a.locator('[data-testid=thread] [data-type=reflect] .entry-who')
+        .first().textContent();
+    check(who === 'What you see in their answer', `not "You heard" on the reveal: "${who}"`);
+    await compose(b, 'reflect', marker('seen by B'));
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: the words fit the step', wordsFitTheStep],
     ['phone: the one who joins is welcomed too', partnerWelcomed],
     ['phone: a stranger is not told "one of you"', strangerWording],
     ['phone: the writing box is on the first screen', writingBoxFirst],
