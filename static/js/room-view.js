@@ -8,6 +8,7 @@ import { roomLink } from './link.js';
 import { linkBox, confirmPanel } from './widgets.js';
 import { renderTalk, renderEnded } from './flow-view.js';
 import { counterGaps } from './log.js';
+import { renderNudge } from './nudge.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -52,7 +53,8 @@ function skeleton(root) {
             h('a', { class: 'brand', href: '/', text: S.appName }),
             h('div', { class: 'status-line', 'data-part': 'status' })),
         h('div', { class: 'banners', 'data-part': 'banners', role: 'status' }),
-        h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }));
+        h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }),
+        h('div', { class: 'nudge-bar', 'data-part': 'nudge' }));
 }
 
 export function renderRoom(root, store, actions) {
@@ -102,6 +104,12 @@ export function renderRoom(root, store, actions) {
         break;
     default:
         break;
+    }
+    if (screen === 'talk') {
+        renderNudge(root.querySelector('[data-part=nudge]'), store);
+    } else {
+        store.ui.nudge = null;
+        root.querySelector('[data-part=nudge]').replaceChildren();
     }
     if (fresh && screen !== 'loading') {
         const heading = main.querySelector('h1');

@@ -59,7 +59,7 @@ const store = {
     tamper: null,          /* 'partnerKey' | 'partnerKeyChanged' | 'ownKey' | 'confirm' |
                               'setChanged' | 'forged' | 'replayed' */
     erased: false,
-    ui: { adding: false, confirming: null, busy: false, lastStep: '' },
+    ui: { adding: false, confirming: null, busy: false, lastStep: '', nudge: null },
     renderQueued: false,
     stream: null,
     outbox: null,
@@ -509,6 +509,7 @@ function handleEvent({ event: type, data: text }) {
             releaseEarly(stringOr(data.question, null));
         }
         if (live && role !== me()) {
+            nudge('thread', type);
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
         break;
@@ -526,6 +527,9 @@ function handleEvent({ event: type, data: text }) {
     case 'resume':
     case 'end':
         if (onControl(type, data, role) && live) {
+            if (type === 'pause' && role !== me()) {
+                nudge('pause', 'pause');
+            }
             announce(type === 'pause' && role !== me() ? S.announcePartnerPaused
                 : { pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
         }
@@ -806,10 +810,16 @@ function onSealed(type, data, role, live) {
         releaseEarly(question);
     }
     if (live && role !== me() && text !== null) {
+        nudge(type === 'note' ? 'note' : 'thread', type);
         const say = { answer: S.announceAnswer, reflect: S.announceReflect, add: S.announceAdd,
             note: S.announceNote }[type];
         announce(say(text.length > 300 ? `${text.slice(0, 300)}…` : text));
     }
+}
+
+/** Something from the partner arrived: the view shows an indicator if it is out of sight. */
+function nudge(kind, type) {
+    store.ui.nudge = { kind, type };
 }
 
 /** Has this person answered or passed on `question` (as far as the log shows)? */

@@ -396,4 +396,16 @@ export const S = {
     announceResumed: 'The conversation carries on.',
     announceEnded: 'The conversation has ended.',
     announceSent: 'Sent.',
+
+    /* the indicator for what arrives out of sight; a tap takes the reader there */
+    nudge: {
+        answer: 'Your partner answered',
+        reflect: 'Your partner said what they heard',
+        add: 'Your partner added something',
+        pass: 'Your partner passed',
+        confirm_heard: 'Your partner says you heard them',
+        note: 'A note from your partner',
+        pause: 'Your partner paused',
+        other: 'Something new from your partner',
+    },
 };

@@ -284,7 +284,65 @@ export async function wordsFitTheStep({ browser, server }) {
     await b.context().close();
 }
 
+async function inViewport(page, selector) {
+    return page.evaluate((sel) => {
+        const all = document.querySelectorAll(sel);
+        const el = all[all.length - 1];
+        if (!el) {
+            return false;
+        }
+        const r = el.getBoundingClientRect();
+        return r.bottom > 0 && r.top < window.innerHeight;
+    }, selector);
+}
+
+/** What arrives out of sight shows a polite indicator; one tap takes the reader there. */
+export async function nothingUnnoticed({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await compose(a, 'answer', marker('seen answer'));
+    await composeForm(b, 'reflect').waitFor();
+    /* A has been writing notes, and reads the foot of the page (the notes, the controls) */
+    for (const q of ['Tell me more', 'Thank you', 'I need a minute']) {
+        await a.getByRole('button', { name: q }).click();
+    }
+    await until(async () => await a.locator('[data-part=notes-list] [data-testid=entry]').count()
+        === 3, 'the notes are on the page');
+    await a.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    const where = await a.evaluate(() => [window.scrollY, document.body.scrollHeight,
+        document.querySelector('[data-part=thread]').getBoundingClientRect().bottom]);
+    check(!(await inViewport(a, '[data-part=thread] [data-testid=entry]')),
+        `the thread is out of sight ${where}`);
+    check(await a.getByTestId('nudge').count() === 0, 'no indicator before anything arrived');
+    const heard = marker('heard, out of sight');
+    await compose(b, 'reflect', heard);
+    await a.getByTestId('nudge').waitFor();
+    check(await text(a, 'nudge') === 'Your partner said what they heard', 'it says what arrived');
+    check((await a.locator('[data-live]').textContent()).includes('Your partner heard'),
+        'the screen-reader announcement stays');
+    await docShot(a, 'nudge-390x844');
+    await a.getByTestId('nudge').click();
+    await until(() => inViewport(a, '[data-part=thread] [data-testid=entry]'),
+        'one tap brings the new reflection into view');
+    check(await a.getByTestId('nudge').count() === 0, 'and the indicator is gone');
+    /* in sight already: no indicator */
+    await a.getByTestId('confirm-heard-button').click();
+    /* a note while A is at the top of the page */
+    await a.evaluate(() => window.scrollTo(0, 0));
+    const note = marker('a note out of sight');
+    await b.getByTestId('note-input').fill(note);
+    await b.getByTestId('note-input').press('Enter');
+    await a.getByTestId('nudge').waitFor();
+    check(await text(a, 'nudge') === 'A note from your partner', 'a note has its own words');
+    await a.getByTestId('nudge').click();
+    await until(() => inViewport(a, '[data-part=notes-list]'), 'the tap shows the note');
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: nothing from the partner goes unnoticed', nothingUnnoticed],
     ['phone: the words fit the step', wordsFitTheStep],
     ['phone: the one who joins is welcomed too', partnerWelcomed],
     ['phone: a stranger is not told "one of you"', strangerWording],
