@@ -222,6 +222,7 @@ function skeleton(main) {
         h('nav', { class: 'progress', 'aria-label': S.progressLabel, 'data-part': 'progress',
             testid: 'progress' }),
         h('section', { class: 'stage', 'data-part': 'stage' }),
+        h('section', { class: 'reveal-read', 'data-part': 'reveal-read' }),
         h('section', { class: 'card question', testid: 'question', 'data-part': 'question',
             'aria-labelledby': 'question-text' },
         h('div', { 'data-part': 'question-head' }),
@@ -280,6 +281,13 @@ export function renderTalk(main, store, actions) {
             h('p', { text: info.hint }))
         : []));
 
+    /* After a reveal-together question, both read both reflections before the next
+     * question is shown: whoever reflected first would otherwise never see the other's. */
+    const toRead = revealToRead(store);
+    part('question').hidden = toRead !== null;
+    keyed(part('reveal-read'), `read|${toRead ?? ''}`,
+        () => (toRead ? revealReadView(store, actions, toRead) : []));
+
     renderAction(part('action'), store, actions, step);
     renderNotes(part('notes'), store, actions);
     renderHistory(part('history'), store, flow.question, false);
@@ -290,6 +298,47 @@ export function renderTalk(main, store, actions) {
     document.title = mine ? S.titleYourTurn : S.titleRoom;
     actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}|${flow.status}`,
         mine);
+}
+
+/** The reveal-together question just completed whose reflections this person has not read
+ *  yet on the page, or null. */
+function revealToRead(store) {
+    const order = store.set.stages.flatMap((st) => st.questions.map((q) => q.id));
+    const at = order.indexOf(store.room.flow.question);
+    const previous = at > 0 ? order[at - 1] : null;
+    if (!previous || !store.questions.get(previous)?.reveal
+        || store.ui.revealRead?.has(previous)) {
+        return null;
+    }
+    const revealSeq = store.log.revealed.get(previous);
+    if (revealSeq === undefined) {
+        return null;
+    }
+    const after = thread(store.log, previous).filter((e) => e.seq > revealSeq
+        && (e.type === 'reflect' || e.type === 'pass'));
+    const roles = new Set(after.map((e) => e.role));
+    /* only while it is fresh: nothing of the next question has happened yet */
+    const next = thread(store.log, store.room.flow.question);
+    return roles.has('A') && roles.has('B') && next.length === 0 ? previous : null;
+}
+
+function revealReadView(store, actions, question) {
+    const me = store.record.role;
+    const revealSeq = store.log.revealed.get(question);
+    const after = thread(store.log, question).filter((e) => e.seq > revealSeq
+        && (e.type === 'reflect' || e.type === 'pass'));
+    const part = (mine) => after.find((e) => (e.role === me) === mine);
+    const column = (entry, mine) => h('div', { class: 'reveal-col',
+        testid: mine ? 'both-saw-mine' : 'both-saw-partner' },
+    entry ? entryView(entry, store) : null);
+    return h('div', { class: 'card reveal-read-card', testid: 'both-saw' },
+        h('h2', { text: S.bothSawTitle }),
+        h('p', { class: 'quiet', text: store.questions.get(question)?.text ?? '' }),
+        h('div', { class: 'reveal-grid' }, column(part(true), true), column(part(false), false)),
+        h('p', { class: 'reveal-note', text: S.bothSawNote }),
+        h('div', { class: 'buttons' },
+            h('button', { type: 'button', class: 'button', testid: 'both-saw-next',
+                text: S.bothSawNext, onclick: () => actions.revealRead(question) })));
 }
 
 /** Whose move is it: 'me', 'partner' or 'both'. */

@@ -14,6 +14,10 @@ const TARGETS = {
 
 function target(kind) {
     if (kind === 'thread') {
+        const read = document.querySelector('[data-testid=both-saw]');
+        if (read) {
+            return read; /* the reflections of a reveal question, shown before the next */
+        }
         const entries = document.querySelectorAll(`${TARGETS.thread} [data-testid=entry]`);
         return entries[entries.length - 1] ?? document.querySelector('[data-part=question]');
     }

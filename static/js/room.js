@@ -1101,6 +1101,11 @@ const actions = {
     resume() {
         sendSealed('resume', null, '');
     },
+    revealRead(question) {
+        store.ui.revealRead = store.ui.revealRead ?? new Set();
+        store.ui.revealRead.add(question);
+        render();
+    },
     welcomed() {
         store.record.welcomed = true;
         persist().catch(() => {}); /* at worst the welcome shows once more after a reload */

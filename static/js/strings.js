@@ -305,6 +305,9 @@ export const S = {
     waitSendingOffline: 'Waiting for the connection to send what you wrote…',
 
     revealTitle: 'Your answers, side by side',
+    bothSawTitle: 'What you both saw',
+    bothSawNote: 'Take a moment with what your partner saw in your answer.',
+    bothSawNext: 'On to the next question',
     revealDiffer: 'Where your answers differ, there is nothing to settle. Instead of agreeing, '
         + 'ask: what matters to them in this?',
     revealSame: 'You wrote the same. Notice what that means to each of you.',

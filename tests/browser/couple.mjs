@@ -274,11 +274,26 @@ export async function wordsFitTheStep({ browser, server }) {
     /* the reveal-together question: both write, then both say what they see */
     await compose(a, 'answer', marker('reveal A'));
     await compose(b, 'answer', marker('reveal B'));
-    await compose(a, 'reflect', marker('seen by A'));
+    const seenA = marker('seen by A');
+    await compose(a, 'reflect', seenA);
     const who = await a.locator('[data-testid=thread] [data-type=reflect] .entry-who')
         .first().textContent();
     check(who === 'What you see in their answer', `not "You heard" on the reveal: "${who}"`);
-    await compose(b, 'reflect', marker('seen by B'));
+    const seenB = marker('seen by B');
+    await compose(b, 'reflect', seenB);
+    /* whoever reflected first sees the other's reflection before the next question */
+    await a.getByTestId('both-saw').waitFor();
+    check((await a.getByTestId('both-saw-partner').textContent()).includes(seenB),
+        'A, who reflected first, sees B\'s reflection');
+    check(!(await a.getByTestId('question').isVisible()), 'the next question waits');
+    await b.getByTestId('both-saw').waitFor();
+    check((await b.getByTestId('both-saw-mine').textContent()).includes(seenB), 'B sees both');
+    await a.getByTestId('both-saw').scrollIntoViewIfNeeded();
+    await a.evaluate(() => document.querySelector('[data-testid=both-saw]').scrollIntoView());
+    await docShot(a, 'both-saw-390x844');
+    await a.getByTestId('both-saw-next').click();
+    await a.getByTestId('question-text').waitFor();
+    check(await a.getByTestId('both-saw').count() === 0, 'read, it gives way');
     check(problems.length === 0, problems.join('\n'));
     await a.context().close();
     await b.context().close();

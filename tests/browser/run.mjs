@@ -133,6 +133,11 @@ async function completeConversation({ browser, server }) {
     await shots(a, '07-reveal');
     await say('A', 'reflect', 'q3 seen by A');
     await say('B', 'reflect', 'q3 seen by B');
+    /* both read both reflections before the next question is shown */
+    for (const p of [a, b]) {
+        await p.getByTestId('both-saw').waitFor();
+        await p.getByTestId('both-saw-next').click();
+    }
     /* q4..q6: the question with global index k is opened by A when k is even */
     await half('A', 'q4');
     await half('B', 'q4');
