@@ -515,7 +515,7 @@ function composeForm(store, actions, step, key) {
     const area = h('textarea', { id, name: 'text', rows: '5', maxlength: String(TEXT_MAX),
         placeholder: texts.placeholder, testid: 'compose-input', value: draft,
         'aria-describedby': texts.help ? helpId : null,
-        oninput: (e) => actions.setDraft(key, e.target.value) });
+        oninput: (e) => actions.setDraft(key, e.target.value, `${step.type}:${step.question}`) });
     const error = h('p', { class: 'form-error', role: 'alert' });
     const submit = (event) => {
         event.preventDefault();
@@ -531,6 +531,8 @@ function composeForm(store, actions, step, key) {
         onsubmit: submit, novalidate: true },
     h('label', { for: id, class: 'compose-label', text: texts.label }),
     area,
+    store.draftsUnreadable ? h('p', { class: 'quiet small', testid: 'draft-unreadable',
+        text: S.draftUnreadable }) : null,
     /* below the box, so that on a phone the box is on the first screen */
     texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
     error,

@@ -10,6 +10,7 @@
 // participant writes, control steps included, is sealed and checked. Anything failing those
 // checks stops the conversation with a visible warning; history that went missing is shown.
 
+import { saveDraft, openDrafts, clearDrafts } from './drafts.js';
 import * as crypto from './crypto.js';
 import * as api from './api.js';
 import * as db from './db.js';
@@ -352,6 +353,13 @@ async function load() {
     if (Number.isSafeInteger(room.expires) && room.expires !== record.expires) {
         record.expires = room.expires;
         persist().catch(() => {});
+    }
+    if (room.state === 'ended') {
+        if (clearDrafts(record)) {
+            persist().catch(() => {});
+        }
+    } else {
+        await restoreDrafts(record);
     }
     store.room = room;
     store.initialSeq = room.last_seq;
@@ -817,6 +825,44 @@ function onSealed(type, data, role, live) {
     }
 }
 
+/* ---------------------------------------------------------------- drafts */
+
+/** Put the drafts kept in this browser back into their boxes. */
+async function restoreDrafts(record) {
+    try {
+        const { texts, unreadable } = await openDrafts(record, store.roomId);
+        for (const [name, text] of texts) {
+            if (!store.drafts.has(`restore:${name}`)) {
+                store.drafts.set(`restore:${name}`, text);
+            }
+        }
+        if (unreadable > 0) {
+            store.draftsUnreadable = true;
+            persist().catch(() => {});
+        }
+    } catch {
+        store.draftsUnreadable = true;
+    }
+}
+
+/** Keep a draft, sealed, a moment after the last keystroke (one write per pause). */
+function keepDraft(name, text) {
+    store.draftTimers ??= new Map();
+    clearTimeout(store.draftTimers.get(name));
+    store.draftTimers.set(name, setTimeout(async () => {
+        store.draftTimers.delete(name);
+        if (!store.record || store.erased || store.room?.state === 'ended') {
+            return;
+        }
+        try {
+            await saveDraft(store.record, store.roomId, name, text);
+            await persist();
+        } catch {
+            /* storage refused: the draft stays in memory for this visit */
+        }
+    }, text ? 400 : 0));
+}
+
 /** Something from the partner arrived: the view shows an indicator if it is out of sight. */
 function nudge(kind, type) {
     store.ui.nudge = { kind, type };
@@ -905,6 +951,9 @@ async function refreshRoom() {
                 const room = await api.getRoom(store.roomId, store.record.token);
                 store.room = room;
                 store.partnerJoined = store.partnerJoined || room.partner.joined;
+                if (room.state === 'ended' && clearDrafts(store.record)) {
+                    persist().catch(() => {}); /* ended: no draft outlives it */
+                }
             } catch (error) {
                 if (!error.retryable) {
                     failFromApi(error);
@@ -1060,8 +1109,11 @@ async function sendSealed(type, question, text) {
 /* ---------------------------------------------------------------- what the views may do */
 
 const actions = {
-    setDraft(key, text) {
+    setDraft(key, text, name) {
         store.drafts.set(key, text);
+        if (name) {
+            keepDraft(name, text);
+        }
     },
     compose(type, text, draftKey) {
         const question = store.room?.flow?.question;
@@ -1070,6 +1122,7 @@ const actions = {
         }
         store.drafts.delete(draftKey);
         store.drafts.delete(`restore:${type}:${question}`);
+        keepDraft(`${type}:${question}`, '');
         store.ui.adding = false;
         sendSealed(type, question, text);
     },

@@ -287,6 +287,8 @@ export const S = {
         + 'welcome too.',
     send: 'Send',
     emptyAnswer: 'Write something first, or pass.',
+    draftUnreadable: 'A draft saved in this browser could not be opened, so it was set aside. '
+        + 'Nothing you sent is affected.',
     pass: 'Pass',
     passHelp: 'Passing is always fine. No reason needed.',
     passConfirm: 'Leave it there',

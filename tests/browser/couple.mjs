@@ -356,7 +356,92 @@ export async function nothingUnnoticed({ browser, server }) {
     await b.context().close();
 }
 
+/** Run `fn(record)` on this page's IndexedDB record of the room; it may change it (return
+ *  true to write it back). Returns what `inspect(record)` returns. */
+function onRecord(page, roomId, source) {
+    return page.evaluate(async ({ id, code }) => {
+        const AsyncFunction = (async () => {}).constructor;
+        const fn = new AsyncFunction('r', code);
+        const db = await new Promise((ok, ko) => {
+            const open = indexedDB.open('thou');
+            open.onsuccess = () => ok(open.result);
+            open.onerror = () => ko(open.error);
+        });
+        const r = await new Promise((ok) => {
+            const get = db.transaction('rooms').objectStore('rooms').get(id);
+            get.onsuccess = () => ok(get.result);
+        });
+        const out = await fn(r);
+        if (out?.write) {
+            await new Promise((ok) => {
+                const tx = db.transaction('rooms', 'readwrite');
+                tx.objectStore('rooms').put(r);
+                tx.oncomplete = ok;
+            });
+        }
+        db.close();
+        return out?.value;
+    }, { id: roomId, code: source });
+}
+
+/** Half-written text survives a reload and going offline, sealed; a bad draft is set aside. */
+export async function draftsSurvive({ browser, server }) {
+    const problems = [];
+    const { a, b, roomId } = await pair(browser, server, { viewport: PHONE390, problems });
+    await composeForm(a, 'answer').waitFor();
+    const half = marker('half written, offline');
+    await a.context().setOffline(true);
+    await a.getByTestId('compose-input').fill(half);
+    await a.waitForTimeout(900);
+    await a.context().setOffline(false);
+    const stored = await onRecord(a, roomId, `
+        const names = Object.keys(r.drafts ?? {});
+        const text = JSON.stringify(r.drafts, (k, v) => (v instanceof Uint8Array
+            ? new TextDecoder().decode(v) : v));
+        let exportable = true;
+        try { await crypto.subtle.exportKey('raw', r.draftKey); } catch { exportable = false; }
+        return { value: { names, text, extractable: r.draftKey?.extractable, exportable } };`);
+    check(stored.names.length === 1, `one draft kept (${stored.names})`);
+    check(!stored.text.includes(half.split(' ').at(-1)), 'the draft is not stored in the clear');
+    check(stored.extractable === false && stored.exportable === false,
+        'its key cannot be read out of the browser');
+    await a.reload();
+    await waitScreen(a, 'talk');
+    await until(async () => await a.getByTestId('compose-input').inputValue() === half,
+        'the draft is back in its box after a reload');
+    check(await a.getByTestId('draft-unreadable').count() === 0, 'no warning for a good draft');
+
+    /* a damaged draft: set aside with a clear line, nothing else lost */
+    await onRecord(a, roomId, `
+        const d = Object.values(r.drafts)[0];
+        d.sealed[3] ^= 0xff;
+        return { write: true };`);
+    await a.reload();
+    await waitScreen(a, 'talk');
+    await a.getByTestId('draft-unreadable').waitFor();
+    check(await a.getByTestId('compose-input').inputValue() === '', 'the damaged draft is not shown');
+    const sent = marker('sent after a bad draft');
+    await compose(a, 'answer', sent);
+    await seeEntry(b, sent);
+
+    /* the end of the conversation takes the drafts with it */
+    await composeForm(b, 'reflect').waitFor();
+    await b.getByTestId('compose-input').fill(marker('B half'));
+    await b.waitForTimeout(900);
+    check(await onRecord(b, roomId, 'return { value: Object.keys(r.drafts ?? {}).length };') === 1,
+        'B\'s draft is kept');
+    await a.getByTestId('end-button').click();
+    await a.getByTestId('end-confirm-yes').click();
+    await waitScreen(b, 'ended');
+    await until(async () => await onRecord(b, roomId,
+        'return { value: !r.drafts && !r.draftKey };'), 'drafts and their key are gone at the end');
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: drafts survive, sealed', draftsSurvive],
     ['phone: nothing from the partner goes unnoticed', nothingUnnoticed],
     ['phone: the words fit the step', wordsFitTheStep],
     ['phone: the one who joins is welcomed too', partnerWelcomed],
