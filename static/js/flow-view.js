@@ -7,6 +7,7 @@ import { h, keyed, focus, uid } from './dom.js';
 import { S } from './strings.js';
 import { FLOW_TYPES, thread, questionsSeen, notes } from './log.js';
 import { confirmPanel } from './widgets.js';
+import { differView, keepButtons } from './keepsake.js';
 
 const NOTE_MAX = 500;
 const TEXT_MAX = 3000;
@@ -688,6 +689,7 @@ export function renderEnded(main, store, actions) {
         main.dataset.ended = '1';
         main.replaceChildren(
             h('section', { class: 'card ended', 'data-part': 'ended-head', testid: 'ended' }),
+            h('div', { 'data-part': 'differ' }),
             h('section', { class: 'history history--open', 'data-part': 'history' }),
             h('section', { class: 'notes', 'data-part': 'ended-notes' }),
             h('section', { class: 'controls', 'data-part': 'controls',
@@ -703,12 +705,16 @@ export function renderEnded(main, store, actions) {
             text: finished ? S.endedFinished : (stayed ? S.endedStayed : S.endedStopped) }),
         h('p', { class: 'quiet', text: S.endedKeep }),
     ]);
+    keyed(part('differ'), `differ|${store.log.entries.length}`, () => differView(store));
     renderHistory(part('history'), store, null, true);
     const all = notesWithLocal(store);
     keyed(part('ended-notes'), `notes|${all.length}`, () => (all.length
         ? h('div', { class: 'card' }, h('h2', { text: S.notesLabel }), notesList(all, store))
         : []));
-    keyed(part('controls'), 'ended', () => h('div', { class: 'buttons' },
-        h('a', { class: 'button', href: '/', text: S.startNew })));
+    keyed(part('controls'), 'ended', () => [
+        h('p', { class: 'quiet small', text: S.keepExplain }),
+        keepButtons(store),
+        h('div', { class: 'buttons' }, h('a', { class: 'button', href: '/', text: S.startNew })),
+    ]);
     renderErase(part('erase'), store, actions);
 }

@@ -381,6 +381,28 @@ export const S = {
         + 'for both of you.',
     endedTranscript: 'Your conversation',
 
+    differTitle: 'Where we differ',
+    differLead: 'Side by side: what each of you answered, and what each saw in the other. '
+        + 'Nothing to settle; something to understand.',
+    differYou: 'You',
+    differPartner: 'Your partner',
+    differSaw: 'Saw in the other',
+    differPassed: 'Passed.',
+    differNone: 'Nothing written.',
+    keepExplain: 'Save or print the conversation to keep it. The file is made in this browser; '
+        + 'the server never sees it. Keep it somewhere private.',
+    keepSave: 'Save as a file',
+    keepPrint: 'Print',
+    keepFileName: (date) => `thou-conversation-${date}.txt`,
+    keepTitle: (set) => (set ? `thou: ${set}` : 'thou: our conversation'),
+    keepYou: 'You',
+    keepPartner: 'Your partner',
+    keepAnswered: 'answered',
+    keepHeard: 'heard',
+    keepAdded: 'added',
+    keepPassed: 'passed',
+    keepConfirmed: '“That’s it. You heard me.”',
+
     erasedTitle: 'Erased',
     erasedBody: 'Everything of this conversation is gone from the server and from this browser.',
 

@@ -2,7 +2,7 @@
 // kept apart from End, stage votes, the first screen. Screens new to these tests are saved
 // into docs/screens/ (referenced from docs/client.md) as well as the artifacts.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitScreen, check, until, repoRoot } from './harness.mjs';
 import {
@@ -440,7 +440,77 @@ export async function draftsSurvive({ browser, server }) {
     await b.context().close();
 }
 
+/** Something to keep: where we differ, side by side; save and print, made in the browser. */
+export async function somethingToKeep({ browser, server }) {
+    const problems = [];
+    const { a, b } = await pair(browser, server, { viewport: PHONE390, problems });
+    await passToGate(a, b);
+    await goOn(a, b);
+    await passToGate(a, b);
+    await goOn(a, b);
+    const t = {
+        ra: marker('differ answer A'), rb: marker('differ answer B'),
+        sa: marker('A saw'), sb: marker('B saw'), qa: marker('good for us A'),
+        hb: marker('B heard'),
+    };
+    await compose(a, 'answer', t.ra);
+    await compose(b, 'answer', t.rb);
+    await compose(a, 'reflect', t.sa);
+    await compose(b, 'reflect', t.sb);
+    for (const p of [a, b]) {
+        await p.getByTestId('both-saw-next').click();
+    }
+    await compose(a, 'answer', t.qa);
+    await compose(b, 'reflect', t.hb);
+    await a.getByTestId('confirm-heard-button').click();
+    await passToGate(a, b);
+    await a.getByTestId('stay-here-button').click();
+    await waitScreen(a, 'ended');
+    await waitScreen(b, 'ended');
+
+    const items = b.getByTestId('differ-item');
+    check(await items.count() === 2, `both questions of the differences stage (${await items.count()})`);
+    const first = items.first();
+    const mine = await first.getByTestId('differ-mine').textContent();
+    const theirs = await first.getByTestId('differ-partner').textContent();
+    check(mine.includes(t.rb) && mine.includes(t.sb), 'B\'s column: B\'s answer and reflection');
+    check(theirs.includes(t.ra) && theirs.includes(t.sa), 'A\'s column: A\'s answer and reflection');
+    check((await items.nth(1).getByTestId('differ-mine').textContent()).includes(t.hb),
+        'the second question: B\'s reflection on B\'s side');
+    await b.getByTestId('differ').scrollIntoViewIfNeeded();
+    await b.evaluate(() => document.querySelector('[data-testid=differ]').scrollIntoView());
+    await docShot(b, 'where-we-differ-390x844');
+
+    /* saved as a file made here: no request leaves the page while saving */
+    const requests = [];
+    const onRequest = (r) => requests.push(r.url());
+    a.on('request', onRequest);
+    const [download] = await Promise.all([a.waitForEvent('download'),
+        a.getByTestId('save-button').click()]);
+    const path = await download.path();
+    a.off('request', onRequest);
+    const file = readFileSync(path, 'utf8');
+    for (const x of Object.values(t)) {
+        check(file.includes(x), `the saved file holds "${x}"`);
+    }
+    check(requests.every((u) => u.startsWith('blob:')), `nothing sent while saving: ${requests}`);
+    check(/^thou-conversation-\d{4}-\d{2}-\d{2}\.txt$/.test(download.suggestedFilename()),
+        download.suggestedFilename());
+
+    /* printed: the conversation, without the buttons */
+    await a.emulateMedia({ media: 'print' });
+    check(!(await a.getByTestId('save-button').isVisible()), 'no buttons on paper');
+    check(!(await a.getByTestId('erase-section').isVisible()), 'no erase section on paper');
+    check(await a.getByTestId('differ').isVisible(), 'where we differ is printed');
+    check(await a.getByTestId('history').isVisible(), 'and the conversation');
+    await a.emulateMedia({ media: 'screen' });
+    check(problems.length === 0, problems.join('\n'));
+    await a.context().close();
+    await b.context().close();
+}
+
 export const COUPLE_TESTS = [
+    ['phone: something to keep', somethingToKeep],
     ['phone: drafts survive, sealed', draftsSurvive],
     ['phone: nothing from the partner goes unnoticed', nothingUnnoticed],
     ['phone: the words fit the step', wordsFitTheStep],

@@ -208,8 +208,11 @@ async function reloadResumes({ browser, server }) {
     await b.getByTestId('confirm-heard-button').waitFor();
     check(await b.getByTestId('question-text').textContent() === questionBefore,
         'same question after reload');
-    const current = await entryTexts(b.getByTestId('thread'));
-    check(current.includes(t.b2) && current.includes(t.a2), 'current thread intact after reload');
+    /* the log is replayed and opened after the first paint: wait for it, then compare */
+    await until(async () => {
+        const current = await entryTexts(b.getByTestId('thread'));
+        return current.includes(t.b2) && current.includes(t.a2);
+    }, 'the current thread intact after reload');
     const history = await entryTexts(b.getByTestId('history'));
     for (const x of [t.a0, t.b0, t.b1, t.a1]) {
         check(history.includes(x), `history has "${x}" after reload`);
@@ -446,6 +449,10 @@ async function keyboardOnly({ browser, server }) {
     await waitScreen(a, 'waiting');
     const b = await openLink(browser, link);
     await waitScreen(a, 'talk');
+    /* B is welcomed first, and begins with the keyboard too */
+    await waitScreen(b, 'welcome');
+    await tabTo(b, 'welcome-begin');
+    await b.keyboard.press('Enter');
     await waitScreen(b, 'talk');
     /* it is A's turn: the answer box is where the keyboard is, or one Tab away */
     await tabTo(a, 'compose-input');
