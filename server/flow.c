@@ -8,20 +8,24 @@
 #define BOTH_ROLES (THOU_FLOW_ROLE_A | THOU_FLOW_ROLE_B)
 
 static const char *const type_names[] = {
-    [THOU_FLOW_UNKNOWN] = "unknown", [THOU_FLOW_ANSWER] = "answer",
-    [THOU_FLOW_REFLECT] = "reflect", [THOU_FLOW_CONFIRM_HEARD] = "confirm_heard",
-    [THOU_FLOW_ADD] = "add",         [THOU_FLOW_PASS] = "pass",
-    [THOU_FLOW_PAUSE] = "pause",     [THOU_FLOW_RESUME] = "resume",
+    [THOU_FLOW_UNKNOWN] = "unknown",
+    [THOU_FLOW_ANSWER] = "answer",
+    [THOU_FLOW_REFLECT] = "reflect",
+    [THOU_FLOW_CONFIRM_HEARD] = "confirm_heard",
+    [THOU_FLOW_ADD] = "add",
+    [THOU_FLOW_PASS] = "pass",
+    [THOU_FLOW_PAUSE] = "pause",
+    [THOU_FLOW_RESUME] = "resume",
     [THOU_FLOW_END] = "end",
+    [THOU_FLOW_GO_ON] = "go_on",
+    [THOU_FLOW_STAY_HERE] = "stay_here",
 };
 
 #define N_TYPES (sizeof type_names / sizeof type_names[0])
 
 static const char *const status_names[] = {
-    [THOU_FLOW_ACTIVE] = "active",
-    [THOU_FLOW_PAUSED] = "paused",
-    [THOU_FLOW_HELD] = "held",
-    [THOU_FLOW_ENDED] = "ended",
+    [THOU_FLOW_ACTIVE] = "active", [THOU_FLOW_PAUSED] = "paused", [THOU_FLOW_HELD] = "held",
+    [THOU_FLOW_ENDED] = "ended",   [THOU_FLOW_VOTING] = "voting",
 };
 
 #define N_STATUSES (sizeof status_names / sizeof status_names[0])
@@ -47,6 +51,9 @@ static const char *const reason_codes[] = {
     [THOU_FLOW_ENOT_YOUR_TURN] = "not_your_turn",
     [THOU_FLOW_EALREADY_PAUSED] = "already_paused",
     [THOU_FLOW_ENOT_PAUSED] = "not_paused",
+    [THOU_FLOW_EPAUSED_BY_PARTNER] = "paused_by_partner",
+    [THOU_FLOW_EVOTING] = "stage_vote",
+    [THOU_FLOW_EALREADY_VOTED] = "already_voted",
 };
 
 #define N_REASONS (sizeof reason_codes / sizeof reason_codes[0])
@@ -77,6 +84,8 @@ bool thou_flow_type_has_question(enum thou_flow_type type)
     case THOU_FLOW_CONFIRM_HEARD:
     case THOU_FLOW_ADD:
     case THOU_FLOW_PASS:
+    case THOU_FLOW_GO_ON:
+    case THOU_FLOW_STAY_HERE:
         return true;
     case THOU_FLOW_UNKNOWN:
     case THOU_FLOW_PAUSE:
@@ -213,7 +222,8 @@ bool thou_flow_state_equal(const struct thou_flow_state *a, const struct thou_fl
     return a->status == b->status && a->paused_from == b->paused_from &&
            a->finished == b->finished && a->stage == b->stage && a->question == b->question &&
            a->phase == b->phase && a->speaker == b->speaker && a->rounds == b->rounds &&
-           a->done == b->done && a->stage_cap == b->stage_cap;
+           a->done == b->done && a->stage_cap == b->stage_cap && a->paused_by == b->paused_by &&
+           a->votes == b->votes && a->stayed == b->stayed;
 }
 
 /* ---- transitions ---- */
@@ -245,12 +255,39 @@ static void next_question(const struct thou_flow_plan *plan, struct thou_flow_st
         finish(plan, s, result);
         return;
     }
+    /* Deeper only if both want to: the next stage waits at its gate for two votes. */
     open_question(plan, s, s->stage + 1, 0);
     result->entered_stage = true;
+    s->status = THOU_FLOW_VOTING;
+    s->votes = 0;
+}
+
+static enum thou_flow_reason apply_vote(struct thou_flow_state *s, const struct thou_flow_event *ev,
+                                        struct thou_flow_result *result)
+{
+    if (s->votes & role_bit(ev->role))
+        return THOU_FLOW_EALREADY_VOTED;
+    if (ev->type == THOU_FLOW_STAY_HERE) {
+        /* Stopping at the depth reached is a choice, kept as such: not a failure. */
+        s->status = THOU_FLOW_ENDED;
+        s->finished = false;
+        s->stayed = true;
+        s->votes = 0;
+        result->ended = true;
+        return THOU_FLOW_OK;
+    }
+    s->votes |= role_bit(ev->role);
+    if (s->votes != BOTH_ROLES)
+        return THOU_FLOW_OK;
+    s->votes = 0;
+    result->opened_stage = true;
     if (s->stage > s->stage_cap) {
         s->status = THOU_FLOW_HELD;
         result->held = true;
+    } else {
+        s->status = THOU_FLOW_ACTIVE;
     }
+    return THOU_FLOW_OK;
 }
 
 static void half_done(const struct thou_flow_plan *plan, struct thou_flow_state *s,
@@ -347,16 +384,24 @@ static enum thou_flow_reason apply_control(struct thou_flow_state *s,
             return THOU_FLOW_EALREADY_PAUSED;
         s->paused_from = s->status;
         s->status = THOU_FLOW_PAUSED;
+        s->paused_by = ev->role;
         return THOU_FLOW_OK;
     case THOU_FLOW_RESUME:
         if (s->status != THOU_FLOW_PAUSED)
             return THOU_FLOW_ENOT_PAUSED;
+        /* The one who asked for time decides when it is over; the partner
+         * waits, or ends. A legacy pause without owner may be resumed by either. */
+        if (s->paused_by && s->paused_by != ev->role)
+            return THOU_FLOW_EPAUSED_BY_PARTNER;
         s->status = s->paused_from;
         s->paused_from = THOU_FLOW_ACTIVE;
+        s->paused_by = '\0';
         return THOU_FLOW_OK;
     case THOU_FLOW_END:
         s->status = THOU_FLOW_ENDED;
         s->paused_from = THOU_FLOW_ACTIVE;
+        s->paused_by = '\0';
+        s->votes = 0;
         s->finished = false;
         result->ended = true;
         return THOU_FLOW_OK;
@@ -382,8 +427,19 @@ static enum thou_flow_reason decide(const struct thou_flow_plan *plan, unsigned 
         return THOU_FLOW_EINVAL;
     if (s->status == THOU_FLOW_PAUSED)
         return THOU_FLOW_EPAUSED;
+    bool vote = ev->type == THOU_FLOW_GO_ON || ev->type == THOU_FLOW_STAY_HERE;
+    if (s->status == THOU_FLOW_VOTING) {
+        if (!vote)
+            return THOU_FLOW_EVOTING;
+        /* A vote names the stage's first question, so one meant for another gate misses. */
+        if (strcmp(ev->question, question_at(plan, s->stage, s->question)->id) != 0)
+            return THOU_FLOW_EWRONG_STEP;
+        return apply_vote(s, ev, result);
+    }
     if (s->status == THOU_FLOW_HELD)
         return THOU_FLOW_EHELD;
+    if (vote)
+        return THOU_FLOW_EWRONG_STEP;
     if (strcmp(ev->question, question_at(plan, s->stage, s->question)->id) != 0)
         return THOU_FLOW_EWRONG_STEP;
     return apply_turn(plan, max_rounds, s, ev, result);
@@ -449,7 +505,14 @@ unsigned thou_flow_expect(const struct thou_flow_state *state, char role)
     const unsigned reflect_or_pass =
         THOU_FLOW_TYPE_BIT(THOU_FLOW_REFLECT) | THOU_FLOW_TYPE_BIT(THOU_FLOW_PASS);
 
-    if (state->status != THOU_FLOW_ACTIVE || !role_valid(role))
+    if (!role_valid(role))
+        return 0;
+    if (state->status == THOU_FLOW_VOTING) {
+        if (state->votes & role_bit(role))
+            return 0;
+        return THOU_FLOW_TYPE_BIT(THOU_FLOW_GO_ON) | THOU_FLOW_TYPE_BIT(THOU_FLOW_STAY_HERE);
+    }
+    if (state->status != THOU_FLOW_ACTIVE)
         return 0;
     switch (state->phase) {
     case THOU_FLOW_PHASE_SPEAK:
@@ -511,8 +574,12 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
     if (role_valid(state->speaker))
         speaker = role_names[state->speaker == 'B'];
     const char *paused_from = NULL;
-    if (state->status == THOU_FLOW_PAUSED)
+    const char *paused_by = NULL;
+    if (state->status == THOU_FLOW_PAUSED) {
         paused_from = thou_flow_status_name(state->paused_from);
+        if (role_valid(state->paused_by))
+            paused_by = role_names[state->paused_by == 'B'];
+    }
     json_t *stage_cap = NULL;
     if (state->stage_cap != THOU_FLOW_NO_CAP) {
         stage_cap = json_integer((json_int_t)state->stage_cap);
@@ -523,7 +590,7 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
     /* json_pack releases the "o" arguments it was given when it fails. */
     return json_pack(
         "{s:s, s:b, s:I, s:s?, s:I, s:s, s:s?, s:I, s:{s:b, s:b}, s:{s:o, s:o},"
-        " s:{s:I, s:I}, s:o?, s:s?}",
+        " s:{s:I, s:I}, s:o?, s:s?, s:s?, s:{s:b, s:b}, s:b}",
         "status", thou_flow_status_name(state->status), "finished", (int)state->finished, "stage",
         (json_int_t)state->stage, "question", thou_flow_current_question(plan, state),
         "question_index", (json_int_t)state->question, "phase", thou_flow_phase_name(state->phase),
@@ -531,7 +598,8 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
         (int)!!(state->done & THOU_FLOW_ROLE_A), "B", (int)!!(state->done & THOU_FLOW_ROLE_B),
         "expect", "A", expect_json(state, 'A'), "B", expect_json(state, 'B'), "progress", "index",
         (json_int_t)index, "total", (json_int_t)total, "stage_cap", stage_cap, "paused_from",
-        paused_from);
+        paused_from, "paused_by", paused_by, "votes", "A", (int)!!(state->votes & THOU_FLOW_ROLE_A),
+        "B", (int)!!(state->votes & THOU_FLOW_ROLE_B), "stayed", (int)state->stayed);
 }
 
 static bool lookup(const char *const *names, size_t n, const char *name, size_t *out)
@@ -545,12 +613,12 @@ static bool lookup(const char *const *names, size_t n, const char *name, size_t 
     return false;
 }
 
-/* The gate of a held stage: its first question, untouched, above the cap. */
-static bool at_fresh_stage_start(const struct thou_flow_plan *plan, const struct thou_flow_state *s)
+/* The gate of a stage: its first question, untouched; never stage 0. */
+static bool at_stage_gate(const struct thou_flow_plan *plan, const struct thou_flow_state *s)
 {
     struct thou_flow_state fresh = *s;
     open_question(plan, &fresh, s->stage, 0);
-    return s->stage > 0 && s->stage > s->stage_cap && thou_flow_state_equal(&fresh, s);
+    return s->stage > 0 && thou_flow_state_equal(&fresh, s);
 }
 
 static bool state_valid(const struct thou_flow_plan *plan, const struct thou_flow_state *s)
@@ -562,11 +630,20 @@ static bool state_valid(const struct thou_flow_plan *plan, const struct thou_flo
     if (s->done & ~(unsigned)BOTH_ROLES)
         return false;
     if (s->status == THOU_FLOW_PAUSED) {
-        if (s->paused_from != THOU_FLOW_ACTIVE && s->paused_from != THOU_FLOW_HELD)
+        if (s->paused_from != THOU_FLOW_ACTIVE && s->paused_from != THOU_FLOW_HELD &&
+            s->paused_from != THOU_FLOW_VOTING)
             return false;
-    } else if (s->paused_from != THOU_FLOW_ACTIVE) {
+        if (s->paused_by != '\0' && !role_valid(s->paused_by))
+            return false;
+    } else if (s->paused_from != THOU_FLOW_ACTIVE || s->paused_by != '\0') {
         return false;
     }
+    bool voting = s->status == THOU_FLOW_VOTING ||
+                  (s->status == THOU_FLOW_PAUSED && s->paused_from == THOU_FLOW_VOTING);
+    if ((s->votes & ~(unsigned)BOTH_ROLES) || s->votes == BOTH_ROLES || (s->votes && !voting))
+        return false;
+    if (s->stayed && (s->status != THOU_FLOW_ENDED || s->finished))
+        return false;
     if (s->finished || s->phase == THOU_FLOW_PHASE_DONE) {
         return s->finished && s->phase == THOU_FLOW_PHASE_DONE && s->status == THOU_FLOW_ENDED &&
                s->stage == plan->n_stages - 1 &&
@@ -598,7 +675,9 @@ static bool state_valid(const struct thou_flow_plan *plan, const struct thou_flo
 
     bool gated = s->status == THOU_FLOW_HELD ||
                  (s->status == THOU_FLOW_PAUSED && s->paused_from == THOU_FLOW_HELD);
-    if (gated && !at_fresh_stage_start(plan, s))
+    if (gated && (s->stage <= s->stage_cap || !at_stage_gate(plan, s)))
+        return false;
+    if ((voting || s->stayed) && !at_stage_gate(plan, s))
         return false;
     return true;
 }
@@ -621,16 +700,18 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
     const char *status_name, *phase_name;
     int finished, done_a, done_b;
     json_t *stage, *question_index, *speaker, *rounds, *stage_cap, *paused_from;
+    json_t *paused_by = NULL, *votes = NULL, *stayed = NULL;
     struct thou_flow_state s;
     size_t i;
 
     /* json_unpack takes a non-const object but only reads it. */
     json_t *object = (json_t *)(uintptr_t)json;
-    if (json_unpack(object, "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o}", "status",
-                    &status_name, "finished", &finished, "stage", &stage, "question_index",
-                    &question_index, "phase", &phase_name, "speaker", &speaker, "rounds", &rounds,
-                    "done", "A", &done_a, "B", &done_b, "stage_cap", &stage_cap, "paused_from",
-                    &paused_from))
+    if (json_unpack(
+            object, "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s?o, s?o, s?o}",
+            "status", &status_name, "finished", &finished, "stage", &stage, "question_index",
+            &question_index, "phase", &phase_name, "speaker", &speaker, "rounds", &rounds, "done",
+            "A", &done_a, "B", &done_b, "stage_cap", &stage_cap, "paused_from", &paused_from,
+            "paused_by", &paused_by, "votes", &votes, "stayed", &stayed))
         return THOU_EINVAL;
 
     memset(&s, 0, sizeof s);
@@ -663,6 +744,22 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
         s.paused_from = (enum thou_flow_status)i;
     else if (!json_is_null(paused_from))
         return THOU_EINVAL;
+    if (paused_by && json_is_string(paused_by) &&
+        lookup(role_names, 2, json_string_value(paused_by), &i))
+        s.paused_by = role_names[i][0];
+    else if (paused_by && !json_is_null(paused_by))
+        return THOU_EINVAL;
+    if (votes) {
+        int vote_a, vote_b;
+        if (json_unpack(votes, "{s:b, s:b}", "A", &vote_a, "B", &vote_b))
+            return THOU_EINVAL;
+        s.votes = (vote_a ? THOU_FLOW_ROLE_A : 0) | (vote_b ? THOU_FLOW_ROLE_B : 0);
+    }
+    if (stayed) {
+        if (!json_is_boolean(stayed))
+            return THOU_EINVAL;
+        s.stayed = json_is_true(stayed);
+    }
 
     if (!state_valid(plan, &s))
         return THOU_EINVAL;
@@ -673,6 +770,13 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
     json_t *again = thou_flow_state_to_json(plan, &s);
     if (!again)
         return THOU_ENOMEM;
+    /* Keys added later may be missing from a state stored before them. */
+    if (!paused_by)
+        json_object_del(again, "paused_by");
+    if (!votes)
+        json_object_del(again, "votes");
+    if (!stayed)
+        json_object_del(again, "stayed");
     bool same = json_equal(object, again);
     json_decref(again);
     if (!same)

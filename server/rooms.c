@@ -536,6 +536,9 @@ static const struct event_type event_types[] = {
     {"pause", F_CIPHERTEXT, true, false, false},
     {"resume", F_CIPHERTEXT, true, false, false},
     {"end", F_CIPHERTEXT, true, false, true},
+    /* Stage votes name the next stage's first question; sealed like every step. */
+    {"go_on", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    {"stay_here", F_CIPHERTEXT | F_QUESTION, true, false, false},
 };
 
 static const struct event_type *find_event_type(const char *name, size_t len)
@@ -898,6 +901,9 @@ static void refuse(struct thou_response *res, enum thou_status rc, const char *c
         {"held", "the next stage has not been opened yet"},
         {"already_paused", "the conversation is already paused"},
         {"not_paused", "the conversation is not paused"},
+        {"stage_vote", "first both choose whether to go on to the next stage"},
+        {"already_voted", "you have already chosen at this stage"},
+        {"paused_by_partner", "your partner paused; only they can carry on (you can still end)"},
         {"invalid", "the event is missing what this step needs"},
     };
     for (size_t i = 0; code && i < sizeof(messages) / sizeof(messages[0]); i++) {

@@ -56,17 +56,25 @@ struct thou_flow_plan {
  * REVEAL_REFLECT each role sends reflect or pass once; then the next question
  * opens.
  *
- * Stages open in order. When the next stage's index is above the state's
- * stage cap, the state moves to that stage's first question but its status
- * becomes HELD: the position shows what comes next, and no question event is
- * accepted until thou_flow_set_stage_cap() raises the cap to it. Stage 0 is
- * never held. After the last question of the last stage the status is ENDED
- * with finished = true and phase DONE.
+ * Going deeper is a choice both make. When a stage's last question is
+ * complete, the state moves to the next stage's first question with status
+ * VOTING: the position shows what comes next, and only the votes go_on and
+ * stay_here are accepted, naming that first question, once per role. The
+ * stage opens when both chose go_on; a stay_here from either ends the
+ * conversation at the depth reached (ENDED, finished = false, stayed =
+ * true), a kind ending rather than a failure. Stage 0 needs no vote.
  *
- * Either role may pause (active or held -> paused), resume (back to what it
- * was) or end (-> ended, finished = false) at any time before the end;
- * these carry no question (one given is ignored). Pausing keeps the
- * position; ending keeps the position where the conversation stopped.
+ * When the opened stage's index is above the state's stage cap, its status
+ * becomes HELD instead of ACTIVE: no question event is accepted until
+ * thou_flow_set_stage_cap() raises the cap to it. Stage 0 is never held. After the last question of
+ * the last stage the status is ENDED with finished = true and phase DONE.
+ *
+ * Either role may pause (active or held -> paused) or end (-> ended,
+ * finished = false) at any time before the end. A pause belongs to the one
+ * who asked for it: only that role may resume (back to what it was); the
+ * partner is refused with paused_by_partner, and may still end. These carry
+ * no question (one given is ignored). Pausing keeps the position; ending
+ * keeps the position where the conversation stopped.
  */
 
 /** Stored value of thou_flow_state.stage_cap when no cap applies. */
@@ -86,6 +94,8 @@ enum thou_flow_type {
     THOU_FLOW_PAUSE,
     THOU_FLOW_RESUME,
     THOU_FLOW_END,
+    THOU_FLOW_GO_ON,     /* at a stage gate: open the next stage (names its first question) */
+    THOU_FLOW_STAY_HERE, /* at a stage gate: end warmly at the depth reached */
 };
 
 /** The bit of a type in the masks thou_flow_expect() returns. */
@@ -97,6 +107,7 @@ enum thou_flow_status {
     THOU_FLOW_PAUSED,
     THOU_FLOW_HELD, /* at the start of a stage above the stage cap */
     THOU_FLOW_ENDED,
+    THOU_FLOW_VOTING, /* at the start of a stage, until both chose to go on */
 };
 
 /** The step within the current question. */
@@ -122,14 +133,17 @@ enum thou_flow_role_bit {
  */
 enum thou_flow_reason {
     THOU_FLOW_OK = 0,
-    THOU_FLOW_EINVAL,          /* "invalid": role not A/B, no question where one is needed */
-    THOU_FLOW_EENDED,          /* "room_ended": the conversation has ended */
-    THOU_FLOW_EPAUSED,         /* "paused": a question event while paused */
-    THOU_FLOW_EHELD,           /* "held": a question event while held at the stage cap */
-    THOU_FLOW_EWRONG_STEP,     /* "wrong_step": not the current question, or not this phase */
-    THOU_FLOW_ENOT_YOUR_TURN,  /* "not_your_turn": right step, other role's move */
-    THOU_FLOW_EALREADY_PAUSED, /* "already_paused" */
-    THOU_FLOW_ENOT_PAUSED,     /* "not_paused": resume when not paused */
+    THOU_FLOW_EINVAL,             /* "invalid": role not A/B, no question where one is needed */
+    THOU_FLOW_EENDED,             /* "room_ended": the conversation has ended */
+    THOU_FLOW_EPAUSED,            /* "paused": a question event while paused */
+    THOU_FLOW_EHELD,              /* "held": a question event while held at the stage cap */
+    THOU_FLOW_EWRONG_STEP,        /* "wrong_step": not the current question, or not this phase */
+    THOU_FLOW_ENOT_YOUR_TURN,     /* "not_your_turn": right step, other role's move */
+    THOU_FLOW_EALREADY_PAUSED,    /* "already_paused" */
+    THOU_FLOW_ENOT_PAUSED,        /* "not_paused": resume when not paused */
+    THOU_FLOW_EPAUSED_BY_PARTNER, /* "paused_by_partner": resume by the one who did not pause */
+    THOU_FLOW_EVOTING,            /* "stage_vote": a question event before both chose go on */
+    THOU_FLOW_EALREADY_VOTED,     /* "already_voted": a role's second vote at one gate */
 };
 
 /**
@@ -141,15 +155,19 @@ enum thou_flow_reason {
 struct thou_flow_state {
     enum thou_flow_status status;
     enum thou_flow_status paused_from; /* ACTIVE or HELD while paused; ACTIVE otherwise */
-    bool finished;                     /* ended by running through the last question */
-    size_t stage;                      /* index into plan->stages */
-    size_t question;                   /* index into the stage's questions */
+    char paused_by;  /* 'A' or 'B' while paused, the role that may resume; '\0' otherwise
+                        (and for a pause stored before pauses had an owner: either resumes) */
+    bool finished;   /* ended by running through the last question */
+    size_t stage;    /* index into plan->stages */
+    size_t question; /* index into the stage's questions */
     enum thou_flow_phase phase;
     char speaker;     /* 'A' or 'B' in SPEAK, REFLECT, CONFIRM; '\0' otherwise */
     unsigned rounds;  /* adds used in the current half; 0 outside REFLECT, CONFIRM */
     unsigned done;    /* thou_flow_role_bit: normal question, whose half is over;
                          reveal question, who has acted in the current phase */
     size_t stage_cap; /* highest stage index that may open, or THOU_FLOW_NO_CAP */
+    unsigned votes;   /* thou_flow_role_bit: who chose go_on at this gate (VOTING only) */
+    bool stayed;      /* ended by a stay_here: the couple chose to stop at this depth */
 };
 
 /** One flow event as the relay received it. */
@@ -157,7 +175,7 @@ struct thou_flow_event {
     enum thou_flow_type type;
     char role;            /* 'A' or 'B' */
     const char *question; /* question id; required for answer, reflect, confirm_heard, add,
-                             pass; ignored for pause, resume, end */
+                             pass, go_on, stay_here; ignored for pause, resume, end */
 };
 
 /** What an accepted event did, beyond the new state. All false on refusal. */
@@ -165,8 +183,9 @@ struct thou_flow_result {
     bool hold;              /* keep this answer from the partner until a later reveal */
     bool reveal;            /* release the held answer (if any) of this question now */
     bool advanced_question; /* the question is complete; the state names what follows */
-    bool entered_stage;     /* the state moved into the next stage */
-    bool held;              /* ...which is above the stage cap: status is now HELD */
+    bool entered_stage;     /* the state moved to the next stage's gate: status is VOTING */
+    bool opened_stage;      /* both chose go_on: the stage is open (ACTIVE or HELD) */
+    bool held;              /* ...but it is above the stage cap: status is now HELD */
     bool ended;             /* the conversation ended; state.finished says how */
 };
 
@@ -216,7 +235,8 @@ const char *thou_flow_current_question(const struct thou_flow_plan *plan,
 
 /**
  * Question event types role may send now, as THOU_FLOW_TYPE_BIT()s; 0 when
- * it is not that role's move, and 0 for both unless ACTIVE. Pause and end
+ * it is not that role's move, and 0 for both unless ACTIVE; while VOTING,
+ * go_on and stay_here for a role that has not voted. Pause and end
  * are always accepted before the end, resume only while paused; they are not
  * in the mask. A role with a non-zero mask may always pass.
  */
@@ -235,10 +255,13 @@ void thou_flow_progress(const struct thou_flow_plan *plan, const struct thou_flo
  * {"status":"active","finished":false,"stage":1,"question":"q-id",
  *  "question_index":0,"phase":"confirm","speaker":"A","rounds":1,
  *  "done":{"A":false,"B":false},"expect":{"A":["confirm_heard","add","pass"],"B":[]},
- *  "progress":{"index":5,"total":24},"stage_cap":null,"paused_from":null}
+ *  "progress":{"index":5,"total":24},"stage_cap":null,"paused_from":null,
+ *  "paused_by":null,"votes":{"A":false,"B":false},"stayed":false}
  * "question" is null once ended, "speaker" null outside speak/reflect/confirm,
- * "stage_cap" null without a cap, "paused_from" ("active" or "held") null
- * unless paused. Returns a new reference, or NULL if out of memory.
+ * "stage_cap" null without a cap, "paused_from" ("active" or "held") and
+ * "paused_by" ("A" or "B") null unless paused. "votes" says who chose go_on
+ * at the current gate; "stayed" that a stay_here ended the conversation. Returns a new reference,
+ * or NULL if out of memory.
  */
 json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
                                 const struct thou_flow_state *state);
@@ -249,7 +272,9 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
  * and rounds consistent with the question's kind and the status, and the
  * derived fields ("question", "expect", "progress") equal to what this plan
  * gives, so a state persisted under another plan is refused; unknown keys
- * are refused. Returns THOU_OK, THOU_EINVAL (*state untouched) or THOU_ENOMEM.
+ * are refused. A state without "paused_by", "votes" or "stayed" (stored
+ * before they existed) reads as a pause without owner, no votes, not stayed. Returns THOU_OK,
+ * THOU_EINVAL (*state untouched) or THOU_ENOMEM.
  */
 enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, const json_t *json,
                                            struct thou_flow_state *state);
@@ -260,10 +285,10 @@ const char *thou_flow_type_name(enum thou_flow_type type);
 /** The flow type named name; THOU_FLOW_UNKNOWN for NULL or any other room event type. */
 enum thou_flow_type thou_flow_type_parse(const char *name);
 
-/** True for the types that name a question (answer, reflect, confirm_heard, add, pass). */
+/** True for the types that name a question (all but pause, resume, end). */
 bool thou_flow_type_has_question(enum thou_flow_type type);
 
-/** "active", "paused", "held", "ended". Never NULL. */
+/** "active", "paused", "held", "ended", "voting". Never NULL. */
 const char *thou_flow_status_name(enum thou_flow_status status);
 
 /** "speak", "reflect", "confirm", "reveal_write", "reveal_reflect", "done". Never NULL. */

@@ -7,6 +7,7 @@ import { h, keyed, focus, uid } from './dom.js';
 import { S } from './strings.js';
 import { FLOW_TYPES, thread, questionsSeen, notes } from './log.js';
 import { confirmPanel } from './widgets.js';
+import { differView, keepButtons } from './keepsake.js';
 
 const NOTE_MAX = 500;
 const TEXT_MAX = 3000;
@@ -25,12 +26,15 @@ export function stepOf(store) {
     const base = { question: flow.question, phase: flow.phase, speaker: flow.speaker,
         rounds: flow.rounds };
     if (flow.status === 'paused') {
-        return { ...base, kind: 'paused' };
+        return { ...base, kind: 'paused', by: pausedBy(store) };
     }
     if (flow.status === 'held') {
         return { ...base, kind: 'held' };
     }
-    if ([...store.local.values()].some((l) => l.state !== 'failed' && FLOW_TYPES.has(l.type))) {
+    if (flow.status === 'voting' && !sendingFlow(store)) {
+        return { ...base, kind: 'vote', voted: flow.votes?.[role] === true };
+    }
+    if (sendingFlow(store)) {
         return { ...base, kind: 'sending' };
     }
     if (store.log.lastFlowSeq > store.room.last_seq) {
@@ -62,8 +66,23 @@ export function stepOf(store) {
     }
 }
 
+function sendingFlow(store) {
+    return [...store.local.values()].some((l) => l.state !== 'failed' && FLOW_TYPES.has(l.type));
+}
+
+/** Whose pause it is: 'me', 'partner', or 'either' (a pause stored before pauses had an
+ *  owner, which either may lift). */
+function pausedBy(store) {
+    const by = store.room.flow.paused_by;
+    if (!by) {
+        return 'either';
+    }
+    return by === store.record.role ? 'me' : 'partner';
+}
+
 function stepKey(step, store) {
     return [step.question, step.phase, step.speaker, step.rounds, step.kind, step.type ?? '',
+        step.by ?? '', step.voted ?? '',
         step.kind === 'sending' ? store.sendTrouble || !store.online : ''].join('|');
 }
 
@@ -111,12 +130,17 @@ function entryView(entry, store, extra = null) {
             stateLine(entry, store));
     }
     if (['pause', 'resume', 'end'].includes(entry.type)) {
+        const lines = mine ? { pause: S.youPaused, resume: S.youResumed, end: S.youEnded }
+            : { pause: S.partnerPaused, resume: S.partnerResumed, end: S.partnerEnded };
         return h('div', { ...attrs, class: `${attrs.class} entry--line` },
-            h('p', { class: 'entry-text', text: { pause: S.pause, resume: S.resume,
-                end: S.end }[entry.type] }),
+            h('p', { class: 'entry-text', testid: 'entry-text', text: lines[entry.type] }),
             stateLine(entry, store));
     }
-    const [mineLabel, theirLabel] = LABELS[entry.type] ?? LABELS.answer;
+    /* On a reveal-together question a reflection is what one sees in the other's answer,
+     * not what one heard. */
+    const revealed = entry.type === 'reflect' && store.questions.get(entry.question)?.reveal;
+    const [mineLabel, theirLabel] = revealed ? [S.youSaw, S.partnerSaw]
+        : (LABELS[entry.type] ?? LABELS.answer);
     return h('div', attrs,
         h('p', { class: 'entry-who', text: mine ? mineLabel : theirLabel }),
         entry.unreadable
@@ -199,6 +223,7 @@ function skeleton(main) {
         h('nav', { class: 'progress', 'aria-label': S.progressLabel, 'data-part': 'progress',
             testid: 'progress' }),
         h('section', { class: 'stage', 'data-part': 'stage' }),
+        h('section', { class: 'reveal-read', 'data-part': 'reveal-read' }),
         h('section', { class: 'card question', testid: 'question', 'data-part': 'question',
             'aria-labelledby': 'question-text' },
         h('div', { 'data-part': 'question-head' }),
@@ -208,7 +233,8 @@ function skeleton(main) {
         h('section', { class: 'card notes', 'data-part': 'notes', 'aria-labelledby': 'notes-title' }),
         h('section', { class: 'history', 'data-part': 'history' }),
         h('section', { class: 'controls', 'data-part': 'controls',
-            'aria-label': S.controlsLabel }));
+            'aria-label': S.controlsLabel }),
+        h('section', { class: 'erase', 'data-part': 'erase', testid: 'erase-section' }));
 }
 
 export function renderTalk(main, store, actions) {
@@ -221,37 +247,99 @@ export function renderTalk(main, store, actions) {
     const stage = store.set.stages[stageIndex];
 
     renderProgress(part('progress'), store);
-    keyed(part('stage'), `stage-${stageIndex}`, () => [
-        h('p', { class: 'stage-count', text: S.stageLabel(stageIndex, store.set.stages.length) }),
+    /* The introduction is what a stage gate is about, so it is open there; during the
+     * stage it folds away under "About this stage" and the question comes first. */
+    const gate = flow.status === 'voting';
+    keyed(part('stage'), `stage-${stageIndex}|${gate}`, () => [
+        gate ? h('p', { class: 'stage-count',
+            text: S.stageLabel(stageIndex, store.set.stages.length) }) : null,
         h('h1', { class: 'stage-title', testid: 'stage-title', text: stage?.title ?? '' }),
-        h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' }),
+        gate ? h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })
+            : h('details', { class: 'stage-about', testid: 'stage-about' },
+                h('summary', { text: S.stageAbout }),
+                h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })),
     ]);
 
-    keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => [
+    const voting = flow.status === 'voting';
+    keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => (voting ? [
+        h('p', { class: 'turn turn--both', testid: 'turn' },
+            h('span', { class: 'turn-who', text: S.turnVote })),
+    ] : [
         turnLine(store),
         h('h2', { id: 'question-text', class: 'question-text', testid: 'question-text',
             text: info?.text ?? '' }),
         info?.reveal ? h('p', { class: 'quiet', text: S.revealExplain }) : null,
-    ]);
+    ]));
 
     const entries = threadEntries(store, flow.question);
-    keyed(part('thread'), `${flow.question}|${threadSignature(entries, store)}`,
-        () => threadView(store, flow.question, entries));
+    keyed(part('thread'), `${flow.question}|${voting}|${threadSignature(entries, store)}`,
+        () => (voting ? [] : threadView(store, flow.question, entries)));
 
-    const showHint = info?.hint && isListening(store);
+    const showHint = !voting && info?.hint && isListening(store);
     keyed(part('hint'), showHint ? `hint-${flow.question}` : 'none', () => (showHint
         ? h('aside', { class: 'hint', testid: 'hint' },
             h('p', { class: 'hint-label', text: info.reveal ? S.hintLabelReveal : S.hintLabel }),
             h('p', { text: info.hint }))
         : []));
 
+    /* After a reveal-together question, both read both reflections before the next
+     * question is shown: whoever reflected first would otherwise never see the other's. */
+    const toRead = revealToRead(store);
+    part('question').hidden = toRead !== null;
+    keyed(part('reveal-read'), `read|${toRead ?? ''}`,
+        () => (toRead ? revealReadView(store, actions, toRead) : []));
+
     renderAction(part('action'), store, actions, step);
     renderNotes(part('notes'), store, actions);
     renderHistory(part('history'), store, flow.question, false);
     renderControls(part('controls'), store, actions);
-    const mine = step.kind === 'compose' || step.kind === 'confirm';
+    renderErase(part('erase'), store, actions);
+    const mine = step.kind === 'compose' || step.kind === 'confirm'
+        || (step.kind === 'vote' && !step.voted);
     document.title = mine ? S.titleYourTurn : S.titleRoom;
-    actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}`, mine);
+    actions.noteStep(`${flow.question}|${flow.phase}|${flow.speaker}|${flow.rounds}|${flow.status}`,
+        mine);
+}
+
+/** The reveal-together question just completed whose reflections this person has not read
+ *  yet on the page, or null. */
+function revealToRead(store) {
+    const order = store.set.stages.flatMap((st) => st.questions.map((q) => q.id));
+    const at = order.indexOf(store.room.flow.question);
+    const previous = at > 0 ? order[at - 1] : null;
+    if (!previous || !store.questions.get(previous)?.reveal
+        || store.ui.revealRead?.has(previous)) {
+        return null;
+    }
+    const revealSeq = store.log.revealed.get(previous);
+    if (revealSeq === undefined) {
+        return null;
+    }
+    const after = thread(store.log, previous).filter((e) => e.seq > revealSeq
+        && (e.type === 'reflect' || e.type === 'pass'));
+    const roles = new Set(after.map((e) => e.role));
+    /* only while it is fresh: nothing of the next question has happened yet */
+    const next = thread(store.log, store.room.flow.question);
+    return roles.has('A') && roles.has('B') && next.length === 0 ? previous : null;
+}
+
+function revealReadView(store, actions, question) {
+    const me = store.record.role;
+    const revealSeq = store.log.revealed.get(question);
+    const after = thread(store.log, question).filter((e) => e.seq > revealSeq
+        && (e.type === 'reflect' || e.type === 'pass'));
+    const part = (mine) => after.find((e) => (e.role === me) === mine);
+    const column = (entry, mine) => h('div', { class: 'reveal-col',
+        testid: mine ? 'both-saw-mine' : 'both-saw-partner' },
+    entry ? entryView(entry, store) : null);
+    return h('div', { class: 'card reveal-read-card', testid: 'both-saw' },
+        h('h2', { text: S.bothSawTitle }),
+        h('p', { class: 'quiet', text: store.questions.get(question)?.text ?? '' }),
+        h('div', { class: 'reveal-grid' }, column(part(true), true), column(part(false), false)),
+        h('p', { class: 'reveal-note', text: S.bothSawNote }),
+        h('div', { class: 'buttons' },
+            h('button', { type: 'button', class: 'button', testid: 'both-saw-next',
+                text: S.bothSawNext, onclick: () => actions.revealRead(question) })));
 }
 
 /** Whose move is it: 'me', 'partner' or 'both'. */
@@ -268,15 +356,21 @@ function actor(store) {
 
 function turnKey(store) {
     const flow = store.room.flow;
-    return `${actor(store)}|${flow.speaker}|${flow.status}`;
+    return `${actor(store)}|${flow.speaker}|${flow.phase}|${flow.status}|${flow.paused_by ?? ''}`;
 }
 
 function turnLine(store) {
     const flow = store.room.flow;
+    if (flow.status === 'paused') {
+        /* While paused it is nobody's turn; the pause card below says whose pause it is. */
+        return h('p', { class: 'turn turn--paused', testid: 'turn' },
+            h('span', { class: 'turn-who', text: S.turnPaused }));
+    }
     const who = actor(store);
     const turn = { me: S.turnYou, partner: S.turnPartner, both: S.turnBoth }[who];
-    const roleText = flow.speaker
-        ? (flow.speaker === store.record.role ? S.roleSpeakerYou : S.roleSpeakerPartner) : null;
+    /* Said for this step: during "is that what you meant?" the line is about that, not
+     * about who answered. */
+    const roleText = S.turnWhat[flow.phase]?.[who] ?? null;
     return h('p', { class: `turn turn--${who}`, testid: 'turn' },
         h('span', { class: 'turn-who', text: turn }),
         roleText ? h('span', { class: 'turn-role', text: ` · ${roleText}` }) : null);
@@ -300,13 +394,17 @@ function renderProgress(el, store) {
             h('span', { class: 'progress-text', testid: 'progress-text',
                 text: S.progressText(index, total) }),
             h('progress', { class: 'progress-bar', max: String(total), value: String(index),
-                'aria-label': S.progressText(index, total) })),
-        h('ol', { class: 'stages', 'aria-label': S.stagesLabel },
-            store.set.stages.map((stage, i) => h('li', {
-                class: i < flow.stage ? 'stage-done' : (i === flow.stage ? 'stage-current' : ''),
-                'aria-current': i === flow.stage ? 'step' : null,
-                text: stage.title,
-            }))),
+                'aria-label': S.progressText(index, total) }),
+            /* Folded, so that on a phone the question and the box to write in come first. */
+            h('details', { class: 'stages-fold', testid: 'stages-fold' },
+                h('summary', { text: S.stageLabel(flow.stage, store.set.stages.length) }),
+                h('ol', { class: 'stages', 'aria-label': S.stagesLabel },
+                    store.set.stages.map((stage, i) => h('li', {
+                        class: i < flow.stage ? 'stage-done'
+                            : (i === flow.stage ? 'stage-current' : ''),
+                        'aria-current': i === flow.stage ? 'step' : null,
+                        text: stage.title,
+                    }))))),
     ]);
 }
 
@@ -335,29 +433,66 @@ function actionView(store, actions, step, key) {
                 h('button', { type: 'button', class: 'button button--secondary',
                     testid: 'not-quite-button', text: S.notQuite,
                     onclick: () => actions.startAdding(true) }),
-                passButton(actions)),
-            h('p', { class: 'quiet small', text: S.passHelp }));
+                /* "Pass" would not answer "is that what you meant?": here it leaves it there */
+                passButton(actions, S.passConfirm)),
+            h('p', { class: 'quiet small', text: S.passConfirmHelp }));
     case 'wait':
         return h('p', { class: 'waiting', testid: 'waiting', text: step.text });
     case 'sending':
         return h('p', { class: 'waiting', testid: 'waiting-sending',
             text: store.sendTrouble || !store.online ? S.waitSendingOffline : S.waitSending });
     case 'paused':
-        return h('div', { class: 'paused', testid: 'paused' },
-            h('h3', { text: S.pausedTitle }),
-            h('p', { text: S.pausedBody }),
+        if (step.by === 'partner') {
+            /* Their pause is theirs to lift: no "carry on" here, a note is what helps. */
+            return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'partner' } },
+                h('h3', { testid: 'paused-title', text: S.pausedByPartnerTitle }),
+                h('p', { text: S.pausedByPartnerBody }),
+                h('button', { type: 'button', class: 'button button--secondary',
+                    testid: 'paused-note-button', text: S.pausedSendNote,
+                    onclick: () => actions.focusNote() }));
+        }
+        return h('div', { class: 'paused', testid: 'paused', dataset: { by: step.by } },
+            h('h3', { testid: 'paused-title',
+                text: step.by === 'me' ? S.pausedByYouTitle : S.pausedTitle }),
+            h('p', { text: step.by === 'me' ? S.pausedByYouBody : S.pausedBody }),
             h('button', { type: 'button', class: 'button', testid: 'resume-button',
                 text: S.resume, onclick: () => actions.resume() }));
     case 'held':
         return h('p', { class: 'waiting', text: S.heldBody });
+    case 'vote':
+        return voteView(store, actions, step);
     default:
         return h('p', { class: 'waiting quiet', testid: 'waiting-sync', text: S.waitSync });
     }
 }
 
-function passButton(actions) {
+/*
+ * Before a new stage: what it is about is shown above (its title and introduction); each
+ * chooses to go on or to stay here. The partner's choice is not shown until one's own is
+ * made, so nobody chooses under its weight.
+ */
+function voteView(store, actions, step) {
+    if (step.voted) {
+        return h('div', { class: 'vote', testid: 'vote' },
+            h('p', { class: 'waiting', testid: 'vote-waiting', text: S.voteWaiting }));
+    }
+    const stage = store.set.stages[store.room.flow.stage];
+    return h('div', { class: 'vote', testid: 'vote', role: 'group',
+        'aria-labelledby': 'vote-title' },
+    h('h3', { id: 'vote-title', testid: 'vote-title', text: S.voteTitle(stage?.title ?? '') }),
+    h('p', { text: S.voteBody }),
+    h('div', { class: 'buttons' },
+        h('button', { type: 'button', class: 'button', testid: 'go-on-button', text: S.goOn,
+            onclick: () => actions.vote('go_on') }),
+        h('button', { type: 'button', class: 'button button--secondary',
+            testid: 'stay-here-button', text: S.stayHere,
+            onclick: () => actions.vote('stay_here') })),
+    h('p', { class: 'quiet small', text: S.stayHereHelp }));
+}
+
+function passButton(actions, text = S.pass) {
     return h('button', { type: 'button', class: 'button button--quiet', testid: 'pass-button',
-        text: S.pass, onclick: () => actions.pass() });
+        text, onclick: () => actions.pass() });
 }
 
 const COMPOSE_TEXT = {
@@ -381,7 +516,7 @@ function composeForm(store, actions, step, key) {
     const area = h('textarea', { id, name: 'text', rows: '5', maxlength: String(TEXT_MAX),
         placeholder: texts.placeholder, testid: 'compose-input', value: draft,
         'aria-describedby': texts.help ? helpId : null,
-        oninput: (e) => actions.setDraft(key, e.target.value) });
+        oninput: (e) => actions.setDraft(key, e.target.value, `${step.type}:${step.question}`) });
     const error = h('p', { class: 'form-error', role: 'alert' });
     const submit = (event) => {
         event.preventDefault();
@@ -396,8 +531,11 @@ function composeForm(store, actions, step, key) {
     return h('form', { class: 'compose', testid: 'compose', dataset: { kind: step.type },
         onsubmit: submit, novalidate: true },
     h('label', { for: id, class: 'compose-label', text: texts.label }),
-    texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
     area,
+    store.draftsUnreadable ? h('p', { class: 'quiet small', testid: 'draft-unreadable',
+        text: S.draftUnreadable }) : null,
+    /* below the box, so that on a phone the box is on the first screen */
+    texts.help ? h('p', { id: helpId, class: 'help', text: texts.help }) : null,
     error,
     h('div', { class: 'buttons' },
         h('button', { type: 'submit', class: 'button', testid: 'compose-send', text: S.send }),
@@ -500,24 +638,48 @@ function renderControls(el, store, actions) {
                 onYes: () => actions.end(), onNo: () => actions.askConfirm(null),
                 testid: 'end-confirm' });
         }
-        if (confirming === 'erase') {
-            return eraseConfirm(store, actions);
-        }
         return h('div', { class: 'buttons' },
             paused ? null /* "carry on" is the action of the moment */
                 : h('button', { type: 'button', class: 'button button--secondary',
                     testid: 'pause-button', text: S.pause, onclick: () => actions.pause() }),
             h('button', { type: 'button', class: 'button button--secondary', testid: 'end-button',
-                text: S.end, onclick: () => actions.askConfirm('end') }),
-            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
-                text: S.erase, onclick: () => actions.askConfirm('erase') }));
+                text: S.end, onclick: () => actions.askConfirm('end') }));
     });
 }
 
-function eraseConfirm(store, actions) {
-    return confirmPanel({ question: S.eraseConfirmQ, yes: S.eraseConfirm, busyText: S.erasing,
-        busy: store.ui.busy, onYes: () => actions.erase(), onNo: () => actions.askConfirm(null),
-        testid: 'erase-confirm' });
+/*
+ * Erasing sits apart from End, at the foot of the page, in its own section that says it
+ * erases for both; its confirmation needs a box ticked before the button works, so no
+ * single slip of a thumb erases a conversation.
+ */
+function renderErase(el, store, actions) {
+    const { confirming, busy } = store.ui;
+    keyed(el, `erase|${confirming === 'erase'}|${busy}`, () => {
+        const head = [
+            h('h2', { class: 'erase-title', text: S.eraseTitle }),
+            h('p', { class: 'small', text: S.eraseExplain }),
+        ];
+        if (confirming !== 'erase') {
+            return [...head, h('button', { type: 'button', class: 'button button--quiet',
+                testid: 'erase-button', text: S.erase,
+                onclick: () => actions.askConfirm('erase') })];
+        }
+        const boxId = uid('erase-sure');
+        const yes = h('button', { type: 'button', class: 'button button--danger',
+            testid: 'erase-confirm-yes', text: busy ? S.erasing : S.eraseConfirm,
+            disabled: true, onclick: () => actions.erase() });
+        const box = h('input', { id: boxId, type: 'checkbox', testid: 'erase-sure',
+            disabled: busy, onchange: (e) => { yes.disabled = busy || !e.target.checked; } });
+        return [...head, h('div', { class: 'confirm-panel', role: 'group',
+            'aria-label': S.eraseConfirmBoth, testid: 'erase-confirm' },
+        h('p', { text: S.eraseConfirmBoth }),
+        h('p', { class: 'erase-sure' }, box, h('label', { for: boxId, text: S.eraseSure })),
+        h('div', { class: 'buttons' },
+            yes,
+            h('button', { type: 'button', class: 'button button--secondary',
+                testid: 'erase-confirm-no', text: S.cancel, disabled: busy,
+                onclick: () => actions.askConfirm(null) })))];
+    });
 }
 
 /* ---------------------------------------------------------------- ended */
@@ -527,28 +689,32 @@ export function renderEnded(main, store, actions) {
         main.dataset.ended = '1';
         main.replaceChildren(
             h('section', { class: 'card ended', 'data-part': 'ended-head', testid: 'ended' }),
+            h('div', { 'data-part': 'differ' }),
             h('section', { class: 'history history--open', 'data-part': 'history' }),
             h('section', { class: 'notes', 'data-part': 'ended-notes' }),
             h('section', { class: 'controls', 'data-part': 'controls',
-                'aria-label': S.controlsLabel }));
+                'aria-label': S.controlsLabel }),
+            h('section', { class: 'erase', 'data-part': 'erase', testid: 'erase-section' }));
     }
     const part = (name) => main.querySelector(`[data-part=${name}]`);
     const finished = store.room.flow?.finished === true;
-    keyed(part('ended-head'), `ended|${finished}`, () => [
-        h('h1', { testid: 'ended-title', text: S.endedTitle }),
-        h('p', { text: finished ? S.endedFinished : S.endedStopped }),
+    const stayed = store.room.flow?.stayed === true;
+    keyed(part('ended-head'), `ended|${finished}|${stayed}`, () => [
+        h('h1', { testid: 'ended-title', text: stayed ? S.endedStayedTitle : S.endedTitle }),
+        h('p', { testid: 'ended-line',
+            text: finished ? S.endedFinished : (stayed ? S.endedStayed : S.endedStopped) }),
         h('p', { class: 'quiet', text: S.endedKeep }),
     ]);
+    keyed(part('differ'), `differ|${store.log.entries.length}`, () => differView(store));
     renderHistory(part('history'), store, null, true);
     const all = notesWithLocal(store);
     keyed(part('ended-notes'), `notes|${all.length}`, () => (all.length
         ? h('div', { class: 'card' }, h('h2', { text: S.notesLabel }), notesList(all, store))
         : []));
-    const { confirming, busy } = store.ui;
-    keyed(part('controls'), `ended|${confirming}|${busy}`, () => (confirming === 'erase'
-        ? eraseConfirm(store, actions)
-        : h('div', { class: 'buttons' },
-            h('a', { class: 'button', href: '/', text: S.startNew }),
-            h('button', { type: 'button', class: 'button button--quiet', testid: 'erase-button',
-                text: S.erase, onclick: () => actions.askConfirm('erase') }))));
+    keyed(part('controls'), 'ended', () => [
+        h('p', { class: 'quiet small', text: S.keepExplain }),
+        keepButtons(store),
+        h('div', { class: 'buttons' }, h('a', { class: 'button', href: '/', text: S.startNew })),
+    ]);
+    renderErase(part('erase'), store, actions);
 }

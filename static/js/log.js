@@ -4,12 +4,14 @@
 /** Event types decided by the flow rules (they move the conversation on). */
 export const FLOW_TYPES = new Set([
     'answer', 'reflect', 'confirm_heard', 'add', 'pass', 'pause', 'resume', 'end', 'reveal',
+    'go_on', 'stay_here',
 ]);
 
 /** Event types whose ciphertext this client seals and opens: everything a person writes,
  *  control steps included (only the key exchange, key and confirm, is not sealed). */
 export const SEALED_TYPES = new Set([
     'answer', 'reflect', 'add', 'note', 'pass', 'confirm_heard', 'pause', 'resume', 'end',
+    'go_on', 'stay_here',
 ]);
 
 /** A fresh, empty log. */

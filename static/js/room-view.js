@@ -8,6 +8,7 @@ import { roomLink } from './link.js';
 import { linkBox, confirmPanel } from './widgets.js';
 import { renderTalk, renderEnded } from './flow-view.js';
 import { counterGaps } from './log.js';
+import { renderNudge } from './nudge.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -32,6 +33,11 @@ export function screenOf(store) {
     if (!store.confirmed) {
         return 'keying';
     }
+    /* The one who joins is welcomed too: how it works and what is private, once, before
+     * the first question (A read it on the start page). */
+    if (store.record.role === 'B' && !store.record.welcomed) {
+        return 'welcome';
+    }
     return 'talk';
 }
 
@@ -47,7 +53,8 @@ function skeleton(root) {
             h('a', { class: 'brand', href: '/', text: S.appName }),
             h('div', { class: 'status-line', 'data-part': 'status' })),
         h('div', { class: 'banners', 'data-part': 'banners', role: 'status' }),
-        h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }));
+        h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }),
+        h('div', { class: 'nudge-bar', 'data-part': 'nudge' }));
 }
 
 export function renderRoom(root, store, actions) {
@@ -86,6 +93,9 @@ export function renderRoom(root, store, actions) {
     case 'keying':
         keyed(main, `keying:${store.partnerPresent}`, () => keyingScreen(store));
         break;
+    case 'welcome':
+        keyed(main, `welcome:${store.safetyCode}`, () => welcomeScreen(store, actions));
+        break;
     case 'talk':
         renderTalk(main, store, actions);
         break;
@@ -94,6 +104,12 @@ export function renderRoom(root, store, actions) {
         break;
     default:
         break;
+    }
+    if (screen === 'talk') {
+        renderNudge(root.querySelector('[data-part=nudge]'), store);
+    } else {
+        store.ui.nudge = null;
+        root.querySelector('[data-part=nudge]').replaceChildren();
     }
     if (fresh && screen !== 'loading') {
         const heading = main.querySelector('h1');
@@ -212,12 +228,30 @@ function waitingScreen(store, actions) {
         h('p', { class: 'waiting-pulse', 'aria-hidden': 'true' }),
         h('div', { class: 'controls' },
             store.ui.confirming === 'erase'
-                ? confirmPanel({ question: S.eraseConfirmQ, yes: S.eraseConfirm,
+                ? confirmPanel({ question: S.cancelWaitingQ, yes: S.cancelWaitingYes,
                     busyText: S.erasing, busy: store.ui.busy, onYes: () => actions.erase(),
                     onNo: () => actions.askConfirm(null), testid: 'erase-confirm' })
                 : h('button', { type: 'button', class: 'button button--quiet',
                     testid: 'erase-button', text: S.cancelWaiting,
                     onclick: () => actions.askConfirm('erase') })));
+}
+
+function welcomeScreen(store, actions) {
+    return h('section', { class: 'card welcome', testid: 'welcome' },
+        h('h1', { text: S.welcomeTitle }),
+        h('p', { text: S.welcomeLead }),
+        h('h2', { text: S.howTitle }),
+        h('ol', { class: 'how-steps' }, S.howSteps.map((t) => h('li', { text: t }))),
+        h('h2', { text: S.welcomePrivateTitle }),
+        h('p', { text: S.privacyDoneLong }),
+        h('p', {},
+            h('span', { class: 'label', text: `${S.safetyCodeLabel}: ` }),
+            h('code', { class: 'safety-code', testid: 'welcome-safety-code',
+                text: store.safetyCode ?? '' })),
+        h('p', { class: 'quiet', testid: 'safety-code-help', text: S.safetyCodeHelp }),
+        h('div', { class: 'buttons' },
+            h('button', { type: 'button', class: 'button', testid: 'welcome-begin',
+                text: S.welcomeBegin, onclick: () => actions.welcomed() })));
 }
 
 function keyingScreen(store) {

@@ -10,6 +10,7 @@
 // participant writes, control steps included, is sealed and checked. Anything failing those
 // checks stops the conversation with a visible warning; history that went missing is shown.
 
+import { saveDraft, openDrafts, clearDrafts } from './drafts.js';
 import * as crypto from './crypto.js';
 import * as api from './api.js';
 import * as db from './db.js';
@@ -59,7 +60,7 @@ const store = {
     tamper: null,          /* 'partnerKey' | 'partnerKeyChanged' | 'ownKey' | 'confirm' |
                               'setChanged' | 'forged' | 'replayed' */
     erased: false,
-    ui: { adding: false, confirming: null, busy: false, lastStep: '' },
+    ui: { adding: false, confirming: null, busy: false, lastStep: '', nudge: null },
     renderQueued: false,
     stream: null,
     outbox: null,
@@ -353,6 +354,13 @@ async function load() {
         record.expires = room.expires;
         persist().catch(() => {});
     }
+    if (room.state === 'ended') {
+        if (clearDrafts(record)) {
+            persist().catch(() => {});
+        }
+    } else {
+        await restoreDrafts(record);
+    }
     store.room = room;
     store.initialSeq = room.last_seq;
     store.partnerJoined = store.partnerJoined || room.partner.joined;
@@ -509,14 +517,29 @@ function handleEvent({ event: type, data: text }) {
             releaseEarly(stringOr(data.question, null));
         }
         if (live && role !== me()) {
+            nudge('thread', type);
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
+        }
+        break;
+    case 'go_on':
+    case 'stay_here':
+        if (onControl(type, data, role) && live && role !== me()) {
+            /* The partner's choice is told once this person has made theirs, so nobody
+             * chooses under the weight of the other's. */
+            if (type === 'stay_here') {
+                announce(S.announcePartnerStayed);
+            }
         }
         break;
     case 'pause':
     case 'resume':
     case 'end':
         if (onControl(type, data, role) && live) {
-            announce({ pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
+            if (type === 'pause' && role !== me()) {
+                nudge('pause', 'pause');
+            }
+            announce(type === 'pause' && role !== me() ? S.announcePartnerPaused
+                : { pause: S.announcePaused, resume: S.announceResumed, end: S.announceEnded }[type]);
         }
         break;
     default:
@@ -539,7 +562,9 @@ function handleEvent({ event: type, data: text }) {
  */
 function onControl(type, data, role) {
     matchEcho(type, data, role);
-    const question = type === 'pass' || type === 'confirm_heard' ? stringOr(data.question, '') : '';
+    /* Steps about a question (a pass, "that's it", a stage vote) are sealed to it. */
+    const question = ['pass', 'confirm_heard', 'go_on', 'stay_here'].includes(type)
+        ? stringOr(data.question, '') : '';
     const text = openSealed({
         kind: type, sender: role, counter: data.counter, question, ciphertext: data.ciphertext,
         seq: data.seq,
@@ -793,10 +818,54 @@ function onSealed(type, data, role, live) {
         releaseEarly(question);
     }
     if (live && role !== me() && text !== null) {
+        nudge(type === 'note' ? 'note' : 'thread', type);
         const say = { answer: S.announceAnswer, reflect: S.announceReflect, add: S.announceAdd,
             note: S.announceNote }[type];
         announce(say(text.length > 300 ? `${text.slice(0, 300)}…` : text));
     }
+}
+
+/* ---------------------------------------------------------------- drafts */
+
+/** Put the drafts kept in this browser back into their boxes. */
+async function restoreDrafts(record) {
+    try {
+        const { texts, unreadable } = await openDrafts(record, store.roomId);
+        for (const [name, text] of texts) {
+            if (!store.drafts.has(`restore:${name}`)) {
+                store.drafts.set(`restore:${name}`, text);
+            }
+        }
+        if (unreadable > 0) {
+            store.draftsUnreadable = true;
+            persist().catch(() => {});
+        }
+    } catch {
+        store.draftsUnreadable = true;
+    }
+}
+
+/** Keep a draft, sealed, a moment after the last keystroke (one write per pause). */
+function keepDraft(name, text) {
+    store.draftTimers ??= new Map();
+    clearTimeout(store.draftTimers.get(name));
+    store.draftTimers.set(name, setTimeout(async () => {
+        store.draftTimers.delete(name);
+        if (!store.record || store.erased || store.room?.state === 'ended') {
+            return;
+        }
+        try {
+            await saveDraft(store.record, store.roomId, name, text);
+            await persist();
+        } catch {
+            /* storage refused: the draft stays in memory for this visit */
+        }
+    }, text ? 400 : 0));
+}
+
+/** Something from the partner arrived: the view shows an indicator if it is out of sight. */
+function nudge(kind, type) {
+    store.ui.nudge = { kind, type };
 }
 
 /** Has this person answered or passed on `question` (as far as the log shows)? */
@@ -882,6 +951,9 @@ async function refreshRoom() {
                 const room = await api.getRoom(store.roomId, store.record.token);
                 store.room = room;
                 store.partnerJoined = store.partnerJoined || room.partner.joined;
+                if (room.state === 'ended' && clearDrafts(store.record)) {
+                    persist().catch(() => {}); /* ended: no draft outlives it */
+                }
             } catch (error) {
                 if (!error.retryable) {
                     failFromApi(error);
@@ -1037,8 +1109,11 @@ async function sendSealed(type, question, text) {
 /* ---------------------------------------------------------------- what the views may do */
 
 const actions = {
-    setDraft(key, text) {
+    setDraft(key, text, name) {
         store.drafts.set(key, text);
+        if (name) {
+            keepDraft(name, text);
+        }
     },
     compose(type, text, draftKey) {
         const question = store.room?.flow?.question;
@@ -1047,6 +1122,7 @@ const actions = {
         }
         store.drafts.delete(draftKey);
         store.drafts.delete(`restore:${type}:${question}`);
+        keepDraft(`${type}:${question}`, '');
         store.ui.adding = false;
         sendSealed(type, question, text);
     },
@@ -1069,8 +1145,29 @@ const actions = {
     pause() {
         sendSealed('pause', null, '');
     },
+    vote(type) {
+        const question = store.room?.flow?.question;
+        if (question && (type === 'go_on' || type === 'stay_here')) {
+            sendSealed(type, question, '');
+        }
+    },
     resume() {
         sendSealed('resume', null, '');
+    },
+    revealRead(question) {
+        store.ui.revealRead = store.ui.revealRead ?? new Set();
+        store.ui.revealRead.add(question);
+        render();
+    },
+    welcomed() {
+        store.record.welcomed = true;
+        persist().catch(() => {}); /* at worst the welcome shows once more after a reload */
+        render();
+    },
+    focusNote() {
+        const input = document.querySelector('[data-testid=note-input]');
+        input?.scrollIntoView({ block: 'center' });
+        input?.focus({ preventScroll: true });
     },
     askConfirm(what) {
         store.ui.confirming = what;

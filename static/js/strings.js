@@ -22,6 +22,8 @@ export const S = {
         'The one who answered says whether that was it, or adds what was missing. Then you swap.',
         'Your answers are private to the two of you. They are end-to-end encrypted: '
             + 'not even the server can read them.',
+        'Before each deeper stage you both choose whether to go on. Stopping there is a good '
+            + 'ending too.',
         'Either of you may pass any question, pause, or stop at any time. No reason needed.',
     ],
     chooseSetLegend: 'Choose your questions',
@@ -75,13 +77,13 @@ export const S = {
         },
         endedRoom: {
             title: 'This conversation has ended',
-            body: 'One of you ended it, so nobody can join it any more. You can always start '
-                + 'a new one.',
+            body: 'It was ended, so nobody can join it any more. You can always start a new '
+                + 'one.',
         },
         goneRoom: {
             title: 'This conversation is gone',
-            body: 'It was ended or erased by one of you, or it expired. It cannot be opened '
-                + 'again, but you can always start a new one.',
+            body: 'It was ended or erased, or it expired. It cannot be opened again, but you '
+                + 'can always start a new one.',
         },
         roomFull: {
             title: 'This conversation already has two people',
@@ -184,9 +186,13 @@ export const S = {
     privacyDone: 'Private',
     privacyDoneLong: 'Private: end-to-end encrypted. Only the two of you can read your answers.',
     safetyCodeLabel: 'Safety code',
-    safetyCodeHelp: 'If you want to be sure nobody is in between, compare this code with your '
-        + 'partner, by phone or side by side. It is the same on both screens when the '
-        + 'connection is private.',
+    safetyCodeHelp: 'Compare this code with your partner, aloud or side by side: if it is the '
+        + 'same on both phones, nobody is listening in between.',
+    welcomeTitle: 'Welcome',
+    welcomeLead: 'Your partner invited you to a guided conversation for two: a few questions, '
+        + 'one at a time, with time to listen.',
+    welcomePrivateTitle: 'What is private',
+    welcomeBegin: 'Begin',
     partnerHere: 'Your partner is here',
     partnerAway: 'Your partner is away',
     partnerNotJoined: 'Your partner has not joined yet',
@@ -204,17 +210,24 @@ export const S = {
     keyingAway: 'Your partner needs to be here to finish this. It continues when they come '
         + 'back.',
     cancelWaiting: 'Cancel this conversation',
+    cancelWaitingQ: 'Cancel this conversation? The link stops working and nothing is kept.',
+    cancelWaitingYes: 'Yes, cancel it',
 
     /* ---------------------------------------------------------------- room: talk */
     progressLabel: 'Progress',
     progressText: (i, n) => `Question ${Math.min(i + 1, n)} of ${n}`,
     stagesLabel: 'Stages',
+    stageAbout: 'About this stage',
     stageLabel: (i, n) => `Stage ${i + 1} of ${n}`,
     turnYou: 'Your turn',
     turnPartner: 'Your partner’s turn',
     turnBoth: 'You both write',
-    roleSpeakerYou: 'You answer, your partner listens.',
-    roleSpeakerPartner: 'Your partner answers, you listen.',
+    /* What the turn is, said from this phone: [phase][whose move]. */
+    turnWhat: {
+        speak: { me: 'you answer, your partner listens', partner: 'they answer, you listen' },
+        reflect: { me: 'say back what you heard', partner: 'they say back what they heard' },
+        confirm: { me: 'did they hear you?', partner: 'they check you heard them right' },
+    },
     revealExplain: 'You each write privately. Neither of you sees the other’s answer before '
         + 'writing your own, so neither shapes the other.',
     hintLabel: 'For the listener',
@@ -226,6 +239,8 @@ export const S = {
     partnerAnswered: 'Your partner',
     youHeard: 'You heard',
     partnerHeard: 'Your partner heard',
+    youSaw: 'What you see in their answer',
+    partnerSaw: 'What your partner sees in yours',
     youAdded: 'You added',
     partnerAdded: 'Your partner added',
     youConfirmed: 'You: “That’s it. You heard me.”',
@@ -245,6 +260,9 @@ export const S = {
         wrong_step: 'the conversation had moved on',
         room_ended: 'the conversation has ended',
         paused: 'the conversation is paused',
+        stage_vote: 'you both choose first whether to go on',
+        already_voted: 'you had already chosen',
+        paused_by_partner: 'your partner paused; they carry on when they are ready',
         held: 'the next stage is not open yet',
         too_large: 'it is too long',
         invalid_event: 'the server refused it',
@@ -256,8 +274,7 @@ export const S = {
     answerPlaceholder: 'Take your time…',
     reflectLabel: 'What I heard…',
     reflectPlaceholder: 'What I heard is…',
-    reflectPrompt: 'Say back in your own words what you heard. Not whether you agree: what it '
-        + 'means to them.',
+    reflectPrompt: 'Say back in your own words what it means to them. Not whether you agree.',
     confirmPrompt: 'Is that what you meant?',
     confirmHeard: 'That’s it',
     notQuite: 'Not quite…',
@@ -270,8 +287,12 @@ export const S = {
         + 'welcome too.',
     send: 'Send',
     emptyAnswer: 'Write something first, or pass.',
+    draftUnreadable: 'A draft saved in this browser could not be opened, so it was set aside. '
+        + 'Nothing you sent is affected.',
     pass: 'Pass',
     passHelp: 'Passing is always fine. No reason needed.',
+    passConfirm: 'Leave it there',
+    passConfirmHelp: 'Leaving it there is fine too: you move on without saying more.',
     cancel: 'Cancel',
 
     waitSpeak: 'Your partner is answering. Take a breath and get ready to listen.',
@@ -286,6 +307,9 @@ export const S = {
     waitSendingOffline: 'Waiting for the connection to send what you wrote…',
 
     revealTitle: 'Your answers, side by side',
+    bothSawTitle: 'What you both saw',
+    bothSawNote: 'Take a moment with what your partner saw in your answer.',
+    bothSawNext: 'On to the next question',
     revealDiffer: 'Where your answers differ, there is nothing to settle. Instead of agreeing, '
         + 'ask: what matters to them in this?',
     revealSame: 'You wrote the same. Notice what that means to each of you.',
@@ -295,16 +319,43 @@ export const S = {
 
     pausedTitle: 'Paused',
     pausedBody: 'Take the time you need. Either of you can carry on.',
+    pausedByYouTitle: 'You paused',
+    pausedByYouBody: 'Take the time you need. Your partner waits; when you are ready, carry on.',
+    pausedByPartnerTitle: 'Your partner paused',
+    pausedByPartnerBody: 'Take your time too. They carry on when they are ready. Until then you '
+        + 'can send them a note.',
+    pausedSendNote: 'Send a note',
+    turnPaused: 'Paused',
+    youPaused: 'You paused.',
+    partnerPaused: 'Your partner paused.',
+    youResumed: 'You carried on.',
+    partnerResumed: 'Your partner carried on.',
+    youEnded: 'You ended the conversation.',
+    partnerEnded: 'Your partner ended the conversation.',
     heldBody: 'The next stage has not been opened yet.',
+    turnVote: 'Before the next stage: you both choose',
+    voteTitle: (title) => `Go on to “${title}”?`,
+    voteBody: 'Read above what this stage is about. It opens only if you both choose to go '
+        + 'on. Staying here is a good choice too.',
+    goOn: 'Go on',
+    stayHere: 'Stay here',
+    stayHereHelp: 'Stay here ends the conversation at this depth, for both of you, kindly. '
+        + 'No reason needed.',
+    voteWaiting: 'You chose to go on. Your partner is choosing too; the next stage opens '
+        + 'when you both want it.',
     pause: 'Pause',
     resume: 'Carry on',
     end: 'End the conversation',
     endConfirmQ: 'End the conversation for both of you? You can still read it afterwards.',
     endConfirm: 'Yes, end it',
-    erase: 'Erase everything',
-    eraseConfirmQ: 'Erase this conversation for both of you? Every answer is deleted from the '
-        + 'server and from this browser, and cannot be brought back.',
-    eraseConfirm: 'Yes, erase it',
+    eraseTitle: 'Erase this conversation',
+    eraseExplain: 'Erasing deletes it for both of you: every answer and note, from the server '
+        + 'and from both browsers. It cannot be undone.',
+    erase: 'Erase for both of us…',
+    eraseConfirmBoth: 'Are you sure? Your partner loses the conversation too, even if they '
+        + 'want to keep it.',
+    eraseSure: 'I understand: it is erased for both of us, for good.',
+    eraseConfirm: 'Erase for both of us',
     erasing: 'Erasing…',
     controlsLabel: 'Conversation controls',
 
@@ -322,9 +373,35 @@ export const S = {
     endedFinished: 'You went through every question together. Thank you for listening to each '
         + 'other.',
     endedStopped: 'One of you ended the conversation. That is always fine.',
+    endedStayedTitle: 'You stopped at a good depth',
+    endedStayed: 'One of you chose to stay here rather than go deeper tonight. That is a '
+        + 'choice, not a failure: you went as far as felt right. Thank you for listening to '
+        + 'each other.',
     endedKeep: 'You can still read what you wrote below. When you are done, you can erase it '
         + 'for both of you.',
     endedTranscript: 'Your conversation',
+
+    differTitle: 'Where we differ',
+    differLead: 'Side by side: what each of you answered, and what each saw in the other. '
+        + 'Nothing to settle; something to understand.',
+    differYou: 'You',
+    differPartner: 'Your partner',
+    differSaw: 'Saw in the other',
+    differPassed: 'Passed.',
+    differNone: 'Nothing written.',
+    keepExplain: 'Save or print the conversation to keep it. The file is made in this browser; '
+        + 'the server never sees it. Keep it somewhere private.',
+    keepSave: 'Save as a file',
+    keepPrint: 'Print',
+    keepFileName: (date) => `thou-conversation-${date}.txt`,
+    keepTitle: (set) => (set ? `thou: ${set}` : 'thou: our conversation'),
+    keepYou: 'You',
+    keepPartner: 'Your partner',
+    keepAnswered: 'answered',
+    keepHeard: 'heard',
+    keepAdded: 'added',
+    keepPassed: 'passed',
+    keepConfirmed: '“That’s it. You heard me.”',
 
     erasedTitle: 'Erased',
     erasedBody: 'Everything of this conversation is gone from the server and from this browser.',
@@ -341,7 +418,21 @@ export const S = {
     announcePrivate: 'The conversation is private now.',
     announceYourTurn: 'Your turn.',
     announcePaused: 'The conversation is paused.',
+    announcePartnerStayed: 'Your partner chose to stay here. The conversation ends at this depth.',
+    announcePartnerPaused: 'Your partner paused. Take your time too.',
     announceResumed: 'The conversation carries on.',
     announceEnded: 'The conversation has ended.',
     announceSent: 'Sent.',
+
+    /* the indicator for what arrives out of sight; a tap takes the reader there */
+    nudge: {
+        answer: 'Your partner answered',
+        reflect: 'Your partner said what they heard',
+        add: 'Your partner added something',
+        pass: 'Your partner passed',
+        confirm_heard: 'Your partner says you heard them',
+        note: 'A note from your partner',
+        pause: 'Your partner paused',
+        other: 'Something new from your partner',
+    },
 };

@@ -49,7 +49,7 @@ export async function pair(browser, server, options = {}) {
     const { page: a, link, roomId, secret } = await createConversation(browser, server, options);
     const b = await openLink(browser, link, options);
     await waitScreen(a, 'talk');
-    await waitScreen(b, 'talk');
+    await welcomed(b);
     check(!b.url().includes('#'), 'the fragment was removed from the address bar');
     const codeA = await a.getByTestId('safety-code').textContent();
     const codeB = await b.getByTestId('safety-code').textContent();
@@ -94,4 +94,35 @@ export async function notQuite(page, text) {
 export async function seeEntry(page, text, timeout) {
     await until(async () => (await page.locator('[data-testid=entry-text]').allTextContents())
         .includes(text), `entry "${text}"`, timeout);
+}
+
+/** Erase the conversation from `page`: the button, the box that says "for both of us" (once
+ *  the partner has joined), yes. */
+export async function erase(page) {
+    await page.getByTestId('erase-button').click();
+    const yes = page.getByTestId('erase-confirm-yes');
+    await yes.waitFor();
+    /* Once the partner is in, erasing is for both and needs the box; before, it is not. */
+    if (await page.getByTestId('erase-sure').count() > 0) {
+        check(await yes.isDisabled(), 'erasing needs the box ticked first');
+        await page.getByTestId('erase-sure').check();
+    }
+    await yes.click();
+}
+
+/** At a stage gate, both choose to go on; the stage opens. */
+export async function goOn(a, b) {
+    for (const p of [a, b]) {
+        await p.getByTestId('go-on-button').click();
+    }
+    for (const p of [a, b]) {
+        await p.getByTestId('vote').waitFor({ state: 'detached' });
+    }
+}
+
+/** The one who joins is welcomed first: read it, then Begin. */
+export async function welcomed(page) {
+    await waitScreen(page, 'welcome');
+    await page.getByTestId('welcome-begin').click();
+    await waitScreen(page, 'talk');
 }

@@ -149,7 +149,7 @@ async function roomPages(browser, server) {
     const partnerContext = await browser.newContext({ viewport: PHONE });
     const partner = await watchedPage(partnerContext, problems);
     await partner.goto(link);
-    await waitScreen(partner, 'talk');
+    await waitScreen(partner, 'welcome'); /* the one who joins is welcomed first */
     await waitScreen(creator, 'talk');
     checkDelivery(partner, 'room page (partner)');
     check((await violations(partner)).length === 0, `CSP: ${await violations(partner)}`);

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { check, fail, until, waitScreen, repoRoot, shots, newPage, PHONE } from './harness.mjs';
 import {
-    marker, createConversation, pair, compose, seeEntry,
+    marker, createConversation, pair, compose, seeEntry, welcomed,
 } from './conversation.mjs';
 
 const crypto = await import(resolve(repoRoot, 'static/js/crypto.js'));
@@ -116,7 +116,7 @@ export async function replayedEvent({ browser, server }) {
     const { a, b, roomId } = await pair(browser, server);
     await b.getByTestId('pause-button').click();
     await a.getByTestId('paused').waitFor();
-    await a.getByTestId('resume-button').click();
+    await b.getByTestId('resume-button').click();
     await a.getByTestId('compose-input').waitFor();
     const recordB = await readRecord(b, roomId);
     const pause = await findEvent(server, roomId, recordB.token,
@@ -184,7 +184,7 @@ export async function joinRetried({ browser, server }) {
     const pending = await readRecord(b, roomId);
     check(pending?.joining === true, 'the record with the drawn token was saved before joining');
     await b.getByTestId('retry-button').click();
-    await waitScreen(b, 'talk');
+    await welcomed(b);
     await waitScreen(a, 'talk');
     check(joins === 2, `joined twice (${joins})`);
     const joined = await readRecord(b, roomId);

@@ -16,11 +16,12 @@ import {
 } from './harness.mjs';
 import {
     marker, createConversation, openLink, pair, compose, pass, confirmHeard, notQuite, seeEntry,
-    composeForm,
+    composeForm, erase, goOn, welcomed,
 } from './conversation.mjs';
 import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
 } from './integrity.mjs';
+import { COUPLE_TESTS } from './couple.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -104,6 +105,8 @@ async function completeConversation({ browser, server }) {
     await a.getByTestId('note-input').fill(noteA);
     await a.getByTestId('note-send').click();
     await seeEntry(b, noteA);
+    /* each new stage opens when both chose to go on */
+    await goOn(a, b);
     /* q1 precious-feel-yourself: B opens and passes. */
     await passHalf('B');
     await half('A', 'q1');
@@ -111,6 +114,7 @@ async function completeConversation({ browser, server }) {
     await passHalf('A');
     await half('B', 'q2');
     /* q3 differ-matters-to-other: reveal together. */
+    await goOn(a, b);
     await composeForm(a, 'answer').waitFor();
     await composeForm(b, 'answer').waitFor();
     const revealA = await say('A', 'answer', 'q3 private by A', { seenByPartner: false });
@@ -129,9 +133,15 @@ async function completeConversation({ browser, server }) {
     await shots(a, '07-reveal');
     await say('A', 'reflect', 'q3 seen by A');
     await say('B', 'reflect', 'q3 seen by B');
+    /* both read both reflections before the next question is shown */
+    for (const p of [a, b]) {
+        await p.getByTestId('both-saw').waitFor();
+        await p.getByTestId('both-saw-next').click();
+    }
     /* q4..q6: the question with global index k is opened by A when k is even */
     await half('A', 'q4');
     await half('B', 'q4');
+    await goOn(a, b);
     await half('B', 'q5');
     await half('A', 'q5');
     await half('A', 'q6');
@@ -187,6 +197,7 @@ async function reloadResumes({ browser, server }) {
     await compose(b, 'answer', t.b1);
     await compose(a, 'reflect', t.a1);
     await confirmHeard(b);
+    await goOn(a, b); /* the second stage opens when both chose to go on */
     await compose(b, 'answer', t.b2);
     await compose(a, 'reflect', t.a2);
     await b.getByTestId('confirm-heard-button').waitFor();
@@ -197,8 +208,11 @@ async function reloadResumes({ browser, server }) {
     await b.getByTestId('confirm-heard-button').waitFor();
     check(await b.getByTestId('question-text').textContent() === questionBefore,
         'same question after reload');
-    const current = await entryTexts(b.getByTestId('thread'));
-    check(current.includes(t.b2) && current.includes(t.a2), 'current thread intact after reload');
+    /* the log is replayed and opened after the first paint: wait for it, then compare */
+    await until(async () => {
+        const current = await entryTexts(b.getByTestId('thread'));
+        return current.includes(t.b2) && current.includes(t.a2);
+    }, 'the current thread intact after reload');
     const history = await entryTexts(b.getByTestId('history'));
     for (const x of [t.a0, t.b0, t.b1, t.a1]) {
         check(history.includes(x), `history has "${x}" after reload`);
@@ -272,8 +286,7 @@ async function offlineNothingLost({ browser, server }) {
     await b.evaluate(() => window.dispatchEvent(new Event('online')));
     await seeEntry(a, queued, 30000);
     /* erasing from the conversation: the partner learns it is gone */
-    await a.getByTestId('erase-button').click();
-    await a.getByTestId('erase-confirm-yes').click();
+    await erase(a);
     await waitScreen(a, 'erased');
     await waitScreen(b, 'error', 30000);
     check((await b.getByTestId('error-title').textContent()).includes(TEXTS.gone),
@@ -306,8 +319,7 @@ async function badLinks({ browser, server }) {
     const secret = link.split('#')[1];
     await expectError(`${server.base}/r/AAAAAAAAAAAAAAAAAAAAAA#${secret}`, TEXTS.unknown);
     /* erase while waiting, then the link is gone */
-    await a.getByTestId('erase-button').click();
-    await a.getByTestId('erase-confirm-yes').click();
+    await erase(a);
     await waitScreen(a, 'erased');
     await expectError(link, TEXTS.gone);
     await a.context().close();
@@ -326,7 +338,7 @@ async function pauseResumeEnd({ browser, server }) {
     await b.getByTestId('note-input').fill(note);
     await b.getByTestId('note-input').press('Enter');
     await seeEntry(a, note);
-    await a.getByTestId('resume-button').click();
+    await b.getByTestId('resume-button').click();
     await composeForm(a, 'answer').waitFor();
     await a.getByTestId('end-button').click();
     await a.getByTestId('end-confirm-no').click();
@@ -369,7 +381,7 @@ async function serverTrouble({ browser, server }) {
         '429 on join is explained');
     await b.unroute('**/join');
     await b.getByTestId('retry-button').click();
-    await waitScreen(b, 'talk');
+    await welcomed(b);
     await waitScreen(a, 'talk');
 
     /* posting: two 503s, then the real server; shown as sending until it is stored */
@@ -437,6 +449,10 @@ async function keyboardOnly({ browser, server }) {
     await waitScreen(a, 'waiting');
     const b = await openLink(browser, link);
     await waitScreen(a, 'talk');
+    /* B is welcomed first, and begins with the keyboard too */
+    await waitScreen(b, 'welcome');
+    await tabTo(b, 'welcome-begin');
+    await b.keyboard.press('Enter');
     await waitScreen(b, 'talk');
     /* it is A's turn: the answer box is where the keyboard is, or one Tab away */
     await tabTo(a, 'compose-input');
@@ -489,8 +505,15 @@ async function tamperingRefused({ browser, server }) {
         /* the second passes, and opens the next question itself: wait for its text */
         const before = await second.getByTestId('question-text').textContent();
         await composeForm(second, 'answer').getByTestId('pass-button').click();
-        await until(async () => (await second.getByTestId('question-text').textContent())
-            !== before, 'the next question');
+        /* at a stage's end both choose to go on first */
+        /* read in one go: at a gate the question text leaves the page */
+        await until(() => second.evaluate((was) => Boolean(
+            document.querySelector('[data-testid=vote]')
+            || (document.querySelector('[data-testid=question-text]')?.textContent ?? was)
+                !== was), before), 'the next question');
+        if (await second.getByTestId('vote').count() > 0) {
+            await goOn(early.a, early.b);
+        }
     }
     const earlyA = marker('early private A');
     await compose(early.a, 'answer', earlyA);
@@ -641,6 +664,7 @@ const TESTS = [
     ['the partner key is pinned and the secret deleted', keysPinned],
     ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
+    ...COUPLE_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */

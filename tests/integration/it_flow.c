@@ -499,8 +499,43 @@ struct tally {
     int reflects;
     int confirms;
     int reveals;
+    int gates;          /* stage gates both chose to go on through */
     bool reflect_again; /* an add was answered with a second reflection */
 };
+
+/*
+ * A stage gate: both see what comes next and may go on or stay; nothing
+ * else moves until both chose. At the first gate the refusals are checked
+ * too: a question event, a vote for another question, a second vote.
+ */
+static void vote_go_on(struct room *r, const json_t *flow, struct tally *tally)
+{
+    const char *question = str(flow, "question");
+    json_t *choices =
+        json_pack("{s:[s,s],s:[s,s]}", "A", "go_on", "stay_here", "B", "go_on", "stay_here");
+    assert_json_equal(json_object_get(flow, "expect"), choices, "flow.expect at a stage gate");
+    json_decref(choices);
+    ck_assert_int_eq(integer(flow, "question_index"), 0);
+    if (tally->gates == 0) {
+        expect_refused(r, &r->a, message(&r->a, "answer", question), 409, "stage_vote");
+        expect_refused(r, &r->b, message(&r->b, "pass", question), 409, "stage_vote");
+        expect_refused(r, &r->a, message(&r->a, "go_on", "cg-good-moment"), 409, "wrong_step");
+        expect_refused(r, &r->a, message(&r->a, "go_on", NULL), 400, "invalid_event");
+    }
+    send_ok(r, &r->b, message(&r->b, "go_on", question), false);
+    if (tally->gates == 0) {
+        expect_refused(r, &r->b, message(&r->b, "go_on", question), 409, "already_voted");
+        expect_refused(r, &r->b, message(&r->b, "stay_here", question), 409, "already_voted");
+        json_t *state = get_state(r, &r->a, NULL);
+        const json_t *half = json_object_get(state, "flow");
+        ck_assert_str_eq(str(half, "status"), "voting");
+        ck_assert(json_is_true(json_object_get(json_object_get(half, "votes"), "B")));
+        ck_assert(json_is_false(json_object_get(json_object_get(half, "votes"), "A")));
+        json_decref(state);
+    }
+    send_ok(r, &r->a, message(&r->a, "go_on", question), false);
+    tally->gates++;
+}
 
 /*
  * The reveal-together question: B writes first and its answer is held from
@@ -666,6 +701,11 @@ START_TEST(test_whole_conversation)
         if (strcmp(str(state, "state"), "ended") == 0)
             break;
         ck_assert_str_eq(str(state, "state"), "active");
+        if (strcmp(str(flow, "status"), "voting") == 0) {
+            vote_go_on(&r, flow, &tally);
+            json_decref(state);
+            continue;
+        }
         ck_assert_str_eq(str(flow, "status"), "active");
         take_turn(&r, flow, &tally);
         json_decref(state);
@@ -689,6 +729,7 @@ START_TEST(test_whole_conversation)
     ck_assert_int_ge(tally.passes[1], 1);
     ck_assert_int_eq(tally.reveals, 1);
     ck_assert_int_ge(tally.confirms, 1);
+    ck_assert_int_eq(tally.gates, 3); /* four stages: three gates */
 
     /* Nothing more is accepted, and nothing else reaches the streams. */
     expect_refused(&r, &r.a, message(&r.a, "note", NULL), 409, "room_ended");
@@ -725,17 +766,25 @@ START_TEST(test_enforcement)
     const json_t *flow = json_object_get(state, "flow");
     ck_assert_str_eq(str(flow, "status"), "paused");
     ck_assert_str_eq(str(flow, "paused_from"), "active");
+    ck_assert_str_eq(str(flow, "paused_by"), "B");
     json_t *nothing = json_pack("{s:[],s:[]}", "A", "B");
     assert_json_equal(json_object_get(flow, "expect"), nothing, "flow.expect while paused");
     json_decref(state);
     expect_refused(&r, &r.a, message(&r.a, "answer", q0), 409, "paused");
     expect_refused(&r, &r.a, message(&r.a, "pause", NULL), 409, "already_paused");
     expect_refused(&r, &r.b, message(&r.b, "pause", NULL), 409, "already_paused");
-    send_ok(&r, &r.a, message(&r.a, "resume", NULL), false);
-    expect_refused(&r, &r.b, message(&r.b, "resume", NULL), 409, "not_paused");
+    /* The pause is B's: A waits (or ends), and nothing of the pause changes. */
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "paused_by_partner");
+    state = get_state(&r, &r.b, NULL);
+    ck_assert_str_eq(str(state, "state"), "paused");
+    ck_assert_str_eq(str(json_object_get(state, "flow"), "paused_by"), "B");
+    json_decref(state);
+    send_ok(&r, &r.b, message(&r.b, "resume", NULL), false);
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "not_paused");
     state = get_state(&r, &r.a, NULL);
     ck_assert_str_eq(str(state, "state"), "active");
     ck_assert(json_is_null(json_object_get(json_object_get(state, "flow"), "paused_from")));
+    ck_assert(json_is_null(json_object_get(json_object_get(state, "flow"), "paused_by")));
     json_decref(state);
 
     /* Accepted again; the identical answer a second time is a step already taken. */
@@ -884,6 +933,44 @@ static void expect_replay(struct room *r, struct party *p, json_int_t after)
     p->listening = false;
 }
 
+/* Either may stay at the depth reached: the conversation ends, kindly marked as such. */
+START_TEST(test_stay_here)
+{
+    struct room r;
+    room_start(&r);
+    room_create(&r, SET_ID);
+    room_join(&r);
+    expect_refused(&r, &r.a, message(&r.a, "go_on", "cg-good-moment"), 409, "wrong_step");
+    json_t *state = NULL;
+    for (int step = 0;; step++) {
+        ck_assert_int_lt(step, MAX_STEPS);
+        state = get_state(&r, &r.a, NULL);
+        const json_t *flow = json_object_get(state, "flow");
+        if (strcmp(str(flow, "status"), "voting") == 0)
+            break;
+        const json_t *expect = json_object_get(flow, "expect");
+        struct party *mover = json_array_size(json_object_get(expect, "A")) ? &r.a : &r.b;
+        send_ok(&r, mover, message(mover, "pass", str(flow, "question")), false);
+        json_decref(state);
+    }
+    char *question = strdup(str(json_object_get(state, "flow"), "question"));
+    json_decref(state);
+    send_ok(&r, &r.a, message(&r.a, "go_on", question), false);
+    send_ok(&r, &r.b, message(&r.b, "stay_here", question), false);
+    state = get_state(&r, &r.a, NULL);
+    const json_t *flow = json_object_get(state, "flow");
+    ck_assert_str_eq(str(state, "state"), "ended");
+    ck_assert_str_eq(str(flow, "status"), "ended");
+    ck_assert(json_is_true(json_object_get(flow, "stayed")));
+    ck_assert(json_is_false(json_object_get(flow, "finished")));
+    ck_assert_int_eq(integer(flow, "stage"), 1);
+    json_decref(state);
+    expect_refused(&r, &r.a, message(&r.a, "go_on", question), 409, "room_ended");
+    free(question);
+    room_finish(&r);
+}
+END_TEST
+
 START_TEST(test_restart)
 {
     struct room r;
@@ -922,8 +1009,9 @@ START_TEST(test_restart)
     expect_replay(&r, &r.a, 0);
     expect_replay(&r, &r.b, r.last_seq - 2);
 
-    /* And the conversation goes on from there. */
-    send_ok(&r, &r.a, message(&r.a, "resume", NULL), false);
+    /* And the conversation goes on from there, resumed by the one who paused. */
+    expect_refused(&r, &r.a, message(&r.a, "resume", NULL), 409, "paused_by_partner");
+    send_ok(&r, &r.b, message(&r.b, "resume", NULL), false);
     send_ok(&r, &r.b, message(&r.b, "reflect", q0), false);
     state = get_state(&r, &r.b, NULL);
     ck_assert_str_eq(str(json_object_get(state, "flow"), "phase"), "confirm");
@@ -986,6 +1074,7 @@ static Suite *flow_suite(void)
         {"enforcement", test_enforcement},
         {"sets", test_sets},
         {"restart", test_restart},
+        {"stay_here", test_stay_here},
         {"end_before_join", test_end_before_join},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

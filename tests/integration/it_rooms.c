@@ -1187,6 +1187,16 @@ static long long pass_ok(const struct room *room, const char *token, const char 
     return seq;
 }
 
+/* At a stage gate both choose to go on (docs/api.md, the flow). */
+static long long go_on_ok(const struct room *room, const char *token, const char *question)
+{
+    static unsigned counter = 2000;
+    json_t *vote = written_event("go_on", question, ++counter);
+    long long seq = post_ok(room, token, vote);
+    json_decref(vote);
+    return seq;
+}
+
 /* A reveal-together answer stays with its writer until the partner's arrives; then
  * both are released in one event (DESIGN §5, flow.h). */
 START_TEST(reveal_together_answers_are_held)
@@ -1200,16 +1210,23 @@ START_TEST(reveal_together_answers_are_held)
     skip_to(&a, 1);
     skip_to(&b, 1);
 
-    /* Pass through the first three questions; A opens the 1st and 3rd, B the 2nd. */
+    /* Pass through the first three questions; A opens the 1st and 3rd, B the 2nd; at the
+     * gates of stages 2 and 3 (before the 2nd and the 4th) both choose to go on. */
     static const char *const questions[] = {"cg-good-moment", "precious-feel-yourself",
                                             "me-always-there"};
     long long seq = 1;
     for (size_t q = 0; q < 3; q++) {
         const char *first = q % 2 ? room.token_b : room.token_a;
         const char *second = q % 2 ? room.token_a : room.token_b;
+        if (q == 1) {
+            ck_assert_int_eq(go_on_ok(&room, room.token_a, questions[q]), ++seq);
+            ck_assert_int_eq(go_on_ok(&room, room.token_b, questions[q]), ++seq);
+        }
         ck_assert_int_eq(pass_ok(&room, first, questions[q]), ++seq);
         ck_assert_int_eq(pass_ok(&room, second, questions[q]), ++seq);
     }
+    ck_assert_int_eq(go_on_ok(&room, room.token_b, "differ-matters-to-other"), ++seq);
+    ck_assert_int_eq(go_on_ok(&room, room.token_a, "differ-matters-to-other"), ++seq);
     skip_to(&a, seq);
     skip_to(&b, seq);
     json_t *state = room_state(&room, room.token_a);
@@ -1271,7 +1288,7 @@ START_TEST(reveal_together_answers_are_held)
     assert_quiet(&a, 300);
     sse_close(&a);
 
-    /* Pause holds the flow; resume continues it. */
+    /* Pause holds the flow; resume by the one who paused continues it. */
     json_t *pause = control_event("pause", 90);
     post_ok(&room, room.token_b, pause);
     json_decref(pause);
@@ -1282,8 +1299,9 @@ START_TEST(reveal_together_answers_are_held)
     char *text = json_dumps(reflect, JSON_COMPACT);
     post_refused(&room, room.token_a, text, 409, "paused");
     free(text);
+    /* B paused, so B carries on. */
     json_t *resume = control_event("resume", 91);
-    post_ok(&room, room.token_a, resume);
+    post_ok(&room, room.token_b, resume);
     json_decref(resume);
     state = room_state(&room, room.token_b);
     ck_assert_str_eq(state_name(state), "active");

@@ -40,13 +40,14 @@ enum effect {
     E_STAGE = 1 << 3,
     E_HELD = 1 << 4,
     E_ENDED = 1 << 5,
+    E_OPEN = 1 << 6,
 };
 
 static unsigned effects_of(const struct thou_flow_result *r)
 {
     return (r->hold ? E_HOLD : 0) | (r->reveal ? E_REVEAL : 0) |
            (r->advanced_question ? E_NEXT : 0) | (r->entered_stage ? E_STAGE : 0) |
-           (r->held ? E_HELD : 0) | (r->ended ? E_ENDED : 0);
+           (r->held ? E_HELD : 0) | (r->ended ? E_ENDED : 0) | (r->opened_stage ? E_OPEN : 0);
 }
 
 static enum thou_flow_reason send(struct thou_flow_state *s, char role, const char *type,
@@ -137,10 +138,12 @@ struct row {
 #define S_A0_ROUND2  S_A0_ROUND1 " A:add:a0 B:reflect:a0"
 #define S_A0_SECOND  "A:pass:a0"
 #define S_A1         "A:pass:a0 B:pass:a0"
-#define S_B0         S_A1 " B:pass:a1 A:pass:a1"
+#define S_GATE1      S_A1 " B:pass:a1 A:pass:a1"
+#define S_B0         S_GATE1 " A:go_on:b0 B:go_on:b0"
 #define S_B1         S_B0 " A:answer:b0 B:answer:b0"
 #define S_B1_REFLECT S_B1 " A:answer:b1 B:answer:b1"
-#define S_C0         S_B1_REFLECT " A:reflect:b1 B:reflect:b1"
+#define S_GATE2      S_B1_REFLECT " A:reflect:b1 B:reflect:b1"
+#define S_C0         S_GATE2 " B:go_on:c0 A:go_on:c0"
 #define S_C1         S_C0 " A:pass:c0 B:pass:c0 A:pass:c0 B:pass:c0"
 #define S_HELD       "cap=0 " S_B0
 #define S_ENDED      "B:end"
@@ -214,7 +217,7 @@ static const struct row rows[] = {
     {S_A1, 'A', "answer", "a1", TURN, AT(ACTIVE, 0, 1, SPEAK, 'B', 0, 0), 0},
     {S_A1, 'B', "answer", "a0", WRONG, AT(ACTIVE, 0, 1, SPEAK, 'B', 0, 0), 0},
     {S_A1, 'B', "pass", "a1", OK, AT(ACTIVE, 0, 1, SPEAK, 'A', 0, DB), 0},
-    {S_A1 " B:pass:a1", 'A', "pass", "a1", OK, AT(ACTIVE, 1, 0, SPEAK, 'A', 0, 0),
+    {S_A1 " B:pass:a1", 'A', "pass", "a1", OK, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0),
      E_NEXT | E_STAGE},
     /* b0, stage not listening: an answer closes the half */
     {S_B0, 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA), 0},
@@ -250,8 +253,8 @@ static const struct row rows[] = {
     {S_B1_REFLECT " A:reflect:b1", 'A', "reflect", "b1", WRONG,
      AT(ACTIVE, 1, 1, REVEAL_REFLECT, 0, 0, DA), 0},
     {S_B1_REFLECT " A:reflect:b1", 'B', "reflect", "b1", OK,
-     AT(ACTIVE, 2, 0, REVEAL_WRITE, 0, 0, 0), E_NEXT | E_STAGE},
-    {S_B1_REFLECT " A:pass:b1", 'B', "pass", "b1", OK, AT(ACTIVE, 2, 0, REVEAL_WRITE, 0, 0, 0),
+     AT(VOTING, 2, 0, REVEAL_WRITE, 0, 0, 0), E_NEXT | E_STAGE},
+    {S_B1_REFLECT " A:pass:b1", 'B', "pass", "b1", OK, AT(VOTING, 2, 0, REVEAL_WRITE, 0, 0, 0),
      E_NEXT | E_STAGE},
     /* c0, reveal-together in a listening stage: no speaker, no confirm */
     {S_C0, 'B', "answer", "c0", OK, AT(ACTIVE, 2, 0, REVEAL_WRITE, 0, 0, DB), E_HOLD},
@@ -271,13 +274,20 @@ static const struct row rows[] = {
     {"", 'B', "pause", "a0", OK, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'B', "pause", NULL, THOU_FLOW_EALREADY_PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0),
      0},
-    {"A:pause", 'B', "resume", NULL, OK, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"A:pause", 'A', "resume", NULL, OK, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    /* the pause belongs to the one who asked for it */
+    {"A:pause", 'B', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"B:pause", 'A', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"B:pause", 'A', "end", NULL, OK, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), E_ENDED},
+    {"B:pause B:resume", 'A', "pause", NULL, OK, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"", 'A', "resume", NULL, THOU_FLOW_ENOT_PAUSED, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", "a0", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'B', "reflect", "a0", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", "nope", PAUSED, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {"A:pause", 'A', "answer", NULL, EINVAL, AT(PAUSED, 0, 0, SPEAK, 'A', 0, 0), 0},
-    {S_A0_CONFIRM " A:pause", 'B', "resume", NULL, OK, AT(ACTIVE, 0, 0, CONFIRM, 'A', 0, 0), 0},
+    {S_A0_CONFIRM " A:pause", 'A', "resume", NULL, OK, AT(ACTIVE, 0, 0, CONFIRM, 'A', 0, 0), 0},
     {S_A0_CONFIRM, 'B', "end", NULL, OK, AT(ENDED, 0, 0, CONFIRM, 'A', 0, 0), E_ENDED},
     {"A:pause", 'B', "end", NULL, OK, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), E_ENDED},
     {S_ENDED, 'A', "answer", "a0", ENDED, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), 0},
@@ -288,21 +298,50 @@ static const struct row rows[] = {
     {S_ENDED, 'A', "note", NULL, ENDED, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), 0},
     {S_ENDED, 'C', "answer", "a0", EINVAL, AT(ENDED, 0, 0, SPEAK, 'A', 0, 0), 0},
     /* the stage cap: held at the start of the next stage */
-    {"cap=0 " S_A1 " B:pass:a1", 'A', "pass", "a1", OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0),
-     E_NEXT | E_STAGE | E_HELD},
+    {"cap=0 " S_A1 " B:pass:a1", 'A', "pass", "a1", OK, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0),
+     E_NEXT | E_STAGE},
     {S_HELD, 'A', "answer", "b0", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'A', "answer", "a1", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'B', "reflect", "zz", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'B', "pause", NULL, OK, AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
-    {S_HELD " B:pause", 'A', "resume", NULL, OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_HELD " B:pause", 'B', "resume", NULL, OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_HELD " B:pause", 'A', "resume", NULL, THOU_FLOW_EPAUSED_BY_PARTNER,
+     AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD " B:pause", 'A', "answer", "b0", PAUSED, AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'A', "resume", NULL, THOU_FLOW_ENOT_PAUSED, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
     {S_HELD, 'A', "end", NULL, OK, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), E_ENDED},
     {S_HELD " cap=1", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA), 0},
-    {S_HELD " B:pause cap=1 A:resume", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA),
+    {S_HELD " B:pause cap=1 B:resume", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA),
      0},
     {"cap=1 " S_B1_REFLECT " A:reflect:b1", 'B', "reflect", "b1", OK,
-     AT(HELD, 2, 0, REVEAL_WRITE, 0, 0, 0), E_NEXT | E_STAGE | E_HELD},
+     AT(VOTING, 2, 0, REVEAL_WRITE, 0, 0, 0), E_NEXT | E_STAGE},
+    /* stage votes: both choose to go on before a stage opens */
+    {S_GATE1, 'A', "answer", "b0", THOU_FLOW_EVOTING, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'B', "pass", "b0", THOU_FLOW_EVOTING, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'A', "go_on", "b0", OK, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'B', "go_on", "a1", WRONG, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'B', "go_on", "c0", WRONG, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'B', "go_on", NULL, EINVAL, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'C', "go_on", "b0", EINVAL, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1 " A:go_on:b0", 'A', "go_on", "b0", THOU_FLOW_EALREADY_VOTED,
+     AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1 " A:go_on:b0", 'A', "stay_here", "b0", THOU_FLOW_EALREADY_VOTED,
+     AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1 " A:go_on:b0", 'B', "go_on", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'A', 0, 0), E_OPEN},
+    {S_GATE1 " A:go_on:b0", 'B', "stay_here", "b0", OK, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), E_ENDED},
+    {S_GATE1, 'B', "stay_here", "b0", OK, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), E_ENDED},
+    {S_GATE1 " B:stay_here:b0", 'A', "go_on", "b0", ENDED, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1, 'A', "end", NULL, OK, AT(ENDED, 1, 0, SPEAK, 'A', 0, 0), E_ENDED},
+    {S_GATE1 " A:pause", 'B', "go_on", "b0", PAUSED, AT(PAUSED, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE1 " B:go_on:b0 A:pause", 'A', "resume", NULL, OK, AT(VOTING, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {"cap=0 " S_GATE1 " A:go_on:b0", 'B', "go_on", "b0", OK, AT(HELD, 1, 0, SPEAK, 'A', 0, 0),
+     E_OPEN | E_HELD},
+    {"", 'A', "go_on", "a0", WRONG, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {"", 'A', "stay_here", "a0", WRONG, AT(ACTIVE, 0, 0, SPEAK, 'A', 0, 0), 0},
+    {S_B0, 'B', "go_on", "b0", WRONG, AT(ACTIVE, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_HELD, 'B', "go_on", "b0", HELD, AT(HELD, 1, 0, SPEAK, 'A', 0, 0), 0},
+    {S_GATE2 " A:go_on:c0", 'B', "go_on", "c0", OK, AT(ACTIVE, 2, 0, REVEAL_WRITE, 0, 0, 0),
+     E_OPEN},
     /* a lowered cap never moves back and gates only the next boundary */
     {S_B0 " cap=0", 'A', "answer", "b0", OK, AT(ACTIVE, 1, 0, SPEAK, 'B', 0, DA), 0},
 };
@@ -366,6 +405,7 @@ START_TEST(test_names)
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_ENOT_YOUR_TURN), "not_your_turn");
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_EALREADY_PAUSED), "already_paused");
     ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_ENOT_PAUSED), "not_paused");
+    ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_EPAUSED_BY_PARTNER), "paused_by_partner");
 
     ck_assert_str_eq(thou_flow_status_name(THOU_FLOW_HELD), "held");
     ck_assert_str_eq(thou_flow_phase_name(THOU_FLOW_PHASE_REVEAL_REFLECT), "reveal_reflect");
@@ -486,7 +526,7 @@ START_TEST(test_stage_cap)
     s = state_after(S_HELD " A:pause");
     ck_assert(thou_flow_set_stage_cap(&s, THOU_FLOW_NO_CAP));
     ck_assert_int_eq(s.status, THOU_FLOW_PAUSED);
-    ck_assert_int_eq(send(&s, 'B', "resume", NULL, NULL), THOU_FLOW_OK);
+    ck_assert_int_eq(send(&s, 'A', "resume", NULL, NULL), THOU_FLOW_OK);
     ck_assert_int_eq(s.status, THOU_FLOW_ACTIVE);
 
     /* the cap is recorded even when ended; it changes nothing else */
@@ -530,6 +570,17 @@ static void reveal(struct thou_flow_state *s, const char *id)
     ck_assert(r.advanced_question);
 }
 
+/* Both choose to go on at a stage gate. */
+static void vote_on(struct thou_flow_state *s, const char *id)
+{
+    struct thou_flow_result r;
+    ck_assert_int_eq(s->status, THOU_FLOW_VOTING);
+    ck_assert_int_eq(send(s, 'A', "go_on", id, &r), THOU_FLOW_OK);
+    ck_assert(!r.opened_stage);
+    ck_assert_int_eq(send(s, 'B', "go_on", id, &r), THOU_FLOW_OK);
+    ck_assert(r.opened_stage);
+}
+
 START_TEST(test_full_conversation)
 {
     struct thou_flow_state s;
@@ -539,9 +590,11 @@ START_TEST(test_full_conversation)
     converse(&s, "a0", 'A', true);
     converse(&s, "a1", 'B', true);
     ck_assert_uint_eq(s.stage, 1);
+    vote_on(&s, "b0");
     converse(&s, "b0", 'A', false);
     reveal(&s, "b1");
     ck_assert_uint_eq(s.stage, 2);
+    vote_on(&s, "c0");
     thou_flow_progress(&plan, &s, &index, &total);
     ck_assert_uint_eq(index, 4);
     reveal(&s, "c0");
@@ -567,6 +620,10 @@ START_TEST(test_openers_alternate)
     thou_flow_state_init(&s, &p);
     for (size_t k = 0; k < 6; k++) {
         const char *id = thou_flow_current_question(&p, &s);
+        for (char role = 'A'; s.status == THOU_FLOW_VOTING; role++) {
+            struct thou_flow_event ev = {THOU_FLOW_GO_ON, role, id};
+            ck_assert_int_eq(thou_flow_apply(&p, 0, &s, &ev, NULL), THOU_FLOW_OK);
+        }
         ck_assert_int_eq(s.speaker, expected[k]);
         for (int step = 0; step < 2; step++) {
             char role = expected[k] ? s.speaker : (step == 0 ? 'A' : 'B');
@@ -594,7 +651,10 @@ START_TEST(test_held_then_raised)
 
     run_script(&s, S_A1 " B:pass:a1");
     ck_assert_int_eq(send(&s, 'A', "pass", "a1", &r), THOU_FLOW_OK);
-    ck_assert(r.entered_stage && r.held);
+    ck_assert(r.entered_stage && !r.held);
+    ck_assert_int_eq(send(&s, 'A', "go_on", "b0", &r), THOU_FLOW_OK);
+    ck_assert_int_eq(send(&s, 'B', "go_on", "b0", &r), THOU_FLOW_OK);
+    ck_assert(r.opened_stage && r.held);
     ck_assert_int_eq(s.status, THOU_FLOW_HELD);
     ck_assert_int_eq(send(&s, 'A', "answer", "b0", NULL), THOU_FLOW_EHELD);
     ck_assert_int_eq(send(&s, 'B', "pass", "b0", NULL), THOU_FLOW_EHELD);
@@ -607,8 +667,10 @@ START_TEST(test_held_then_raised)
     ck_assert(r.reveal);
     ck_assert_int_eq(send(&s, 'B', "pass", "b1", NULL), THOU_FLOW_OK);
     ck_assert_int_eq(send(&s, 'A', "pass", "b1", &r), THOU_FLOW_OK);
-    ck_assert(r.entered_stage && r.held);
+    ck_assert(r.entered_stage);
     ck_assert_uint_eq(s.stage, 2);
+    vote_on(&s, "c0");
+    ck_assert_int_eq(s.status, THOU_FLOW_HELD);
 
     ck_assert(thou_flow_set_stage_cap(&s, THOU_FLOW_NO_CAP));
     reveal(&s, "c0");
@@ -645,14 +707,16 @@ START_TEST(test_json_shape)
                     "\"done\":{\"A\":false,\"B\":false},"
                     "\"expect\":{\"A\":[\"confirm_heard\",\"add\",\"pass\"],\"B\":[]},"
                     "\"progress\":{\"index\":0,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":false}");
 
     s = state_after(S_HELD " A:pause");
     assert_json(&s, "{\"status\":\"paused\",\"finished\":false,\"stage\":1,\"question\":\"b0\","
                     "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"A\",\"rounds\":0,"
                     "\"done\":{\"A\":false,\"B\":false},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":2,\"total\":6},\"stage_cap\":0,"
-                    "\"paused_from\":\"held\"}");
+                    "\"paused_from\":\"held\",\"paused_by\":\"A\","
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":false}");
 
     s = state_after(S_B1 " B:answer:b1");
     assert_json(&s, "{\"status\":\"active\",\"finished\":false,\"stage\":1,\"question\":\"b1\","
@@ -660,21 +724,41 @@ START_TEST(test_json_shape)
                     "\"rounds\":0,\"done\":{\"A\":false,\"B\":true},"
                     "\"expect\":{\"A\":[\"answer\",\"pass\"],\"B\":[]},"
                     "\"progress\":{\"index\":3,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":false}");
 
     s = state_after(S_C1 " B:pass:c1 A:pass:c1");
     assert_json(&s, "{\"status\":\"ended\",\"finished\":true,\"stage\":2,\"question\":null,"
                     "\"question_index\":1,\"phase\":\"done\",\"speaker\":null,\"rounds\":0,"
                     "\"done\":{\"A\":true,\"B\":true},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":6,\"total\":6},\"stage_cap\":null,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":false}");
+
+    s = state_after(S_GATE1 " B:go_on:b0");
+    assert_json(&s, "{\"status\":\"voting\",\"finished\":false,\"stage\":1,\"question\":\"b0\","
+                    "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"A\",\"rounds\":0,"
+                    "\"done\":{\"A\":false,\"B\":false},"
+                    "\"expect\":{\"A\":[\"go_on\",\"stay_here\"],\"B\":[]},"
+                    "\"progress\":{\"index\":2,\"total\":6},\"stage_cap\":null,"
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":true},\"stayed\":false}");
+
+    s = state_after(S_GATE1 " A:stay_here:b0");
+    assert_json(&s, "{\"status\":\"ended\",\"finished\":false,\"stage\":1,\"question\":null,"
+                    "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"A\",\"rounds\":0,"
+                    "\"done\":{\"A\":false,\"B\":false},\"expect\":{\"A\":[],\"B\":[]},"
+                    "\"progress\":{\"index\":2,\"total\":6},\"stage_cap\":null,"
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":true}");
 
     s = state_after("cap=2147483647 " S_A0_SECOND " B:end");
     assert_json(&s, "{\"status\":\"ended\",\"finished\":false,\"stage\":0,\"question\":null,"
                     "\"question_index\":0,\"phase\":\"speak\",\"speaker\":\"B\",\"rounds\":0,"
                     "\"done\":{\"A\":true,\"B\":false},\"expect\":{\"A\":[],\"B\":[]},"
                     "\"progress\":{\"index\":0,\"total\":6},\"stage_cap\":2147483647,"
-                    "\"paused_from\":null}");
+                    "\"paused_from\":null,\"paused_by\":null,"
+                    "\"votes\":{\"A\":false,\"B\":false},\"stayed\":false}");
 }
 END_TEST
 
@@ -732,6 +816,19 @@ static const struct mutation mutations[] = {
     {S_A0_ROUND1, "paused_from", "\"active\""},
     {S_A0_ROUND1, "paused_from", "\"held\""},
     {S_A0_ROUND1, "paused_from", "\"nope\""},
+    {S_A0_ROUND1, "paused_by", "\"A\""},
+    {S_A0_ROUND1, "votes", "{\"A\":true,\"B\":false}"},
+    {S_A0_ROUND1, "votes", "[]"},
+    {S_A0_ROUND1, "stayed", "true"},
+    {S_A0_ROUND1, "stayed", "1"},
+    {S_GATE1, "votes", "{\"A\":true,\"B\":true}"},
+    {S_GATE1, "votes", "{\"A\":true}"},
+    {S_GATE1, "status", "\"active\""},
+    {S_B0, "status", "\"voting\""},
+    {S_C1 " B:pass:c1 A:pass:c1", "stayed", "true"},
+    {S_HELD " A:pause", "paused_by", "\"C\""},
+    {S_HELD " A:pause", "paused_by", "1"},
+    {S_HELD " A:pause", "paused_by", "\"\""},
     {S_A0_ROUND1, "extra", "1"},
     {S_A0_ROUND1, "status", NULL},
     {S_A0_ROUND1, "finished", NULL},
@@ -843,6 +940,24 @@ START_TEST(test_json_refuses_compound)
 }
 END_TEST
 
+/* A pause stored before pauses had an owner reads as one either role may resume. */
+START_TEST(test_json_legacy_pause)
+{
+    struct thou_flow_state s = state_after("B:pause");
+    ck_assert_int_eq(s.paused_by, 'B');
+    json_t *json = thou_flow_state_to_json(&plan, &s);
+    ck_assert_str_eq(json_string_value(json_object_get(json, "paused_by")), "B");
+    json_object_del(json, "paused_by");
+    struct thou_flow_state out;
+    ck_assert_int_eq(thou_flow_state_from_json(&plan, json, &out), THOU_OK);
+    ck_assert_int_eq(out.status, THOU_FLOW_PAUSED);
+    ck_assert_int_eq(out.paused_by, '\0');
+    ck_assert_int_eq(send(&out, 'A', "resume", NULL, NULL), THOU_FLOW_OK);
+    ck_assert_int_eq(out.status, THOU_FLOW_ACTIVE);
+    json_decref(json);
+}
+END_TEST
+
 START_TEST(test_json_refuses_other_plans)
 {
     static const struct thou_flow_question renamed[] = {{"a0", false}, {"a9", false}};
@@ -940,15 +1055,18 @@ static struct thou_flow_event random_event(struct rng *r, const struct thou_flow
     if (role && rng_below(r, 100) < 55) {
         ev.role = role;
         ev.type = pick_type_from(r, thou_flow_expect(s, role));
+        /* Staying, like ending, is rare, so that most runs go deep. */
+        if (ev.type == THOU_FLOW_STAY_HERE && rng_below(r, 30) != 0)
+            ev.type = THOU_FLOW_GO_ON;
         ev.question = current;
         return ev;
     }
     static const char roles[] = {'A', 'B', 'A', 'B', 'A', 'B', 'C', '\0'};
     ev.role = roles[rng_below(r, sizeof roles)];
-    ev.type = (enum thou_flow_type)rng_below(r, THOU_FLOW_END + 1);
+    ev.type = (enum thou_flow_type)rng_below(r, THOU_FLOW_STAY_HERE + 1);
     /* Ending at a thirtieth of the uniform rate lets most runs get deep into the plan. */
-    while (ev.type == THOU_FLOW_END && rng_below(r, 30) != 0)
-        ev.type = (enum thou_flow_type)rng_below(r, THOU_FLOW_END + 1);
+    while ((ev.type == THOU_FLOW_END || ev.type == THOU_FLOW_STAY_HERE) && rng_below(r, 30) != 0)
+        ev.type = (enum thou_flow_type)rng_below(r, THOU_FLOW_STAY_HERE + 1);
     switch (rng_below(r, 6)) {
     case 0:
     case 1:
@@ -1016,8 +1134,8 @@ static void check_pass_never_blocks(const struct thou_flow_state *s)
 {
     const char *current = thou_flow_current_question(&plan, s);
     for (char role = 'A'; role <= 'B'; role++) {
-        if (!thou_flow_expect(s, role))
-            continue;
+        if (!thou_flow_expect(s, role) || s->status == THOU_FLOW_VOTING)
+            continue; /* at a stage gate the choice is go on or stay, not pass */
         REQUIRE(thou_flow_expect(s, role) & THOU_FLOW_TYPE_BIT(THOU_FLOW_PASS));
         struct thou_flow_state copy = *s;
         struct thou_flow_event ev = {THOU_FLOW_PASS, role, current};
@@ -1073,16 +1191,17 @@ static void drive_to_finish(struct thou_flow_state *s, unsigned max_rounds, stru
         return;
     thou_flow_set_stage_cap(s, THOU_FLOW_NO_CAP);
     if (s->status == THOU_FLOW_PAUSED) {
-        struct thou_flow_event resume = {THOU_FLOW_RESUME, 'B', NULL};
+        struct thou_flow_event resume = {THOU_FLOW_RESUME, s->paused_by ? s->paused_by : 'B', NULL};
         REQUIRE(thou_flow_apply(&plan, max_rounds, s, &resume, NULL) == THOU_FLOW_OK);
     }
     /* per half: answer, then up to max_rounds+1 reflect/add pairs, then a confirm */
-    size_t bound = thou_flow_plan_total(&plan) * 2 * (2 * (max_rounds + 2) + 1);
+    size_t bound = thou_flow_plan_total(&plan) * 2 * (2 * (max_rounds + 2) + 1) + 2 * plan.n_stages;
     for (size_t steps = 0; s->status != THOU_FLOW_ENDED; steps++) {
         REQUIRE(steps < bound);
         char role = pick_role_that_may_act(r, s);
         REQUIRE(role != 0);
-        struct thou_flow_event ev = {pick_type_from(r, thou_flow_expect(s, role)), role,
+        unsigned mask = thou_flow_expect(s, role) & ~THOU_FLOW_TYPE_BIT(THOU_FLOW_STAY_HERE);
+        struct thou_flow_event ev = {pick_type_from(r, mask), role,
                                      thou_flow_current_question(&plan, s)};
         REQUIRE(thou_flow_apply(&plan, max_rounds, s, &ev, NULL) == THOU_FLOW_OK);
     }
@@ -1180,6 +1299,7 @@ static Suite *flow_suite(void)
     tcase_add_loop_test(json, test_json_refuses_compound, 0,
                         (int)(sizeof compound_mutations / sizeof compound_mutations[0]));
     tcase_add_test(json, test_json_refuses_other_plans);
+    tcase_add_test(json, test_json_legacy_pause);
     suite_add_tcase(s, json);
 
     TCase *random = tcase_create("random");
