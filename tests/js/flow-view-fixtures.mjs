@@ -21,6 +21,23 @@ dom.window.HTMLElement.prototype.focus = function focusElement(options) {
     focusLog.push({ el: this, options });
 };
 
+/* A browser refuses to create an element without a valid name; linkedom would make one. */
+const createElement = document.createElement.bind(document);
+document.createElement = (name, ...rest) => {
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9-]*$/i.test(name)) {
+        throw new Error(`InvalidCharacterError: createElement(${JSON.stringify(name)})`);
+    }
+    return createElement(name, ...rest);
+};
+
+/** a === b, without asking assert to print two DOM trees (linkedom's are huge). */
+export function same(actual, expected, message) {
+    if (actual !== expected) {
+        throw new Error(`${message}: ${actual?.outerHTML ?? actual} is not `
+            + `${expected?.outerHTML ?? expected}`);
+    }
+}
+
 const { newLog, addEntry } = await import('../../static/js/log.js');
 
 export const SET = {

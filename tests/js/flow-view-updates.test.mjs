@@ -7,7 +7,7 @@ import { beforeEach, describe, test } from 'node:test';
 
 import {
     makeStore, makeFlow, makeActions, freshMain, byId, allById, part, texts, click,
-    addEntry, focusLog,
+    addEntry, focusLog, same, submit,
 } from './flow-view-fixtures.mjs';
 
 const { renderTalk, renderEnded } = await import('../../static/js/flow-view.js');
@@ -39,7 +39,7 @@ describe('the frame', () => {
             .map((c) => c.getAttribute('data-part')),
         ['question-head', 'thread', 'hint', 'action']);
         assert.equal(part(main, 'action').className, 'action');
-        assert.equal(byId(main, 'turn').parentElement, part(main, 'question-head'));
+        same(byId(main, 'turn').parentElement, part(main, 'question-head'), 'the turn line');
         assert.equal(part(main, 'stage').querySelector('h1').className, 'stage-title');
         assert.equal(part(main, 'stage').querySelector('.stage-intro').tagName, 'P');
         assert.equal(byId(main, 'progress-text').className, 'progress-text');
@@ -117,7 +117,7 @@ describe('each part follows the store', () => {
         assert.equal(allById(part(main, 'thread'), 'entry').length, 1);
         addEntry(store.log, { seq: 5, role: 'B', type: 'answer', question: 'r1', text: 'hers' });
         draw();
-        assert.equal(byId(main, 'reveal'), null);
+        same(byId(main, 'reveal'), null, 'no reveal yet');
         store.log.revealed.set('r1', 6);
         draw();
         assert.equal(byId(byId(main, 'reveal-partner'), 'entry-text').textContent, 'hers');
@@ -154,8 +154,9 @@ describe('each part follows the store', () => {
         assert.equal(main.querySelector('.hint-label').textContent, S.hintLabelReveal);
         store.room.flow = makeFlow({ question: 'r1', phase: 'reveal_write', speaker: null });
         draw();
-        assert.equal(byId(main, 'hint'), null);
+        same(byId(main, 'hint'), null, 'no hint');
         assert.equal(part(main, 'hint').children.length, 0);
+        assert.equal(part(main, 'hint').textContent, '');
     });
 
     test('the title follows the step', () => {
@@ -196,7 +197,7 @@ describe('focus when it becomes my move', () => {
         store.room.flow = makeFlow({ phase: 'reflect', expect: { A: [], B: ['reflect'] } });
         draw();
         assert.equal(focusLog.length, 1);
-        assert.equal(focusLog[0].el, byId(main, 'compose-input'));
+        same(focusLog[0].el, byId(main, 'compose-input'), 'focus');
         assert.deepEqual(focusLog[0].options, { preventScroll: true });
     });
 
@@ -206,7 +207,7 @@ describe('focus when it becomes my move', () => {
         byId(main, 'pass-button').focus();
         store.room.flow = makeFlow({ phase: 'confirm', expect: { A: ['confirm_heard'], B: [] } });
         draw();
-        assert.equal(document.activeElement, byId(main, 'confirm-heard-button'));
+        same(document.activeElement, byId(main, 'confirm-heard-button'), 'focus');
         assert.deepEqual(focusLog.at(-1).options, { preventScroll: true });
     });
 
@@ -217,10 +218,149 @@ describe('focus when it becomes my move', () => {
         const count = focusLog.length;
         draw();
         assert.equal(focusLog.length, count, 'the same step: no new focus');
-        assert.equal(document.activeElement, box);
+        same(document.activeElement, box, 'focus');
         store.room.flow = makeFlow({ phase: 'reflect', expect: { A: [], B: ['reflect'] } });
         draw();
         assert.equal(focusLog.length, count);
         click(byId(main, 'pause-button'));
+    });
+});
+
+describe('every path renders what a browser would', () => {
+    const step = (flow, over = {}) => makeStore({ flow, ...over });
+    const stores = [
+        ['speak', step({})],
+        ['waiting', step({}, { role: 'B' })],
+        ['reflect', step({ phase: 'reflect', expect: { A: [], B: ['reflect'] } }, { role: 'B' })],
+        ['confirm', step({ phase: 'confirm', expect: { A: ['confirm_heard', 'add'], B: [] } })],
+        ['adding', step({ phase: 'confirm', expect: { A: ['confirm_heard', 'add'], B: [] } },
+            { ui: { adding: true } })],
+        ['reveal write', step({ question: 'r1', phase: 'reveal_write', speaker: null,
+            expect: { A: ['answer'], B: [] } })],
+        ['reveal reflect', step({ question: 'r1', phase: 'reveal_reflect', speaker: null,
+            expect: { A: ['reflect'], B: [] } })],
+        ['paused', step({ status: 'paused' })],
+        ['held', step({ status: 'held' })],
+        ['sync', step({}, { lastFlowSeq: 99 })],
+        ['sending', step({}, { local: [['1', { type: 'answer', question: 'q1', text: 't',
+            state: 'sending' }]] })],
+        ['end asked', step({}, { ui: { confirming: 'end' } })],
+        ['erase asked', step({}, { ui: { confirming: 'erase' } })],
+        ['every kind of entry', step({ question: 'q2' }, { entries: [
+            { seq: 2, role: 'A', type: 'answer', question: 'q1', text: 'a' },
+            { seq: 3, role: 'B', type: 'reflect', question: 'q1', text: 'r' },
+            { seq: 4, role: 'A', type: 'add', question: 'q1', text: 'd' },
+            { seq: 5, role: 'A', type: 'confirm_heard', question: 'q1' },
+            { seq: 6, role: 'B', type: 'pass', question: 'q2' },
+            { seq: 7, role: 'B', type: 'pause', question: 'q2' },
+            { seq: 8, role: 'A', type: 'answer', question: 'q2', unreadable: true },
+            { seq: 9, role: 'B', type: 'note', question: null, text: 'n' },
+            { seq: 10, role: 'A', type: 'answer', question: 'r1', text: 'x' },
+        ], local: [['1', { type: 'answer', question: 'q2', text: 't', state: 'failed',
+            error: 'paused' }], ['2', { type: 'note', question: null, text: 'm', state: 'sent' }]],
+        revealed: [['r1', 11]] })],
+    ];
+    for (const [name, store] of stores) {
+        test(name, () => {
+            const { main } = talk(store);
+            assert.ok(main.querySelectorAll('*').length > 20);
+        });
+    }
+
+    test('the ended screen, finished, with notes and history', () => {
+        const main = freshMain();
+        renderEnded(main, makeStore({ flow: { status: 'ended', finished: true }, entries: [
+            { seq: 2, role: 'A', type: 'answer', question: 'q1', text: 'a' },
+            { seq: 3, role: 'B', type: 'note', question: null, text: 'n' }] }), makeActions());
+        assert.ok(byId(main, 'history-item'));
+        renderEnded(main, makeStore({ flow: { status: 'ended' }, ui: { confirming: 'erase' } }),
+            makeActions());
+    });
+
+    test('texts of entries carry their test ids', () => {
+        const { main } = talk(makeStore({ entries: [
+            { seq: 2, role: 'A', type: 'answer', question: 'q1', text: 'a' },
+            { seq: 3, role: 'B', type: 'pass', question: 'q1' }] }));
+        assert.deepEqual(texts(allById(part(main, 'thread'), 'entry-text')), ['a',
+            S.partnerPassed]);
+        const thread = byId(part(main, 'thread'), 'thread');
+        assert.equal(thread.className, 'thread');
+    });
+});
+
+describe('reveal-together details', () => {
+    const flow = { question: 'r1', phase: 'reveal_reflect', speaker: null };
+
+    test('only my own answer is marked private, and only before the reveal', () => {
+        const { main } = talk(makeStore({ flow: { ...flow, phase: 'reveal_write' }, entries: [
+            { seq: 4, role: 'B', type: 'answer', question: 'r1', text: 'theirs' },
+            { seq: 5, role: 'A', type: 'reflect', question: 'r1', text: 'my reflect' },
+            { seq: 6, role: 'A', type: 'answer', question: 'r1', text: 'mine' }] }));
+        const thread = byId(part(main, 'thread'), 'thread');
+        assert.equal(thread.className, 'thread');
+        const notes = allById(thread, 'entry').map((e) => e.querySelector('.quiet.small')
+            ?.textContent ?? null);
+        assert.deepEqual(notes, [null, null, S.privateUntilReveal]);
+    });
+
+    test('a normal question marks nothing private', () => {
+        const { main } = talk(makeStore({ entries: [
+            { seq: 4, role: 'A', type: 'answer', question: 'q1', text: 'mine' }] }));
+        same(byId(part(main, 'thread'), 'entry').querySelector('.quiet.small'), null,
+            'no private note');
+    });
+
+    for (const [name, mine, note] of [['my pass', { type: 'pass' }, S.revealYouPassed],
+        ['my answer', { type: 'answer', text: 'x' }, S.revealDiffer]]) {
+        test(`the partner's part missing, with ${name}`, () => {
+            const { main } = talk(makeStore({ flow, revealed: [['r1', 6]], entries: [
+                { seq: 5, role: 'A', question: 'r1', ...mine }] }));
+            assert.equal(byId(main, 'reveal-note').textContent, note);
+            same(byId(byId(main, 'reveal-partner'), 'entry'), null, 'no partner part');
+            const thread = byId(part(main, 'thread'), 'thread');
+            assert.equal(thread.className, 'thread');
+            assert.equal(byId(main, 'reveal').className, 'reveal');
+            assert.equal(main.querySelector('.reveal-grid').children.length, 2);
+        });
+    }
+
+    test('the same answer, spaces aside, on either side', () => {
+        for (const [a, b] of [['same', '  same '], [' same', 'same  ']]) {
+            const { main } = talk(makeStore({ flow, revealed: [['r1', 6]], entries: [
+                { seq: 4, role: 'B', type: 'answer', question: 'r1', text: b },
+                { seq: 5, role: 'A', type: 'answer', question: 'r1', text: a }] }));
+            assert.equal(byId(main, 'reveal-note').textContent, S.revealSame);
+        }
+    });
+});
+
+describe('compose and confirm details', () => {
+    test('the confirm step\'s pieces', () => {
+        const { main } = talk(makeStore({ flow: { phase: 'confirm',
+            expect: { A: ['confirm_heard', 'add'], B: [] } } }));
+        const step = byId(main, 'confirm-step');
+        assert.equal(step.querySelector('.prompt').tagName, 'P');
+        const buttons = step.querySelector('.buttons');
+        assert.equal(buttons.tagName, 'DIV');
+        assert.deepEqual([...buttons.children].map((b) => [b.tagName, b.getAttribute('type'),
+            b.className]), [['BUTTON', 'button', 'button'],
+            ['BUTTON', 'button', 'button button--secondary'],
+            ['BUTTON', 'button', 'button button--quiet']]);
+        assert.equal(step.lastElementChild.className, 'quiet small');
+        assert.equal(step.lastElementChild.textContent, S.passHelp);
+    });
+
+    test('the compose form\'s pieces', () => {
+        const { main, actions } = talk(makeStore({ role: 'B', flow: { phase: 'reflect',
+            expect: { A: [], B: ['reflect'] } } }));
+        const form = byId(main, 'compose');
+        assert.equal(form.tagName, 'FORM');
+        const buttons = form.querySelector('.buttons');
+        assert.deepEqual([...buttons.children].map((b) => b.className),
+            ['button', 'button button--quiet']);
+        assert.equal(form.querySelector('.form-error').tagName, 'P');
+        assert.equal(form.lastElementChild.className, 'quiet small');
+        submit(form);
+        assert.equal(actions.calls.filter(([n]) => n === 'compose').length, 0);
     });
 });
