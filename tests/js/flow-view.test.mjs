@@ -1,99 +1,24 @@
-// Tests of static/js/flow-view.js, the conversation screen, rendered into a jsdom document:
+// Tests of static/js/flow-view.js, the conversation screen, rendered into a small DOM
+// (tests/js/flow-view-fixtures.mjs):
 // what each step offers, the thread (with reveal-together questions), entry states, notes,
 // history, controls and the ended screen, and that every input goes to `actions`.
 
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 
-import { parseHTML } from 'linkedom';
-
-/* linkedom: a small DOM that loads in a fraction of jsdom's time, which matters when a
- * mutation run starts this file once per mutant. It has no focus, so the page's focus is
- * kept here the way a browser keeps it. */
-const dom = parseHTML('<!doctype html><html><head><title></title></head><body></body></html>');
-globalThis.window = dom.window;
-globalThis.document = dom.document;
-let focused = null;
-Object.defineProperty(document, 'activeElement', {
-    get: () => (focused?.isConnected ? focused : document.body),
-});
-dom.window.HTMLElement.prototype.focus = function focusElement() {
-    focused = this;
-};
+import {
+    dom, makeStore, makeFlow, makeActions, freshMain, byId, allById, part, texts, click,
+    submit, addEntry, same, SET,
+} from './flow-view-fixtures.mjs';
 
 const { stepOf, renderTalk, renderEnded } = await import('../../static/js/flow-view.js');
 const { S } = await import('../../static/js/strings.js');
-const { newLog, addEntry } = await import('../../static/js/log.js');
-
-/* ---------------------------------------------------------------- fixtures */
-
-const SET = {
-    stages: [
-        { title: 'Common ground', intro: 'Start easy.' },
-        { title: 'Differences', intro: 'Side by side.' },
-        { title: 'Last', intro: 'The end.' },
-    ],
-};
-const QUESTIONS = new Map([
-    ['q1', { text: 'What made you smile?', hint: 'Listen for the feeling.', reveal: false }],
-    ['q2', { text: 'What do you need?', hint: null, reveal: false }],
-    ['r1', { text: 'Where do we differ?', hint: 'Read slowly.', reveal: true }],
-]);
-
-function makeFlow(over = {}) {
-    return {
-        status: 'active', finished: false, stage: 0, question: 'q1', phase: 'speak',
-        speaker: 'A', rounds: 0, done: { A: false, B: false },
-        expect: { A: ['answer', 'pass'], B: [] }, progress: { index: 0, total: 3 }, ...over,
-    };
-}
-
-function makeStore({ role = 'A', flow = {}, entries = [], local = [], revealed = [],
-    ui = {}, lastSeq = 10, lastFlowSeq = 0, drafts = [], sendTrouble = false,
-    online = true } = {}) {
-    const log = newLog();
-    entries.forEach((e) => addEntry(log, e));
-    revealed.forEach(([q, seq]) => log.revealed.set(q, seq));
-    log.lastFlowSeq = lastFlowSeq;
-    return {
-        record: { role },
-        room: { flow: makeFlow(flow), last_seq: lastSeq },
-        set: SET,
-        questions: QUESTIONS,
-        log,
-        local: new Map(local),
-        drafts: new Map(drafts),
-        ui: { adding: false, confirming: null, busy: false, ...ui },
-        sendTrouble,
-        online,
-    };
-}
-
-function makeActions() {
-    const calls = [];
-    const record = (name) => (...args) => calls.push([name, ...args]);
-    const actions = { calls };
-    for (const name of ['compose', 'setDraft', 'confirmHeard', 'startAdding', 'pass', 'resume',
-        'pause', 'end', 'askConfirm', 'erase', 'note', 'noteStep']) {
-        actions[name] = record(name);
-    }
-    return actions;
-}
 
 function render(store, actions = makeActions()) {
-    const main = document.createElement('main');
-    document.body.replaceChildren(main);
+    const main = freshMain();
     renderTalk(main, store, actions);
     return { main, actions };
 }
-
-const byId = (root, id) => root.querySelector(`[data-testid="${id}"]`);
-const allById = (root, id) => [...root.querySelectorAll(`[data-testid="${id}"]`)];
-const part = (main, name) => main.querySelector(`[data-part="${name}"]`);
-const texts = (els) => els.map((e) => e.textContent);
-const click = (el) => el.dispatchEvent(new dom.Event('click', { bubbles: true }));
-const submit = (form) => form.dispatchEvent(new dom.Event('submit',
-    { bubbles: true, cancelable: true }));
 
 beforeEach(() => {
     document.body.replaceChildren();
@@ -231,7 +156,7 @@ describe('the talk screen', () => {
             turn = byId(main, 'turn');
             assert.equal(turn.className, 'turn turn--both');
             assert.equal(turn.querySelector('.turn-who').textContent, S.turnBoth);
-            assert.equal(turn.querySelector('.turn-role'), null);
+            same(turn.querySelector('.turn-role'), null, 'the element');
             assert.ok(main.textContent.includes(S.revealExplain));
         }
     });
@@ -244,18 +169,18 @@ describe('the talk screen', () => {
         ({ main } = render(makeStore({ role: 'B', flow: { phase: 'reflect' } })));
         assert.ok(byId(main, 'hint'));
         ({ main } = render(makeStore({ role: 'B', flow: { phase: 'confirm' } })));
-        assert.equal(byId(main, 'hint'), null, 'not while the speaker confirms');
+        same(byId(main, 'hint'), null, 'not while the speaker confirms');
         ({ main } = render(makeStore({ role: 'A' })));
-        assert.equal(byId(main, 'hint'), null, 'not for the speaker');
+        same(byId(main, 'hint'), null, 'not for the speaker');
         ({ main } = render(makeStore({ role: 'B', flow: { question: 'q2' } })));
-        assert.equal(byId(main, 'hint'), null, 'not when the question has none');
+        same(byId(main, 'hint'), null, 'not when the question has none');
         ({ main } = render(makeStore({ flow: { question: 'r1', phase: 'reveal_reflect',
             speaker: null } })));
         assert.equal(byId(main, 'hint').querySelector('.hint-label').textContent,
             S.hintLabelReveal);
         ({ main } = render(makeStore({ flow: { question: 'r1', phase: 'reveal_write',
             speaker: null } })));
-        assert.equal(byId(main, 'hint'), null, 'not while writing privately');
+        same(byId(main, 'hint'), null, 'not while writing privately');
     });
 
     test('title and noteStep say whether it is my move', () => {
@@ -291,7 +216,7 @@ describe('the action area', () => {
         assert.equal(area.getAttribute('name'), 'text');
         assert.equal(area.getAttribute('aria-describedby'), null, 'no help for an answer');
         assert.equal(area.value, 'restored text');
-        assert.equal(document.activeElement, area, 'the box takes the focus');
+        same(document.activeElement, area, 'the box takes the focus');
 
         area.value = 'typing';
         area.dispatchEvent(new dom.Event('input'));
@@ -311,7 +236,7 @@ describe('the action area', () => {
 
         assert.equal(byId(main, 'compose-send').textContent, S.send);
         assert.equal(byId(main, 'compose-send').getAttribute('type'), 'submit');
-        assert.equal(byId(main, 'add-cancel'), null);
+        same(byId(main, 'add-cancel'), null, 'the element');
         click(byId(main, 'pass-button'));
         assert.deepEqual(actions.calls.at(-1), ['pass']);
         assert.equal(byId(main, 'pass-button').textContent, S.pass);
@@ -356,7 +281,7 @@ describe('the action area', () => {
             S.revealWriteLabel);
         assert.equal(byId(main, 'compose-input').getAttribute('placeholder'),
             S.answerPlaceholder);
-        assert.equal(byId(main, 'compose').querySelector('.help'), null);
+        same(byId(main, 'compose').querySelector('.help'), null, 'the element');
 
         ({ main } = render(makeStore({ flow: { question: 'r1', phase: 'reveal_reflect',
             speaker: null, expect: { A: ['reflect', 'pass'], B: [] } } })));
@@ -376,7 +301,7 @@ describe('the action area', () => {
         assert.equal(step.querySelector('.prompt').textContent, S.confirmPrompt);
         assert.equal(byId(main, 'confirm-heard-button').textContent, S.confirmHeard);
         assert.equal(byId(main, 'not-quite-button').textContent, S.notQuite);
-        assert.equal(document.activeElement, byId(main, 'confirm-heard-button'));
+        same(document.activeElement, byId(main, 'confirm-heard-button'), 'the element');
         click(byId(main, 'confirm-heard-button'));
         click(byId(main, 'not-quite-button'));
         click(byId(main, 'pass-button'));
@@ -429,20 +354,20 @@ describe('the action area', () => {
         document.body.append(other);
         other.focus();
         renderTalk(main, store, actions);
-        assert.equal(byId(main, 'compose-input'), area, 'same box');
+        same(byId(main, 'compose-input'), area, 'same box');
         assert.equal(area.value, 'half written');
         store.sendTrouble = true; /* not part of a compose step's key */
         renderTalk(main, store, actions);
-        assert.equal(byId(main, 'compose-input'), area);
+        same(byId(main, 'compose-input'), area, 'the element');
 
         store.room.flow = makeFlow({ phase: 'reflect', expect: { A: [], B: ['reflect'] } });
         renderTalk(main, store, actions);
-        assert.equal(byId(main, 'compose-input'), null);
+        same(byId(main, 'compose-input'), null, 'the element');
         assert.equal(byId(main, 'waiting').textContent, S.waitReflect);
-        assert.equal(document.activeElement, other, 'focus elsewhere is not taken away');
+        same(document.activeElement, other, 'focus elsewhere is not taken away');
         store.room.flow = makeFlow({ phase: 'confirm', expect: { A: ['confirm_heard'], B: [] } });
         renderTalk(main, store, actions);
-        assert.equal(document.activeElement, other, 'not even for my own move');
+        same(document.activeElement, other, 'not even for my own move');
     });
 
     test('a sending step follows the connection', () => {
@@ -588,10 +513,11 @@ describe('reveal-together threads', () => {
         const note = entry.querySelector('.quiet.small');
         assert.equal(note.textContent, S.privateUntilReveal);
         assert.equal(note.className, 'quiet small');
-        assert.equal(byId(main, 'reveal'), null);
+        same(byId(main, 'reveal'), null, 'the element');
         const theirs = render(makeStore({ flow: { ...flow, phase: 'reveal_write' },
             entries: [{ seq: 4, role: 'B', type: 'pass', question: 'r1' }] })).main;
-        assert.equal(byId(part(theirs, 'thread'), 'entry').querySelector('.quiet.small'), null);
+        same(byId(part(theirs, 'thread'), 'entry').querySelector('.quiet.small'), null,
+            'no private note on the partner’s pass');
     });
 
     const revealCases = [
@@ -636,7 +562,7 @@ describe('reveal-together threads', () => {
             { seq: 5, role: 'A', type: 'reflect', question: 'r1', text: 'not an answer' },
             { seq: 6, role: 'B', type: 'answer', question: 'r1', text: 'late' },
         ], local: [['9', { type: 'reflect', question: 'r1', text: 'mine', state: 'sending' }]] }));
-        assert.equal(byId(byId(main, 'reveal-mine'), 'entry'), null);
+        same(byId(byId(main, 'reveal-mine'), 'entry'), null, 'the element');
         assert.equal(byId(byId(main, 'reveal-partner'), 'entry').textContent.includes('late'),
             true);
         assert.equal(byId(main, 'reveal-note').textContent, S.revealDiffer);
@@ -697,7 +623,7 @@ describe('notes', () => {
 
         store.local.set('n1', { type: 'note', question: null, text: 'from me', state: 'sending' });
         renderTalk(main, store, makeActions());
-        assert.equal(byId(main, 'note-input'), input, 'the note form stays');
+        same(byId(main, 'note-input'), input, 'the note form stays');
         assert.equal(input.value, 'typing');
         list = byId(main, 'notes');
         assert.deepEqual(texts([...list.querySelectorAll('.entry-text')]), ['from B', 'from me']);
@@ -714,7 +640,7 @@ describe('notes', () => {
 
     test('no notes, no list', () => {
         const { main } = render(makeStore());
-        assert.equal(byId(main, 'notes'), null);
+        same(byId(main, 'notes'), null, 'the element');
         assert.equal(part(main, 'notes-list').children.length, 0);
     });
 });
@@ -743,10 +669,10 @@ describe('history and controls', () => {
 
         const details = items[0];
         renderTalk(main, store, makeActions());
-        assert.equal(allById(part(main, 'history'), 'history-item')[0], details, 'not rebuilt');
+        same(allById(part(main, 'history'), 'history-item')[0], details, 'not rebuilt');
         addEntry(store.log, answer(6, 'A', 'more', 'q1', 'add'));
         renderTalk(main, store, makeActions());
-        assert.notEqual(allById(part(main, 'history'), 'history-item')[0], details);
+        assert.ok(allById(part(main, 'history'), 'history-item')[0] !== details, 'rebuilt');
         assert.equal(allById(part(main, 'history'), 'entry').length, 4);
     });
 
@@ -774,7 +700,7 @@ describe('history and controls', () => {
 
         store.room.flow.status = 'paused';
         renderTalk(main, store, actions);
-        assert.equal(byId(controls, 'pause-button'), null);
+        same(byId(controls, 'pause-button'), null, 'the element');
         assert.ok(byId(controls, 'end-button'));
 
         store.ui.confirming = 'end';
@@ -862,7 +788,7 @@ describe('the ended screen', () => {
         const panel = byId(main, 'erase-confirm');
         click(byId(panel, 'erase-confirm-yes'));
         assert.deepEqual(actions.calls, [['erase']]);
-        assert.equal(main.querySelector('a'), null);
+        same(main.querySelector('a'), null, 'the element');
 
         store.room.flow = null;
         store.ui.confirming = null;
