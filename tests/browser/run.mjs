@@ -478,6 +478,50 @@ async function keyboardOnly({ browser, server }) {
     }
 }
 
+/* B's key confirmation is altered on its way to the server (one bit of its MAC), as a
+ * server in the middle could do: A must refuse the conversation, now and after a reload. */
+async function badConfirmationRefused({ browser, server }) {
+    const problems = [];
+    const { page: a, link } = await createConversation(browser, server, { problems });
+    const b = await newPage(browser, PHONE, problems);
+    let altered = 0;
+    await b.route('**/api/rooms/*/events', async (route) => {
+        const request = route.request();
+        const body = request.method() === 'POST' ? request.postDataJSON() : null;
+        if (body?.type !== 'confirm') {
+            await route.continue();
+            return;
+        }
+        const mac = Buffer.from(body.mac, 'base64url');
+        check(mac.length === 32, `a confirmation MAC of 32 bytes: ${body.mac}`);
+        mac[mac.length - 1] ^= 0x01;
+        altered += 1;
+        await route.continue({
+            postData: JSON.stringify({ ...body, mac: mac.toString('base64url') }),
+        });
+    });
+    await b.goto(link);
+
+    const warning = a.getByTestId('tamper-warning');
+    for (const when of ['live', 'after a reload']) {
+        await warning.waitFor();
+        check((await warning.textContent()).includes(TEXTS.tamper), `A is warned (${when})`);
+        check(await warning.getAttribute('data-reason') === 'confirm',
+            `because the partner's confirmation failed (${when})`);
+        check(await a.getByTestId('compose-input').count() === 0, `A cannot write (${when})`);
+        check(await a.locator('main[data-screen="talk"]').count() === 0,
+            `A never reaches the conversation (${when})`);
+        if (when === 'live') {
+            await a.reload();
+        }
+    }
+    check(altered === 1, `B's confirmation was altered once (${altered})`);
+    check(problems.length === 0, problems.join('\n'));
+    for (const p of [a, b]) {
+        await p.context().close();
+    }
+}
+
 /* Last: restarts the server on the same port and data dir. */
 async function tamperingRefused({ browser, server }) {
     const problems = [];
@@ -662,6 +706,7 @@ const TESTS = [
     ['a join whose answer was lost can be retried', joinRetried],
     ['expired room records are swept', expiredSwept],
     ['the partner key is pinned and the secret deleted', keysPinned],
+    ['a partner confirmation with a bad MAC is refused', badConfirmationRefused],
     ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
     ...COUPLE_TESTS,

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,13 @@ long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -171,6 +179,24 @@ void proc_start(struct thou_proc *p, const char *const *extra)
     for (size_t i = 0; extra && extra[i] && i + 1 < sizeof(p->extra) / sizeof(p->extra[0]); i++)
         p->extra[i] = extra[i];
     spawn(p);
+}
+
+void proc_sql(const struct thou_proc *p, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/thou.db", p->data_dir);
+    sqlite3 *db = NULL;
+    char *error = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(db, 10000);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, &error);
+    char message[512];
+    snprintf(message, sizeof(message), "%s", error ? error : sqlite3_errmsg(db));
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ck_assert_msg(rc == SQLITE_OK, "sql on %s failed: %s (%s)", path, message, sql);
 }
 
 void proc_restart(struct thou_proc *p)

@@ -45,6 +45,14 @@ char *read_file(const char *path, size_t *len);
 /** Read the whole server log (caller frees). */
 char *proc_log(const struct thou_proc *p, size_t *len);
 
+/**
+ * Run sql on the server's database (data/thou.db) through a connection of
+ * its own, as an operator's sqlite3 shell would, while the server runs or
+ * not: for states no request can make yet (a stage cap) or that take too
+ * long to wait for (an expiry). Aborts the test when it fails.
+ */
+void proc_sql(const struct thou_proc *p, const char *sql);
+
 struct http_reply {
     long status;
     char *body;
@@ -110,6 +118,9 @@ void sse_close(struct sse_client *client);
 
 /** Milliseconds of a monotonic clock. */
 long long now_ms(void);
+
+/** Milliseconds since the Unix epoch: the clock the server stores times in. */
+long long wall_ms(void);
 
 /** Random bytes as unpadded base64url into out (out must hold 2*n bytes). */
 void random_b64(size_t n, char *out, size_t outlen);

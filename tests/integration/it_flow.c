@@ -106,20 +106,26 @@ static void room_path(const struct room *r, const char *suffix, char *path, size
     snprintf(path, len, "/api/rooms/%s%s", r->id, suffix);
 }
 
-static void room_start(struct room *r)
+/* Start a server (with extra arguments, NULL-terminated; may be NULL) for a new room. */
+static void room_start_with(struct room *r, const char *const *extra)
 {
     memset(r, 0, sizeof(*r));
     ck_assert_int_ge(sodium_init(), 0);
     /* Check runs each test in its own process group and kills the group when
      * the test ends, so a failed assertion cannot leave this server running;
      * its directory stays behind, with server.log, for a look. */
-    proc_start(&r->proc, NULL);
+    proc_start(&r->proc, extra);
     r->a.role = 'A';
     r->b.role = 'B';
     r->a.posted = json_array();
     r->b.posted = json_array();
     r->a.seen = json_array();
     r->b.seen = json_array();
+}
+
+static void room_start(struct room *r)
+{
+    room_start_with(r, NULL);
 }
 
 static void room_finish(struct room *r)
@@ -1063,6 +1069,261 @@ START_TEST(test_end_before_join)
 }
 END_TEST
 
+/* ---- regressions: each case is named after the bug it catches --------------- */
+
+/* The room state's flow as p sees it (new reference). */
+static json_t *flow_of(struct room *r, const struct party *p)
+{
+    json_t *state = get_state(r, p, NULL);
+    json_t *flow = json_incref(json_object_get(state, "flow"));
+    json_decref(state);
+    return flow;
+}
+
+/* Check flow's phase, speaker ("" for none), rounds and whose half is done. */
+static void expect_flow(const json_t *flow, const char *question, const char *phase,
+                        const char *speaker, json_int_t rounds, bool done_a, bool done_b)
+{
+    json_t *expected = json_pack("{s:s,s:s,s:I,s:{s:b,s:b}}", "question", question, "phase", phase,
+                                 "rounds", rounds, "done", "A", done_a, "B", done_b);
+    json_object_set_new(expected, "speaker", speaker[0] ? json_string(speaker) : json_null());
+    json_t *got =
+        json_pack("{s:O,s:O,s:O,s:O,s:O}", "question", json_object_get(flow, "question"), "phase",
+                  json_object_get(flow, "phase"), "rounds", json_object_get(flow, "rounds"), "done",
+                  json_object_get(flow, "done"), "speaker", json_object_get(flow, "speaker"));
+    assert_json_equal(got, expected, "the flow");
+    json_decref(got);
+    json_decref(expected);
+}
+
+/* The ciphertext and counter of an answer body: what a reveal carries of it (new reference). */
+static json_t *revealed_part(const json_t *answer)
+{
+    return json_pack("{s:O,s:O}", "ciphertext", json_object_get(answer, "ciphertext"), "counter",
+                     json_object_get(answer, "counter"));
+}
+
+/*
+ * Bug: the reveal looks up the partner's held answer without naming the
+ * question, so a reveal after the partner passed carries the partner's
+ * answer to an earlier reveal question. In couples-full, stage 2 has four
+ * reveal-together questions in a row: both answer the first; on the second
+ * A passes and B answers, and the reveal carries B's answer only; on the
+ * third both pass, and the reveal carries nothing.
+ */
+START_TEST(test_reveal_ignores_question_carries_stale_answer)
+{
+    struct room r;
+    room_start(&r);
+    room_create(&r, "couples-full");
+    listen_to(&r, &r.a, NULL, ABSENT);
+    room_join(&r);
+    listen_to(&r, &r.b, NULL, PRESENT);
+    json_t *no_fields = json_object();
+    expect_stored(&r.a, 1, "joined", 'B', no_fields);
+    expect_stored(&r.b, 1, "joined", 'B', no_fields);
+    json_decref(no_fields);
+
+    /* Stages 0 and 1: each speaker passes its half; both go on at each gate. */
+    json_t *flow = flow_of(&r, &r.a);
+    for (int step = 0; strcmp(str(flow, "phase"), "reveal_write") != 0 ||
+                       strcmp(str(flow, "status"), "voting") == 0;
+         step++) {
+        ck_assert_msg(step < 40, "no reveal question after %d passes", step);
+        if (strcmp(str(flow, "status"), "voting") == 0) {
+            send_ok(&r, &r.a, message(&r.a, "go_on", str(flow, "question")), false);
+            send_ok(&r, &r.b, message(&r.b, "go_on", str(flow, "question")), false);
+            json_decref(flow);
+            flow = flow_of(&r, &r.a);
+            continue;
+        }
+        struct party *speaker = party_of(&r, str(flow, "speaker")[0]);
+        send_ok(&r, speaker, message(speaker, "pass", str(flow, "question")), false);
+        json_decref(flow);
+        flow = flow_of(&r, &r.a);
+    }
+    ck_assert_str_eq(str(flow, "question"), "differ-everyday");
+
+    /* First reveal question: both answer, both answers are revealed. */
+    struct tally tally = {0};
+    reveal_together(&r, flow, &tally);
+    json_decref(flow);
+    send_ok(&r, &r.a, message(&r.a, "pass", "differ-everyday"), false);
+    send_ok(&r, &r.b, message(&r.b, "pass", "differ-everyday"), false);
+
+    /* Second: A passes first, then B answers; the reveal holds B's answer alone. */
+    const char *second = "differ-matters-to-other";
+    flow = flow_of(&r, &r.b);
+    expect_flow(flow, second, "reveal_write", "", 0, false, false);
+    json_decref(flow);
+    send_ok(&r, &r.a, message(&r.a, "pass", second), false);
+    json_t *answer_b = message(&r.b, "answer", second);
+    json_t *part_b = revealed_part(answer_b);
+    json_int_t seq = send_ok(&r, &r.b, answer_b, true);
+    json_t *reveal = json_pack("{s:s,s:{s:o}}", "question", second, "answers", "B", part_b);
+    r.last_seq = seq + 1;
+    expect_stored(&r.a, seq + 1, "reveal", 'B', reveal);
+    expect_stored(&r.b, seq + 1, "reveal", 'B', reveal);
+    json_decref(reveal);
+    send_ok(&r, &r.b, message(&r.b, "pass", second), false);
+    send_ok(&r, &r.a, message(&r.a, "pass", second), false);
+
+    /* Third: both pass; the reveal carries no answer at all. */
+    const char *third = "differ-matters-to-me";
+    send_ok(&r, &r.a, message(&r.a, "pass", third), false);
+    seq = send_ok(&r, &r.b, message(&r.b, "pass", third), false);
+    reveal = json_pack("{s:s,s:{}}", "question", third, "answers");
+    r.last_seq = seq + 1;
+    expect_stored(&r.a, seq + 1, "reveal", 'B', reveal);
+    expect_stored(&r.b, seq + 1, "reveal", 'B', reveal);
+    json_decref(reveal);
+
+    flow = flow_of(&r, &r.a);
+    expect_flow(flow, third, "reveal_reflect", "", 0, false, false);
+    ck_assert_int_eq(integer(flow, "stage"), 2);
+    json_decref(flow);
+    room_finish(&r);
+}
+END_TEST
+
+/*
+ * Bug: a pass in the confirm phase does not close the speaker's half (it
+ * sends the turn back to reflect, or waits for another confirm). The half
+ * ends at once and the partner speaks next on the same question.
+ */
+START_TEST(test_pass_in_confirm_keeps_the_half_open)
+{
+    struct room r;
+    room_start(&r);
+    room_create(&r, SET_ID);
+    room_join(&r);
+    const char *q0 = "cg-good-moment";
+    send_ok(&r, &r.a, message(&r.a, "answer", q0), false);
+    send_ok(&r, &r.b, message(&r.b, "reflect", q0), false);
+    json_t *flow = flow_of(&r, &r.b);
+    expect_flow(flow, q0, "confirm", "A", 0, false, false);
+    json_decref(flow);
+
+    send_ok(&r, &r.a, message(&r.a, "pass", q0), false);
+    flow = flow_of(&r, &r.b);
+    expect_flow(flow, q0, "speak", "B", 0, true, false);
+    json_t *expect = json_pack("{s:[],s:[s,s]}", "A", "B", "answer", "pass");
+    assert_json_equal(json_object_get(flow, "expect"), expect, "flow.expect after the pass");
+    json_decref(expect);
+    json_decref(flow);
+    expect_refused(&r, &r.a, message(&r.a, "confirm_heard", q0), 409, "wrong_step");
+    expect_refused(&r, &r.b, message(&r.b, "reflect", q0), 409, "wrong_step");
+
+    /* The same after an add sent the turn back once. */
+    send_ok(&r, &r.b, message(&r.b, "answer", q0), false);
+    send_ok(&r, &r.a, message(&r.a, "reflect", q0), false);
+    send_ok(&r, &r.b, message(&r.b, "add", q0), false);
+    send_ok(&r, &r.a, message(&r.a, "reflect", q0), false);
+    send_ok(&r, &r.b, message(&r.b, "pass", q0), false);
+    flow = flow_of(&r, &r.a);
+    expect_flow(flow, "precious-feel-yourself", "speak", "B", 0, false, false);
+    json_decref(flow);
+    room_finish(&r);
+}
+END_TEST
+
+/*
+ * Bug: resuming a conversation that was paused while held at the stage cap
+ * makes it active, opening the capped stage. Link rooms have no cap until
+ * the workshop API sets one, so the test puts one in the stored flow, as
+ * that API will.
+ */
+START_TEST(test_resume_from_held_opens_the_stage)
+{
+    struct room r;
+    room_start(&r);
+    room_create(&r, SET_ID);
+    room_join(&r);
+    /* With the server stopped: its writer keeps the rooms it wrote to in memory. */
+    ck_assert_int_eq(proc_stop(&r.proc), 0);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "UPDATE rooms SET flow = json_set(flow, '$.stage_cap', 0) WHERE id = '%s'", r.id);
+    proc_sql(&r.proc, sql);
+    proc_restart(&r.proc);
+    json_t *flow = flow_of(&r, &r.a);
+    ck_assert_int_eq(integer(flow, "stage_cap"), 0);
+    json_decref(flow);
+
+    /* Stage 0 has one question; passing both halves and both going on at
+     * the gate reaches stage 1, held. */
+    const char *q0 = "cg-good-moment", *q1 = "precious-feel-yourself";
+    send_ok(&r, &r.a, message(&r.a, "pass", q0), false);
+    send_ok(&r, &r.b, message(&r.b, "pass", q0), false);
+    send_ok(&r, &r.a, message(&r.a, "go_on", q1), false);
+    send_ok(&r, &r.b, message(&r.b, "go_on", q1), false);
+    json_t *state = get_state(&r, &r.a, NULL);
+    flow = json_object_get(state, "flow");
+    ck_assert_str_eq(str(flow, "status"), "held");
+    ck_assert_str_eq(str(flow, "question"), q1);
+    ck_assert_int_eq(integer(flow, "stage"), 1);
+    json_decref(state);
+    expect_refused(&r, &r.b, message(&r.b, "answer", q1), 409, "held");
+
+    send_ok(&r, &r.b, message(&r.b, "pause", NULL), false);
+    state = get_state(&r, &r.a, NULL);
+    ck_assert_str_eq(str(state, "state"), "paused");
+    flow = json_object_get(state, "flow");
+    ck_assert_str_eq(str(flow, "status"), "paused");
+    ck_assert_str_eq(str(flow, "paused_from"), "held");
+    json_decref(state);
+
+    send_ok(&r, &r.b, message(&r.b, "resume", NULL), false); /* the pause is B's to lift */
+    state = get_state(&r, &r.b, NULL);
+    flow = json_object_get(state, "flow");
+    ck_assert_str_eq(str(flow, "status"), "held");
+    ck_assert(json_is_null(json_object_get(flow, "paused_from")));
+    ck_assert_str_eq(str(flow, "question"), q1);
+    json_t *nothing = json_pack("{s:[],s:[]}", "A", "B");
+    assert_json_equal(json_object_get(flow, "expect"), nothing, "flow.expect while held");
+    json_decref(nothing);
+    json_decref(state);
+    expect_refused(&r, &r.b, message(&r.b, "answer", q1), 409, "held");
+    expect_refused(&r, &r.b, message(&r.b, "pass", q1), 409, "held");
+    room_finish(&r);
+}
+END_TEST
+
+/*
+ * Bug: the round limit is off by one or ignored, so "not quite" can send
+ * the turn back to reflect more often than max_reflect_rounds allows. With
+ * the limit at 2, two adds go back to reflect; the third is delivered and
+ * closes the half.
+ */
+START_TEST(test_round_limit_not_enforced)
+{
+    struct room r;
+    static const char *const limit[] = {"--max-reflect-rounds", "2", NULL};
+    room_start_with(&r, limit);
+    room_create(&r, SET_ID);
+    room_join(&r);
+    const char *q0 = "cg-good-moment";
+    send_ok(&r, &r.a, message(&r.a, "answer", q0), false);
+    for (json_int_t round = 1; round <= 2; round++) {
+        send_ok(&r, &r.b, message(&r.b, "reflect", q0), false);
+        send_ok(&r, &r.a, message(&r.a, "add", q0), false);
+        json_t *flow = flow_of(&r, &r.a);
+        expect_flow(flow, q0, "reflect", "A", round, false, false);
+        json_decref(flow);
+    }
+    send_ok(&r, &r.b, message(&r.b, "reflect", q0), false);
+    json_t *flow = flow_of(&r, &r.a);
+    expect_flow(flow, q0, "confirm", "A", 2, false, false);
+    json_decref(flow);
+    send_ok(&r, &r.a, message(&r.a, "add", q0), false);
+    flow = flow_of(&r, &r.b);
+    expect_flow(flow, q0, "speak", "B", 0, true, false);
+    json_decref(flow);
+    expect_refused(&r, &r.b, message(&r.b, "reflect", q0), 409, "wrong_step");
+    room_finish(&r);
+}
+END_TEST
+
 static Suite *flow_suite(void)
 {
     Suite *suite = suite_create("flow");
@@ -1076,6 +1337,11 @@ static Suite *flow_suite(void)
         {"restart", test_restart},
         {"stay_here", test_stay_here},
         {"end_before_join", test_end_before_join},
+        {"reveal_ignores_question_carries_stale_answer",
+         test_reveal_ignores_question_carries_stale_answer},
+        {"pass_in_confirm_keeps_the_half_open", test_pass_in_confirm_keeps_the_half_open},
+        {"resume_from_held_opens_the_stage", test_resume_from_held_opens_the_stage},
+        {"round_limit_not_enforced", test_round_limit_not_enforced},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -2079,6 +2079,51 @@ START_TEST(expired_rooms_are_gone)
 }
 END_TEST
 
+/*
+ * Bug: a participant's session, cached after its first event, lets its
+ * later events through after the room expired (the sweep has not run yet,
+ * and the store's writer does not look at the expiry). The room's expiry is
+ * moved to a few seconds ahead; both post before it, and after it both get
+ * 410 room_gone and nothing more is stored.
+ */
+START_TEST(expired_room_takes_events_through_session_cache)
+{
+    static struct thou_proc proc;
+    proc_start(&proc, NULL);
+    own_server = &proc;
+    atexit(cleanup_own_server); /* a failed assertion exits the test process */
+    port = proc.port;
+
+    struct room room;
+    new_pair(&room);
+    long long expires = wall_ms() + 3000;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "UPDATE rooms SET expires_ms=%lld WHERE id='%s'", expires, room.id);
+    proc_sql(&proc, sql);
+
+    json_t *note = note_event(1);
+    post_ok(&room, room.token_a, note);
+    post_ok(&room, room.token_b, note);
+    ck_assert_msg(wall_ms() < expires, "the posts before the expiry took over 3 s");
+    while (wall_ms() <= expires + 100)
+        usleep(50 * 1000);
+
+    char events[128];
+    room_path(events, sizeof(events), &room, "/events");
+    char *body = json_dumps(note, JSON_COMPACT);
+    expect_error("POST", events, room.token_a, body, 410, "room_gone");
+    expect_error("POST", events, room.token_b, body, 410, "room_gone");
+    free(body);
+    json_decref(note);
+
+    char db[400];
+    snprintf(db, sizeof(db), "%s/thou.db", proc.data_dir);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE room_id='%s'", room.id);
+    ck_assert_int_eq(sql_count(db, sql), 3); /* joined and the two notes */
+    cleanup_own_server();
+}
+END_TEST
+
 /* ---- secrets stay out of the database and the log --------------------------- */
 
 static bool contains(const char *data, size_t len, const char *needle)
@@ -2517,6 +2562,7 @@ int main(void)
 
     tc = make_case("expiry", NULL);
     tcase_add_test(tc, expired_rooms_are_gone);
+    tcase_add_test(tc, expired_room_takes_events_through_session_cache);
     suite_add_tcase(suite, tc);
 
     SRunner *runner = srunner_create(suite);

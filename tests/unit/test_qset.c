@@ -579,9 +579,51 @@ static const struct bad_case bad_cases[] = {
 
 #define N_BAD_CASES (sizeof bad_cases / sizeof bad_cases[0])
 
-START_TEST(test_bad_set)
+/*
+ * Bug: a set, stage or question missing one of its required keys loads. One
+ * case per required key; the error points at the object that lacks it.
+ */
+static const struct bad_case missing_key_cases[] = {
+    {"set without id", "  \"id\": \"test-set\",\n", "", 0, 0, "", THOU_EINVAL, "1:1", "id",
+     "required key is missing"},
+    {"set without version", "  \"version\": 1,\n", "", 0, 0, "", THOU_EINVAL, "1:1", "version",
+     "required key is missing"},
+    {"set without title", "  \"title\": \"A test set\",\n", "", 0, 0, "", THOU_EINVAL, "1:1",
+     "title", "required key is missing"},
+    {"set without language", "  \"language\": \"en\",\n", "", 0, 0, "", THOU_EINVAL, "1:1",
+     "language", "required key is missing"},
+    {"set without description", "  \"description\": \"Used by the unit tests.\",\n", "", 0, 0, "",
+     THOU_EINVAL, "1:1", "description", "required key is missing"},
+    {"set without minutes", "  \"minutes\": 20,\n", "", 0, 0, "", THOU_EINVAL, "1:1", "minutes",
+     "required key is missing"},
+    {"set without stages", NULL,
+     "{\n  \"id\": \"no-stages\", \"version\": 1, \"title\": \"T\", \"language\": \"en\",\n"
+     "  \"description\": \"D\", \"minutes\": 5\n}\n",
+     0, 0, "", THOU_EINVAL, "1:1", "stages", "required key is missing"},
+    {"stage without id", "      \"id\": \"first\",\n", "", 0, 0, "", THOU_EINVAL, "9:5",
+     "stages[0].id", "required key is missing"},
+    {"stage without title", "      \"title\": \"First stage\",\n", "", 0, 0, "", THOU_EINVAL, "9:5",
+     "stages[0].title", "required key is missing"},
+    {"stage without intro", "      \"intro\": \"Take your time.\",\n", "", 0, 0, "", THOU_EINVAL,
+     "9:5", "stages[0].intro", "required key is missing"},
+    {"stage without listening", "      \"listening\": true,\n", "", 0, 0, "", THOU_EINVAL, "9:5",
+     "stages[0].listening", "required key is missing"},
+    {"stage without questions",
+     "\"listening\": false,\n      \"questions\": [\n        {\"id\": \"q-three\", \"text\": "
+     "\"What do you value in a friend?\"}\n      ]\n",
+     "\"listening\": false\n", 0, 0, "", THOU_EINVAL, "20:5", "stages[1].questions",
+     "required key is missing"},
+    {"question without id", "{\"id\": \"q-three\", ", "{", 0, 0, "", THOU_EINVAL, "26:9",
+     "stages[1].questions[0].id", "required key is missing"},
+    {"question without text", "\"text\": \"What made you smile?\", ", "", 0, 0, "", THOU_EINVAL,
+     "16:9", "stages[0].questions[0].text", "required key is missing"},
+};
+
+#define N_MISSING_KEY_CASES (sizeof missing_key_cases / sizeof missing_key_cases[0])
+
+/* Load the bad variant of the base set and check the status and the whole message. */
+static void check_bad_case(const struct bad_case *bad)
 {
-    const struct bad_case *bad = &bad_cases[_i];
     size_t len;
     char *text;
     if (bad->find) {
@@ -610,6 +652,17 @@ START_TEST(test_bad_set)
                   bad->name, errbuf, prefix);
     ck_assert_msg(strstr(errbuf + strlen(prefix), bad->what) != NULL, "%s: '%s' does not say '%s'",
                   bad->name, errbuf, bad->what);
+}
+
+START_TEST(test_bad_set)
+{
+    check_bad_case(&bad_cases[_i]);
+}
+END_TEST
+
+START_TEST(test_set_missing_a_required_key_loads)
+{
+    check_bad_case(&missing_key_cases[_i]);
 }
 END_TEST
 
@@ -758,6 +811,7 @@ static Suite *qset_suite(void)
 
     tc = tcase_create("bad");
     tcase_add_loop_test(tc, test_bad_set, 0, (int)N_BAD_CASES);
+    tcase_add_loop_test(tc, test_set_missing_a_required_key_loads, 0, (int)N_MISSING_KEY_CASES);
     tcase_add_test(tc, test_duplicate_set_ids);
     tcase_add_test(tc, test_first_error_stops_loading);
     tcase_add_test(tc, test_empty_directory);

@@ -6,6 +6,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -781,6 +782,202 @@ START_TEST(test_concurrent_appends)
 }
 END_TEST
 
+/* --- a commit that fails ------------------------------------------------------ */
+
+/*
+ * A VFS that is the default one except that, while fail_syncs is set, every
+ * xSync fails as a full or broken disk would: a WAL commit with
+ * synchronous=FULL then fails at COMMIT, after every statement succeeded.
+ * Registered as the default before the store opens (each test runs in its
+ * own process).
+ */
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs failing_vfs;
+/* The default VFS gives different files different methods (the database, its WAL). */
+#define MAX_METHODS 4
+static const sqlite3_io_methods *real_methods[MAX_METHODS];
+static sqlite3_io_methods failing_methods[MAX_METHODS];
+static size_t n_methods;
+static atomic_bool fail_syncs;
+static atomic_int failed_syncs;
+
+static int failing_sync(sqlite3_file *file, int flags)
+{
+    if (atomic_load(&fail_syncs)) {
+        atomic_fetch_add(&failed_syncs, 1);
+        return SQLITE_IOERR_FSYNC;
+    }
+    size_t i = (size_t)(file->pMethods - failing_methods);
+    return real_methods[i]->xSync(file, flags);
+}
+
+/* Let the real VFS open the file, then route its calls through our methods. */
+static int failing_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *file, int flags,
+                        int *out_flags)
+{
+    (void)vfs;
+    int rc = real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
+    if (rc != SQLITE_OK || !file->pMethods)
+        return rc;
+    /* Files are opened on the thread that opens the store, or on the writer
+     * thread while the opener waits: never two at once. */
+    size_t i = 0;
+    while (i < n_methods && real_methods[i] != file->pMethods)
+        i++;
+    if (i == n_methods) {
+        ck_assert_uint_lt(n_methods, MAX_METHODS);
+        real_methods[i] = file->pMethods;
+        failing_methods[i] = *file->pMethods;
+        failing_methods[i].xSync = failing_sync;
+        n_methods++;
+    }
+    file->pMethods = &failing_methods[i];
+    return rc;
+}
+
+static void setup_failing_sync(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    ck_assert_ptr_nonnull(real_vfs);
+    failing_vfs = *real_vfs;
+    failing_vfs.zName = "thou-failing-sync";
+    failing_vfs.xOpen = failing_open;
+    ck_assert_int_eq(sqlite3_vfs_register(&failing_vfs, 1), SQLITE_OK);
+    atomic_store(&fail_syncs, false);
+    atomic_store(&failed_syncs, 0);
+    setup();
+}
+
+static void teardown_failing_sync(void)
+{
+    atomic_store(&fail_syncs, false);
+    teardown();
+    sqlite3_vfs_unregister(&failing_vfs);
+}
+
+/* An update callback that stores one event and a new flow, counting its calls. */
+struct lost_update {
+    int calls;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+    enum thou_status status;
+};
+
+static enum thou_status lost_update_fn(void *ctx, struct thou_room_txn *txn,
+                                       const struct thou_room_record *room,
+                                       struct thou_room_change *change)
+{
+    (void)txn;
+    (void)room;
+    struct lost_update *u = ctx;
+    u->calls++;
+    change->events[0] = (struct thou_event_record){
+        .type = "lost", .sender = 'B', .data = "{\"lost\":2}", .time_ms = 2};
+    change->n_events = 1;
+    change->new_state = THOU_ROOM_ACTIVE;
+    change->flow_json = "{\"lost\":true}";
+    return THOU_OK;
+}
+
+static void lost_update_done(void *ctx, enum thou_status status)
+{
+    struct lost_update *u = ctx;
+    pthread_mutex_lock(&u->lock);
+    u->status = status;
+    u->done = true;
+    pthread_cond_signal(&u->cond);
+    pthread_mutex_unlock(&u->lock);
+}
+
+/*
+ * Bug: a batch whose COMMIT fails still reports its writes done, or leaves
+ * the writer believing they happened. Both the waiting caller and the
+ * deferred callback get THOU_EIO, nothing of the batch can be read (then
+ * or after a reopen), and the next event takes the seq after the last one
+ * committed.
+ */
+START_TEST(test_failed_commit_is_acknowledged)
+{
+    ck_assert_int_eq(create_room(ROOM_1, 1, 1000, INT64_MAX, "{\"kept\":true}"), THOU_OK);
+    int64_t seq = 0;
+    ck_assert_int_eq(append_one(ROOM_1, "joined", 'B', 0, "{\"n\":1}", THOU_ROOM_ACTIVE, &seq),
+                     THOU_OK);
+    ck_assert_int_eq(seq, 1);
+
+    atomic_store(&fail_syncs, true);
+    ck_assert_int_eq(append_one(ROOM_1, "lost", 'A', 0, "{\"lost\":1}", THOU_ROOM_ENDED, &seq),
+                     THOU_EIO);
+    ck_assert_int_gt(atomic_load(&failed_syncs), 0);
+
+    struct lost_update update = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                                 .cond = PTHREAD_COND_INITIALIZER};
+    struct thou_room_change change;
+    memset(&change, 0, sizeof(change));
+    thou_store_room_update_async(store, ROOM_1, lost_update_fn, &update, &change, lost_update_done,
+                                 &update);
+    pthread_mutex_lock(&update.lock);
+    while (!update.done)
+        pthread_cond_wait(&update.cond, &update.lock);
+    pthread_mutex_unlock(&update.lock);
+    ck_assert_int_eq(update.calls, 1); /* it ran: the failure came at the commit */
+    ck_assert_int_eq(update.status, THOU_EIO);
+    atomic_store(&fail_syncs, false);
+
+    /* Nothing of the failed batches is there: not the events, the state or the flow. */
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_OK);
+    ck_assert_int_eq(room.last_seq, 1);
+    ck_assert_int_eq(room.state, THOU_ROOM_ACTIVE); /* not ended, as the lost append said */
+    ck_assert_str_eq(room.flow_json, "{\"kept\":true}");
+    thou_room_record_release(&room);
+    struct seen *seen = events_after(ROOM_1, 'A', 0, 100);
+    ck_assert_uint_eq(seen->n, 1);
+    ck_assert_str_eq(seen->type[0], "joined");
+    free(seen);
+
+    /* The next events continue from the last committed one, on both write paths. */
+    ck_assert_int_eq(append_one(ROOM_1, "next", 'A', 0, "{\"n\":2}", THOU_ROOM_ACTIVE, &seq),
+                     THOU_OK);
+    ck_assert_int_eq(seq, 2);
+    memset(&change, 0, sizeof(change));
+    update.calls = 0;
+    ck_assert_int_eq(thou_store_room_update(store, ROOM_1, lost_update_fn, &update, &change),
+                     THOU_OK);
+    ck_assert_int_eq(change.seqs[0], 3);
+
+    /* And a reopened store finds the same. */
+    thou_store_close(store);
+    store = NULL;
+    ck_assert_msg(thou_store_open(data_dir, &store, errbuf, sizeof(errbuf)) == THOU_OK, "open: %s",
+                  errbuf);
+    seen = events_after(ROOM_1, 'A', 0, 100);
+    ck_assert_uint_eq(seen->n, 3);
+    ck_assert_str_eq(seen->data[0], "{\"n\":1}");
+    ck_assert_str_eq(seen->data[1], "{\"n\":2}");
+    ck_assert_str_eq(seen->data[2], "{\"lost\":2}");
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(seen->seq[i], (int64_t)i + 1);
+    free(seen);
+    ck_assert_int_eq(file_int("SELECT count(*) FROM events WHERE data = '{\"lost\":1}'"), 0);
+
+    /* A store closed right after a failed commit does not bring it back either. */
+    atomic_store(&fail_syncs, true);
+    ck_assert_int_eq(append_one(ROOM_1, "lost", 'A', 0, "{\"lost\":3}", THOU_ROOM_ENDED, &seq),
+                     THOU_EIO);
+    atomic_store(&fail_syncs, false);
+    thou_store_close(store);
+    store = NULL;
+    ck_assert_msg(thou_store_open(data_dir, &store, errbuf, sizeof(errbuf)) == THOU_OK, "open: %s",
+                  errbuf);
+    ck_assert_int_eq(file_int("SELECT count(*) FROM events WHERE type = 'lost' AND sender = 'A'"),
+                     0);
+    ck_assert_int_eq(append_one(ROOM_1, "next", 'A', 0, "{\"n\":4}", THOU_ROOM_ACTIVE, &seq),
+                     THOU_OK);
+    ck_assert_int_eq(seq, 4);
+}
+END_TEST
+
 /* --- erase and sweep ------------------------------------------------------- */
 
 START_TEST(test_erase)
@@ -926,6 +1123,12 @@ static Suite *store_suite(void)
     tcase_add_test(events, test_append_refused);
     tcase_add_test(events, test_concurrent_appends);
     suite_add_tcase(suite, events);
+
+    TCase *failing = tcase_create("failing_commit");
+    tcase_add_checked_fixture(failing, setup_failing_sync, teardown_failing_sync);
+    tcase_set_timeout(failing, 60);
+    tcase_add_test(failing, test_failed_commit_is_acknowledged);
+    suite_add_tcase(suite, failing);
 
     TCase *erase = tcase_create("erase");
     tcase_add_checked_fixture(erase, setup, teardown);
