@@ -21,8 +21,9 @@ function pair() {
         keysB: thou.sessionKeys('B', b, a.publicKey) };
 }
 
+/* Any 32 bytes serve as the question set's hash here: both sides bind the same one. */
 const fields = (over = {}) => ({ roomId: 'room-1', sender: 'A', counter: 1, question: 'q-1',
-    plaintext: 'hello', ...over });
+    setHash: new Uint8Array(32).fill(9), plaintext: 'hello', ...over });
 
 /** Run fn while recording what sodium.memzero is given (and still zeroing it). */
 function wipes(fn) {
