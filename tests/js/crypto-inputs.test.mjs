@@ -33,8 +33,10 @@ const pair = () => {
     return { a, b, keysA: thou.sessionKeys('A', a, b.publicKey),
         keysB: thou.sessionKeys('B', b, a.publicKey) };
 };
+/* Any 32 bytes serve as the question set's hash here: both sides bind the same one. */
+const setHash = bytes(32, 9);
 const fields = (over = {}) => ({ roomId: 'room-1', sender: 'A', counter: 1, question: 'q-1',
-    plaintext: 'hello', ...over });
+    setHash, plaintext: 'hello', ...over });
 
 /* An object that throws a TypeError when `instanceof` looks at it: an error that is not the
  * module's own and must not be mistaken for a bad input. */
@@ -74,13 +76,29 @@ describe('errors name the input that was wrong', () => {
         refuses('malformed', /^MAC key must be 32 bytes/,
             () => thou.verifyPublicKey(bytes(16), 'r', 'A', bytes(32), bytes(32)));
         refuses('malformed', /^confirmation key must be 32 bytes/,
-            () => thou.confirmationMac(bytes(1), 'r', 'A', bytes(32), bytes(32)));
+            () => thou.confirmationMac(bytes(1), 'r', 'A', bytes(32), bytes(32), setHash));
         refuses('malformed', /^confirmation key must be 32 bytes/,
-            () => thou.verifyConfirmation(bytes(1), 'r', 'A', bytes(32), bytes(32), bytes(32)));
+            () => thou.verifyConfirmation(bytes(1), 'r', 'A', bytes(32), bytes(32), setHash,
+                bytes(32)));
         refuses('malformed', /^public key A must be 32 bytes/,
-            () => thou.confirmationInput('r', 'A', bytes(2), bytes(32)));
+            () => thou.confirmationInput('r', 'A', bytes(2), bytes(32), setHash));
         refuses('malformed', /^public key B must be 32 bytes/,
-            () => thou.confirmationInput('r', 'A', bytes(32), bytes(2)));
+            () => thou.confirmationInput('r', 'A', bytes(32), bytes(2), setHash));
+        refuses('malformed', /^set hash must be a Uint8Array$/,
+            () => thou.confirmationInput('r', 'A', bytes(32), bytes(32)));
+        refuses('malformed', /^set hash must be 32 bytes, not 31$/,
+            () => thou.confirmationInput('r', 'A', bytes(32), bytes(32), bytes(31)));
+        refuses('malformed', /^set hash must be a Uint8Array$/,
+            () => thou.confirmationMac(bytes(32), 'r', 'A', bytes(32), bytes(32), 'hash'));
+        refuses('malformed', /^set hash must be a Uint8Array$/,
+            () => thou.messageAD(fields({ setHash: undefined })));
+        refuses('malformed', /^set hash must be 32 bytes, not 33$/,
+            () => thou.messageAD(fields({ setHash: bytes(33) })));
+        refuses('malformed', /^set hash must be 32 bytes, not 0$/,
+            () => thou.sealAnswer(bytes(32), fields({ setHash: bytes(0) })));
+        refuses('malformed', /^set hash must be a Uint8Array$/,
+            () => thou.openAnswer(bytes(32), { ...fields({ setHash: [...setHash] }),
+                sealed: 'AAAA' }));
         refuses('malformed', /^public key A must be 32 bytes/,
             () => thou.safetyCodeInput(bytes(2), bytes(32)));
         refuses('malformed', /^public key B must be 32 bytes/,
@@ -132,9 +150,9 @@ describe('errors name the input that was wrong', () => {
         refuses('malformed', /^role must be "A" or "B"$/,
             () => thou.publicKeyMacInput('r', 'a', bytes(32)));
         refuses('malformed', /^room id must be a string$/,
-            () => thou.confirmationInput(null, 'A', bytes(32), bytes(32)));
+            () => thou.confirmationInput(null, 'A', bytes(32), bytes(32), setHash));
         refuses('malformed', /^sender must be "A" or "B"$/,
-            () => thou.confirmationInput('r', 'AB', bytes(32), bytes(32)));
+            () => thou.confirmationInput('r', 'AB', bytes(32), bytes(32), setHash));
         refuses('malformed', /^room id must be a string$/, () => thou.messageAD({ ...fields(),
             roomId: undefined }));
         refuses('malformed', /^sender must be "A" or "B"$/, () => thou.messageAD({ ...fields(),
@@ -191,12 +209,16 @@ describe('checks that return false never swallow unexpected errors', () => {
 
     test('verifyConfirmation', () => {
         const key = bytes(32);
-        assert.equal(thou.verifyConfirmation(key, 'r', 'A', bytes(32), bytes(32), bytes(31)),
-            false);
-        assert.equal(thou.verifyConfirmation(key, 'r', 'X', bytes(32), bytes(32), bytes(32)),
-            false);
+        assert.equal(thou.verifyConfirmation(key, 'r', 'A', bytes(32), bytes(32), setHash,
+            bytes(31)), false);
+        assert.equal(thou.verifyConfirmation(key, 'r', 'X', bytes(32), bytes(32), setHash,
+            bytes(32)), false);
+        assert.equal(thou.verifyConfirmation(key, 'r', 'A', bytes(32), bytes(32), bytes(31),
+            bytes(32)), false);
         assert.throws(() => thou.verifyConfirmation(key, 'r', 'A', bytes(32), bytes(32),
-            hostile()), TypeError);
+            setHash, hostile()), TypeError);
+        assert.throws(() => thou.verifyConfirmation(key, 'r', 'A', bytes(32), bytes(32),
+            hostile(), bytes(32)), TypeError);
     });
 });
 
