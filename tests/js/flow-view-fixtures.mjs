@@ -42,9 +42,9 @@ const { newLog, addEntry } = await import('../../static/js/log.js');
 
 export const SET = {
     stages: [
-        { title: 'Common ground', intro: 'Start easy.' },
-        { title: 'Differences', intro: 'Side by side.' },
-        { title: 'Last', intro: 'The end.' },
+        { title: 'Common ground', intro: 'Start easy.', questions: [{ id: 'q1' }, { id: 'q2' }] },
+        { title: 'Differences', intro: 'Side by side.', questions: [{ id: 'r1' }] },
+        { title: 'Last', intro: 'The end.', questions: [] },
     ],
 };
 
@@ -88,7 +88,7 @@ export function makeActions() {
     const record = (name) => (...args) => calls.push([name, ...args]);
     const actions = { calls };
     for (const name of ['compose', 'setDraft', 'confirmHeard', 'startAdding', 'pass', 'resume',
-        'pause', 'end', 'askConfirm', 'erase', 'note', 'noteStep']) {
+        'pause', 'end', 'askConfirm', 'erase', 'note', 'noteStep', 'vote', 'revealRead']) {
         actions[name] = record(name);
     }
     return actions;

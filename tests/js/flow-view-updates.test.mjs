@@ -32,8 +32,14 @@ describe('the frame', () => {
         assert.deepEqual([...main.children].map((c) => [c.tagName, c.className,
             c.getAttribute('data-part')]), [
             ['NAV', 'progress', 'progress'], ['SECTION', 'stage', 'stage'],
+            ['SECTION', 'reveal-read', 'reveal-read'],
             ['SECTION', 'card question', 'question'], ['SECTION', 'card notes', 'notes'],
-            ['SECTION', 'history', 'history'], ['SECTION', 'controls', 'controls']]);
+            ['SECTION', 'history', 'history'], ['SECTION', 'controls', 'controls'],
+            ['SECTION', 'erase', 'erase']]);
+        same(byId(main, 'erase-section'), part(main, 'erase'), 'erasing, apart from the controls');
+        same(byId(part(main, 'erase'), 'erase-button'), byId(main, 'erase-button'),
+            'the erase button');
+        same(byId(part(main, 'controls'), 'erase-button'), null, 'no erase button among controls');
         assert.equal(part(main, 'notes').getAttribute('aria-labelledby'), 'notes-title');
         assert.deepEqual([...part(main, 'question').children]
             .map((c) => c.getAttribute('data-part')),
@@ -42,6 +48,11 @@ describe('the frame', () => {
         same(byId(main, 'turn').parentElement, part(main, 'question-head'), 'the turn line');
         assert.equal(part(main, 'stage').querySelector('h1').className, 'stage-title');
         assert.equal(part(main, 'stage').querySelector('.stage-intro').tagName, 'P');
+        /* during a stage its introduction folds away under "About this stage" */
+        same(byId(main, 'stage-intro').parentElement, byId(main, 'stage-about'), 'the intro');
+        assert.equal(byId(main, 'stage-about').tagName, 'DETAILS');
+        assert.equal(byId(main, 'stage-about').querySelector('summary').textContent,
+            S.stageAbout);
         assert.equal(byId(main, 'progress-text').className, 'progress-text');
         assert.equal(main.querySelector('.progress-head').contains(byId(main, 'progress-text')),
             true);
@@ -53,10 +64,11 @@ describe('the frame', () => {
         assert.equal(main.dataset.ended, '1');
         assert.deepEqual([...main.children].map((c) => [c.className,
             c.getAttribute('data-part')]), [
-            ['card ended', 'ended-head'], ['history history--open', 'history'],
-            ['notes', 'ended-notes'], ['controls', 'controls']]);
+            ['card ended', 'ended-head'], ['', 'differ'], ['history history--open', 'history'],
+            ['notes', 'ended-notes'], ['controls', 'controls'], ['erase', 'erase']]);
         assert.equal(part(main, 'controls').getAttribute('aria-label'), S.controlsLabel);
         assert.equal(byId(main, 'erase-button').className, 'button button--quiet');
+        same(byId(main, 'erase-button').parentElement, part(main, 'erase'), 'the erase button');
     });
 
     test('entries of notes carry no question', () => {
@@ -84,8 +96,19 @@ describe('each part follows the store', () => {
         draw();
         assert.deepEqual([...main.querySelectorAll('ol.stages li')].map((li) => li.className),
             ['stage-done', 'stage-done', 'stage-current']);
-        assert.equal(main.querySelector('.stage-count').textContent, S.stageLabel(2, 3));
+        /* during a stage the stage count is the summary of the folded stage list */
+        assert.equal(byId(main, 'stages-fold').querySelector('summary').textContent,
+            S.stageLabel(2, 3));
+        same(main.querySelector('.stage-count'), null, 'no stage count above the question');
         assert.equal(byId(main, 'stage-title').textContent, 'Last');
+        /* at the gate before the stage, the count and the introduction are open */
+        store.room.flow.status = 'voting';
+        draw();
+        assert.equal(main.querySelector('.stage-count').textContent, S.stageLabel(2, 3));
+        assert.equal(byId(main, 'stages-fold').querySelector('summary').textContent,
+            S.stageLabel(2, 3));
+        same(byId(main, 'stage-about'), null, 'the introduction is not folded at the gate');
+        assert.equal(byId(main, 'stage-intro').textContent, 'The end.');
     });
 
     test('the question head: the question and whose turn', () => {
@@ -95,7 +118,8 @@ describe('each part follows the store', () => {
         store.room.flow = makeFlow({ speaker: 'B', expect: { A: [], B: ['answer'] } });
         draw();
         assert.equal(byId(main, 'turn').className, 'turn turn--partner');
-        assert.equal(main.querySelector('.turn-role').textContent, ` · ${S.roleSpeakerPartner}`);
+        assert.equal(main.querySelector('.turn-role').textContent,
+            ` · ${S.turnWhat.speak.partner}`);
         store.room.flow = makeFlow({ speaker: 'B', question: 'q2',
             expect: { A: [], B: ['answer'] } });
         draw();
@@ -104,7 +128,8 @@ describe('each part follows the store', () => {
             expect: { A: ['reflect'], B: [] } });
         draw();
         assert.equal(byId(main, 'turn').className, 'turn turn--me');
-        assert.equal(main.querySelector('.turn-role').textContent, ` · ${S.roleSpeakerPartner}`);
+        assert.equal(main.querySelector('.turn-role').textContent,
+            ` · ${S.turnWhat.reflect.me}`);
     });
 
     test('the thread: new entries, the reveal, a changed error, the connection', () => {
@@ -346,8 +371,9 @@ describe('compose and confirm details', () => {
             b.className]), [['BUTTON', 'button', 'button'],
             ['BUTTON', 'button', 'button button--secondary'],
             ['BUTTON', 'button', 'button button--quiet']]);
+        assert.equal(buttons.lastElementChild.textContent, S.passConfirm);
         assert.equal(step.lastElementChild.className, 'quiet small');
-        assert.equal(step.lastElementChild.textContent, S.passHelp);
+        assert.equal(step.lastElementChild.textContent, S.passConfirmHelp);
     });
 
     test('the compose form\'s pieces', () => {
