@@ -32,7 +32,18 @@ describe('stepOf: what this person can do now', () => {
         speaker: flow.speaker === undefined ? 'A' : flow.speaker, rounds: flow.rounds ?? 0 });
 
     const cases = [
-        ['paused', { flow: { status: 'paused' } }, { kind: 'paused' }],
+        ['paused, by nobody on record', { flow: { status: 'paused' } },
+            { kind: 'paused', by: 'either' }],
+        ['paused by me', { flow: { status: 'paused', paused_by: 'A' } },
+            { kind: 'paused', by: 'me' }],
+        ['paused by the partner', { role: 'B', flow: { status: 'paused', paused_by: 'A' } },
+            { kind: 'paused', by: 'partner' }],
+        ['a stage vote, mine to make', { flow: { status: 'voting', votes: { B: true } } },
+            { kind: 'vote', voted: false }],
+        ['a stage vote, mine made', { flow: { status: 'voting', votes: { A: true } } },
+            { kind: 'vote', voted: true }],
+        ['a stage vote with my choice on its way', { flow: { status: 'voting' },
+            local: [['x', { type: 'go_on', state: 'sending' }]] }, { kind: 'sending' }],
         ['held', { flow: { status: 'held' } }, { kind: 'held' }],
         ['speak, my move', {}, { kind: 'compose', type: 'answer' }],
         ['speak, the partner answers', { role: 'B' }, { kind: 'wait', text: S.waitSpeak }],
@@ -112,7 +123,8 @@ describe('the talk screen', () => {
         assert.deepEqual(stages.map((li) => li.getAttribute('aria-current')), [null, 'step', null]);
         assert.equal(main.querySelector('ol.stages').getAttribute('aria-label'), S.stagesLabel);
         assert.equal(byId(main, 'progress').getAttribute('aria-label'), S.progressLabel);
-        assert.equal(main.querySelector('.stage-count').textContent, S.stageLabel(1, 3));
+        assert.equal(byId(main, 'stages-fold').querySelector('summary').textContent,
+            S.stageLabel(1, 3));
         assert.equal(byId(main, 'stage-title').textContent, 'Differences');
         assert.equal(byId(main, 'stage-intro').textContent, 'Side by side.');
         assert.equal(byId(main, 'question-text').textContent, 'What do you need?');
@@ -135,21 +147,35 @@ describe('the talk screen', () => {
         let turn = byId(main, 'turn');
         assert.equal(turn.className, 'turn turn--me');
         assert.equal(turn.querySelector('.turn-who').textContent, S.turnYou);
-        assert.equal(turn.querySelector('.turn-role').textContent, ` · ${S.roleSpeakerYou}`);
+        assert.equal(turn.querySelector('.turn-role').textContent, ` · ${S.turnWhat.speak.me}`);
 
         ({ main } = render(makeStore({ role: 'B' })));
         turn = byId(main, 'turn');
         assert.equal(turn.className, 'turn turn--partner');
         assert.equal(turn.querySelector('.turn-who').textContent, S.turnPartner);
-        assert.equal(turn.querySelector('.turn-role').textContent, ` · ${S.roleSpeakerPartner}`);
+        assert.equal(turn.querySelector('.turn-role').textContent,
+            ` · ${S.turnWhat.speak.partner}`);
 
         /* In reflect the listener acts; in confirm the speaker again. */
         ({ main } = render(makeStore({ role: 'B', flow: { phase: 'reflect' } })));
         assert.equal(byId(main, 'turn').className, 'turn turn--me');
+        assert.equal(main.querySelector('.turn-role').textContent, ` · ${S.turnWhat.reflect.me}`);
         ({ main } = render(makeStore({ role: 'B', flow: { phase: 'reflect', speaker: 'B' } })));
         assert.equal(byId(main, 'turn').className, 'turn turn--partner');
+        assert.equal(main.querySelector('.turn-role').textContent,
+            ` · ${S.turnWhat.reflect.partner}`);
         ({ main } = render(makeStore({ role: 'B', flow: { phase: 'confirm', speaker: 'B' } })));
         assert.equal(byId(main, 'turn').className, 'turn turn--me');
+        assert.equal(main.querySelector('.turn-role').textContent, ` · ${S.turnWhat.confirm.me}`);
+
+        /* While paused it is nobody's turn, whoever paused. */
+        for (const pausedBy of [undefined, 'A', 'B']) {
+            ({ main } = render(makeStore({ flow: { status: 'paused', paused_by: pausedBy } })));
+            turn = byId(main, 'turn');
+            assert.equal(turn.className, 'turn turn--paused');
+            assert.equal(turn.querySelector('.turn-who').textContent, S.turnPaused);
+            same(turn.querySelector('.turn-role'), null, 'no role while paused');
+        }
 
         for (const phase of ['reveal_write', 'reveal_reflect']) {
             ({ main } = render(makeStore({ flow: { question: 'r1', phase, speaker: null } })));
@@ -186,13 +212,21 @@ describe('the talk screen', () => {
     test('title and noteStep say whether it is my move', () => {
         let { actions } = render(makeStore({ flow: { rounds: 2 } }));
         assert.equal(document.title, S.titleYourTurn);
-        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|2', true]);
+        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|2|active', true]);
         ({ actions } = render(makeStore({ flow: { phase: 'confirm', expect: {
             A: ['confirm_heard'], B: [] } } })));
         assert.equal(document.title, S.titleYourTurn);
         ({ actions } = render(makeStore({ role: 'B' })));
         assert.equal(document.title, S.titleRoom);
-        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|0', false]);
+        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|0|active', false]);
+        /* a stage vote is my move until I have chosen */
+        ({ actions } = render(makeStore({ role: 'B', flow: { status: 'voting' } })));
+        assert.equal(document.title, S.titleYourTurn);
+        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|0|voting', true]);
+        ({ actions } = render(makeStore({ role: 'B', flow: { status: 'voting',
+            votes: { B: true } } })));
+        assert.equal(document.title, S.titleRoom);
+        assert.deepEqual(actions.calls.at(-1), ['noteStep', 'q1|speak|A|0|voting', false]);
     });
 });
 
@@ -221,7 +255,8 @@ describe('the action area', () => {
         area.value = 'typing';
         area.dispatchEvent(new dom.Event('input'));
         const key = actions.calls.find(([n]) => n === 'setDraft')[1];
-        assert.deepEqual(actions.calls.find(([n]) => n === 'setDraft'), ['setDraft', key, 'typing']);
+        assert.deepEqual(actions.calls.find(([n]) => n === 'setDraft'),
+            ['setDraft', key, 'typing', 'answer:q1']);
         assert.ok(key.startsWith('q1|speak|A|0|compose|answer|'));
 
         area.value = '   ';
@@ -307,7 +342,10 @@ describe('the action area', () => {
         click(byId(main, 'pass-button'));
         assert.deepEqual(actions.calls.filter(([n]) => n !== 'noteStep'),
             [['confirmHeard'], ['startAdding', true], ['pass']]);
-        assert.ok(step.textContent.includes(S.passHelp));
+        /* here passing answers "is that what you meant?": it leaves it there */
+        assert.equal(byId(main, 'pass-button').textContent, S.passConfirm);
+        assert.ok(step.textContent.includes(S.passConfirmHelp));
+        assert.ok(!step.textContent.includes(S.passHelp));
     });
 
     test('waiting, sending, paused, held and sync', () => {
@@ -437,11 +475,19 @@ describe('threads', () => {
         ] }));
         const entries = allById(part(main, 'thread'), 'entry');
         assert.deepEqual(entries.map((e) => e.querySelector('.entry-text').textContent),
-            [S.youPassed, S.partnerConfirmed, S.pause, S.resume, S.end, 'x']);
+            [S.youPassed, S.partnerConfirmed, S.youPaused, S.partnerResumed, S.youEnded, 'x']);
         assert.deepEqual(entries.slice(2, 5).map((e) => e.className), [
             'entry entry--me entry--pause entry--line', 'entry entry--partner entry--resume '
             + 'entry--line', 'entry entry--me entry--end entry--line']);
         assert.equal(entries[5].querySelector('.entry-who').textContent, S.youAnswered);
+        /* the same lines seen by the other side say who did it the other way round */
+        const { main: other } = render(makeStore({ role: 'B', entries: [
+            { seq: 4, role: 'A', type: 'pause', question: 'q1' },
+            { seq: 5, role: 'B', type: 'resume', question: 'q1' },
+            { seq: 6, role: 'A', type: 'end', question: 'q1' },
+        ] }));
+        assert.deepEqual(allById(part(other, 'thread'), 'entry-text').map((e) => e.textContent),
+            [S.partnerPaused, S.youResumed, S.partnerEnded]);
     });
 
     test('local entries: sending, failed (with the reason), sent', () => {
@@ -688,13 +734,18 @@ describe('history and controls', () => {
         const actions = makeActions();
         renderTalk(main, store, actions);
         const controls = part(main, 'controls');
-        assert.deepEqual(texts([...controls.querySelectorAll('button')]),
-            [S.pause, S.end, S.erase]);
+        assert.deepEqual(texts([...controls.querySelectorAll('button')]), [S.pause, S.end]);
         assert.deepEqual([...controls.querySelectorAll('button')].map((b) => b.className), [
-            'button button--secondary', 'button button--secondary', 'button button--quiet']);
+            'button button--secondary', 'button button--secondary']);
+        /* erasing sits apart from End, in its own section that says it erases for both */
+        const erase = part(main, 'erase');
+        assert.equal(erase.querySelector('h2').textContent, S.eraseTitle);
+        assert.ok(erase.textContent.includes(S.eraseExplain));
+        assert.deepEqual(texts([...erase.querySelectorAll('button')]), [S.erase]);
+        assert.equal(byId(erase, 'erase-button').className, 'button button--quiet');
         click(byId(controls, 'pause-button'));
         click(byId(controls, 'end-button'));
-        click(byId(controls, 'erase-button'));
+        click(byId(erase, 'erase-button'));
         assert.deepEqual(actions.calls.filter(([n]) => n !== 'noteStep'),
             [['pause'], ['askConfirm', 'end'], ['askConfirm', 'erase']]);
 
@@ -716,16 +767,35 @@ describe('history and controls', () => {
         store.ui.confirming = 'erase';
         store.ui.busy = true;
         renderTalk(main, store, actions);
-        const erasePanel = byId(controls, 'erase-confirm');
-        assert.equal(erasePanel.getAttribute('aria-label'), S.eraseConfirmQ);
+        same(byId(controls, 'erase-confirm'), null, 'the erase panel is not among the controls');
+        assert.ok(byId(controls, 'end-button'), 'the controls stay while erasing is asked');
+        const erasePanel = byId(erase, 'erase-confirm');
+        assert.equal(erasePanel.getAttribute('aria-label'), S.eraseConfirmBoth);
         assert.equal(byId(erasePanel, 'erase-confirm-yes').textContent, S.erasing);
         assert.equal(byId(erasePanel, 'erase-confirm-yes').disabled, true);
+        assert.equal(byId(erasePanel, 'erase-sure').disabled, true);
+        assert.equal(byId(erasePanel, 'erase-confirm-no').disabled, true);
         store.ui.busy = false;
         renderTalk(main, store, actions);
-        const yes = byId(byId(controls, 'erase-confirm'), 'erase-confirm-yes');
+        const yes = byId(byId(erase, 'erase-confirm'), 'erase-confirm-yes');
         assert.equal(yes.textContent, S.eraseConfirm);
+        /* a deliberate second step: the button works only once the box is ticked */
+        assert.equal(yes.disabled, true);
+        const box = byId(erase, 'erase-sure');
+        assert.equal(box.getAttribute('type'), 'checkbox');
+        const label = erase.querySelector(`label[for="${box.id}"]`);
+        assert.equal(label.textContent, S.eraseSure);
+        const tick = (checked) => {
+            box.checked = checked;
+            box.dispatchEvent(new dom.Event('change'));
+        };
+        tick(true);
+        assert.equal(yes.disabled, false);
+        tick(false);
+        assert.equal(yes.disabled, true);
+        tick(true);
         click(yes);
-        click(byId(controls, 'erase-confirm-no'));
+        click(byId(erase, 'erase-confirm-no'));
         assert.deepEqual(actions.calls.filter(([n]) => n !== 'noteStep').slice(-2),
             [['erase'], ['askConfirm', null]]);
     });
@@ -769,7 +839,12 @@ describe('the ended screen', () => {
         assert.equal(link.getAttribute('href'), '/');
         assert.equal(link.textContent, S.startNew);
         assert.equal(link.className, 'button');
-        click(byId(controls, 'erase-button'));
+        /* something to keep: saved or printed, made in this browser */
+        assert.ok(controls.textContent.includes(S.keepExplain));
+        assert.deepEqual(texts([byId(controls, 'save-button'), byId(controls, 'print-button')]),
+            [S.keepSave, S.keepPrint]);
+        same(byId(controls, 'erase-button'), null, 'erasing is not among the controls');
+        click(byId(part(main, 'erase'), 'erase-button'));
         assert.deepEqual(actions.calls, [['askConfirm', 'erase']]);
     });
 
@@ -782,13 +857,20 @@ describe('the ended screen', () => {
         assert.equal(part(main, 'history').children.length, 0);
         const head = byId(main, 'ended');
 
+        const link = part(main, 'controls').querySelector('a');
+
         store.ui.confirming = 'erase';
         renderEnded(main, store, actions);
         assert.equal(byId(main, 'ended'), head, 'the screen is built once');
-        const panel = byId(main, 'erase-confirm');
+        const panel = byId(part(main, 'erase'), 'erase-confirm');
+        assert.equal(byId(panel, 'erase-confirm-yes').disabled, true);
+        const box = byId(panel, 'erase-sure');
+        box.checked = true;
+        box.dispatchEvent(new dom.Event('change'));
         click(byId(panel, 'erase-confirm-yes'));
         assert.deepEqual(actions.calls, [['erase']]);
-        same(main.querySelector('a'), null, 'the element');
+        /* erasing is asked apart: the controls, with the way to start anew, stay as built */
+        same(part(main, 'controls').querySelector('a'), link, 'the start link');
 
         store.room.flow = null;
         store.ui.confirming = null;
@@ -798,5 +880,12 @@ describe('the ended screen', () => {
         store.room.flow = makeFlow({ status: 'ended', finished: true });
         renderEnded(main, store, actions);
         assert.equal(byId(main, 'ended').querySelector('p').textContent, S.endedFinished);
+        assert.equal(byId(main, 'ended-title').textContent, S.endedTitle);
+        /* one of them chose to stay here at a stage vote: it ended at a good depth */
+        store.room.flow = makeFlow({ status: 'ended', finished: false, stayed: true });
+        renderEnded(main, store, actions);
+        assert.equal(byId(main, 'ended-title').textContent, S.endedStayedTitle);
+        assert.deepEqual(texts([...byId(main, 'ended').querySelectorAll('p')]),
+            [S.endedStayed, S.endedKeep]);
     });
 });
