@@ -88,7 +88,8 @@ export function makeActions() {
     const record = (name) => (...args) => calls.push([name, ...args]);
     const actions = { calls };
     for (const name of ['compose', 'setDraft', 'confirmHeard', 'startAdding', 'pass', 'resume',
-        'pause', 'end', 'askConfirm', 'erase', 'note', 'noteStep', 'vote', 'revealRead']) {
+        'pause', 'end', 'askConfirm', 'erase', 'note', 'noteStep', 'vote', 'revealRead',
+        'focusNote']) {
         actions[name] = record(name);
     }
     return actions;

@@ -371,6 +371,24 @@ describe('the action area', () => {
         click(byId(main, 'resume-button'));
         assert.deepEqual(actions.calls.at(-1), ['resume']);
 
+        /* my own pause is mine to lift */
+        ({ main, actions } = render(makeStore({ flow: { status: 'paused', paused_by: 'A' } })));
+        assert.equal(byId(main, 'paused').dataset.by, 'me');
+        assert.equal(byId(main, 'paused-title').textContent, S.pausedByYouTitle);
+        assert.ok(byId(main, 'paused').textContent.includes(S.pausedByYouBody));
+        click(byId(main, 'resume-button'));
+        assert.deepEqual(actions.calls.at(-1), ['resume']);
+        /* the partner's pause is theirs: no carry on, a note instead */
+        ({ main, actions } = render(makeStore({ role: 'B', flow: { status: 'paused',
+            paused_by: 'A' } })));
+        assert.equal(byId(main, 'paused').dataset.by, 'partner');
+        assert.equal(byId(main, 'paused-title').textContent, S.pausedByPartnerTitle);
+        assert.ok(byId(main, 'paused').textContent.includes(S.pausedByPartnerBody));
+        same(byId(main, 'resume-button'), null, 'no carry on during the partner\'s pause');
+        assert.equal(byId(main, 'paused-note-button').textContent, S.pausedSendNote);
+        click(byId(main, 'paused-note-button'));
+        assert.deepEqual(actions.calls.at(-1), ['focusNote']);
+
         ({ main } = render(makeStore({ flow: { status: 'held' } })));
         assert.equal(part(main, 'action').textContent, S.heldBody);
         assert.equal(part(main, 'action').firstElementChild.className, 'waiting');
@@ -378,6 +396,36 @@ describe('the action area', () => {
         ({ main } = render(makeStore({ lastFlowSeq: 50 })));
         assert.equal(byId(main, 'waiting-sync').textContent, S.waitSync);
         assert.equal(byId(main, 'waiting-sync').className, 'waiting quiet');
+    });
+
+    test('a stage vote: go on or stay here, then waiting for the partner', () => {
+        /* the partner has chosen already; that is not shown before my own choice */
+        let { main, actions } = render(makeStore({ role: 'B', flow: { status: 'voting',
+            stage: 1, votes: { A: true } } }));
+        same(byId(main, 'vote-waiting'), null, 'my choice is still to make');
+        const vote = byId(main, 'vote');
+        assert.equal(vote.getAttribute('role'), 'group');
+        assert.equal(byId(vote, 'vote-title').textContent, S.voteTitle('Differences'));
+        assert.equal(vote.getAttribute('aria-labelledby'), byId(vote, 'vote-title').id);
+        assert.ok(vote.textContent.includes(S.voteBody));
+        assert.ok(vote.textContent.includes(S.stayHereHelp));
+        assert.equal(byId(vote, 'go-on-button').textContent, S.goOn);
+        assert.equal(byId(vote, 'stay-here-button').textContent, S.stayHere);
+        click(byId(vote, 'go-on-button'));
+        click(byId(vote, 'stay-here-button'));
+        assert.deepEqual(actions.calls.filter(([n]) => n !== 'noteStep'),
+            [['vote', 'go_on'], ['vote', 'stay_here']]);
+        /* at the gate there is no question, thread or hint, and nobody's answer is asked */
+        assert.equal(byId(main, 'turn').textContent, S.turnVote);
+        same(byId(main, 'question-text'), null, 'no question at the gate');
+        same(byId(main, 'compose'), null, 'no box at the gate');
+        assert.equal(byId(main, 'stage-intro').textContent, 'Side by side.');
+
+        ({ main, actions } = render(makeStore({ role: 'B', flow: { status: 'voting', stage: 1,
+            votes: { B: true } } })));
+        assert.equal(byId(main, 'vote-waiting').textContent, S.voteWaiting);
+        same(byId(main, 'go-on-button'), null, 'a choice is made once');
+        same(byId(main, 'stay-here-button'), null, 'a choice is made once');
     });
 
     test('the action area is rebuilt only when the step changes, and keeps typing', () => {
