@@ -44,7 +44,7 @@ export const SET = {
     stages: [
         { title: 'Common ground', intro: 'Start easy.', questions: [{ id: 'q1' }, { id: 'q2' }] },
         { title: 'Differences', intro: 'Side by side.', questions: [{ id: 'r1' }] },
-        { title: 'Last', intro: 'The end.', questions: [] },
+        { title: 'Last', intro: 'The end.', questions: [{ id: 'q3' }] },
     ],
 };
 

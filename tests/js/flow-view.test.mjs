@@ -614,6 +614,41 @@ describe('reveal-together threads', () => {
             'no private note on the partner’s pass');
     });
 
+    test('after both reflected, both read both before the next question', () => {
+        const next = { question: 'q3', stage: 2, phase: 'speak', speaker: 'A' };
+        const done = [answer(4, 'B', 'theirs', 'r1'), answer(5, 'A', 'mine', 'r1'),
+            answer(7, 'B', 'they saw', 'r1', 'reflect'), answer(8, 'A', 'I saw', 'r1', 'reflect')];
+        const store = makeStore({ flow: next, revealed: [['r1', 6]], entries: done });
+        const { main, actions } = render(store);
+        const card = byId(main, 'both-saw');
+        assert.equal(card.querySelector('h2').textContent, S.bothSawTitle);
+        assert.ok(card.textContent.includes('Where do we differ?'));
+        const mine = byId(card, 'both-saw-mine');
+        const theirs = byId(card, 'both-saw-partner');
+        assert.equal(byId(mine, 'entry-text').textContent, 'I saw');
+        assert.equal(mine.querySelector('.entry-who').textContent, S.youSaw);
+        assert.equal(byId(theirs, 'entry-text').textContent, 'they saw');
+        assert.equal(theirs.querySelector('.entry-who').textContent, S.partnerSaw);
+        assert.equal(part(main, 'question').hidden, true, 'the next question waits');
+        click(byId(card, 'both-saw-next'));
+        assert.deepEqual(actions.calls.filter(([n]) => n !== 'noteStep'), [['revealRead', 'r1']]);
+
+        const read = makeStore({ flow: next, revealed: [['r1', 6]], entries: done,
+            ui: { revealRead: new Set(['r1']) } });
+        let { main: other } = render(read);
+        same(byId(other, 'both-saw'), null, 'once read, not again');
+        assert.equal(part(other, 'question').hidden, false);
+        ({ main: other } = render(makeStore({ flow: next, revealed: [['r1', 6]],
+            entries: done.slice(0, 3) })));
+        same(byId(other, 'both-saw'), null, 'not before both reflected');
+        ({ main: other } = render(makeStore({ flow: next, revealed: [['r1', 6]],
+            entries: [...done, answer(9, 'A', 'already on', 'q3')] })));
+        same(byId(other, 'both-saw'), null, 'not once the next question has begun');
+        ({ main: other } = render(makeStore({ flow: { ...next, question: 'q2', stage: 0 },
+            revealed: [['q1', 6]], entries: done.map((e) => ({ ...e, question: 'q1' })) })));
+        same(byId(other, 'both-saw'), null, 'not after a question that is not reveal-together');
+    });
+
     const revealCases = [
         ['both answered differently', ['answer', 'mine'], ['answer', 'theirs'], S.revealDiffer],
         ['both wrote the same', ['answer', ' same '], ['answer', 'same'], S.revealSame],
