@@ -9,7 +9,6 @@
 struct thou_disk {
     char *dir;
     uint64_t floor_bytes;
-    _Atomic uint64_t free_bytes;
     atomic_bool low;
 };
 
@@ -18,7 +17,6 @@ struct thou_disk *thou_disk_new(const char *dir, uint64_t floor_bytes)
     struct thou_disk *disk = thou_xcalloc(1, sizeof(*disk));
     disk->dir = thou_xstrdup(dir);
     disk->floor_bytes = floor_bytes;
-    atomic_init(&disk->free_bytes, UINT64_MAX);
     thou_disk_refresh(disk);
     return disk;
 }
@@ -39,7 +37,6 @@ void thou_disk_refresh(struct thou_disk *disk)
     /* What an unprivileged writer may use: thou should not eat root's reserve. */
     uint64_t free_bytes = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
     bool low = disk->floor_bytes && free_bytes < disk->floor_bytes;
-    atomic_store(&disk->free_bytes, free_bytes);
     if (atomic_exchange(&disk->low, low) != low) {
         if (low)
             thou_log_warn("free disk space %llu MiB is below the floor of %llu MiB; refusing "
@@ -54,9 +51,4 @@ void thou_disk_refresh(struct thou_disk *disk)
 bool thou_disk_low(const struct thou_disk *disk)
 {
     return atomic_load(&((struct thou_disk *)(uintptr_t)disk)->low);
-}
-
-uint64_t thou_disk_free_bytes(const struct thou_disk *disk)
-{
-    return atomic_load(&((struct thou_disk *)(uintptr_t)disk)->free_bytes);
 }

@@ -359,9 +359,7 @@ struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id
     struct hub_room *room = find_room(hub, room_id);
     if (room && room->present[role_index(role)] >= hub->max_streams_per_role) {
         pthread_mutex_unlock(&hub->lock);
-        thou_buf_release(&sub->out);
-        pthread_mutex_destroy(&sub->lock);
-        free(sub);
+        subscriber_unref(sub); /* never shared: its only reference */
         return NULL;
     }
     if (!room) {

@@ -674,9 +674,8 @@ static bool declared_too_big(const char *length, size_t limit)
  * Returns MHD_YES with nothing queued when the head is fine.
  */
 static enum MHD_Result check_head(struct thou_server *server, struct request *req, const char *url,
-                                  const char *version, bool *answered)
+                                  const char *version)
 {
-    *answered = true;
     bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     /* libmicrohttpd serves HTTP/1.2 and the like as 1.1 (RFC 9110 allows
      * it); thou speaks exactly 1.0 and 1.1, as before. */
@@ -698,7 +697,6 @@ static enum MHD_Result check_head(struct thou_server *server, struct request *re
         req->too_big = true;
         return dispatch(server, req, url);
     }
-    *answered = false;
     /* The head is in: a body, if one comes, has its own deadline. */
     bool has_body =
         req->transfer_encoding ||
@@ -722,11 +720,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
         req = request_new(connection, method);
         *req_cls = req;
         atomic_fetch_add(&server->in_flight, 1);
-        bool answered;
-        enum MHD_Result ret = check_head(server, req, url, version, &answered);
-        /* Nothing is queued on the first call otherwise: an answer queued
-         * now makes libmicrohttpd close the connection after it. */
-        return ret;
+        /* Nothing is queued on the first call unless refused: an answer
+         * queued now makes libmicrohttpd close the connection after it. */
+        return check_head(server, req, url, version);
     }
     if (*upload_data_size) {
         if (!req->too_big && req->body.len + *upload_data_size <= server->max_body_bytes)

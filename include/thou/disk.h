@@ -23,6 +23,3 @@ void thou_disk_refresh(struct thou_disk *disk);
 
 /** True while the free space last seen is below the floor. */
 bool thou_disk_low(const struct thou_disk *disk);
-
-/** The free space last seen, in bytes. */
-uint64_t thou_disk_free_bytes(const struct thou_disk *disk);
