@@ -127,24 +127,27 @@ START_TEST(test_floor_refuses_writes)
 }
 END_TEST
 
+/* thou on the small disk with a floor of floor_mb, and a pair in a room;
+ * false where no small disk can be had. */
+static bool start_on_small_disk(const char *floor_mb, struct test_pair *room)
+{
+    if (!mount_small_disk())
+        return false;
+    const char *extra[] = {"--data-dir",     small_dir,        "--min-free-disk-mb",
+                           floor_mb,         "--events-per-s", "1000",
+                           "--events-burst", "1000",           NULL};
+    proc_start(&proc, extra);
+    proc_running = true;
+    ck_assert_int_eq(test_pair_create(proc.port, room), 201);
+    return true;
+}
+
 /* A real disk filling up past the floor, and emptying again. */
 START_TEST(test_real_disk_below_the_floor)
 {
-    if (!mount_small_disk())
-        return;
-    const char *extra[] = {"--data-dir",
-                           small_dir,
-                           "--min-free-disk-mb",
-                           "1",
-                           "--events-per-s",
-                           "1000",
-                           "--events-burst",
-                           "1000",
-                           NULL};
-    proc_start(&proc, extra);
-    proc_running = true;
     struct test_pair room;
-    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
+    if (!start_on_small_disk("1", &room))
+        return;
     ck_assert_int_eq(post_note(&room, 1, NULL), 201);
 
     char ballast[300];
@@ -166,21 +169,9 @@ END_TEST
  * room again the room goes on, gap-free. */
 START_TEST(test_full_disk_is_a_refusal_not_a_loss)
 {
-    if (!mount_small_disk())
-        return;
-    const char *extra[] = {"--data-dir",
-                           small_dir,
-                           "--min-free-disk-mb",
-                           "0",
-                           "--events-per-s",
-                           "1000",
-                           "--events-burst",
-                           "1000",
-                           NULL};
-    proc_start(&proc, extra);
-    proc_running = true;
     struct test_pair room;
-    ck_assert_int_eq(test_pair_create(proc.port, &room), 201);
+    if (!start_on_small_disk("0", &room))
+        return;
     char ballast[300];
     snprintf(ballast, sizeof(ballast), "%s/ballast", small_dir);
     fill_but(ballast, 256);
