@@ -13,6 +13,7 @@
 #include "thou/limiter.h"
 #include "thou/log.h"
 #include "thou/qset.h"
+#include "thou/research_cli.h"
 #include "thou/router.h"
 #include "thou/server.h"
 #include "thou/sessions.h"
@@ -39,6 +40,8 @@ static void print_usage(FILE *out)
           "\n"
           "commands:\n"
           "  serve      run the HTTP server\n"
+          "  study      research studies: keygen, add, list, remove\n"
+          "  export     export a study's released research copies\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help (thou <command> --help for a command's options)\n"
@@ -299,6 +302,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (strcmp(command, "study") == 0)
+        return thou_research_study_main(argc - 2, argv + 2);
+    if (strcmp(command, "export") == 0)
+        return thou_research_export_main(argc - 2, argv + 2);
     fprintf(stderr, "thou: unknown command '%s'\n\n", command);
     print_usage(stderr);
     return EXIT_USAGE;
