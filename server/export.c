@@ -379,7 +379,7 @@ static int open_db(const char *path, sqlite3 **db, char *errbuf, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        set_error(errbuf, errlen, "there is no database at '%s' (see --data_dir)", path);
+        set_error(errbuf, errlen, "there is no database at '%s' (see --data-dir)", path);
         return EXIT_USAGE;
     }
     char *uri = sqlite3_mprintf("file:%s?mode=ro", path);

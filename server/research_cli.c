@@ -32,15 +32,15 @@ static void print_study_usage(FILE *out)
           "keygen writes a new secret key file (mode 0600; never overwrites one) and prints\n"
           "its public key and fingerprint. Keep the file offline; give `study add` the\n"
           "public key. add, list and remove work on the database of the configuration\n"
-          "(--config FILE, else $THOU_CONFIG; --data_dir DIR overrides its data directory;\n"
-          "--questions_dir DIR its question sets). See docs/research.md.\n",
+          "(--config FILE, else $THOU_CONFIG; --data-dir DIR overrides its data directory;\n"
+          "--questions-dir DIR its question sets). See docs/research.md.\n",
           out);
 }
 
 static void print_export_usage(FILE *out)
 {
     fputs("usage: thou export --study NAME --key FILE [--format csv|jsonl] [--out PATH]\n"
-          "                   [--force] [--config FILE] [--data_dir DIR]\n"
+          "                   [--force] [--config FILE] [--data-dir DIR]\n"
           "\n"
           "Opens the study's released research copies with its secret key and writes one\n"
           "row per step (default: NAME.csv) and a codebook next to it (PATH's name with\n"
@@ -50,7 +50,7 @@ static void print_export_usage(FILE *out)
 }
 
 /* Settings for a command that only needs the data and question directories:
- * defaults < config file < environment < --data_dir/--questions_dir. */
+ * defaults < config file < environment < --data-dir/--questions-dir. */
 static int load_settings(struct thou_config *config, const char *config_path, const char *data_dir,
                          const char *questions_dir)
 {
@@ -91,7 +91,13 @@ static int parse_options(int argc, char **argv, const char *allowed, struct opti
             o->positional = arg;
             continue;
         }
-        const char *name = arg + 2;
+        /* --data_dir and --data-dir alike, as `thou serve` takes its settings. */
+        char name_buf[40];
+        snprintf(name_buf, sizeof(name_buf), "%s", arg + 2);
+        for (char *p = name_buf; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        const char *name = name_buf;
         char pattern[48];
         snprintf(pattern, sizeof(pattern), " %s ", name);
         if (!strstr(allowed, pattern)) {
@@ -115,8 +121,8 @@ static int parse_options(int argc, char **argv, const char *allowed, struct opti
                             : strcmp(name, "public-key") == 0    ? &o->public_key
                             : strcmp(name, "conditions") == 0    ? &o->conditions
                             : strcmp(name, "config") == 0        ? &o->config
-                            : strcmp(name, "data_dir") == 0      ? &o->data_dir
-                            : strcmp(name, "questions_dir") == 0 ? &o->questions_dir
+                            : strcmp(name, "data-dir") == 0      ? &o->data_dir
+                            : strcmp(name, "questions-dir") == 0 ? &o->questions_dir
                             : strcmp(name, "study") == 0         ? &o->study
                             : strcmp(name, "key") == 0           ? &o->key
                                                                  : &o->format;
@@ -249,9 +255,9 @@ int thou_research_study_main(int argc, char **argv)
     struct options o = {0};
     static const char *const allowed[] = {
         "keygen", " out ",
-        "add",    " public-key conditions closeness config data_dir questions_dir ",
-        "list",   " config data_dir questions_dir ",
-        "remove", " config data_dir questions_dir ",
+        "add",    " public-key conditions closeness config data-dir questions-dir ",
+        "list",   " config data-dir questions-dir ",
+        "remove", " config data-dir questions-dir ",
     };
     const char *flags = NULL;
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i += 2)
@@ -324,7 +330,7 @@ int thou_research_export_main(int argc, char **argv)
         }
     }
     struct options o = {0};
-    int rc = parse_options(argc, argv, " study key format out force config data_dir ", &o);
+    int rc = parse_options(argc, argv, " study key format out force config data-dir ", &o);
     if (rc)
         return rc;
     if (o.positional) {

@@ -17,6 +17,7 @@
 #include "thou/mem.h"
 #include "thou/qset.h"
 #include "thou/rooms.h"
+#include "thou/research.h"
 #include "thou/sessions.h"
 #include "thou/store.h"
 
@@ -97,6 +98,14 @@ static bool open_as_participant(struct thou_app *app, const struct thou_request 
         return true;
     thou_room_record_release(room);
     return false;
+}
+
+bool thou_rooms_open_participant(struct thou_app *app, const struct thou_request *req,
+                                 struct thou_room_record *room, char *role,
+                                 struct thou_response *res)
+{
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    return open_as_participant(app, req, room, role, token_hash, res);
 }
 
 /* ---- field validation -------------------------------------------------- */
@@ -219,7 +228,7 @@ static bool creation_allowed(struct thou_app *app, const struct thou_request *re
 void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
-    static const char *const allowed[] = {"set", "join_verifier", NULL};
+    static const char *const allowed[] = {"set", "join_verifier", "study", NULL};
     if (!creation_allowed(app, req, res) || !disk_allows_writes(app, res))
         return;
     json_t *body = thou_json_body(req, res);
@@ -227,17 +236,34 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
         return;
     const char *unknown = thou_json_unknown_key(body, allowed);
     const char *set_id = thou_json_string(body, "set");
+    /* A study (docs/research.md) may choose the set: its assigned condition. */
+    const char *study_name = thou_json_string(body, "study");
+    struct thou_study_record study = {0};
+    char condition[THOU_SET_ID_MAX + 1] = "";
     if (unknown) {
         invalid(res, "invalid_request", "unknown field '%s'", unknown);
         goto out;
     }
-    if (!set_id) {
+    if (json_object_get(body, "study") && !study_name) {
+        invalid(res, "invalid_request", "'%s' must be a study name", "study");
+        goto out;
+    }
+    if (!set_id && !study_name) {
         invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
         goto out;
     }
     if (!check_b64_member(body, "join_verifier", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
                           "invalid_request", res))
         goto out;
+    /* Last of the checks on the request, so a bad one takes no place in the study's block. */
+    if (study_name && !thou_research_assign(app, study_name, &study, condition, res))
+        goto out;
+    if (condition[0])
+        set_id = condition;
+    if (!set_id) {
+        invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
+        goto out;
+    }
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, set_id);
     if (!set) {
         thou_response_error(res, 404, "no_such_set", "there is no question set with this id");
@@ -269,12 +295,17 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
         rc = thou_store_room_create(app->store, &room, token_hash);
     } while (rc == THOU_EEXIST);
     free(room.flow_json);
+    if (rc == THOU_OK && study_name)
+        rc = thou_store_room_set_study(app->store, room.id, study.name,
+                                       condition[0] ? condition : room.set_id);
     if (rc) {
         thou_response_status(res, rc);
         goto out;
     }
-    thou_json_respond(res, 201,
-                      json_pack("{s:s,s:s,s:s}", "room", room.id, "token", token, "role", "A"));
+    json_t *created = json_pack("{s:s,s:s,s:s}", "room", room.id, "token", token, "role", "A");
+    if (study_name)
+        json_object_set_new(created, "study", thou_research_study_json(&study));
+    thou_json_respond(res, 201, created);
 out:
     json_decref(body);
 }
@@ -431,6 +462,7 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         room.set_version, "partner", "joined", partner_joined, "present",
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
+    thou_research_add_room_study(app, room_id, state);
     thou_json_respond(res, 200, state);
     thou_room_record_release(&room);
 }
@@ -539,6 +571,11 @@ static const struct event_type event_types[] = {
     /* Stage votes name the next stage's first question; sealed like every step. */
     {"go_on", F_CIPHERTEXT | F_QUESTION, true, false, false},
     {"stay_here", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    /* A study's consent, its refusal and its withdrawal (docs/research.md):
+     * sealed, so the partner can tell the server did not invent them. */
+    {"consent", F_CIPHERTEXT, false, true, false},
+    {"decline", F_CIPHERTEXT, false, true, false},
+    {"withdraw", F_CIPHERTEXT, false, true, false},
 };
 
 static const struct event_type *find_event_type(const char *name, size_t len)
