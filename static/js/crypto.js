@@ -649,6 +649,27 @@ export function sealForStudy(studyPublicKey, plaintext) {
     return encodeB64(sealed);
 }
 
+/**
+ * The pair tag both partners put into their research copies (docs/crypto.md §8): BLAKE2b-128
+ * of "thou research pair v1" keyed with the two message keys, A's sending key first. Both
+ * browsers compute the same tag; the server, without the keys, cannot, so the export can tell
+ * that both consent copies of a conversation come from its two partners. Returns hex.
+ */
+export function researchPairTag(role, session) {
+    if (role !== 'A' && role !== 'B') {
+        throw new CryptoError('malformed', 'role must be A or B');
+    }
+    requireBytes(session.tx, KEY_BYTES, 'tx key');
+    requireBytes(session.rx, KEY_BYTES, 'rx key');
+    const [aToB, bToA] = role === 'A' ? [session.tx, session.rx] : [session.rx, session.tx];
+    const key = new Uint8Array(2 * KEY_BYTES);
+    key.set(aToB, 0);
+    key.set(bToA, KEY_BYTES);
+    const tag = na().crypto_generichash(16, utf8Encoder.encode('thou research pair v1'), key);
+    na().memzero(key);
+    return na().to_hex(tag);
+}
+
 /** Inverse of sealForStudy with the study's key pair (researcher side, tests). */
 export function openForStudy(studyPublicKey, studySecretKey, sealed) {
     requireBytes(studyPublicKey, PUBLIC_KEY_BYTES, 'study public key');

@@ -219,7 +219,8 @@ function noticeScreen(title, body, testid) {
 }
 
 function waitingScreen(store, actions) {
-    const link = roomLink(location.origin, store.roomId, store.record.secret);
+    const link = roomLink(location.origin, store.roomId, store.record.secret,
+        store.record.studyFingerprint);
     return h('section', { class: 'card' },
         h('h1', { text: S.waitingTitle }),
         h('p', { text: S.waitingLead }),

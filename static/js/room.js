@@ -16,7 +16,9 @@ import * as api from './api.js';
 import * as db from './db.js';
 import { EventStreamReader } from './sse.js';
 import { Outbox } from './outbox.js';
-import { roomIdFromPath, secretFromFragment } from './link.js';
+import { roomIdFromPath, secretFromFragment, studyFromFragment } from './link.js';
+import { Research } from './research.js';
+import { renderResearch } from './research-view.js';
 import {
     FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen, newFloors, noteQuestion,
     revealFloor,
@@ -65,6 +67,7 @@ const store = {
     stream: null,
     outbox: null,
     refresh: { running: false, again: false, timer: null },
+    research: null,        /* a Research (research.js) when the room is part of a study */
 };
 
 const partnerOf = (role) => (role === 'A' ? 'B' : 'A');
@@ -79,6 +82,8 @@ function render() {
     queueMicrotask(() => {
         store.renderQueued = false;
         renderRoom(document.getElementById('app'), store, actions);
+        renderResearch(document.getElementById('research'), store.research,
+            { ready: store.confirmed, ended: store.room?.state === 'ended' });
     });
 }
 
@@ -245,6 +250,9 @@ async function open(roomId, hash) {
         if (!record) {
             return undefined;
         }
+        /* The study key the invitation named, to hold the server's study key against. */
+        record.studyFingerprint = studyFromFragment(hash);
+        await persist().catch(() => {});
     }
     return begin(record);
 }
@@ -362,6 +370,9 @@ async function load() {
         await restoreDrafts(record);
     }
     store.room = room;
+    if (room.study && !store.research) {
+        store.research = newResearch(room.study);
+    }
     store.initialSeq = room.last_seq;
     store.partnerJoined = store.partnerJoined || room.partner.joined;
     store.partnerPresent = room.partner.present;
@@ -492,6 +503,7 @@ function handleEvent({ event: type, data: text }) {
         onConfirm(data, role);
         break;
     case 'joined':
+        store.research?.onStart(data.time);
         store.partnerJoined = true;
         if (live && me() === 'A') {
             announce(S.announceJoined);
@@ -513,6 +525,10 @@ function handleEvent({ event: type, data: text }) {
             break;
         }
         addEntry(store.log, { seq: data.seq, type, role, question: stringOr(data.question, null) });
+        if (role === me()) {
+            store.research?.onOwnStep({ kind: type, question: stringOr(data.question, null),
+                text: '', counter: data.counter, time: data.time });
+        }
         if (type === 'pass' && role === me()) {
             releaseEarly(stringOr(data.question, null));
         }
@@ -520,6 +536,11 @@ function handleEvent({ event: type, data: text }) {
             nudge('thread', type);
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
+        break;
+    case 'consent':
+    case 'decline':
+    case 'withdraw':
+        onStudyChoice(type, data, role);
         break;
     case 'go_on':
     case 'stay_here':
@@ -574,6 +595,42 @@ function onControl(type, data, role) {
         return false;
     }
     return true;
+}
+
+/* ---------------------------------------------------------------- research studies */
+
+function newResearch(study) {
+    return new Research({
+        roomId: store.roomId,
+        role: me(),
+        token: store.record.token,
+        record: store.record,
+        study,
+        stageOf: (question) => store.set?.stages[store.questions.get(question)?.stage]?.id ?? null,
+        session: () => store.session,
+        sendSealed,
+        persist,
+        render,
+    });
+}
+
+/**
+ * A consent, decline or withdraw: sealed like a control step, so the server can neither
+ * invent one nor pass off an old one as new; one that does not open stops the conversation.
+ */
+function onStudyChoice(type, data, role) {
+    matchEcho(type, data, role);
+    const text = openSealed({
+        kind: type, sender: role, counter: data.counter, question: '', ciphertext: data.ciphertext,
+        seq: data.seq,
+    }, true);
+    if (text === null) {
+        refuse(store.replayed ? 'replayed' : 'forged');
+        return;
+    }
+    if (text !== undefined) {
+        store.research?.onChoice(role, type, text);
+    }
 }
 
 /** Once the log has been replayed up to where the page opened: did it lose anything? */
@@ -814,6 +871,10 @@ function onSealed(type, data, role, live) {
         return;
     }
     addEntry(store.log, entry);
+    if (role === me() && text !== null) {
+        store.research?.onOwnStep({ kind: type, question, text, counter: data.counter,
+            time: data.time });
+    }
     if (role === me() && type === 'answer') {
         releaseEarly(question);
     }

@@ -24,6 +24,9 @@ const store = {
     creating: false,
     createError: null,
     created: null, /* {room, link} */
+    /* ?study=NAME: the conversation is part of a research study (docs/research.md) */
+    study: /^[a-z0-9][a-z0-9_-]{0,63}$/.test(new URLSearchParams(location.search).get('study') ?? '')
+        ? new URLSearchParams(location.search).get('study') : null,
 };
 
 function skeleton(root) {
@@ -64,6 +67,8 @@ function startView() {
         h('section', { class: 'card how', 'aria-labelledby': 'how-title' },
             h('h2', { id: 'how-title', text: S.howTitle }),
             h('ol', { class: 'how-steps' }, S.howSteps.map((t) => h('li', { text: t })))),
+        store.study ? h('p', { class: 'card card--notice', testid: 'study-note',
+            text: S.research.startNote(store.study) }) : null,
         setChooser(),
     ];
 }
@@ -171,7 +176,15 @@ async function create() {
         }
         const secret = crypto.newRoomSecret();
         const { joinVerifier } = crypto.deriveRoomKeys(secret);
-        const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier));
+        const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier),
+            store.study);
+        /* The study's key as this browser received it: its fingerprint goes into the link,
+         * so the partner's browser refuses any other key the server might show it. */
+        let studyFingerprint = null;
+        if (created.study) {
+            studyFingerprint = crypto.fingerprint(
+                crypto.decodeB64(created.study.public_key, crypto.PUBLIC_KEY_BYTES));
+        }
         try {
             await db.putRoom({
                 v: db.RECORD_VERSION,
@@ -185,6 +198,7 @@ async function create() {
                 counter: 0,
                 outbox: [],
                 highest: { A: 0, B: 0 },
+                studyFingerprint,
                 created: Date.now(),
                 /* replaced by the server's expiry on the first visit to the room */
                 expires: Date.now() + 30 * 86400 * 1000,
@@ -193,7 +207,8 @@ async function create() {
             throw Object.assign(new Error('no storage'), { code: 'no_storage' });
         }
         store.created = {
-            room: created.room, link: link.roomLink(location.origin, created.room, secret),
+            room: created.room,
+            link: link.roomLink(location.origin, created.room, secret, studyFingerprint),
         };
     } catch (error) {
         store.createError = { status: error.status ?? -1, code: error.code ?? 'error' };

@@ -435,4 +435,63 @@ export const S = {
         pause: 'Your partner paused',
         other: 'Something new from your partner',
     },
+
+    /* ---------------------------------------------------------------- research studies */
+    research: {
+        startNote: (name) => `This conversation is part of the study “${name}”. You will each be `
+            + 'asked, inside the conversation, whether you want to take part.',
+        title: 'A research study',
+        who: (name) => `This conversation is part of the study “${name}”.`,
+        fingerprintLabel: 'Study key fingerprint (compare it with the one the researchers '
+            + 'published):',
+        collectedTitle: 'If you both agree, the researchers receive',
+        collected: [
+            'your answers, what you heard, your additions',
+            'which questions you passed and when you said “That’s it”',
+            'how many seconds after the start each step came',
+            'how close you feel, on a scale of circles, before and after (if the study asks)',
+        ],
+        notCollectedTitle: 'They never receive',
+        notCollected: [
+            'your names, e-mail or IP addresses, your device or browser',
+            'the clock time of anything you write',
+            'anything your partner writes unless your partner agrees too',
+        ],
+        how: 'Your browser seals a copy of each of your own steps with the study’s key; the '
+            + 'server stores it but cannot read it. Nothing is copied unless both of you agree. '
+            + 'At the end you can read your words again and leave any answer out. Until you '
+            + 'release them you can withdraw, and the copies are deleted.',
+        consent: 'I agree to take part',
+        decline: 'I do not want to take part',
+        waiting: 'You agreed. Nothing is copied until your partner agrees too.',
+        active: 'You both agreed: a sealed copy of each of your own steps goes to the study.',
+        declinedMine: 'You chose not to take part. Nothing of this conversation goes to the '
+            + 'study.',
+        declinedPartner: 'Your partner chose not to take part. Nothing of this conversation '
+            + 'goes to the study.',
+        withdrawn: 'Taking part was withdrawn. The study’s copies of this conversation were '
+            + 'deleted and no new ones are made.',
+        withdraw: 'Withdraw from the study',
+        keyMismatch: 'The study key the server gave does not match the one in your '
+            + 'invitation link. To be safe, nothing of this conversation goes to any study.',
+        reviewTitle: 'Before your words go to the study',
+        reviewLead: 'These are your own words as the study would receive them. Tick any you '
+            + 'want to leave out. Releasing is final; what you leave out is deleted.',
+        leaveOut: 'Leave this out',
+        release: 'Release to the study',
+        releasing: 'Releasing…',
+        released: (n, m) => `Released ${n} of your steps to the study`
+            + (m ? `; ${m} left out and deleted.` : '.'),
+        noWords: 'You wrote nothing the study would receive.',
+        stepKinds: { answer: 'Your answer', reflect: 'What you heard', add: 'Your addition' },
+        closenessBefore: 'Before you start: how close do you feel to your partner right now?',
+        closenessAfter: 'Now, after the conversation: how close do you feel to your partner?',
+        closenessHint: 'Choose the picture that best describes your relationship: the left '
+            + 'circle is you, the right one your partner.',
+        closenessOption: (n) => `${n} of 7: ${['separate circles', 'barely touching',
+            'slightly overlapping', 'half overlapping', 'mostly overlapping',
+            'largely overlapping', 'almost one circle'][n - 1]}`,
+        closenessSave: 'Save',
+        failed: 'The study’s copies could not be sent just now; trying again.',
+    },
 };
