@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,15 @@ out:
     free(padded);
     free(bytes);
     return plain;
+}
+
+json_t *thou_export_open_copy(const char *room, char role, const char *step, const char *sealed,
+                              const uint8_t pk[32], const uint8_t sk[32])
+{
+    struct copy copy = {
+        .role = role, .step = (char *)(uintptr_t)step, .sealed = (char *)(uintptr_t)sealed};
+    snprintf(copy.room, sizeof(copy.room), "%s", room);
+    return open_copy(&copy, pk, sk);
 }
 
 static void *opener_main(void *arg)

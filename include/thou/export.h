@@ -1,7 +1,9 @@
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -34,3 +36,12 @@ struct thou_export_result {
 /** Exit-code classes: 0 done, 1 a runtime failure, 2 bad input; errbuf says which. */
 int thou_export_run(const struct thou_export_options *options, struct thou_export_result *result,
                     char *errbuf, size_t errlen);
+
+/**
+ * Open one sealed research copy with the study's key pair and check that
+ * it names the row it was stored under (room, sender role, step). NULL when
+ * it does not open, is badly padded, is not a JSON object or names another
+ * row; the caller decrefs the object otherwise.
+ */
+json_t *thou_export_open_copy(const char *room, char role, const char *step, const char *sealed,
+                              const uint8_t pk[32], const uint8_t sk[32]);
