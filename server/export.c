@@ -78,40 +78,95 @@ static bool string_is(const json_t *object, const char *key, const char *want)
     return value && strcmp(value, want) == 0;
 }
 
-/* Open one copy and check it belongs to the row it was stored under: the
- * sealed box has no associated data, so its context is inside it. */
-static json_t *open_copy(const struct copy *copy, const uint8_t *pk, const uint8_t *sk)
+/* The row a copy names inside itself must be the row it was stored under:
+ * neither box has associated data, so the context travels inside. */
+static json_t *check_row(json_t *plain, const struct copy *copy)
 {
-    size_t len = strlen(copy->sealed);
-    size_t max = len * 3 / 4 + 3;
-    uint8_t *bytes = thou_xmalloc(max);
-    uint8_t *padded = NULL;
-    json_t *plain = NULL;
-    size_t n = 0;
-    if (sodium_base642bin(bytes, max, copy->sealed, len, NULL, &n, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        n < crypto_box_SEALBYTES + PAD_BLOCK)
-        goto out;
-    size_t padded_len = n - crypto_box_SEALBYTES;
-    padded = thou_xmalloc(padded_len + 1);
-    if (crypto_box_seal_open(padded, bytes, n, pk, sk) != 0)
-        goto out;
-    size_t text_len = 0;
-    if (sodium_unpad(&text_len, padded, padded_len, PAD_BLOCK) != 0)
-        goto out;
-    plain = json_loadb((const char *)padded, text_len, JSON_REJECT_DUPLICATES, NULL);
     char role[2] = {copy->role, '\0'};
     if (plain && (!json_is_object(plain) || !string_is(plain, "room", copy->room) ||
                   !string_is(plain, "sender", role) || !string_is(plain, "step", copy->step))) {
         json_decref(plain);
         plain = NULL;
     }
-out:
-    if (padded)
-        sodium_memzero(padded, n > crypto_box_SEALBYTES ? n - crypto_box_SEALBYTES : 0);
-    free(padded);
-    free(bytes);
     return plain;
+}
+
+/* Decode base64url into a fresh buffer; NULL when it is not base64url. */
+static uint8_t *decode(const char *text, size_t *n)
+{
+    size_t len = strlen(text);
+    size_t max = len * 3 / 4 + 3;
+    uint8_t *bytes = thou_xmalloc(max);
+    if (sodium_base642bin(bytes, max, text, len, NULL, n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+        free(bytes);
+        return NULL;
+    }
+    return bytes;
+}
+
+/* Unpad and parse what a box held, wiping it. */
+static json_t *parse_padded(uint8_t *padded, size_t padded_len)
+{
+    size_t text_len = 0;
+    json_t *plain = NULL;
+    if (sodium_unpad(&text_len, padded, padded_len, PAD_BLOCK) == 0)
+        plain = json_loadb((const char *)padded, text_len, JSON_REJECT_DUPLICATES, NULL);
+    sodium_memzero(padded, padded_len);
+    return plain;
+}
+
+/* A consent copy: crypto_box_seal to the study key (docs/crypto.md §8). */
+static json_t *open_sealed(const struct copy *copy, const uint8_t *pk, const uint8_t *sk)
+{
+    size_t n = 0;
+    uint8_t *bytes = decode(copy->sealed, &n);
+    json_t *plain = NULL;
+    if (bytes && n >= crypto_box_SEALBYTES + PAD_BLOCK) {
+        size_t padded_len = n - crypto_box_SEALBYTES;
+        uint8_t *padded = thou_xmalloc(padded_len);
+        if (crypto_box_seal_open(padded, bytes, n, pk, sk) == 0)
+            plain = parse_padded(padded, padded_len);
+        free(padded);
+    }
+    free(bytes);
+    return check_row(plain, copy);
+}
+
+/* Every other copy: crypto_box from the partner's copy key to the study key,
+ * opened with the shared key precomputed once per partner (beforenm): one
+ * X25519 per participant instead of one per step. */
+static json_t *open_boxed(const struct copy *copy, const uint8_t shared[crypto_box_BEFORENMBYTES])
+{
+    size_t n = 0;
+    uint8_t *bytes = decode(copy->sealed, &n);
+    json_t *plain = NULL;
+    size_t head = crypto_box_NONCEBYTES + crypto_box_MACBYTES;
+    if (bytes && n >= head + PAD_BLOCK) {
+        size_t padded_len = n - head;
+        uint8_t *padded = thou_xmalloc(padded_len);
+        if (crypto_box_open_easy_afternm(padded, bytes + crypto_box_NONCEBYTES,
+                                         n - crypto_box_NONCEBYTES, bytes, shared) == 0)
+            plain = parse_padded(padded, padded_len);
+        free(padded);
+    }
+    free(bytes);
+    return check_row(plain, copy);
+}
+
+/* The copy key a consent copy announces, as the shared key for its partner's boxes. */
+static bool shared_key(const json_t *consent, const uint8_t *sk,
+                       uint8_t shared[crypto_box_BEFORENMBYTES])
+{
+    const char *text = json_string_value(json_object_get(consent, "copy_key"));
+    uint8_t sender_pk[32];
+    size_t n = 0;
+    if (!text ||
+        sodium_base642bin(sender_pk, sizeof(sender_pk), text, strlen(text), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        n != sizeof(sender_pk))
+        return false;
+    return crypto_box_beforenm(shared, sender_pk, sk) == 0;
 }
 
 json_t *thou_export_open_copy(const char *room, char role, const char *step, const char *sealed,
@@ -120,17 +175,61 @@ json_t *thou_export_open_copy(const char *room, char role, const char *step, con
     struct copy copy = {
         .role = role, .step = (char *)(uintptr_t)step, .sealed = (char *)(uintptr_t)sealed};
     snprintf(copy.room, sizeof(copy.room), "%s", room);
-    return open_copy(&copy, pk, sk);
+    return open_sealed(&copy, pk, sk);
+}
+
+json_t *thou_export_open_boxed(const char *room, char role, const char *step, const char *boxed,
+                               const json_t *consent, const uint8_t sk[32])
+{
+    struct copy copy = {
+        .role = role, .step = (char *)(uintptr_t)step, .sealed = (char *)(uintptr_t)boxed};
+    snprintf(copy.room, sizeof(copy.room), "%s", room);
+    uint8_t shared[crypto_box_BEFORENMBYTES];
+    if (!shared_key(consent, sk, shared))
+        return NULL;
+    json_t *plain = open_boxed(&copy, shared);
+    sodium_memzero(shared, sizeof(shared));
+    return plain;
+}
+
+/* Open one room's copies: each partner's consent copy first, then that
+ * partner's other copies with the copy key it announced. */
+static size_t open_room(const struct room_row *room, struct copy *copies, const uint8_t *pk,
+                        const uint8_t *sk)
+{
+    size_t tampered = 0;
+    uint8_t shared[2][crypto_box_BEFORENMBYTES];
+    bool have[2] = {false, false};
+    for (size_t i = 0; i < room->count; i++) {
+        struct copy *c = &copies[i];
+        if (strcmp(c->step, "consent") != 0)
+            continue;
+        int r = c->role == 'A' ? 0 : 1;
+        c->plain = open_sealed(c, pk, sk);
+        if (c->plain && !have[r])
+            have[r] = shared_key(c->plain, sk, shared[r]);
+        if (!c->plain)
+            tampered++;
+    }
+    for (size_t i = 0; i < room->count; i++) {
+        struct copy *c = &copies[i];
+        if (strcmp(c->step, "consent") == 0)
+            continue;
+        int r = c->role == 'A' ? 0 : 1;
+        c->plain = have[r] ? open_boxed(c, shared[r]) : NULL;
+        if (!c->plain)
+            tampered++;
+    }
+    sodium_memzero(shared, sizeof(shared));
+    return tampered;
 }
 
 static void *opener_main(void *arg)
 {
     struct opener *o = arg;
-    for (size_t i = o->index; i < o->batch->n_copies; i += o->stride) {
-        struct copy *copy = &o->batch->copies[i];
-        copy->plain = open_copy(copy, o->pk, o->sk);
-        if (!copy->plain)
-            o->tampered++;
+    for (size_t i = o->index; i < o->batch->n_rooms; i += o->stride) {
+        const struct room_row *room = &o->batch->rooms[i];
+        o->tampered += open_room(room, &o->batch->copies[room->first], o->pk, o->sk);
     }
     return NULL;
 }

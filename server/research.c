@@ -12,9 +12,10 @@
 #include <time.h>
 
 #define STEP_MAX 64
-/* A copy is one padded step sealed to the study key: a few kB at most, so
- * the same cap as a posted ciphertext keeps one room from filling the disk. */
-#define MAX_LEAVE_OUT 4096
+/* A copy is a padded step in a box (nonce and tag: 40 bytes, sealed: 48) of
+ * at least one 256-byte block, at most a posted ciphertext's size. */
+#define MIN_COPY_BYTES (40 + 256)
+#define MAX_LEAVE_OUT  4096
 
 static int64_t now_ms(void)
 {
@@ -116,7 +117,7 @@ void thou_research_add(void *ctx, struct thou_request *req, struct thou_response
         thou_response_error(res, 400, "invalid_request",
                             "'step' must be 1 to 64 of a-z, 0-9, '-' and '_'");
     } else if (!sealed || thou_crypto_b64_check(sealed, sealed_len, &decoded) != THOU_OK ||
-               decoded < 48 + 256 || decoded > app->config->max_ciphertext_bytes) {
+               decoded < MIN_COPY_BYTES || decoded > app->config->max_ciphertext_bytes) {
         thou_response_error(res, 400, "invalid_request",
                             "'sealed' must be a sealed box of a padded step, in base64url");
     } else {

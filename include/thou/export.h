@@ -38,10 +38,18 @@ int thou_export_run(const struct thou_export_options *options, struct thou_expor
                     char *errbuf, size_t errlen);
 
 /**
- * Open one sealed research copy with the study's key pair and check that
+ * Open one partner's consent copy (crypto_box_seal) with the study's key pair and check that
  * it names the row it was stored under (room, sender role, step). NULL when
  * it does not open, is badly padded, is not a JSON object or names another
  * row; the caller decrefs the object otherwise.
  */
 json_t *thou_export_open_copy(const char *room, char role, const char *step, const char *sealed,
                               const uint8_t pk[32], const uint8_t sk[32]);
+
+/**
+ * Open one of a partner's other copies (crypto_box from the copy key the
+ * partner's opened consent copy announces, to the study key), with the same
+ * row check. NULL when it does not open or names another row.
+ */
+json_t *thou_export_open_boxed(const char *room, char role, const char *step, const char *boxed,
+                               const json_t *consent, const uint8_t sk[32]);

@@ -44,6 +44,9 @@ export class Research {
         /* The key must be the one the invitation named: the server alone cannot change both. */
         this.keyMismatch = !fingerprint || deps.record.studyFingerprint !== fingerprint;
         this.rec = deps.record.research ??= { sent: [], closeness: {}, released: null };
+        /* This partner's copy key: its public half goes in the sealed consent copy, and every
+         * other copy is boxed with it (docs/crypto.md §8). */
+        this.rec.copyKeys ??= null;
         this.choice = { A: null, B: null };
         this.pending = null; /* the choice this person made that is not back from the server yet */
         this.own = [];       /* this person's steps as the log showed them */
@@ -121,6 +124,10 @@ export class Research {
         if (!session) {
             return;
         }
+        if (!this.rec.copyKeys) {
+            this.rec.copyKeys = crypto.newCopyKeyPair();
+            this.persist().catch(() => {});
+        }
         const sent = new Set(this.rec.sent);
         const add = (step, fields) => {
             if (!sent.has(step) && !this.queued.has(step)) {
@@ -130,7 +137,8 @@ export class Research {
             }
         };
         add('consent', { kind: 'consent', study: this.study.name,
-            fingerprint: this.study.fingerprint, pair: crypto.researchPairTag(this.role, session) });
+            fingerprint: this.study.fingerprint, pair: crypto.researchPairTag(this.role, session),
+            copy_key: crypto.encodeB64(this.rec.copyKeys.publicKey) });
         for (const [when, value] of Object.entries(this.rec.closeness)) {
             add(`closeness-${when}`, { kind: 'closeness', when, value });
         }
@@ -149,7 +157,12 @@ export class Research {
         while (this.queue.length > 0 && !this.stopped) {
             const item = this.queue[0];
             try {
-                const sealed = crypto.sealForStudy(this.study.publicKey, item.plaintext);
+                /* The consent copy is sealed (anonymous sender) and announces the copy key;
+                 * every other copy is boxed from that key. */
+                const sealed = item.step === 'consent'
+                    ? crypto.sealForStudy(this.study.publicKey, item.plaintext)
+                    : crypto.boxForStudy(this.study.publicKey, this.rec.copyKeys.privateKey,
+                        item.plaintext);
                 await api.postResearchCopy(this.roomId, this.token, item.step, sealed);
                 this.queue.shift();
                 this.queued.delete(item.step);
@@ -200,6 +213,7 @@ export class Research {
             try {
                 await api.deleteResearchCopies(this.roomId, this.token);
                 this.rec.sent = [];
+                this.rec.copyKeys = null;
                 this.persist().catch(() => {});
                 break;
             } catch (error) {
@@ -246,6 +260,7 @@ export class Research {
         try {
             const done = await api.releaseResearchCopies(this.roomId, this.token, leaveOut);
             this.rec.released = { released: done.released, leftOut: done.left_out };
+            this.rec.copyKeys = null; /* nothing more is copied: the key is not kept */
             this.persist().catch(() => {});
         } catch (error) {
             if (error.code === 'already_released') {

@@ -90,6 +90,7 @@ static void teardown(void)
 struct pair {
     char room[64], token_a[128], token_b[128], set[64];
     json_t *study;
+    unsigned char copy_pk[2][32], copy_sk[2][32]; /* each partner's copy key */
 };
 
 static void pair_free(struct pair *p)
@@ -100,6 +101,8 @@ static void pair_free(struct pair *p)
 static long create_in_study(const char *study, struct pair *p)
 {
     memset(p, 0, sizeof(*p));
+    for (int r = 0; r < 2; r++)
+        crypto_box_keypair(p->copy_pk[r], p->copy_sk[r]);
     unsigned char secret[32], verifier[32];
     randombytes_buf(secret, sizeof(secret));
     crypto_generichash(verifier, sizeof(verifier), secret, sizeof(secret), NULL, 0);
@@ -241,7 +244,34 @@ static long post_event(const struct pair *p, const char *token, const char *type
     return status;
 }
 
-/* Seal a copy as static/js/research.js does. */
+static char *b64(const unsigned char *bytes, size_t len)
+{
+    size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = malloc(b64_len);
+    sodium_bin2base64(out, b64_len, bytes, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return out;
+}
+
+/* Box a copy from a partner's copy key, as static/js/research.js does. */
+static char *box(const char *plaintext, const unsigned char copy_sk[32])
+{
+    size_t len = strlen(plaintext), padded_len = 0;
+    unsigned char *padded = malloc(len + 256);
+    memcpy(padded, plaintext, len);
+    ck_assert_int_eq(sodium_pad(&padded_len, padded, len, 256, len + 256), 0);
+    size_t n = crypto_box_NONCEBYTES + crypto_box_MACBYTES + padded_len;
+    unsigned char *boxed = malloc(n);
+    randombytes_buf(boxed, crypto_box_NONCEBYTES);
+    ck_assert_int_eq(crypto_box_easy(boxed + crypto_box_NONCEBYTES, padded, padded_len, boxed,
+                                     study_pk, copy_sk),
+                     0);
+    char *out = b64(boxed, n);
+    free(padded);
+    free(boxed);
+    return out;
+}
+
+/* Seal a consent copy as static/js/research.js does. */
 static char *seal(const char *plaintext)
 {
     size_t len = strlen(plaintext), padded_len = 0;
@@ -251,20 +281,17 @@ static char *seal(const char *plaintext)
     ck_assert_int_eq(sodium_pad(&padded_len, padded, len, 256, cap), 0);
     unsigned char *sealed = malloc(padded_len + crypto_box_SEALBYTES);
     crypto_box_seal(sealed, padded, padded_len, study_pk);
-    size_t b64_len = sodium_base64_ENCODED_LEN(padded_len + crypto_box_SEALBYTES,
-                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *b64 = malloc(b64_len);
-    sodium_bin2base64(b64, b64_len, sealed, padded_len + crypto_box_SEALBYTES,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *out = b64(sealed, padded_len + crypto_box_SEALBYTES);
     free(padded);
     free(sealed);
-    return b64;
+    return out;
 }
 
 static long post_copy(const struct pair *p, const char *token, const char *step,
                       const char *plaintext)
 {
-    char *sealed = seal(plaintext);
+    int r = token == p->token_a ? 0 : 1;
+    char *sealed = strcmp(step, "consent") == 0 ? seal(plaintext) : box(plaintext, p->copy_sk[r]);
     char path[160];
     snprintf(path, sizeof(path), "/api/rooms/%s/research", p->room);
     json_t *body = json_pack("{s:s,s:s}", "step", step, "sealed", sealed);
@@ -294,9 +321,12 @@ static long post_step(const struct pair *p, char role, const char *step, const c
 
 static long post_consent_copy(const struct pair *p, char role, const char *tag)
 {
-    json_t *plain = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "v", 1, "room", p->room,
-                              "sender", role == 'A' ? "A" : "B", "step", "consent", "kind",
-                              "consent", "study", "s1", "fingerprint", fingerprint, "pair", tag);
+    char *copy_key = b64(p->copy_pk[role == 'A' ? 0 : 1], 32);
+    json_t *plain =
+        json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "v", 1, "room", p->room, "sender",
+                  role == 'A' ? "A" : "B", "step", "consent", "kind", "consent", "study", "s1",
+                  "fingerprint", fingerprint, "pair", tag, "copy_key", copy_key);
+    free(copy_key);
     char *s = json_dumps(plain, JSON_COMPACT);
     long status = post_copy(p, role == 'A' ? p->token_a : p->token_b, "consent", s);
     free(s);

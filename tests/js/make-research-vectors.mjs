@@ -1,11 +1,12 @@
 // Test vectors of research copies (docs/crypto.md §8, docs/research.md), made by the browser
 // modules from fixed inputs: the study key from crypto_box_seed_keypair(80 … 9f), the session
-// keys of tests/js/vectors.json, and one copy as static/js/research.js writes it. The C side
-// (tests/unit/test_research.c) opens the copy with the export's code and rebuilds the pair tag.
+// keys of tests/js/vectors.json, a partner's copy key from crypto_box_seed_keypair(a0 … bf),
+// its consent copy (sealed) and one step copy (boxed) as static/js/research.js writes them. The
+// C side (tests/unit/test_research.c) opens both with the export's code and rebuilds the tag.
 //
 //   node tests/js/make-research-vectors.mjs     writes tests/js/research-vectors.json
 //
-// Reproducible except copy.sealed_b64url: crypto_box_seal draws a fresh ephemeral key.
+// Reproducible except consent.sealed_b64url and copy.boxed_b64url (fresh randomness each).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,12 @@ export async function makeResearchVectors(thou, sodium) {
     const study = sodium.crypto_box_seed_keypair(range(0x80, 32));
     const session = { tx: sodium.from_hex(keys.a_tx), rx: sodium.from_hex(keys.a_rx) };
     const fingerprint = thou.fingerprint(study.publicKey);
+    const copyKey = sodium.crypto_box_seed_keypair(range(0xa0, 32));
+    const pairTag = thou.researchPairTag('A', session);
+    const consent = copyPlaintext({
+        roomId: keys.room_id, role: 'A', step: 'consent', kind: 'consent', study: 'vectors',
+        fingerprint, pair: pairTag, copy_key: thou.encodeB64(copyKey.publicKey),
+    });
     const plaintext = copyPlaintext({
         roomId: keys.room_id, role: 'A', step: 'c12', kind: 'answer', question: 'cg-good-moment',
         stage: 'common-ground', t: 12.5, text: 'Ich höre dich, "wirklich".\nI hear you — 💛',
@@ -41,7 +48,19 @@ export async function makeResearchVectors(thou, sodium) {
             a_tx: keys.a_tx,
             a_rx: keys.a_rx,
             tag_input: 'thou research pair v1',
-            tag: thou.researchPairTag('A', session),
+            tag: pairTag,
+        },
+        copy_key: {
+            seed: sodium.to_hex(range(0xa0, 32)),
+            public_key: sodium.to_hex(copyKey.publicKey),
+            secret_key: sodium.to_hex(copyKey.privateKey),
+        },
+        consent: {
+            room: keys.room_id,
+            sender: 'A',
+            step: 'consent',
+            plaintext: consent,
+            sealed_b64url: thou.sealForStudy(study.publicKey, consent),
         },
         choice: {
             plaintext: choiceText({ name: 'vectors', fingerprint }),
@@ -52,7 +71,7 @@ export async function makeResearchVectors(thou, sodium) {
             step: 'c12',
             pad_block_size: thou.PAD_BLOCK,
             plaintext,
-            sealed_b64url: thou.sealForStudy(study.publicKey, plaintext),
+            boxed_b64url: thou.boxForStudy(study.publicKey, copyKey.privateKey, plaintext),
         },
     };
 }

@@ -20,22 +20,36 @@ describe('research copies', () => {
     test('tests/js/research-vectors.json matches the current constructions', async () => {
         const file = stored();
         const fresh = await makeResearchVectors(thou, sodium);
-        delete file.copy.sealed_b64url; /* a sealed box is randomised: opened below instead */
-        delete fresh.copy.sealed_b64url;
+        /* Boxes are randomised: they are opened below instead. */
+        for (const v of [file, fresh]) {
+            delete v.consent.sealed_b64url;
+            delete v.copy.boxed_b64url;
+        }
         assert.deepEqual(fresh, file, 'a construction changed: if on purpose, run '
             + 'node tests/js/make-research-vectors.mjs and update docs/crypto.md and the C side');
     });
 
-    test('the stored copy opens with the study key and names its row', () => {
+    test('the stored copies open with the study key and name their rows', () => {
         const v = stored();
-        const text = thou.openForStudy(sodium.from_hex(v.study.public_key),
-            sodium.from_hex(v.study.secret_key), v.copy.sealed_b64url);
+        const consent = JSON.parse(thou.openForStudy(sodium.from_hex(v.study.public_key),
+            sodium.from_hex(v.study.secret_key), v.consent.sealed_b64url));
+        assert.equal(consent.copy_key, thou.encodeB64(sodium.from_hex(v.copy_key.public_key)));
+        assert.equal(consent.pair, v.pair.tag);
+        const text = thou.openBoxForStudy(thou.decodeB64(consent.copy_key),
+            sodium.from_hex(v.study.secret_key), v.copy.boxed_b64url);
         assert.equal(text, v.copy.plaintext);
         const copy = JSON.parse(text);
         assert.equal(copy.room, v.copy.room);
         assert.equal(copy.sender, v.copy.sender);
         assert.equal(copy.step, v.copy.step);
         assert.equal(copy.v, 1);
+        /* Another copy key, or one byte changed: it does not open. */
+        assert.throws(() => thou.openBoxForStudy(sodium.from_hex(v.study.public_key),
+            sodium.from_hex(v.study.secret_key), v.copy.boxed_b64url), { code: 'tampered' });
+        const bytes = thou.decodeB64(v.copy.boxed_b64url);
+        bytes[30] ^= 1;
+        assert.throws(() => thou.openBoxForStudy(thou.decodeB64(consent.copy_key),
+            sodium.from_hex(v.study.secret_key), thou.encodeB64(bytes)), { code: 'tampered' });
     });
 
     test('both partners compute the same pair tag; raw libsodium rebuilds it', () => {

@@ -1,7 +1,8 @@
 /*
  * Studies and research copies on the C side (docs/research.md, docs/crypto.md
- * §8): the export opens a copy sealed by the browser module
- * (tests/js/research-vectors.json) and refuses a changed or misplaced one;
+ * §8): the export opens a consent copy and a step copy made by the browser
+ * module (tests/js/research-vectors.json) and refuses a changed, misplaced
+ * or forged one;
  * the pair tag and the fingerprint come out as the browser computes them;
  * block randomisation is balanced in every block; key files round-trip and
  * a damaged one is refused.
@@ -53,9 +54,21 @@ START_TEST(test_browser_copy_opens)
     hex_bytes(vec("study", "public_key"), pk, 32);
     hex_bytes(vec("study", "secret_key"), sk, 32);
     const char *room = vec("copy", "room"), *step = vec("copy", "step");
-    json_t *plain = thou_export_open_copy(room, 'A', step, vec("copy", "sealed_b64url"), pk, sk);
+    const char *boxed = vec("copy", "boxed_b64url");
+
+    /* The consent copy opens (sealed box) and announces the copy key. */
+    json_t *consent =
+        thou_export_open_copy(room, 'A', "consent", vec("consent", "sealed_b64url"), pk, sk);
+    ck_assert_ptr_nonnull(consent);
+    json_t *expected = json_loads(vec("consent", "plaintext"), 0, NULL);
+    ck_assert(json_equal(consent, expected));
+    json_decref(expected);
+    ck_assert_str_eq(json_string_value(json_object_get(consent, "pair")), vec("pair", "tag"));
+
+    /* The step copy opens with the copy key the consent copy announced. */
+    json_t *plain = thou_export_open_boxed(room, 'A', step, boxed, consent, sk);
     ck_assert_ptr_nonnull(plain);
-    json_t *expected = json_loads(vec("copy", "plaintext"), 0, NULL);
+    expected = json_loads(vec("copy", "plaintext"), 0, NULL);
     ck_assert(json_equal(plain, expected));
     ck_assert_str_eq(json_string_value(json_object_get(plain, "text")),
                      "Ich höre dich, \"wirklich\".\nI hear you — 💛");
@@ -63,29 +76,35 @@ START_TEST(test_browser_copy_opens)
     json_decref(plain);
 
     /* Stored under another row, role or step: refused. */
+    ck_assert_ptr_null(thou_export_open_boxed("another-room", 'A', step, boxed, consent, sk));
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'B', step, boxed, consent, sk));
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', "c13", boxed, consent, sk));
     ck_assert_ptr_null(
-        thou_export_open_copy("another-room", 'A', step, vec("copy", "sealed_b64url"), pk, sk));
-    ck_assert_ptr_null(
-        thou_export_open_copy(room, 'B', step, vec("copy", "sealed_b64url"), pk, sk));
-    ck_assert_ptr_null(
-        thou_export_open_copy(room, 'A', "c13", vec("copy", "sealed_b64url"), pk, sk));
+        thou_export_open_copy(room, 'B', "consent", vec("consent", "sealed_b64url"), pk, sk));
 
-    /* One character changed: it does not open. */
-    char *tampered = strdup(vec("copy", "sealed_b64url"));
+    /* One character changed, cut short, or not base64url: it does not open. */
+    char *tampered = strdup(boxed);
     size_t at = strlen(tampered) / 2;
     tampered[at] = tampered[at] == 'A' ? 'B' : 'A';
-    ck_assert_ptr_null(thou_export_open_copy(room, 'A', step, tampered, pk, sk));
-    /* Cut short, or not base64url at all. */
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', step, tampered, consent, sk));
     tampered[60] = '\0';
-    ck_assert_ptr_null(thou_export_open_copy(room, 'A', step, tampered, pk, sk));
-    ck_assert_ptr_null(thou_export_open_copy(room, 'A', step, "!!!", pk, sk));
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', step, tampered, consent, sk));
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', step, "!!!", consent, sk));
     free(tampered);
 
-    /* Another study's key: it does not open. */
+    /* Another copy key (a consent copy the server made up) or another study key: no. */
     uint8_t other_pk[32], other_sk[32];
     crypto_box_keypair(other_pk, other_sk);
-    ck_assert_ptr_null(
-        thou_export_open_copy(room, 'A', step, vec("copy", "sealed_b64url"), other_pk, other_sk));
+    char other_b64[64];
+    sodium_bin2base64(other_b64, sizeof(other_b64), other_pk, 32,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    json_t *forged = json_pack("{s:s}", "copy_key", other_b64);
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', step, boxed, forged, sk));
+    json_decref(forged);
+    ck_assert_ptr_null(thou_export_open_boxed(room, 'A', step, boxed, consent, other_sk));
+    ck_assert_ptr_null(thou_export_open_copy(room, 'A', "consent", vec("consent", "sealed_b64url"),
+                                             other_pk, other_sk));
+    json_decref(consent);
 }
 END_TEST
 
