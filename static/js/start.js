@@ -90,7 +90,8 @@ function setChooser() {
             e.preventDefault();
             create();
         } },
-    h('fieldset', { class: 'sets' },
+    /* In a study the set is the condition the server assigns, and nobody is shown it. */
+    store.study ? null : h('fieldset', { class: 'sets' },
         h('legend', { text: S.chooseSetLegend }),
         store.sets.map((set) => h('label', { class: 'set-option' },
             h('input', { type: 'radio', name: 'set', value: set.id, testid: 'set-option',

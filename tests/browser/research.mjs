@@ -33,6 +33,9 @@ async function createInStudy(browser, server, fingerprint) {
     const a = await newPage(browser, DESKTOP);
     await a.goto(`${server.base}/?study=${STUDY}`);
     await a.getByTestId('study-note').waitFor();
+    await a.getByTestId('create-button').waitFor();
+    check(await a.getByTestId('set-option').count() === 0,
+        'in a study no set is offered: the condition is assigned and not shown');
     await a.getByTestId('create-button').click();
     const link = await a.getByTestId('room-link').inputValue();
     const match = /\/r\/([A-Za-z0-9_-]+)#([A-Za-z0-9_-]{43})\.([0-9a-f]{32})$/.exec(link);
@@ -244,7 +247,50 @@ export async function studyKeySwapped({ browser, server }) {
     await d.context().close();
 }
 
+function copiesOf(server, roomId) {
+    const out = execFileSync('sqlite3', [join(server.dataDir, 'thou.db'),
+        `SELECT count(*) FROM research_copies WHERE room_id = '${roomId}'`], { encoding: 'utf8' });
+    return Number(out.trim());
+}
+
+/** Both agree, words are copied, then B withdraws: the copies go and no new ones come. */
+export async function studyWithdrawn({ browser, server }) {
+    if (!existsSync(join(server.workDir, 'study.key'))) {
+        makeStudy(server);
+    }
+    const fp = /fingerprint\s+([0-9a-f ]+)\t/.exec(thou('study', 'list', '--data-dir',
+        server.dataDir))[1];
+    const { a, b, roomId } = await createInStudy(browser, server, fp);
+    for (const p of [a, b]) {
+        await panel(p, 'ask');
+        await p.getByTestId('study-consent').click();
+    }
+    for (const [p, v] of [[a, 2], [b, 6]]) {
+        await panel(p, 'before');
+        await closeness(p, 'before', v);
+        await panel(p, 'active');
+    }
+    const first = marker('before withdrawal');
+    await compose(a, 'answer', first);
+    await seeEntry(b, first);
+    /* consent, closeness and the answer of A; consent and closeness of B */
+    await until(() => copiesOf(server, roomId) === 5, 'the copies are stored');
+    await b.getByTestId('study-withdraw').click();
+    await panel(b, 'withdrawn');
+    await panel(a, 'withdrawn');
+    await until(() => copiesOf(server, roomId) === 0, 'a withdrawal deletes every copy');
+    const second = marker('after withdrawal');
+    await compose(b, 'reflect', second);
+    await seeEntry(a, second);
+    await a.waitForTimeout(500);
+    check(copiesOf(server, roomId) === 0, 'nothing is copied after a withdrawal');
+    for (const p of [a, b]) {
+        await p.context().close();
+    }
+}
+
 export const RESEARCH_TESTS = [
     ['a research study: consent, review, decline, export, nothing identifying', researchStudy],
     ['a study key other than the link\'s is refused', studyKeySwapped],
+    ['a study withdrawn: its copies are deleted, no new ones', studyWithdrawn],
 ];
