@@ -190,6 +190,8 @@ export function renderResearch(el, research, { ready, ended }) {
     }
     el.hidden = false;
     const [key, build] = state(research, ready, ended);
+    /* "Before the first question" means before: the conversation waits behind the scale. */
+    el.toggleAttribute('data-blocking', key === 'before');
     keyed(el, `${key}|${research.trouble}`, () => h('section', { class: 'card research',
         testid: 'research', 'aria-label': T.title, dataset: { state: key.split('-')[0] } },
     build(),

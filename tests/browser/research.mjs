@@ -111,8 +111,17 @@ export async function researchStudy({ browser, server }) {
     await one.b.getByTestId('study-consent').click();
     await panel(one.a, 'before');
     await panel(one.b, 'before');
+    check(await one.a.locator('#app').isHidden(), 'the conversation waits behind the scale');
     await closeness(one.a, 'before', 3);
-    await closeness(one.b, 'before', 4);
+    await until(() => one.a.locator('#app').isVisible(), 'the conversation comes back');
+    /* B by keyboard: arrows through the pictures, Tab to Save, Enter. */
+    await one.b.getByTestId('closeness-before-1').focus();
+    for (let i = 0; i < 3; i++) {
+        await one.b.keyboard.press('ArrowRight');
+    }
+    check(await one.b.getByTestId('closeness-before-4').isChecked(), 'arrows choose a picture');
+    await one.b.keyboard.press('Tab');
+    await one.b.keyboard.press('Enter');
     await panel(one.a, 'active');
     await panel(one.b, 'active');
 

@@ -488,6 +488,9 @@ START_TEST(test_copies_consent_release_export)
     data = read_file(csv, NULL);
     ck_assert_ptr_null(strstr(data, "You laughed"));
     free(data);
+    pair_free(&yes);
+    pair_free(&no);
+    pair_free(&gone);
 }
 END_TEST
 
