@@ -67,6 +67,28 @@ void thou_research_add_room_study(struct thou_app *app, const char *room_id, jso
     json_object_set_new(state, "study", thou_research_study_json(&study));
 }
 
+bool thou_research_choice_type(const char *type)
+{
+    return strcmp(type, "consent") == 0 || strcmp(type, "decline") == 0 ||
+           strcmp(type, "withdraw") == 0;
+}
+
+bool thou_research_room_has_study(struct thou_app *app, const char *room_id,
+                                  struct thou_response *res)
+{
+    char name[THOU_SET_ID_MAX + 1], condition[THOU_SET_ID_MAX + 1];
+    enum thou_status rc = thou_store_room_study(app->store, room_id, name, condition);
+    if (rc) {
+        thou_response_status(res, rc);
+        return false;
+    }
+    if (!name[0]) {
+        thou_response_error(res, 409, "no_study", "this conversation is not part of a study");
+        return false;
+    }
+    return true;
+}
+
 static void refuse(struct thou_response *res, enum thou_status rc)
 {
     if (rc == THOU_EFORBIDDEN)

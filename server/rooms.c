@@ -1103,6 +1103,9 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
     }
     if (!validate_event(app, &event, post.type, res))
         goto out;
+    if (thou_research_choice_type(post.type->name) &&
+        !thou_research_room_has_study(app, room_id, res))
+        goto out;
     const struct body_field *question = &event.members[M_QUESTION];
     if (question->is_string) {
         memcpy(post.question, question->text, question->len);

@@ -31,6 +31,13 @@ json_t *thou_research_study_json(const struct thou_study_record *study);
 /** Add "study" to a room's state object when the room has one. */
 void thou_research_add_room_study(struct thou_app *app, const char *room_id, json_t *state);
 
+/** True for the event types of a study choice: consent, decline, withdraw. */
+bool thou_research_choice_type(const char *type);
+
+/** False with res filled (409 no_study) when the room has no study. */
+bool thou_research_room_has_study(struct thou_app *app, const char *room_id,
+                                  struct thou_response *res);
+
 /** POST /api/rooms/{room}/research: store one sealed copy; 201. */
 void thou_research_add(void *ctx, struct thou_request *req, struct thou_response *res);
 

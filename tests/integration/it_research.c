@@ -142,6 +142,8 @@ static long create_in_study(const char *study, struct pair *p)
     return status;
 }
 
+static long post_event(const struct pair *p, const char *token, const char *type, int counter);
+
 START_TEST(test_study_commands)
 {
     char out[2048];
@@ -225,6 +227,19 @@ START_TEST(test_conditions_balanced)
     ck_assert_int_eq(full_sets, 20);
     struct pair p;
     ck_assert_int_eq(create_in_study("no-such-study", &p), 404);
+    /* A conversation without a study takes no consent and no copies. */
+    struct test_pair plain;
+    ck_assert_int_eq(test_pair_create(port, &plain), 201);
+    struct pair q = {0};
+    snprintf(q.room, sizeof(q.room), "%s", plain.room);
+    snprintf(q.token_a, sizeof(q.token_a), "%s", plain.token_a);
+    ck_assert_int_eq(post_event(&q, q.token_a, "consent", 1), 409);
+    char path[160];
+    snprintf(path, sizeof(path), "/api/rooms/%s", plain.room);
+    struct http_reply reply;
+    ck_assert(http_json(port, "GET", path, plain.token_a, NULL, &reply));
+    ck_assert_ptr_null(json_object_get(reply.json, "study"));
+    http_reply_free(&reply);
 }
 END_TEST
 
