@@ -448,6 +448,18 @@ START_TEST(test_copies_consent_release_export)
     http_reply_free(&reply);
     ck_assert_int_eq(post_step(&gone, 'A', "c4", "answer", "q2", 9, "after withdrawal"), 409);
 
+    /* A fourth pair whose consent copies carry different pair tags (one made up by
+     * someone without the session keys): not exported. */
+    struct pair odd;
+    ck_assert_int_eq(create_in_study("s1", &odd), 201);
+    ck_assert_int_eq(post_event(&odd, odd.token_a, "consent", 1), 201);
+    ck_assert_int_eq(post_event(&odd, odd.token_b, "consent", 1), 201);
+    ck_assert_int_eq(post_consent_copy(&odd, 'A', "tag-real"), 201);
+    ck_assert_int_eq(post_consent_copy(&odd, 'B', "tag-made-up"), 201);
+    ck_assert_int_eq(post_step(&odd, 'A', "c3", "answer", "q1", 5, "odd pair words"), 201);
+    ck_assert_int_eq(release(&odd, odd.token_a, "[]"), 200);
+    ck_assert_int_eq(release(&odd, odd.token_b, "[]"), 200);
+
     /* Review: B leaves c4 out; releasing again is refused. A (c3 only)
      * releases too, but c9 after that is refused. */
     ck_assert_int_eq(release(&yes, yes.token_b, "[\"c4\"]"), 200);
@@ -470,6 +482,7 @@ START_TEST(test_copies_consent_release_export)
     ck_assert_ptr_null(strstr(data, "left out by B"));
     ck_assert_ptr_null(strstr(data, "declined pair"));
     ck_assert_ptr_null(strstr(data, "withdrawn words"));
+    ck_assert_ptr_null(strstr(data, "odd pair words"));
     ck_assert_ptr_null(strstr(data, yes.room));
     /* A's closeness, before and after, on A's rows. */
     ck_assert_msg(strstr(data, ",5.5,3,5\r\n"), "%s", data);
@@ -506,6 +519,7 @@ START_TEST(test_copies_consent_release_export)
     pair_free(&yes);
     pair_free(&no);
     pair_free(&gone);
+    pair_free(&odd);
 }
 END_TEST
 
