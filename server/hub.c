@@ -471,6 +471,18 @@ void thou_hub_close_room(struct thou_hub *hub, const char *room_id)
     wake_room(hub, room_id, WAKE_CLOSE);
 }
 
+void thou_hub_close_role(struct thou_hub *hub, const char *room_id, char role)
+{
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
+        if (s->role == role)
+            wake(s, WAKE_CLOSE, false, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+}
+
 bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role)
 {
     pthread_mutex_lock(&hub->lock);

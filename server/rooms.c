@@ -476,6 +476,10 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     if (thou_store_room_get(app->store, room_id, &again))
         thou_hub_close_room(app->hub, room_id);
     thou_room_record_release(&again);
+    /* Likewise a seat that moved to another device in between (seats.c). */
+    char still;
+    if (thou_store_participant_role(app->store, room_id, token_hash, &still))
+        thou_hub_close_role(app->hub, room_id, role);
 out:
     thou_room_record_release(&room);
 }
@@ -989,6 +993,7 @@ static bool find_session(struct thou_app *app, const struct thou_request *req,
         session->expires_ms > now_ms())
         return true;
     struct thou_room_record room = {0};
+    unsigned long epoch = thou_sessions_epoch(app->sessions);
     if (!open_as_participant(app, req, &room, &session->role, token_hash, res))
         return false;
     snprintf(session->room_id, sizeof(session->room_id), "%s", room.id);
@@ -996,7 +1001,7 @@ static bool find_session(struct thou_app *app, const struct thou_request *req,
     session->set_version = room.set_version;
     session->expires_ms = room.expires_ms;
     thou_room_record_release(&room);
-    thou_sessions_put(app->sessions, token_hash, session);
+    thou_sessions_put_since(app->sessions, token_hash, session, epoch);
     return true;
 }
 

@@ -103,6 +103,7 @@ enum stmt_id {
     ST_RELEASE,
     ST_ROLLBACK_TO,
     ST_ROOM_BYTES,
+    ST_PARTICIPANT_RETOKEN,
     ST_COUNT
 };
 
@@ -139,6 +140,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    [ST_PARTICIPANT_RETOKEN] =
+        "UPDATE participants SET token_hash = ? WHERE room_id = ? AND token_hash = ?",
 };
 
 struct room_cache;
@@ -936,6 +939,72 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
 {
     struct join_args args = {room_id, token_hash_b, now_ms, false};
     enum thou_status rc = write_sync(store, join_run, &args, false);
+    if (again)
+        *again = rc == THOU_OK && args.again;
+    return rc;
+}
+
+struct seat_args {
+    const char *room_id;
+    const uint8_t *old_hash;
+    const uint8_t *new_hash;
+    char role;
+    bool again;
+};
+
+/* The role token_hash holds in the room, read on the writer inside the
+ * transaction; 0 when none. */
+static enum thou_status role_on_writer(struct conn *c, const char *room_id,
+                                       const uint8_t *token_hash, char *role)
+{
+    sqlite3_stmt *s = stmt(c, ST_ROLE_BY_TOKEN);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    enum thou_status rc = THOU_OK;
+    int step = sqlite3_step(s);
+    *role = step == SQLITE_ROW ? (char)sqlite3_column_text(s, 0)[0] : 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = THOU_EIO;
+    sqlite3_reset(s);
+    return rc;
+}
+
+static enum thou_status seat_run(struct conn *c, void *arg)
+{
+    struct seat_args *a = arg;
+    struct thou_room_record room;
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    thou_room_record_release(&room);
+    if (rc)
+        return rc;
+    /* Looked up and replaced in one transaction on the single writer: of
+     * two devices claiming with the same old token, exactly one wins. */
+    rc = role_on_writer(c, a->room_id, a->old_hash, &a->role);
+    if (rc)
+        return rc;
+    if (!a->role) {
+        /* The old token is gone: this very claim again (its answer was lost)? */
+        rc = role_on_writer(c, a->room_id, a->new_hash, &a->role);
+        if (rc)
+            return rc;
+        a->again = a->role != 0;
+        return a->again ? THOU_OK : THOU_EAUTH;
+    }
+    sqlite3_stmt *s = stmt(c, ST_PARTICIPANT_RETOKEN);
+    sqlite3_bind_blob(s, 1, a->new_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, a->old_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    return status_of(exec_stmt(s));
+}
+
+enum thou_status thou_store_seat_move(struct thou_store *store, const char *room_id,
+                                      const uint8_t old_hash[THOU_HASH_LEN],
+                                      const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                      bool *again)
+{
+    struct seat_args args = {room_id, old_hash, new_hash, 0, false};
+    enum thou_status rc = write_sync(store, seat_run, &args, false);
+    *role = rc == THOU_OK ? args.role : 0;
     if (again)
         *again = rc == THOU_OK && args.again;
     return rc;

@@ -52,6 +52,9 @@ void thou_hub_notify(struct thou_hub *hub, const char *room_id);
 /** End the room's streams after what they have queued (the room was erased). */
 void thou_hub_close_room(struct thou_hub *hub, const char *room_id);
 
+/** End role's streams in room after what they have queued (the seat moved to another token). */
+void thou_hub_close_role(struct thou_hub *hub, const char *room_id, char role);
+
 /** True when role has at least one stream open in room. */
 bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role);
 
