@@ -3,6 +3,7 @@
 // counter the seat used, and anything malformed is refused. Run with `node --test tests/js/`.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 
 import * as crypto from '../../static/js/crypto.js';
@@ -39,6 +40,17 @@ describe('move links', () => {
         assert.equal(seat.secret, undefined);
         assert.deepEqual(seat.highest, { A: 9, B: 6 });
         assert.equal(seat.counter, 7, 'the record counter is higher than the log one here');
+    });
+
+    test('the public key comes from the private one as crypto_kx made it (vectors.json)', () => {
+        const { keys } = JSON.parse(readFileSync(new URL('./vectors.json', import.meta.url)));
+        const hex = (t) => Uint8Array.from(t.match(/../g), (b) => parseInt(b, 16));
+        for (const role of ['a', 'b']) {
+            const r = record({ keyPair: { publicKey: new Uint8Array(32),
+                privateKey: hex(keys[`private_key_${role}`]) } });
+            const seat = decodeMove(MOVE_PREFIX + encodeMove(r, 0));
+            assert.equal(crypto.toHex(seat.keyPair.publicKey), keys[`public_key_${role}`]);
+        }
     });
 
     test('the counter is the higher of the record and the log, up to 2^53 - 1', () => {
