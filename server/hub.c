@@ -340,7 +340,20 @@ static void subscriber_free(struct thou_stream *stream)
 struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
                                        int64_t after_seq)
 {
-    struct subscriber *sub = thou_xcalloc(1, sizeof(*sub));
+    return thou_hub_subscribe_status(hub, room_id, role, after_seq, NULL);
+}
+
+struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *room_id, char role,
+                                              int64_t after_seq, enum thou_status *why)
+{
+    if (why)
+        *why = THOU_OK;
+    struct subscriber *sub = thou_calloc(1, sizeof(*sub));
+    if (!sub) {
+        if (why)
+            *why = THOU_ENOMEM;
+        return NULL;
+    }
     sub->stream.read = subscriber_read;
     sub->stream.free = subscriber_free;
     sub->hub = hub;
@@ -360,10 +373,19 @@ struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id
     if (room && room->present[role_index(role)] >= hub->max_streams_per_role) {
         pthread_mutex_unlock(&hub->lock);
         subscriber_unref(sub); /* never shared: its only reference */
+        if (why)
+            *why = THOU_ELIMIT;
         return NULL;
     }
     if (!room) {
-        room = thou_xcalloc(1, sizeof(*room));
+        room = thou_calloc(1, sizeof(*room));
+        if (!room) {
+            pthread_mutex_unlock(&hub->lock);
+            subscriber_unref(sub);
+            if (why)
+                *why = THOU_ENOMEM;
+            return NULL;
+        }
         snprintf(room->id, sizeof(room->id), "%s", room_id);
         size_t slot = slot_of(room_id);
         room->next = hub->slots[slot];

@@ -12,6 +12,7 @@
 #include "thou/hub.h"
 #include "thou/limiter.h"
 #include "thou/log.h"
+#include "thou/mem.h"
 #include "thou/qset.h"
 #include "thou/router.h"
 #include "thou/server.h"
@@ -283,6 +284,9 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* JSON is made on request paths: an allocation failure there refuses the
+     * request (503) instead of ending the process. */
+    thou_mem_use_for_json();
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;

@@ -258,8 +258,12 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
     struct thou_flow_state flow;
     thou_flow_state_init(&flow, thou_qset_plan(set));
     json_t *flow_json = thou_flow_state_to_json(thou_qset_plan(set), &flow);
-    room.flow_json = json_dumps(flow_json, JSON_COMPACT);
+    room.flow_json = flow_json ? json_dumps(flow_json, JSON_COMPACT) : NULL;
     json_decref(flow_json);
+    if (!room.flow_json) {
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
 
     char token[THOU_TOKEN_B64_LEN + 1];
     uint8_t token_hash[THOU_DIGEST_BYTES];
@@ -289,8 +293,10 @@ static enum thou_status append_simple(struct thou_app *app, const char *room_id,
     char *data = NULL;
     json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
-    data = json_dumps(object, JSON_COMPACT);
+    data = object ? json_dumps(object, JSON_COMPACT) : NULL;
     json_decref(object);
+    if (!data)
+        return THOU_ENOMEM;
     struct thou_event_record event = {
         .type = type, .sender = role, .data = data, .time_ms = time_ms};
     int64_t seq;
@@ -419,7 +425,13 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
     uint8_t token_hash[THOU_DIGEST_BYTES];
     if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    json_t *flow = room.flow_json ? json_loads(room.flow_json, 0, NULL) : NULL;
+    json_t *flow =
+        room.flow_json ? thou_json_parse(room.flow_json, strlen(room.flow_json), 0, NULL) : NULL;
+    if (room.flow_json && !flow) { /* the store wrote it, so only memory can fail here */
+        thou_response_status(res, THOU_ENOMEM);
+        thou_room_record_release(&room);
+        return;
+    }
     /* Nobody can act on a question before the partner is there. */
     if (flow && !room.b_joined)
         json_object_set_new(flow, "expect", json_pack("{s:[],s:[]}", "A", "B"));
@@ -462,7 +474,13 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     res->content_type = "text/event-stream; charset=utf-8";
     if (req->method == THOU_METHOD_HEAD)
         goto out; /* the head only: no stream, and no presence for the partner to see */
-    res->stream = thou_hub_subscribe(app->hub, room_id, role, after);
+    enum thou_status why = THOU_OK;
+    res->stream = thou_hub_subscribe_status(app->hub, room_id, role, after, &why);
+    if (!res->stream && why == THOU_ENOMEM) {
+        res->content_type = NULL;
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
     if (!res->stream) {
         res->content_type = NULL;
         thou_response_error(res, 429, "too_many_streams",
@@ -761,7 +779,9 @@ static char *flat_event_data(const char *type, char role, int64_t time_ms,
         /* ,"key": and the value, quoted when a string */
         size += m->key_len + 4 + m->text_len + (m->kind == THOU_JSONFLAT_STRING ? 2 : 0);
     }
-    char *data = thou_xmalloc(size);
+    char *data = thou_malloc(size);
+    if (!data)
+        return NULL;
     char *out = append(data, head, (size_t)head_len);
     for (size_t i = 0; i < flat->n_members; i++) {
         const struct thou_jsonflat_member *m = &flat->members[i];
@@ -784,7 +804,7 @@ static char *flat_event_data(const char *type, char role, int64_t time_ms,
 /* A ciphertext entry of a reveal: what the partner needs to open it. */
 static json_t *reveal_entry(const char *data)
 {
-    json_t *held = json_loads(data, 0, NULL);
+    json_t *held = thou_json_parse(data, strlen(data), 0, NULL);
     json_t *entry = json_pack("{s:O,s:O}", "ciphertext", json_object_get(held, "ciphertext"),
                               "counter", json_object_get(held, "counter"));
     json_decref(held);
@@ -796,24 +816,34 @@ static enum thou_status add_reveal(struct post_ctx *post, struct thou_room_txn *
                                    const char *question, struct thou_room_change *change)
 {
     json_t *answers = json_object();
+    if (!answers)
+        return THOU_ENOMEM;
     char partner = post->role == 'A' ? 'B' : 'A';
     char *held = NULL;
     enum thou_status rc = thou_store_txn_find(txn, "answer", partner, question, &held);
     if (rc == THOU_OK) {
         char key[2] = {partner, '\0'};
-        json_object_set_new(answers, key, reveal_entry(held));
+        /* A reveal that lost an answer to a failed allocation must not be stored. */
+        if (json_object_set_new(answers, key, reveal_entry(held)))
+            rc = THOU_ENOMEM;
         free(held);
-    } else if (rc != THOU_ENOTFOUND) {
+    } else if (rc == THOU_ENOTFOUND) {
+        rc = THOU_OK;
+    }
+    if (rc == THOU_OK && strcmp(post->type->name, "answer") == 0) {
+        char key[2] = {post->role, '\0'};
+        if (json_object_set_new(answers, key, reveal_entry(post->data[0])))
+            rc = THOU_ENOMEM;
+    }
+    if (rc) {
         json_decref(answers);
         return rc;
     }
-    if (strcmp(post->type->name, "answer") == 0) {
-        char key[2] = {post->role, '\0'};
-        json_object_set_new(answers, key, reveal_entry(post->data[0]));
-    }
     json_t *fields = json_pack("{s:s,s:o}", "question", question, "answers", answers);
-    post->data[1] = event_data("reveal", post->role, post->time_ms, fields);
+    post->data[1] = fields ? event_data("reveal", post->role, post->time_ms, fields) : NULL;
     json_decref(fields);
+    if (!post->data[1])
+        return THOU_ENOMEM;
     change->events[1] = (struct thou_event_record){
         .type = "reveal", .sender = post->role, .data = post->data[1], .time_ms = post->time_ms};
     change->n_events = 2;
@@ -827,9 +857,16 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
 {
     const struct thou_flow_plan *plan = thou_qset_plan(post->set);
     struct thou_flow_state state;
-    json_t *stored = room->flow_json ? json_loads(room->flow_json, 0, NULL) : NULL;
+    json_error_t error;
+    json_t *stored = room->flow_json
+                         ? thou_json_parse(room->flow_json, strlen(room->flow_json), 0, &error)
+                         : NULL;
+    if (room->flow_json && !stored && thou_json_out_of_memory(&error))
+        return THOU_ENOMEM;
     enum thou_status rc = stored ? thou_flow_state_from_json(plan, stored, &state) : THOU_EINVAL;
     json_decref(stored);
+    if (rc == THOU_ENOMEM)
+        return rc;
     if (rc)
         return THOU_EIO; /* the stored state is ours; failing to read it is corruption */
 
@@ -853,8 +890,10 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
             return rc;
     }
     json_t *json = thou_flow_state_to_json(plan, &state);
-    post->flow_json = json_dumps(json, JSON_COMPACT);
+    post->flow_json = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
+    if (!post->flow_json) /* without it the store would keep the old flow beside the event */
+        return THOU_ENOMEM;
     change->flow_json = post->flow_json;
     change->new_state = state.status == THOU_FLOW_ENDED ? THOU_ROOM_ENDED : THOU_ROOM_ACTIVE;
     return THOU_OK;
@@ -969,7 +1008,11 @@ static void post_job_finish(struct thou_deferred *deferred, struct thou_response
         return;
     }
     /* Formatted by hand: every acknowledgement of every event goes through here. */
-    char *body = thou_xmalloc(32);
+    char *body = thou_malloc(32);
+    if (!body) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     int len = snprintf(body, 32, "{\"seq\":%lld}", (long long)job->change.seqs[0]);
     thou_response_set_body(res, 201, "application/json", body, (size_t)len);
 }
@@ -1127,7 +1170,16 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
 
     /* The answer waits for the commit, which the writer shares with every
      * event posted meanwhile: one fsync for many acknowledgements. */
-    struct post_job *job = thou_xcalloc(1, sizeof(*job));
+    if (!post.data[0]) { /* only allocation can fail in making it */
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
+    struct post_job *job = thou_calloc(1, sizeof(*job));
+    if (!job) {
+        free(post.data[0]);
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
     thou_deferred_init(&job->deferred, post_job_finish, post_job_free);
     job->post = post;
     snprintf(job->room_id, sizeof(job->room_id), "%s", room_id);

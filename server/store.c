@@ -761,8 +761,10 @@ static enum thou_status room_get(struct conn *c, const char *room_id, struct tho
     room->expires_ms = sqlite3_column_int64(s, 5);
     room->last_seq = sqlite3_column_int64(s, 6);
     const unsigned char *flow = sqlite3_column_text(s, 7);
-    room->flow_json = flow ? thou_xstrdup((const char *)flow) : NULL;
+    room->flow_json = flow ? thou_strdup((const char *)flow) : NULL;
     sqlite3_reset(s);
+    if (flow && !room->flow_json)
+        return THOU_ENOMEM;
 
     s = stmt(c, ST_ROOM_HAS_B);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
@@ -1046,8 +1048,8 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         if (data)
-            *data = thou_xstrdup((const char *)sqlite3_column_text(s, 0));
-        rc = THOU_OK;
+            *data = thou_strdup((const char *)sqlite3_column_text(s, 0));
+        rc = data && !*data ? THOU_ENOMEM : THOU_OK;
     } else if (step != SQLITE_DONE) {
         rc = THOU_EIO;
     }
@@ -1176,7 +1178,9 @@ static enum thou_status update_run(struct conn *c, void *arg)
         room->state = a->change->new_state;
         if (a->change->flow_json) {
             free(room->flow_json);
-            room->flow_json = thou_xstrdup(a->change->flow_json);
+            room->flow_json = thou_strdup(a->change->flow_json);
+            if (!room->flow_json) /* committed all the same: read it back next time */
+                cache_forget(c->cache, a->room_id);
         }
     }
     /* A refused or failed update wrote nothing its savepoint kept, and the
@@ -1219,9 +1223,16 @@ void thou_store_room_update_async(struct thou_store *store, const char *room_id,
                                   struct thou_room_change *change, thou_store_done_fn done,
                                   void *done_ctx)
 {
-    struct async_update *a = thou_xmalloc(sizeof(*a));
+    struct async_update *a = thou_malloc(sizeof(*a));
+    struct job *job = thou_calloc(1, sizeof(*job));
+    if (!a || !job) {
+        /* Nothing was queued: the caller learns it as from any failed write. */
+        free(a);
+        free(job);
+        done(done_ctx, THOU_ENOMEM);
+        return;
+    }
     *a = (struct async_update){{room_id, update, ctx, change}, done, done_ctx};
-    struct job *job = thou_xcalloc(1, sizeof(*job));
     job->run = async_run;
     job->own_savepoint = true;
     job->arg = a;
