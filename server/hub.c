@@ -141,6 +141,17 @@ enum wake_reason { WAKE_EVENTS, WAKE_DATA, WAKE_HEARTBEAT, WAKE_PRESENCE, WAKE_C
 static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_present,
                  struct resume_list *list)
 {
+    /* Room on the list first: a stream taken off "suspended" must be resumed.
+     * Without memory for it, the stream keeps its news (the flags below) and
+     * stays suspended until a later wake (the next heartbeat at the latest). */
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        struct subscriber **items = thou_realloc(list->items, cap * sizeof(*list->items));
+        if (items) {
+            list->items = items;
+            list->cap = cap;
+        }
+    }
     pthread_mutex_lock(&sub->lock);
     switch (reason) {
     case WAKE_EVENTS:
@@ -159,16 +170,13 @@ static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_p
         sub->closing = true;
         break;
     }
-    bool resume = sub->suspended;
-    sub->suspended = false;
+    bool resume = sub->suspended && list->n < list->cap;
+    if (resume)
+        sub->suspended = false;
     pthread_mutex_unlock(&sub->lock);
     if (!resume)
         return;
     atomic_fetch_add(&sub->refs, 1);
-    if (list->n == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 16;
-        list->items = thou_xrealloc(list->items, list->cap * sizeof(*list->items));
-    }
     list->items[list->n++] = sub;
 }
 

@@ -93,6 +93,11 @@ void *thou_calloc(size_t count, size_t size)
     return injected_failure() ? NULL : calloc(count ? count : 1, size ? size : 1);
 }
 
+void *thou_realloc(void *ptr, size_t size)
+{
+    return injected_failure() ? NULL : realloc(ptr, size ? size : 1);
+}
+
 char *thou_strdup(const char *s)
 {
     size_t len = strlen(s);

@@ -35,6 +35,9 @@ void *thou_malloc(size_t size);
 /** calloc() for request paths: NULL on failure. */
 void *thou_calloc(size_t count, size_t size);
 
+/** realloc() for request paths: NULL on failure, and ptr is left as it was. */
+void *thou_realloc(void *ptr, size_t size);
+
 /** strdup() for request paths: NULL on failure; s must not be NULL. */
 char *thou_strdup(const char *s);
 

@@ -174,9 +174,9 @@ static void join_room(struct pair *p)
 }
 
 /* Each step: what to prepare unarmed, the request, and its status when it works. */
-enum step { CREATE, JOIN, GET, POST_NOTE, POST_ANSWER, MOVE_SEAT, ERASE, N_STEPS };
-static const char *const step_names[N_STEPS] = {"create",      "join",      "get",  "post note",
-                                                "post answer", "move seat", "erase"};
+enum step { CREATE, JOIN, GET, STREAM, POST_NOTE, POST_ANSWER, MOVE_SEAT, ERASE, N_STEPS };
+static const char *const step_names[N_STEPS] = {"create",    "join",        "get",       "stream",
+                                                "post note", "post answer", "move seat", "erase"};
 
 static struct pair fresh_pair(enum step step)
 {
@@ -205,6 +205,8 @@ static struct answer run_step(enum step step, const struct pair *p, int attempt)
         return call(thou_rooms_join, THOU_METHOD_POST, p->room, NULL, body);
     case GET:
         return call(thou_rooms_get, THOU_METHOD_GET, p->room, p->token_b, NULL);
+    case STREAM: /* the subscription; the stream itself ends with the response */
+        return call(thou_rooms_stream, THOU_METHOD_GET, p->room, p->token_b, NULL);
     case POST_NOTE:
         snprintf(body, sizeof(body), "{\"type\":\"note\",\"ciphertext\":\"%s\",\"counter\":%d}",
                  ciphertext, attempt + 1);
@@ -229,7 +231,7 @@ static struct answer run_step(enum step step, const struct pair *p, int attempt)
     return (struct answer){0};
 }
 
-static const unsigned ok_status[N_STEPS] = {201, 200, 200, 201, 201, 200, 204};
+static const unsigned ok_status[N_STEPS] = {201, 200, 200, 200, 201, 201, 200, 204};
 
 START_TEST(each_allocation_refuses_one_request)
 {
