@@ -6,7 +6,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { newPage, waitScreen, check, until, repoRoot, artifactsDir } from './harness.mjs';
-import { marker, pair, compose, composeForm, seeEntry, confirmHeard } from './conversation.mjs';
+import {
+    marker, pair, compose, composeForm, seeEntry, confirmHeard, createConversation, openLink,
+    welcomed,
+} from './conversation.mjs';
 
 const PHONE390 = { width: 390, height: 844 };
 const docsDir = process.env.THOU_DOC_SHOTS ? join(repoRoot, 'docs', 'screens') : artifactsDir;
@@ -104,6 +107,40 @@ export async function seatFollows({ browser, server }) {
     }
 }
 
+/** A moves while still waiting for B: the room secret goes along, B then joins the new A. */
+export async function seatFollowsWhileWaiting({ browser, server }) {
+    const problems = [];
+    const { page: a, link, roomId } = await createConversation(browser, server,
+        { viewport: PHONE390, problems });
+    await a.getByTestId('move-show').click();
+    const moveLink = await a.getByTestId('move-link').inputValue();
+    check(moveLink.includes(`/r/${roomId}#move.`), 'the waiting page offers the move too');
+
+    const a2 = await newPage(browser, PHONE390, problems);
+    await a2.goto(moveLink);
+    await waitScreen(a2, 'waiting');
+    check(await a2.getByTestId('room-link').inputValue() === link,
+        'the new browser shows the same link for the partner (it has the room secret)');
+    await waitScreen(a, 'error');
+    check(await title(a) === 'This conversation continues on another device',
+        'the first browser says where it went');
+
+    const b = await openLink(browser, link, { viewport: PHONE390, problems });
+    await welcomed(b);
+    await waitScreen(a2, 'talk');
+    const codeA = await a2.getByTestId('safety-code').textContent();
+    const codeB = await b.getByTestId('safety-code').textContent();
+    check(codeA === codeB, 'B pairs with A on the new browser: the same safety code');
+    const answer = marker('answered after moving while waiting');
+    await compose(a2, 'answer', answer);
+    await seeEntry(b, answer);
+    check(problems.length === 0, `no page errors: ${problems.join('; ')}`);
+    for (const p of [a, a2, b]) {
+        await p.context().close();
+    }
+}
+
 export const SEAT_TESTS = [
     ['phone: your seat can follow you to another device', seatFollows],
+    ['phone: your seat can follow you while you wait for your partner', seatFollowsWhileWaiting],
 ];
