@@ -73,6 +73,7 @@ static void teardown(void)
     thou_limiter_free(app.create_limiter);
     thou_sessions_free(app.sessions);
     thou_metrics_free(app.metrics);
+    thou_config_release(&config);
     char command[128];
     snprintf(command, sizeof(command), "rm -rf '%s'", data_dir);
     ck_assert_int_eq(system(command), 0);
