@@ -18,6 +18,7 @@
 #include "thou/rooms.h"
 #include "thou/seats.h"
 #include "thou/sessions.h"
+#include "thou/static_files.h"
 #include "thou/store.h"
 
 #include <check.h>
@@ -58,6 +59,7 @@ static void setup(void)
     app.event_limiter = thou_limiter_new(1000, 100000);
     app.create_limiter = thou_limiter_new(1, 100);
     app.sessions = thou_sessions_new();
+    ck_assert_int_eq(thou_static_open(THOU_SOURCE_DIR "/static", &app.statics), THOU_OK);
 }
 
 static void teardown(void)
@@ -72,6 +74,7 @@ static void teardown(void)
     thou_limiter_free(app.event_limiter);
     thou_limiter_free(app.create_limiter);
     thou_sessions_free(app.sessions);
+    thou_static_free(app.statics);
     thou_metrics_free(app.metrics);
     thou_config_release(&config);
     char command[128];
@@ -100,6 +103,8 @@ static struct answer call(thou_handler_fn handler, enum thou_method method, cons
     if (token)
         snprintf(authorization, sizeof(authorization), "Bearer %s", token);
     struct thou_request req = {.method = method,
+                               .path = "/css/thou.css",
+                               .accept_encoding = "gzip",
                                .params = {room},
                                .n_params = room ? 1 : 0,
                                .content_type = body ? "application/json" : NULL,
@@ -175,9 +180,9 @@ static void join_room(struct pair *p)
 }
 
 /* Each step: what to prepare unarmed, the request, and its status when it works. */
-enum step { CREATE, JOIN, GET, STREAM, POST_NOTE, POST_ANSWER, MOVE_SEAT, ERASE, N_STEPS };
-static const char *const step_names[N_STEPS] = {"create",    "join",        "get",       "stream",
-                                                "post note", "post answer", "move seat", "erase"};
+enum step { CREATE, JOIN, GET, STREAM, POST_NOTE, POST_ANSWER, MOVE_SEAT, ERASE, STATIC, N_STEPS };
+static const char *const step_names[N_STEPS] = {
+    "create", "join", "get", "stream", "post note", "post answer", "move seat", "erase", "static"};
 
 static struct pair fresh_pair(enum step step)
 {
@@ -225,6 +230,8 @@ static struct answer run_step(enum step step, const struct pair *p, int attempt)
         return call(thou_seats_move, THOU_METHOD_POST, p->room, p->token_b, body);
     case ERASE:
         return call(thou_rooms_erase, THOU_METHOD_DELETE, p->room, p->token_a, NULL);
+    case STATIC: /* GET /css/thou.css (the path is set in call()) */
+        return call(thou_pages_static, THOU_METHOD_GET, NULL, NULL, NULL);
     case N_STEPS:
         break;
     }
@@ -232,7 +239,7 @@ static struct answer run_step(enum step step, const struct pair *p, int attempt)
     return (struct answer){0};
 }
 
-static const unsigned ok_status[N_STEPS] = {201, 200, 200, 200, 201, 201, 200, 204};
+static const unsigned ok_status[N_STEPS] = {201, 200, 200, 200, 201, 201, 200, 204, 200};
 
 START_TEST(each_allocation_refuses_one_request)
 {
