@@ -233,6 +233,8 @@ static bool format_event(void *ctx, const struct thou_event_record *event)
         thou_buf_puts(fetch->out, ",");
     thou_buf_puts(fetch->out, rest);
     thou_buf_puts(fetch->out, "\n\n");
+    if (thou_buf_failed(fetch->out))
+        return false; /* out of memory: the caller ends what it was building */
     fetch->cursor = event->seq;
     fetch->count++;
     fetch->full = fetch->out->len >= fetch->max_bytes;
@@ -258,12 +260,14 @@ static bool refill(struct subscriber *sub)
             thou_buf_printf(&sub->out,
                             "event: presence\ndata: {\"role\":\"%c\",\"present\":%s}\n\n",
                             sub->role == 'A' ? 'B' : 'A', sub->partner_present ? "true" : "false");
+            if (thou_buf_failed(&sub->out))
+                return false; /* out of memory: end the stream; the client reconnects */
             continue;
         }
         if (sub->wake) {
             sub->wake = false;
             struct thou_buf frames;
-            thou_buf_init(&frames);
+            thou_buf_init_failable(&frames);
             struct fetch_ctx fetch = {&frames, sub->cursor, 0, REPLAY_BYTES, false};
             sub->fetching = true;
             pthread_mutex_unlock(&sub->lock);
@@ -272,7 +276,9 @@ static bool refill(struct subscriber *sub)
                                         FETCH_BATCH, format_event, &fetch);
             pthread_mutex_lock(&sub->lock);
             sub->fetching = false;
-            if (rc) {
+            if (rc || thou_buf_failed(&frames)) {
+                /* Ending the stream is safe: the client reconnects with the
+                 * Last-Event-ID of the last whole frame it got. */
                 thou_buf_release(&frames);
                 return false;
             }
@@ -282,11 +288,15 @@ static bool refill(struct subscriber *sub)
             if (frames.len)
                 thou_buf_append(&sub->out, frames.data, frames.len);
             thou_buf_release(&frames);
+            if (thou_buf_failed(&sub->out))
+                return false;
             continue;
         }
         if (sub->heartbeat) {
             sub->heartbeat = false;
             thou_buf_puts(&sub->out, ": heartbeat\n\n");
+            if (thou_buf_failed(&sub->out))
+                return false;
             continue;
         }
         return true; /* nothing due */
@@ -371,9 +381,15 @@ struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *
     sub->cursor = after_seq;
     sub->wake = true;
     sub->presence = true;
-    thou_buf_init(&sub->out);
+    thou_buf_init_failable(&sub->out);
     /* Ask browsers to reconnect after 2 s; clients with their own backoff ignore it. */
     thou_buf_puts(&sub->out, "retry: 2000\n\n");
+    if (thou_buf_failed(&sub->out)) {
+        subscriber_unref(sub); /* never shared: its only reference */
+        if (why)
+            *why = THOU_ENOMEM;
+        return NULL;
+    }
 
     struct resume_list list = {0};
     pthread_mutex_lock(&hub->lock);
@@ -454,6 +470,10 @@ static void deliver(struct subscriber *sub, const struct published *pub, struct 
             run_start = i + 1;
         }
         sub->cursor = events[n - 1].seq;
+        /* Frames that could not be queued: end the stream after what it
+         * holds; the client reconnects from the last whole frame it got. */
+        if (thou_buf_failed(&sub->out))
+            sub->closing = true;
     }
     pthread_mutex_unlock(&sub->lock);
     wake(sub, in_step ? WAKE_DATA : WAKE_EVENTS, false, list);
@@ -470,7 +490,7 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
     }
     size_t ends[THOU_CHANGE_MAX_EVENTS];
     struct published pub = {events, n, {0}, ends};
-    thou_buf_init(&pub.frames);
+    thou_buf_init_failable(&pub.frames);
     struct fetch_ctx fetch = {&pub.frames, 0, 0, SIZE_MAX, false};
     size_t size = 0;
     for (size_t i = 0; i < n; i++)
@@ -479,6 +499,12 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
     for (size_t i = 0; i < n; i++) {
         format_event(&fetch, &events[i]);
         ends[i] = pub.frames.len;
+    }
+    if (thou_buf_failed(&pub.frames)) {
+        /* No frames in memory: the streams read these events from the store. */
+        thou_buf_release(&pub.frames);
+        thou_hub_notify(hub, room_id);
+        return;
     }
 
     struct resume_list list = {0};
