@@ -12,6 +12,7 @@
 #include "thou/hub.h"
 #include "thou/limiter.h"
 #include "thou/log.h"
+#include "thou/mem.h"
 #include "thou/qset.h"
 #include "thou/research_cli.h"
 #include "thou/router.h"
@@ -166,6 +167,10 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             thou_log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
             return;
         }
+        if (sig == SIGUSR2) { /* only in the set under THOU_TEST_FAULTS (serve) */
+            thou_mem_fail_at(0);
+            thou_log_info("fault injection: the next request-path allocation fails");
+        }
         time_t now = time(NULL);
         if (now >= next_heartbeat) {
             thou_hub_heartbeat(app->hub);
@@ -212,6 +217,10 @@ static int serve(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    /* Tests only (tests/integration/it_oom.c): with THOU_TEST_FAULTS set,
+     * SIGUSR2 makes the next allocation of a request path fail. */
+    if (getenv("THOU_TEST_FAULTS"))
+        sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -286,6 +295,9 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* JSON is made on request paths: an allocation failure there refuses the
+     * request (503) instead of ending the process. */
+    thou_mem_use_for_json();
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;

@@ -140,6 +140,7 @@ enum stmt_id {
     ST_RELEASE,
     ST_ROLLBACK_TO,
     ST_ROOM_BYTES,
+    ST_PARTICIPANT_RETOKEN,
     ST_COUNT
 };
 
@@ -176,6 +177,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    [ST_PARTICIPANT_RETOKEN] =
+        "UPDATE participants SET token_hash = ? WHERE room_id = ? AND token_hash = ?",
 };
 
 struct room_cache;
@@ -795,8 +798,10 @@ static enum thou_status room_get(struct conn *c, const char *room_id, struct tho
     room->expires_ms = sqlite3_column_int64(s, 5);
     room->last_seq = sqlite3_column_int64(s, 6);
     const unsigned char *flow = sqlite3_column_text(s, 7);
-    room->flow_json = flow ? thou_xstrdup((const char *)flow) : NULL;
+    room->flow_json = flow ? thou_strdup((const char *)flow) : NULL;
     sqlite3_reset(s);
+    if (flow && !room->flow_json)
+        return THOU_ENOMEM;
 
     s = stmt(c, ST_ROOM_HAS_B);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
@@ -978,6 +983,72 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
     return rc;
 }
 
+struct seat_args {
+    const char *room_id;
+    const uint8_t *old_hash;
+    const uint8_t *new_hash;
+    char role;
+    bool again;
+};
+
+/* The role token_hash holds in the room, read on the writer inside the
+ * transaction; 0 when none. */
+static enum thou_status role_on_writer(struct conn *c, const char *room_id,
+                                       const uint8_t *token_hash, char *role)
+{
+    sqlite3_stmt *s = stmt(c, ST_ROLE_BY_TOKEN);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    enum thou_status rc = THOU_OK;
+    int step = sqlite3_step(s);
+    *role = step == SQLITE_ROW ? (char)sqlite3_column_text(s, 0)[0] : 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = THOU_EIO;
+    sqlite3_reset(s);
+    return rc;
+}
+
+static enum thou_status seat_run(struct conn *c, void *arg)
+{
+    struct seat_args *a = arg;
+    struct thou_room_record room;
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    thou_room_record_release(&room);
+    if (rc)
+        return rc;
+    /* Looked up and replaced in one transaction on the single writer: of
+     * two devices claiming with the same old token, exactly one wins. */
+    rc = role_on_writer(c, a->room_id, a->old_hash, &a->role);
+    if (rc)
+        return rc;
+    if (!a->role) {
+        /* The old token is gone: this very claim again (its answer was lost)? */
+        rc = role_on_writer(c, a->room_id, a->new_hash, &a->role);
+        if (rc)
+            return rc;
+        a->again = a->role != 0;
+        return a->again ? THOU_OK : THOU_EAUTH;
+    }
+    sqlite3_stmt *s = stmt(c, ST_PARTICIPANT_RETOKEN);
+    sqlite3_bind_blob(s, 1, a->new_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, a->old_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    return status_of(exec_stmt(s));
+}
+
+enum thou_status thou_store_seat_move(struct thou_store *store, const char *room_id,
+                                      const uint8_t old_hash[THOU_HASH_LEN],
+                                      const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                      bool *again)
+{
+    struct seat_args args = {room_id, old_hash, new_hash, 0, false};
+    enum thou_status rc = write_sync(store, seat_run, &args, false);
+    *role = rc == THOU_OK ? args.role : 0;
+    if (again)
+        *again = rc == THOU_OK && args.again;
+    return rc;
+}
+
 static int insert_event(struct conn *c, const char *room_id, const struct thou_event_record *event,
                         int64_t seq)
 {
@@ -1014,8 +1085,8 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         if (data)
-            *data = thou_xstrdup((const char *)sqlite3_column_text(s, 0));
-        rc = THOU_OK;
+            *data = thou_strdup((const char *)sqlite3_column_text(s, 0));
+        rc = data && !*data ? THOU_ENOMEM : THOU_OK;
     } else if (step != SQLITE_DONE) {
         rc = THOU_EIO;
     }
@@ -1144,7 +1215,9 @@ static enum thou_status update_run(struct conn *c, void *arg)
         room->state = a->change->new_state;
         if (a->change->flow_json) {
             free(room->flow_json);
-            room->flow_json = thou_xstrdup(a->change->flow_json);
+            room->flow_json = thou_strdup(a->change->flow_json);
+            if (!room->flow_json) /* committed all the same: read it back next time */
+                cache_forget(c->cache, a->room_id);
         }
     }
     /* A refused or failed update wrote nothing its savepoint kept, and the
@@ -1187,9 +1260,16 @@ void thou_store_room_update_async(struct thou_store *store, const char *room_id,
                                   struct thou_room_change *change, thou_store_done_fn done,
                                   void *done_ctx)
 {
-    struct async_update *a = thou_xmalloc(sizeof(*a));
+    struct async_update *a = thou_malloc(sizeof(*a));
+    struct job *job = thou_calloc(1, sizeof(*job));
+    if (!a || !job) {
+        /* Nothing was queued: the caller learns it as from any failed write. */
+        free(a);
+        free(job);
+        done(done_ctx, THOU_ENOMEM);
+        return;
+    }
     *a = (struct async_update){{room_id, update, ctx, change}, done, done_ctx};
-    struct job *job = thou_xcalloc(1, sizeof(*job));
     job->run = async_run;
     job->own_savepoint = true;
     job->arg = a;

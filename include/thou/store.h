@@ -108,6 +108,20 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
 enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
                                              const uint8_t token_hash[THOU_HASH_LEN], char *role);
 
+/**
+ * Move a seat to a new bearer token (another device): the participant whose
+ * token hash is old_hash gets new_hash instead, atomically, so old_hash
+ * stops working at once. When old_hash holds no seat but new_hash already
+ * does (this move again, its answer lost): THOU_OK with *again set.
+ * Otherwise THOU_EAUTH; THOU_EEXIST when new_hash is another seat's;
+ * THOU_ENOTFOUND or THOU_EGONE as for room_get. *role receives the seat's
+ * role; again may be NULL.
+ */
+enum thou_status thou_store_seat_move(struct thou_store *store, const char *room_id,
+                                      const uint8_t old_hash[THOU_HASH_LEN],
+                                      const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                      bool *again);
+
 /** One stored event. */
 struct thou_event_record {
     int64_t seq;

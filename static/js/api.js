@@ -109,6 +109,16 @@ export function joinRoom(room, joinSecret, tokenHash) {
         { body: { join_secret: joinSecret, token_hash: tokenHash } });
 }
 
+/**
+ * POST /api/rooms/{room}/seat as the seat's current token, with the hash of a token this
+ * browser drew → {room, role}: the seat is this browser's from now on (docs/api.md). The
+ * same hash again is answered 200 again; a token that holds no seat any more is 401.
+ */
+export function moveSeat(room, oldToken, tokenHash) {
+    return request('POST', `${roomPath(room)}/seat`,
+        { token: oldToken, body: { token_hash: tokenHash } });
+}
+
 /** GET /api/rooms/{room} → the room's state, including `flow`. */
 export function getRoom(room, token) {
     return request('GET', roomPath(room), { token });

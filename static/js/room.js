@@ -19,6 +19,7 @@ import { Outbox } from './outbox.js';
 import { roomIdFromPath, secretFromFragment, studyFromFragment } from './link.js';
 import { Research } from './research.js';
 import { renderResearch } from './research-view.js';
+import { isMoveFragment, decodeMove, recordFromMove, moveLink } from './move.js';
 import {
     FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen, newFloors, noteQuestion,
     revealFloor,
@@ -105,6 +106,12 @@ function failFromApi(error, retry) {
         return fail(error.code === 'room_ended' ? 'endedRoom' : 'goneRoom');
     }
     if (error?.status === 401) {
+        /* A token that worked stops only when its seat moved to another device (move.js):
+         * this browser's keys are of no use any more, so they go. */
+        if (store.record && !store.record.joining && !store.record.moving) {
+            forgetRoom();
+            return fail('movedAway');
+        }
         return fail('badToken');
     }
     if (error?.status === 429) {
@@ -232,7 +239,31 @@ async function open(roomId, hash) {
         forgetRoom();
         return fail('oldVersion');
     }
-    if (record?.joining) {
+    if (record?.moving) {
+        /* A move whose answer never came back: claim again with the same token hash. */
+        record = await moveIn(roomId, record);
+        if (!record) {
+            return undefined;
+        }
+    } else if (!record && isMoveFragment(hash)) {
+        let seat;
+        try {
+            seat = decodeMove(hash);
+        } catch {
+            return fail('moveMalformed');
+        }
+        record = recordFromMove(roomId, seat, crypto.encodeB64(crypto.newRoomSecret()),
+            db.RECORD_VERSION, Date.now(), RECORD_TTL_MS);
+        try {
+            await db.putRoom(record);
+        } catch {
+            return fail('noStorage');
+        }
+        record = await moveIn(roomId, record);
+        if (!record) {
+            return undefined;
+        }
+    } else if (record?.joining) {
         /* A join whose answer never came back: retry it with the same token hash. */
         record = await join(roomId, record.secret, record);
         if (!record) {
@@ -336,6 +367,36 @@ async function join(roomId, secret, pending = null) {
     return record;
 }
 
+/**
+ * Take over a seat from another device (move.js): the record, saved first with the old
+ * token in `moving`, claims the seat for this browser's own token; the old token stops
+ * working at once, so the link works once. A lost answer is retried with the same hash.
+ */
+async function moveIn(roomId, record) {
+    store.fatal = null;
+    render();
+    try {
+        await api.moveSeat(roomId, record.moving,
+            crypto.encodeB64(crypto.tokenHash(record.token)));
+    } catch (error) {
+        if (error.status === 401) {
+            forgetRoom();
+            fail('moveUsed');
+        } else {
+            failFromApi(error, () => moveIn(roomId, record).then((r) => r && begin(r)));
+        }
+        return null;
+    }
+    delete record.moving;
+    try {
+        await db.putRoom(record);
+    } catch {
+        fail('noStorage');
+        return null;
+    }
+    return record;
+}
+
 async function load() {
     store.fatal = null;
     render();
@@ -357,12 +418,17 @@ async function load() {
             return undefined;
         }
         indexSet(set);
+        if (record.title !== set.title) { /* for the start page's list of conversations */
+            record.title = set.title;
+            persist().catch(() => {});
+        }
     }
     if (Number.isSafeInteger(room.expires) && room.expires !== record.expires) {
         record.expires = room.expires;
         persist().catch(() => {});
     }
     if (room.state === 'ended') {
+        record.ended = true; /* no longer "in progress" on the start page */
         if (clearDrafts(record)) {
             persist().catch(() => {});
         }
@@ -1229,6 +1295,32 @@ const actions = {
         const input = document.querySelector('[data-testid=note-input]');
         input?.scrollIntoView({ block: 'center' });
         input?.focus({ preventScroll: true });
+    },
+    async showMove(on) {
+        if (!on) {
+            store.ui.move = null;
+            render();
+            return;
+        }
+        const link = moveLink(location.origin, store.roomId, store.record,
+            store.log.maxOwnCounter);
+        let qr = null;
+        try {
+            const { default: qrcode } = await import('../vendor/qrcode.mjs');
+            const { qrSvg } = await import('./move-view.js');
+            qr = qrSvg(qrcode, link);
+        } catch {
+            /* the link alone still works */
+        }
+        store.ui.move = { id: crypto.encodeB64(crypto.newRoomSecret()).slice(0, 8), link, qr };
+        render();
+    },
+    async copyMove() {
+        try {
+            await navigator.clipboard.writeText(store.ui.move?.link ?? '');
+        } catch {
+            document.querySelector('[data-testid=move-link]')?.select();
+        }
     },
     askConfirm(what) {
         store.ui.confirming = what;

@@ -8,6 +8,7 @@ import * as api from './api.js';
 import * as db from './db.js';
 import { h, replace, keyed, focus } from './dom.js';
 import { linkBox } from './widgets.js';
+import { inProgress, myRoomsView } from './my-rooms.js';
 import { S } from './strings.js';
 
 /* Only creating needs the crypto module, and libsodium is most of the page's bytes: it
@@ -27,6 +28,7 @@ const store = {
     /* ?study=NAME: the conversation is part of a research study (docs/research.md) */
     study: /^[a-z0-9][a-z0-9_-]{0,63}$/.test(new URLSearchParams(location.search).get('study') ?? '')
         ? new URLSearchParams(location.search).get('study') : null,
+    mine: [],      /* this browser's conversations in progress (my-rooms.js) */
 };
 
 function skeleton(root) {
@@ -55,7 +57,7 @@ function render() {
     }
     main.dataset.screen = 'start';
     const key = ['start', store.sets ? store.sets.length : 'none', store.setsError,
-        store.creating, store.createError?.code].join('|');
+        store.creating, store.createError?.code, store.mine.length].join('|');
     keyed(main, key, startView);
 }
 
@@ -64,6 +66,7 @@ function startView() {
         h('section', { class: 'intro' },
             h('h1', { text: S.startTitle }),
             h('p', { class: 'lead', text: S.startLead })),
+        myRoomsView(store.mine),
         h('section', { class: 'card how', 'aria-labelledby': 'how-title' },
             h('h2', { id: 'how-title', text: S.howTitle }),
             h('ol', { class: 'how-steps' }, S.howSteps.map((t) => h('li', { text: t })))),
@@ -221,7 +224,11 @@ async function create() {
 
 document.title = S.titleStart;
 render();
-/* Keys do not outlive their rooms: forget expired ones whenever thou is opened. */
-db.sweep(Date.now()).catch(() => {});
+/* Keys do not outlive their rooms: forget expired ones whenever thou is opened; then list
+ * the ones still going on. */
+db.sweep(Date.now()).then(() => db.allRooms()).then((records) => {
+    store.mine = inProgress(records, Date.now());
+    render();
+}).catch(() => {});
 loadSets();
 later.then(([crypto]) => crypto.ready()).catch(() => {});

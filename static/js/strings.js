@@ -96,6 +96,22 @@ export const S = {
             body: 'The key in the link does not match. Ask your partner to send the whole link '
                 + 'again.',
         },
+        movedAway: {
+            title: 'This conversation continues on another device',
+            body: 'You opened it on another device with the link from “Continue on another '
+                + 'device”, so it goes on there. This browser has forgotten its keys to it.',
+        },
+        moveUsed: {
+            title: 'This link to continue has been used already',
+            body: 'A link to continue on another device works once, and this one was opened '
+                + 'before. The conversation goes on where it was opened first. If that was not '
+                + 'you, end or erase the conversation from there.',
+        },
+        moveMalformed: {
+            title: 'This link is incomplete',
+            body: 'The link to continue on another device is damaged or cut short. Show it '
+                + 'again on the device you were using and copy all of it.',
+        },
         badToken: {
             title: 'This browser is no longer part of the conversation',
             body: 'The conversation does not recognise this browser any more. You can start a '
@@ -423,6 +439,33 @@ export const S = {
     announceResumed: 'The conversation carries on.',
     announceEnded: 'The conversation has ended.',
     announceSent: 'Sent.',
+
+    /* "continue on another device" (move-view.js) and this device's conversations (start) */
+    move: {
+        title: 'Continue on another device',
+        explain: 'Opened this in an app’s built-in browser, or want to go on on your phone? '
+            + 'Carry your place to another browser: your keys go with it, your partner sees no '
+            + 'change.',
+        show: 'Show the link for another device',
+        warning: 'This link is as private as your conversation: whoever opens it first '
+            + 'becomes you in it. Open it only on a device of your own, and do not send it '
+            + 'to anyone.',
+        qrLabel: 'QR code of the link to continue on another device',
+        linkLabel: 'Link to open on your other device',
+        once: 'It works once. When your other device opens it, the conversation goes on '
+            + 'there and this browser stops and says so. Anything you have not sent yet '
+            + 'stays here.',
+        hide: 'Hide the link',
+        moving: 'Taking your place in the conversation…',
+        qrFailed: 'The QR code could not be drawn here; copy the link instead.',
+    },
+    myRooms: {
+        title: 'Your conversations on this device',
+        lead: 'Kept only in this browser. Open one to carry on.',
+        item: (title, role, date) => `${title || 'A conversation'} · ${role === 'A'
+            ? 'you started it' : 'you joined'} · ${date}`,
+        open: 'Open',
+    },
 
     /* the indicator for what arrives out of sight; a tap takes the reader there */
     nudge: {

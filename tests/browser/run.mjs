@@ -23,6 +23,7 @@ import {
 } from './integrity.mjs';
 import { COUPLE_TESTS } from './couple.mjs';
 import { RESEARCH_TESTS } from './research.mjs';
+import { SEAT_TESTS } from './seat.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -712,6 +713,7 @@ const TESTS = [
     ['a couple over HTTPS', overHttps],
     ...COUPLE_TESTS,
     ...RESEARCH_TESTS,
+    ...SEAT_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */
