@@ -23,7 +23,7 @@ struct thou_store;
 #define THOU_ROOM_ID_LEN    22 /* base64url of 16 random bytes */
 #define THOU_HASH_LEN       32
 #define THOU_SET_ID_MAX     64
-#define THOU_SCHEMA_VERSION 3
+#define THOU_SCHEMA_VERSION 4
 
 /**
  * Open (creating if needed) thou.db in data_dir, creating data_dir itself
@@ -207,3 +207,22 @@ enum thou_status thou_store_room_erase(struct thou_store *store, const char *roo
  */
 enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
                                   int64_t tombstone_ttl_ms, size_t *deleted);
+
+struct sqlite3;
+
+/**
+ * Work on a connection directly, for a module with tables of its own (the
+ * workshops). Return THOU_OK or an error; never BEGIN, COMMIT or ROLLBACK.
+ */
+typedef enum thou_status (*thou_store_raw_fn)(void *ctx, struct sqlite3 *db);
+
+/**
+ * Run fn on the writer thread inside the batch's transaction, under its
+ * own savepoint (an error undoes all fn wrote), and wait for the commit.
+ * fn must not change a row of rooms it did not insert itself (the writer
+ * caches rooms); anything else of a room goes through thou_store_room_update.
+ */
+enum thou_status thou_store_write_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx);
+
+/** Run fn on the reading connection (under its lock); fn only reads. */
+enum thou_status thou_store_read_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx);
