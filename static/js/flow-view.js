@@ -77,6 +77,9 @@ function pausedBy(store) {
     if (!by) {
         return 'either';
     }
+    if (by === 'F') {
+        return 'facilitator'; /* a workshop's facilitator paused everyone: theirs to lift */
+    }
     return by === store.record.role ? 'me' : 'partner';
 }
 
@@ -442,6 +445,11 @@ function actionView(store, actions, step, key) {
         return h('p', { class: 'waiting', testid: 'waiting-sending',
             text: store.sendTrouble || !store.online ? S.waitSendingOffline : S.waitSending });
     case 'paused':
+        if (step.by === 'facilitator') {
+            return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'facilitator' } },
+                h('h3', { testid: 'paused-title', text: S.wsPausedTitle }),
+                h('p', { text: S.wsPausedBody }));
+        }
         if (step.by === 'partner') {
             /* Their pause is theirs to lift: no "carry on" here, a note is what helps. */
             return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'partner' } },
@@ -458,7 +466,8 @@ function actionView(store, actions, step, key) {
             h('button', { type: 'button', class: 'button', testid: 'resume-button',
                 text: S.resume, onclick: () => actions.resume() }));
     case 'held':
-        return h('p', { class: 'waiting', text: S.heldBody });
+        return h('p', { class: 'waiting', testid: 'held',
+            text: store.workshop ? S.wsHeldBody : S.heldBody });
     case 'vote':
         return voteView(store, actions, step);
     default:

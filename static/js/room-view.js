@@ -9,6 +9,10 @@ import { linkBox, confirmPanel } from './widgets.js';
 import { renderTalk, renderEnded } from './flow-view.js';
 import { counterGaps } from './log.js';
 import { renderNudge } from './nudge.js';
+import {
+    workshopScreenOf, safetyCodeScreen, codeMismatchScreen, facilitatorBar, facilitatorBarKey,
+    partnerGonePanel, tickCountdowns,
+} from './workshop-view.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -30,12 +34,17 @@ export function screenOf(store) {
     if (!store.partnerJoined) {
         return 'waiting';
     }
+    /* A workshop room: the partners compare the safety code before anything is sent. */
+    const workshopScreen = workshopScreenOf(store);
+    if (workshopScreen) {
+        return workshopScreen;
+    }
     if (!store.confirmed) {
         return 'keying';
     }
     /* The one who joins is welcomed too: how it works and what is private, once, before
      * the first question (A read it on the start page). */
-    if (store.record.role === 'B' && !store.record.welcomed) {
+    if (store.record.role === 'B' && !store.record.welcomed && !store.workshop) {
         return 'welcome';
     }
     return 'talk';
@@ -53,6 +62,7 @@ function skeleton(root) {
             h('a', { class: 'brand', href: '/', text: S.appName }),
             h('div', { class: 'status-line', 'data-part': 'status' })),
         h('div', { class: 'banners', 'data-part': 'banners', role: 'status' }),
+        h('div', { class: 'workshop-part', 'data-part': 'workshop' }),
         h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }),
         h('div', { class: 'nudge-bar', 'data-part': 'nudge' }));
 }
@@ -64,6 +74,7 @@ export function renderRoom(root, store, actions) {
     main.dataset.screen = screen;
     renderStatus(root.querySelector('[data-part=status]'), store, screen);
     renderBanners(root.querySelector('[data-part=banners]'), store, screen);
+    renderWorkshopPart(root.querySelector('[data-part=workshop]'), store, screen, actions);
 
     const screenKey = screen === 'error' ? `error:${store.fatal.kind}` : screen;
     const fresh = main.dataset.screenKey !== screenKey;
@@ -96,6 +107,12 @@ export function renderRoom(root, store, actions) {
     case 'welcome':
         keyed(main, `welcome:${store.safetyCode}`, () => welcomeScreen(store, actions));
         break;
+    case 'safetyCode':
+        keyed(main, `safetyCode:${store.safetyCode}`, () => safetyCodeScreen(store, actions));
+        break;
+    case 'codeMismatch':
+        keyed(main, 'codeMismatch', () => codeMismatchScreen(store));
+        break;
     case 'talk':
         renderTalk(main, store, actions);
         break;
@@ -118,6 +135,22 @@ export function renderRoom(root, store, actions) {
             focus(heading);
         }
     }
+}
+
+/** Workshops: the facilitator's note and countdown, and "your partner has gone". */
+function renderWorkshopPart(el, store, screen, actions) {
+    if (!store.workshop) {
+        return;
+    }
+    if (!el.dataset.ticking) {
+        el.dataset.ticking = '1';
+        setInterval(() => tickCountdowns(el), 1000);
+    }
+    const gone = store.partnerGone && screen === 'talk';
+    keyed(el, `${facilitatorBarKey(store)}|${gone}|${store.ui.busy}`, () => [
+        facilitatorBar(store),
+        gone ? partnerGonePanel(store, actions) : null,
+    ]);
 }
 
 function renderStatus(el, store, screen) {
