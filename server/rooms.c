@@ -904,6 +904,7 @@ static void refuse(struct thou_response *res, enum thou_status rc, const char *c
         {"stage_vote", "first both choose whether to go on to the next stage"},
         {"already_voted", "you have already chosen at this stage"},
         {"paused_by_partner", "your partner paused; only they can carry on (you can still end)"},
+        {"paused_by_facilitator", "the facilitator paused everyone; they will carry on"},
         {"invalid", "the event is missing what this step needs"},
     };
     for (size_t i = 0; code && i < sizeof(messages) / sizeof(messages[0]); i++) {
