@@ -7,6 +7,9 @@ import * as db from './db.js';
 
 const KEY_PREFIX = 'thou-workshop-';
 
+/** The join page's path after "find a new partner": no code to post, only a seat to wait on. */
+export const REJOIN_CODE = 'AGAIN';
+
 /** Workshop codes are read case-insensitively, without dashes or spaces (docs/api.md). */
 export function normaliseCode(text) {
     return String(text ?? '').toUpperCase().replace(/[\s-]+/g, '');

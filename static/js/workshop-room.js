@@ -7,7 +7,7 @@ import * as api from './api.js';
 import * as crypto from './crypto.js';
 import { announce } from './dom.js';
 import { S } from './strings.js';
-import { saveWaiting, enterRoom } from './workshop-join.js';
+import { REJOIN_CODE, saveWaiting, enterRoom } from './workshop-join.js';
 
 /** The facilitator's part of GET /api/rooms/{room} (`workshop`), as the store keeps it. */
 export function fromRoom(room) {
@@ -25,7 +25,7 @@ export function fromRoom(room) {
 /** A stored event from the facilitator (sender "F"): `facilitator` or `partner_gone`. */
 export function onFacilitator(store, type, data, live) {
     const f = store.facilitator ?? (store.facilitator = fromRoom({}));
-    if (type === 'partner_gone') {
+    if (type === 'partner_gone' || (type === 'facilitator' && data.action === 'partner_gone')) {
         /* Only what is still true matters: a partner who came back clears it (presence). */
         store.partnerGone = store.room?.state !== 'ended';
         if (live) {
@@ -101,12 +101,12 @@ export async function findNewPartner(store, { fail, render }) {
         fail(error, () => findNewPartner(store, { fail, render }));
         return;
     }
-    const code = store.facilitator?.code ?? answer.code ?? null;
     if (answer.status === 'paired' && answer.room) {
         await enterRoom(answer.room, answer.role, token);
         return;
     }
-    saveWaiting(code ?? 'rejoin', { token, participant: answer.participant,
+    /* The join page serves any /w/{code}; with a seat kept for it, it only waits. */
+    saveWaiting(REJOIN_CODE, { token, participant: answer.participant,
         title: answer.title ?? store.facilitator?.title ?? '' });
-    location.assign(`/w/${encodeURIComponent(code ?? 'rejoin')}`);
+    location.assign(`/w/${REJOIN_CODE}`);
 }

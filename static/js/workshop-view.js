@@ -5,6 +5,9 @@
 import { h } from './dom.js';
 import { S } from './strings.js';
 import { groupCode } from './safety.js';
+import { countdownText } from './countdown.js';
+
+export { tickCountdowns } from './countdown.js';
 
 /** Which workshop screen comes before the conversation, or null when none does. */
 export function workshopScreenOf(store) {
@@ -71,22 +74,6 @@ export function facilitatorBarKey(store) {
 
 function liveTimer(f) {
     return f.timerEnds !== null && f.timerEnds > Date.now();
-}
-
-/** "4:05", or "0:00" once over. */
-export function countdownText(ends, now = Date.now()) {
-    const left = Math.max(0, Math.ceil((ends - now) / 1000));
-    return `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
-}
-
-/** Tick every countdown on the page once a second (text only, no re-render). */
-export function tickCountdowns(root = document) {
-    for (const el of root.querySelectorAll('[data-countdown]')) {
-        const text = countdownText(Number(el.dataset.countdown));
-        if (el.textContent !== text) {
-            el.textContent = text;
-        }
-    }
 }
 
 /** The partner has been gone a while: a new partner, or finish on one's own. */
