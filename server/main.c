@@ -6,6 +6,7 @@
  * question set); 2 a usage or configuration error.
  */
 #include "thou/app.h"
+#include "thou/cli_facilitator.h"
 #include "thou/config.h"
 #include "thou/crypto.h"
 #include "thou/disk.h"
@@ -38,7 +39,8 @@ static void print_usage(FILE *out)
     fputs("usage: thou <command> [options]\n"
           "\n"
           "commands:\n"
-          "  serve      run the HTTP server\n"
+          "  serve        run the HTTP server\n"
+          "  facilitator  manage facilitator accounts (add, passwd, list, remove)\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help (thou <command> --help for a command's options)\n"
@@ -299,6 +301,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (strcmp(command, "facilitator") == 0)
+        return thou_cli_facilitator(argc - 2, argv + 2);
     fprintf(stderr, "thou: unknown command '%s'\n\n", command);
     print_usage(stderr);
     return EXIT_USAGE;
