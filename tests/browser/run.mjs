@@ -22,6 +22,7 @@ import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
 } from './integrity.mjs';
 import { COUPLE_TESTS } from './couple.mjs';
+import { WORKSHOP_TESTS } from './workshop.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -710,6 +711,7 @@ const TESTS = [
     ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
     ...COUPLE_TESTS,
+    ...WORKSHOP_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */

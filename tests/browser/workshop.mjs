@@ -1,0 +1,367 @@
+// A facilitated workshop in real Chromium against a real thou: one facilitator (laptop
+// size) and four participants (phones, two pairs). The facilitator signs in, creates a
+// workshop, shows the projector view, sees people pair, both pairs compare their safety
+// codes, one pair talks (progress moves live), the facilitator releases a stage, pauses
+// everyone, sends a note and a countdown, and ends the workshop. Every byte the
+// facilitator's page receives is read off the wire (Chrome DevTools Protocol, event
+// streams included) and must hold no ciphertext. With THOU_DOC_SHOTS=1 the dashboard and
+// the projector view are shot into docs/screens/ (docs/facilitators.md shows them).
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+    Server, newPage, waitScreen, check, until, repoRoot, artifactsDir, DESKTOP,
+} from './harness.mjs';
+import { marker, compose, composeForm, confirmHeard, seeEntry } from './conversation.mjs';
+
+const PHONE390 = { width: 390, height: 844 };
+const LAPTOP = { width: 1366, height: 900 };
+const PROJECTOR = { width: 1920, height: 1080 };
+const docsDir = process.env.THOU_DOC_SHOTS ? join(repoRoot, 'docs', 'screens') : artifactsDir;
+
+async function docShot(page, name) {
+    mkdirSync(docsDir, { recursive: true });
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: join(docsDir, `${name}.png`) });
+}
+
+/** A thou of its own with one facilitator account made by the CLI before it starts. */
+async function workshopServer(plain, name, password) {
+    const server = new Server({ bin: plain.bin });
+    execFileSync(server.bin, ['facilitator', 'add', name, '--config', 'config/thou.json',
+        '--data-dir', server.dataDir], { cwd: repoRoot, input: `${password}\n`,
+        stdio: ['pipe', 'ignore', 'pipe'] });
+    await server.start();
+    return server;
+}
+
+/**
+ * Everything the page receives, as text: bodies of ordinary responses and every chunk of
+ * streamed ones (the snapshot stream), straight from the network layer.
+ */
+async function wireTap(page) {
+    const tap = { text: [], urls: [] };
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const streaming = new Set();
+    cdp.on('Network.responseReceived', async ({ requestId, response }) => {
+        tap.urls.push(response.url);
+        if (/event-stream/.test(response.mimeType)) {
+            streaming.add(requestId);
+            try {
+                const { bufferedData } = await cdp.send('Network.streamResourceContent',
+                    { requestId });
+                tap.text.push(Buffer.from(bufferedData, 'base64').toString('utf8'));
+            } catch (e) {
+                tap.error = `cannot stream ${response.url}: ${e.message}`;
+            }
+        }
+    });
+    cdp.on('Network.dataReceived', ({ requestId, data }) => {
+        if (streaming.has(requestId) && data) {
+            tap.text.push(Buffer.from(data, 'base64').toString('utf8'));
+        }
+    });
+    cdp.on('Network.loadingFinished', async ({ requestId }) => {
+        if (streaming.has(requestId)) {
+            return;
+        }
+        try {
+            const { body, base64Encoded } = await cdp.send('Network.getResponseBody', { requestId });
+            tap.text.push(base64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body);
+        } catch {
+            /* a body the browser did not keep (a redirect, a 204) */
+        }
+    });
+    return tap;
+}
+
+/** Every ciphertext a participant's page posts (to check none reaches the facilitator). */
+function collectCiphertexts(page, into) {
+    page.on('request', (request) => {
+        if (request.method() === 'POST' && /\/api\/rooms\/[^/]+\/events$/.test(request.url())) {
+            try {
+                const body = JSON.parse(request.postData() ?? '{}');
+                if (typeof body.ciphertext === 'string') {
+                    into.push(body.ciphertext);
+                }
+            } catch {
+                /* not JSON */
+            }
+        }
+    });
+}
+
+async function dashboardSnapshot(page) {
+    return page.evaluate(async () => {
+        const id = new URLSearchParams(location.search).get('w');
+        const r = await fetch(`/api/workshops/${id}`, { credentials: 'same-origin' });
+        return r.json();
+    });
+}
+
+async function joinWorkshop(browser, server, link, problems) {
+    const page = await newPage(browser, PHONE390, problems);
+    await page.goto(`${server.base}${link}`);
+    await page.getByTestId('join-button').click();
+    return page;
+}
+
+/** Both partners read the same 6-digit code and say so; the conversation opens. */
+async function compareCodes(p, q) {
+    await waitScreen(p, 'safetyCode');
+    await waitScreen(q, 'safetyCode');
+    const codeP = (await p.getByTestId('sas-code').textContent()).trim();
+    const codeQ = (await q.getByTestId('sas-code').textContent()).trim();
+    check(/^\d{3} \d{3}$/.test(codeP), `a 6-digit code: "${codeP}"`);
+    check(codeP === codeQ, `both see the same code (${codeP} / ${codeQ})`);
+    await p.getByTestId('sas-yes').click();
+    await q.getByTestId('sas-yes').click();
+    await waitScreen(p, 'talk');
+    await waitScreen(q, 'talk');
+}
+
+/** The one whose turn it is to answer, and the other. */
+async function speakerOf(p, q) {
+    const who = await until(async () => {
+        if (await composeForm(p, 'answer').count() > 0) {
+            return 'p';
+        }
+        return await composeForm(q, 'answer').count() > 0 ? 'q' : null;
+    }, 'someone may answer');
+    return who === 'p' ? [p, q] : [q, p];
+}
+
+/** One question through: each answers once, the other reflects, each confirms. */
+async function oneQuestion(p, q, typed) {
+    for (let half = 0; half < 2; half++) {
+        const [speaker, listener] = await speakerOf(p, q);
+        const answer = marker(`answer ${half}`);
+        const heard = marker(`heard ${half}`);
+        typed.push(answer, heard);
+        await compose(speaker, 'answer', answer);
+        await seeEntry(listener, answer);
+        await compose(listener, 'reflect', heard);
+        await confirmHeard(speaker);
+    }
+}
+
+async function pairRow(f, n) {
+    return f.locator(`[data-testid=pair][data-pair="${n}"]`);
+}
+
+export async function facilitatedWorkshop({ browser, server: plain }) {
+    const password = 'correct horse battery staple';
+    const server = await workshopServer(plain, 'ada', password);
+    const problems = [];
+    const ciphertexts = [];
+    const typed = [];
+    try {
+        /* ---- the facilitator signs in and creates a workshop */
+        const f = await newPage(browser, LAPTOP, problems);
+        const tap = await wireTap(f);
+        await f.goto(`${server.base}/facilitate`);
+        await f.getByTestId('login-name').fill('ada');
+        await f.getByTestId('login-password').fill('not the password');
+        await f.getByTestId('login-submit').click();
+        await f.getByTestId('login-error').waitFor();
+        await f.getByTestId('login-password').fill(password);
+        await f.getByTestId('login-submit').click();
+        await f.getByTestId('no-workshops').waitFor();
+        const cookie = (await f.context().cookies()).find((c) => c.name === 'thou_session');
+        check(cookie?.httpOnly && cookie.sameSite === 'Strict', 'an HttpOnly, SameSite=Strict session');
+        await f.getByTestId('new-title').fill('Team day, Thursday');
+        await f.getByTestId('new-set').selectOption('workshop-strangers');
+        await f.getByTestId('create-workshop').click();
+        await f.getByTestId('dash-title').waitFor();
+        check(await f.getByTestId('dash-title').textContent() === 'Team day, Thursday',
+            'the dashboard of the new workshop');
+        const code = (await f.getByTestId('dash-code').textContent()).trim();
+        check(/^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$/.test(code), `a grouped join code: ${code}`);
+        await f.getByTestId('dash-live').filter({ hasText: 'Live' }).waitFor();
+
+        /* ---- the projector view */
+        const projector = await f.context().newPage();
+        await projector.setViewportSize(PROJECTOR);
+        await projector.goto(`${server.base}/facilitate/projector?w=${
+            new URL(f.url()).searchParams.get('w')}`);
+        await projector.getByTestId('projector-code').waitFor();
+        check((await projector.getByTestId('projector-code').textContent()) === code,
+            'the projector shows the code');
+        const codeSize = await projector.getByTestId('projector-code')
+            .evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+        check(codeSize >= 120, `the code is very large on a projector (${codeSize} px)`);
+        await until(() => projector.getByTestId('projector-qr')
+            .evaluate((img) => img.complete && img.naturalWidth > 0), 'the QR code image loads');
+        const link = `/w/${code.replace('-', '')}`;
+        check((await projector.textContent('body')).includes(link), 'the projector shows the link');
+
+        /* ---- four people join; the first two and the next two pair */
+        const p1 = await joinWorkshop(browser, server, link, problems);
+        await waitScreen(p1, 'waiting');
+        check((await p1.getByTestId('workshop-title').textContent()) === 'Team day, Thursday',
+            'the one waiting sees the workshop');
+        await projector.getByTestId('projector-waiting').filter({ hasText: '1' }).waitFor();
+        await f.getByTestId('count-waiting').filter({ hasText: '1' }).waitFor();
+        await docShot(p1, 'workshop-waiting-390x844');
+        const p2 = await joinWorkshop(browser, server, link, problems);
+        const p3 = await joinWorkshop(browser, server, link, problems);
+        const p4 = await joinWorkshop(browser, server, link, problems);
+        for (const p of [p1, p2, p3, p4]) {
+            collectCiphertexts(p, ciphertexts);
+        }
+        await f.getByTestId('count-paired').filter({ hasText: '4' }).waitFor();
+        await projector.getByTestId('projector-paired').filter({ hasText: '4' }).waitFor();
+        check(await f.getByTestId('pair').count() === 2, 'two pairs on the dashboard');
+        for (const p of [p1, p2, p3, p4]) {
+            await until(() => p.url().includes('/r/'), 'each participant goes to a room');
+        }
+
+        /* ---- both pairs compare their safety codes */
+        await docShot(p1, 'workshop-safety-code-390x844');
+        await compareCodes(p1, p2);
+        await compareCodes(p3, p4);
+
+        /* ---- the first pair talks; progress moves live on the dashboard */
+        const row1 = await pairRow(f, 1);
+        const before = Number(await row1.getAttribute('data-index'));
+        await oneQuestion(p1, p2, typed);
+        await until(async () => Number(await row1.getAttribute('data-index')) > before,
+            'pair 1\'s progress moves on the dashboard');
+        await oneQuestion(p1, p2, typed);
+        await oneQuestion(p1, p2, typed);
+        /* stage 1 of 5 is all that was released: pair 1 is held */
+        await p1.getByTestId('held').waitFor();
+        await row1.and(f.locator('[data-status=held]')).waitFor();
+
+        /* ---- release the next stage: the held pair may go on */
+        await f.getByTestId('release-next').click();
+        await f.getByTestId('released').filter({ hasText: '2 of 5' }).waitFor();
+        await p1.getByTestId('held').waitFor({ state: 'detached' });
+
+        /* ---- pause everyone; only the facilitator lifts it */
+        await f.getByTestId('pause-all').click();
+        for (const p of [p1, p2, p3, p4]) {
+            await p.locator('[data-testid=paused][data-by=facilitator]').waitFor();
+            check(await p.getByTestId('resume-button').count() === 0,
+                'no "carry on" for a pause that is the facilitator\'s');
+        }
+        await f.getByTestId('paused-all').waitFor();
+        await docShot(p3, 'workshop-paused-390x844');
+        await f.getByTestId('resume-all').click();
+        await p3.locator('[data-testid=paused]').waitFor({ state: 'detached' });
+
+        /* ---- a note and a countdown for everyone */
+        const note = 'Five more minutes, then we talk together.';
+        await f.getByTestId('broadcast-input').fill(note);
+        await f.getByTestId('broadcast-send').click();
+        await f.getByTestId('timer-minutes').fill('5');
+        await f.getByTestId('timer-start').click();
+        for (const p of [p1, p2, p3, p4]) {
+            await p.getByTestId('facilitator-note').filter({ hasText: note }).waitFor();
+            await p.getByTestId('facilitator-timer').waitFor();
+        }
+        const left = await p4.getByTestId('facilitator-timer').textContent();
+        check(/^[45]:\d\d$/.test(left), `the countdown shows about five minutes: ${left}`);
+        await projector.getByTestId('projector-note').filter({ hasText: note }).waitFor();
+        await docShot(p4, 'workshop-note-390x844');
+
+        /* ---- pictures of the dashboard and the projector */
+        await f.getByTestId('current-note').waitFor();
+        await docShot(f, 'facilitator-dashboard-1366x900');
+        await docShot(projector, 'facilitator-projector-1920x1080');
+        await f.getByTestId('back').click();
+        await f.getByTestId('workshop-link').first().waitFor();
+        await docShot(f, 'facilitator-workshops-1366x900');
+        await f.getByTestId('workshop-link').first().click();
+        await f.getByTestId('dash-title').waitFor();
+
+        /* ---- end, with a confirm step */
+        await f.getByTestId('end-workshop').click();
+        await f.getByTestId('end-no').click();
+        check(await f.getByTestId('dash-state').textContent() !== 'Ended', 'cancel keeps it going');
+        await f.getByTestId('end-workshop').click();
+        await f.getByTestId('end-yes').click();
+        await f.getByTestId('dash-state').filter({ hasText: 'Ended' }).waitFor();
+        for (const p of [p1, p2, p3, p4]) {
+            await waitScreen(p, 'ended');
+        }
+
+        /* ---- nothing a participant wrote ever reached the facilitator's page */
+        check(!tap.error, tap.error);
+        check(ciphertexts.length >= 12, `ciphertexts seen posted: ${ciphertexts.length}`);
+        const wire = tap.text.join('\n');
+        check(wire.includes('"snapshot"') || wire.includes('"counts"'),
+            'the tap saw the snapshots');
+        check(!/"ciphertext"/.test(wire), 'no ciphertext field reached the facilitator');
+        for (const c of ciphertexts) {
+            check(!wire.includes(c.slice(0, 40)), 'no ciphertext reached the facilitator');
+        }
+        for (const t of typed) {
+            check(!wire.includes(t), 'no typed text reached the facilitator');
+        }
+        check(!tap.urls.some((u) => /\/api\/rooms\//.test(u)),
+            'the facilitator\'s page never asked for a room');
+        const snap = await dashboardSnapshot(f);
+        check(!/token|room/i.test(Object.keys(snap.pairs?.[0] ?? {}).join(',')),
+            'no tokens or room ids in a pair\'s row');
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        for (const p of [f, p1, p2, p3, p4]) {
+            await p.context().close();
+        }
+    } finally {
+        await server.stop();
+        if (!process.env.THOU_BROWSER_KEEP) {
+            rmSync(server.workDir, { recursive: true, force: true });
+        }
+    }
+}
+
+/** "No, it is different": a clear warning, and nothing sealed leaves that browser. */
+export async function codesDiffer({ browser, server: plain }) {
+    const server = await workshopServer(plain, 'bo', 'another password');
+    const problems = [];
+    try {
+        const f = await newPage(browser, DESKTOP, problems);
+        await f.goto(`${server.base}/facilitate`);
+        await f.getByTestId('login-name').fill('bo');
+        await f.getByTestId('login-password').fill('another password');
+        await f.getByTestId('login-submit').click();
+        await f.getByTestId('new-title').fill('Codes');
+        await f.getByTestId('create-workshop').click();
+        const code = (await f.getByTestId('dash-code').textContent()).trim();
+        const p = await joinWorkshop(browser, server, `/w/${code.toLowerCase()}`, problems);
+        const q = await joinWorkshop(browser, server, `/w/${code}`, problems);
+        const sealedFromQ = [];
+        collectCiphertexts(q, sealedFromQ);
+        await waitScreen(p, 'safetyCode');
+        await waitScreen(q, 'safetyCode');
+        await q.getByTestId('sas-no').click();
+        await q.getByTestId('sas-mismatch').waitFor();
+        check((await q.getByTestId('sas-mismatch').textContent()).includes('call the facilitator'),
+            'the warning says what to do');
+        await docShot(q, 'workshop-codes-differ-390x844');
+        await p.getByTestId('sas-yes').click();
+        await waitScreen(p, 'talk');
+        /* Q's person said no: its page writes nothing, even after a reload. */
+        await q.reload();
+        await q.getByTestId('sas-mismatch').waitFor();
+        check(await q.getByTestId('compose-input').count() === 0, 'no box to write in');
+        check(await q.getByTestId('note-input').count() === 0, 'no note box either');
+        await q.waitForTimeout(500);
+        check(sealedFromQ.length === 0, `nothing sealed was sent (${sealedFromQ.length})`);
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        for (const page of [f, p, q]) {
+            await page.context().close();
+        }
+    } finally {
+        await server.stop();
+        rmSync(server.workDir, { recursive: true, force: true });
+    }
+}
+
+export const WORKSHOP_TESTS = [
+    ['workshop: a facilitator paces two pairs, content-blind', facilitatedWorkshop],
+    ['workshop: different safety codes stop the sending', codesDiffer],
+];
