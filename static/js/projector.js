@@ -57,8 +57,8 @@ function render() {
     ]);
     keyed(part('counts'), JSON.stringify(snap.counts), () => ['joined', 'paired', 'waiting',
         'finished'].map((k) => h('div', { class: 'projector-count' },
-        h('dd', { testid: `projector-${k}`, text: String(snap.counts[k] ?? 0) }),
-        h('dt', { text: S.fCounts[k] }))));
+        h('dt', { text: S.fCounts[k] }),
+        h('dd', { testid: `projector-${k}`, text: String(snap.counts[k] ?? 0) }))));
 }
 
 function main() {

@@ -598,7 +598,7 @@ export const S = {
     fActionFailed: 'That did not work. Please try again.',
     pTitle: 'Projector · thou',
     pJoinAt: 'Join at',
-    pScan: 'or scan',
+    pScan: 'Scan to join',
     pQrAlt: (link) => `QR code of ${link}`,
     pCode: 'Code',
 };
