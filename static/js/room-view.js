@@ -31,8 +31,8 @@ export function screenOf(store) {
     if (store.room.state === 'ended') {
         return 'ended';
     }
-    if (!store.partnerJoined) {
-        return 'waiting';
+    if (!store.partnerJoined && !store.workshop) {
+        return 'waiting'; /* a workshop room has both seats from the start */
     }
     /* A workshop room: the partners compare the safety code before anything is sent. */
     const workshopScreen = workshopScreenOf(store);
@@ -232,7 +232,8 @@ function errorScreen(store, actions) {
 function tamperScreen(store) {
     const body = { partnerKey: S.tamperBody, partnerKeyChanged: S.tamperKeyChangedBody,
         ownKey: S.tamperOwnBody, confirm: S.tamperConfirmBody, setChanged: S.tamperSetBody,
-        forged: S.tamperForgedBody, replayed: S.tamperReplayedBody }[store.tamper]
+        forged: S.tamperForgedBody, replayed: S.tamperReplayedBody,
+        commitment: S.wsTamperCommitBody, order: S.wsTamperCommitBody }[store.tamper]
         ?? S.tamperBody;
     return h('section', { class: 'card card--danger', role: 'alert', testid: 'tamper-warning',
         dataset: { reason: store.tamper } },

@@ -126,7 +126,7 @@ function refuse(reason) {
      * Nothing else is sent. */
     const { record } = store;
     const keyExchange = record?.outbox.filter((i) => i.body.type === 'key'
-        || i.body.type === 'confirm') ?? [];
+        || i.body.type === 'confirm' || i.body.type === 'commit') ?? [];
     store.stream?.stop();
     if (keyExchange.length > 0 && store.outbox) {
         record.outbox.splice(0, record.outbox.length, ...keyExchange);

@@ -452,6 +452,8 @@ export const S = {
     wsMismatchAdvice: 'Do not share anything on this screen. Put your hand up and call the '
         + 'facilitator.',
     wsYourCode: 'Your code',
+    wsTamperCommitBody: 'Your partner\'s key is not the one announced at the start. Someone may '
+        + 'be in between: nothing more is sent from here.',
     wsFromFacilitator: 'From the facilitator',
     wsTimeLeft: 'Time left',
     wsAnnounceNote: (t) => `From the facilitator: ${t}`,
