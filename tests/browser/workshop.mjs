@@ -184,6 +184,7 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         /* ---- the projector view */
         const projector = await f.context().newPage();
         await projector.setViewportSize(PROJECTOR);
+        const projectorTap = await wireTap(projector);
         await projector.goto(`${server.base}/facilitate/projector?w=${
             new URL(f.url()).searchParams.get('w')}`);
         await projector.getByTestId('projector-code').waitFor();
@@ -289,9 +290,9 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         }
 
         /* ---- nothing a participant wrote ever reached the facilitator's page */
-        check(!tap.error, tap.error);
+        check(!tap.error && !projectorTap.error, tap.error ?? projectorTap.error);
         check(ciphertexts.length >= 12, `ciphertexts seen posted: ${ciphertexts.length}`);
-        const wire = tap.text.join('\n');
+        const wire = [...tap.text, ...projectorTap.text].join('\n');
         check(wire.includes('"snapshot"') || wire.includes('"counts"'),
             'the tap saw the snapshots');
         check(!/"ciphertext"/.test(wire), 'no ciphertext field reached the facilitator');
@@ -301,7 +302,7 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         for (const t of typed) {
             check(!wire.includes(t), 'no typed text reached the facilitator');
         }
-        check(!tap.urls.some((u) => /\/api\/rooms\//.test(u)),
+        check(![...tap.urls, ...projectorTap.urls].some((u) => /\/api\/rooms\//.test(u)),
             'the facilitator\'s page never asked for a room');
         const snap = await dashboardSnapshot(f);
         check(!/token|room/i.test(Object.keys(snap.pairs?.[0] ?? {}).join(',')),
