@@ -52,6 +52,7 @@ function render() {
     ] : []));
     const main = root.querySelector('main');
     const fresh = main.dataset.view !== store.view;
+    main.dataset.screen = store.view;
     if (fresh) {
         main.dataset.view = store.view;
         main.replaceChildren();

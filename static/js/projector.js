@@ -19,7 +19,8 @@ function render() {
     const root = document.getElementById('app');
     const snap = store.snapshot;
     if (store.error || !snap) {
-        keyed(root, `error|${store.error}`, () => h('main', { class: 'projector', id: 'main' },
+        keyed(root, `error|${store.error}`, () => h('main', { class: 'projector', id: 'main',
+            dataset: { screen: store.error ? 'error' : 'loading' } },
             h('h1', { class: 'projector-title', text: store.error ?? S.loading })));
         return;
     }
@@ -27,7 +28,8 @@ function render() {
     document.title = `${w.title} · ${S.pTitle}`;
     if (!root.querySelector('.projector[data-ready]')) {
         delete root.dataset.key;
-        replace(root, h('main', { class: 'projector', id: 'main', dataset: { ready: '1' } },
+        replace(root, h('main', { class: 'projector', id: 'main',
+            dataset: { ready: '1', screen: 'projector' } },
             h('h1', { class: 'projector-title', 'data-part': 'title' }),
             h('div', { class: 'projector-join' },
                 h('div', { class: 'projector-text' },
