@@ -8,7 +8,7 @@
 // the projector view are shot into docs/screens/ (docs/facilitators.md shows them).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
     Server, newPage, waitScreen, check, until, repoRoot, artifactsDir, DESKTOP,
@@ -26,10 +26,20 @@ async function docShot(page, name) {
     await page.screenshot({ path: join(docsDir, `${name}.png`) });
 }
 
-/** A thou of its own with one facilitator account made by the CLI before it starts. */
-async function workshopServer(plain, name, password) {
-    const server = new Server({ bin: plain.bin });
-    execFileSync(server.bin, ['facilitator', 'add', name, '--config', 'config/thou.json',
+/**
+ * A thou of its own with one facilitator account made by the CLI before it starts;
+ * `settings` override config/thou.json.
+ */
+async function workshopServer(plain, name, password, settings = null) {
+    let server = new Server({ bin: plain.bin });
+    if (settings) {
+        const config = join(server.workDir, 'thou.json');
+        writeFileSync(config, JSON.stringify({
+            ...JSON.parse(readFileSync(join(repoRoot, 'config/thou.json'), 'utf8')), ...settings,
+        }));
+        server = new Server({ bin: plain.bin, workDir: server.workDir, config });
+    }
+    execFileSync(server.bin, ['facilitator', 'add', name, '--config', server.config,
         '--data-dir', server.dataDir], { cwd: repoRoot, input: `${password}\n`,
         stdio: ['pipe', 'ignore', 'pipe'] });
     await server.start();
@@ -362,7 +372,76 @@ export async function codesDiffer({ browser, server: plain }) {
     }
 }
 
+/** Sign in and create a workshop over the API (for tests about the participants). */
+async function apiWorkshop(server, name, password, title) {
+    const login = await fetch(`${server.base}/api/facilitator/login`, { method: 'POST',
+        headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name, password }) });
+    check(login.status === 200, `login answered ${login.status}`);
+    const { csrf } = await login.json();
+    const cookie = login.headers.get('set-cookie').split(';')[0];
+    const made = await fetch(`${server.base}/api/workshops`, { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf },
+        body: JSON.stringify({ title, set: 'workshop-strangers' }) });
+    check(made.status === 201, `create answered ${made.status}`);
+    return made.json();
+}
+
+/**
+ * Partners who leave: after workshop_repair_after_s the one left behind is offered a new
+ * partner or to finish alone; two people left behind find each other and start afresh
+ * (a new safety code); one who finishes alone sees the conversation ended.
+ */
+export async function partnerLeaves({ browser, server: plain }) {
+    const server = await workshopServer(plain, 'cy', 'a third password',
+        { workshop_repair_after_s: 2 });
+    const problems = [];
+    try {
+        const made = await apiWorkshop(server, 'cy', 'a third password', 'Left behind');
+        const link = made.link ?? made.workshop?.link;
+        const people = [];
+        for (let i = 0; i < 6; i++) {
+            people.push(await joinWorkshop(browser, server, link, problems));
+            if (i % 2 === 1) {
+                await compareCodes(people[i - 1], people[i]);
+            }
+        }
+        const [p1, p2, p3, p4, p5, p6] = people;
+        /* p2, p4 and p6 close their phones. */
+        for (const p of [p2, p4, p6]) {
+            await p.context().close();
+        }
+        for (const p of [p1, p3, p5]) {
+            await p.getByTestId('partner-gone').waitFor({ timeout: 30000 });
+        }
+        await docShot(p1, 'workshop-partner-gone-390x844');
+        /* p5 finishes alone. */
+        await p5.getByTestId('finish-alone').click();
+        await waitScreen(p5, 'ended');
+        /* p1 and p3 ask for someone new and get each other. */
+        await p1.getByTestId('find-new-partner').click();
+        await until(() => p1.url().includes('/w/'), 'p1 waits for a new partner');
+        await waitScreen(p1, 'waiting');
+        await p3.getByTestId('find-new-partner').click();
+        await until(() => p3.url().includes('/r/'), 'p3 is paired at once');
+        await until(() => p1.url().includes('/r/'), 'p1 is paired with p3');
+        check(new URL(p1.url()).pathname === new URL(p3.url()).pathname, 'p1 and p3 share a room');
+        await compareCodes(p1, p3);
+        const [speaker, listener] = await speakerOf(p1, p3);
+        const text = marker('a fresh start');
+        await compose(speaker, 'answer', text);
+        await seeEntry(listener, text);
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        for (const p of [p1, p3, p5]) {
+            await p.context().close();
+        }
+    } finally {
+        await server.stop();
+        rmSync(server.workDir, { recursive: true, force: true });
+    }
+}
+
 export const WORKSHOP_TESTS = [
     ['workshop: a facilitator paces two pairs, content-blind', facilitatedWorkshop],
     ['workshop: different safety codes stop the sending', codesDiffer],
+    ['workshop: a partner who leaves: a new partner, or finish alone', partnerLeaves],
 ];
