@@ -129,6 +129,7 @@ static const char *const migrations[] = {
     "CREATE INDEX workshop_queue ON workshop_participants(workshop_id, state, queued_ms);"
     "ALTER TABLE rooms ADD COLUMN mode TEXT NOT NULL DEFAULT 'link';"
     "ALTER TABLE rooms ADD COLUMN workshop_id INTEGER;"
+    "ALTER TABLE rooms ADD COLUMN workshop_pair INTEGER;"
     "CREATE INDEX rooms_by_workshop ON rooms(workshop_id) WHERE workshop_id IS NOT NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
