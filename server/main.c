@@ -19,6 +19,7 @@
 #include "thou/sessions.h"
 #include "thou/static_files.h"
 #include "thou/store.h"
+#include "thou/workshops.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -242,6 +243,7 @@ static int serve(int argc, char **argv)
         thou_limiter_new(config.room_creations_per_min / 60.0, config.room_creations_per_min);
     app.sessions = thou_sessions_new();
     app.disk = thou_disk_new(config.data_dir, (uint64_t)config.min_free_disk_mb << 20);
+    app.workshops = thou_workshops_new(&app);
     router = thou_router_new();
     thou_app_routes(&app, router);
     enum thou_status started =
@@ -261,12 +263,14 @@ static int serve(int argc, char **argv)
     run_until_signal(&app, &signals);
     thou_server_quiesce(server);
     thou_hub_shutdown(app.hub);
+    thou_workshops_shutdown(app.workshops);
     thou_server_stop(server, 10000);
     server = NULL;
     thou_log_info("stopped cleanly");
     exit_code = 0;
 out:
     thou_server_stop(server, 0);
+    thou_workshops_free(app.workshops); /* its thread reads the store: before the store closes */
     thou_router_free(router);
     thou_store_close(app.store);
     thou_static_free(app.statics);

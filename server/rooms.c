@@ -19,6 +19,7 @@
 #include "thou/rooms.h"
 #include "thou/sessions.h"
 #include "thou/store.h"
+#include "thou/workshops.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -431,6 +432,8 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         room.set_version, "partner", "joined", partner_joined, "present",
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
+    if (app->workshops)
+        thou_workshops_room_info(app->workshops, room_id, state);
     thou_json_respond(res, 200, state);
     thou_room_record_release(&room);
 }
