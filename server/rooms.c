@@ -514,7 +514,8 @@ enum field_kind {
     F_CIPHERTEXT = 1 << 0,
     F_QUESTION = 1 << 1,
     F_KEY = 1 << 2,
-    F_MAC = 1 << 3
+    F_MAC = 1 << 3,
+    F_COMMITMENT = 1 << 4
 };
 
 struct event_type {
@@ -527,6 +528,8 @@ struct event_type {
 
 static const struct event_type event_types[] = {
     {"key", F_KEY | F_MAC, false, true, true},
+    /* A workshop room's key commitment (docs/crypto.md §5a): before the keys. */
+    {"commit", F_COMMITMENT, false, true, true},
     {"confirm", F_MAC, false, true, false},
     {"note", F_CIPHERTEXT, false, false, false},
     {"answer", F_CIPHERTEXT | F_QUESTION, true, false, false},
@@ -560,12 +563,18 @@ enum event_member {
     M_QUESTION,
     M_PUBLIC_KEY,
     M_MAC,
+    M_COMMITMENT,
     N_EVENT_MEMBERS
 };
 
 static const char *const event_member_names[N_EVENT_MEMBERS] = {
-    [M_TYPE] = "type",         [M_CIPHERTEXT] = "ciphertext", [M_COUNTER] = "counter",
-    [M_QUESTION] = "question", [M_PUBLIC_KEY] = "public_key", [M_MAC] = "mac",
+    [M_TYPE] = "type",
+    [M_CIPHERTEXT] = "ciphertext",
+    [M_COUNTER] = "counter",
+    [M_QUESTION] = "question",
+    [M_PUBLIC_KEY] = "public_key",
+    [M_MAC] = "mac",
+    [M_COMMITMENT] = "commitment",
 };
 
 /* A posted body as the validator sees it, filled by either reader. */
@@ -639,6 +648,8 @@ static unsigned allowed_members(const struct event_type *type)
         allowed |= 1u << M_PUBLIC_KEY;
     if (type->fields & F_MAC)
         allowed |= 1u << M_MAC;
+    if (type->fields & F_COMMITMENT)
+        allowed |= 1u << M_COMMITMENT;
     return allowed;
 }
 
@@ -699,6 +710,9 @@ static bool validate_event(const struct thou_app *app, const struct event_body *
         return false;
     if ((f & F_MAC) && !check_b64(&body->members[M_MAC], "mac", MAC_MIN_BYTES, MAC_MAX_BYTES,
                                   "invalid_event", res))
+        return false;
+    if ((f & F_COMMITMENT) && !check_b64(&body->members[M_COMMITMENT], "commitment", KEY_BYTES,
+                                         KEY_BYTES, "invalid_event", res))
         return false;
     return true;
 }

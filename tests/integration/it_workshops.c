@@ -493,6 +493,16 @@ START_TEST(test_whole_path)
     ck_assert_str_eq(str(state, "role"), "B");
     json_decref(state);
 
+    /* The key commitment of docs/crypto.md §5a: once per role, 32 bytes. */
+    char commit[160];
+    char commitment[64];
+    random_b64(32, commitment, sizeof(commitment));
+    snprintf(commit, sizeof(commit), "{\"type\":\"commit\",\"commitment\":\"%s\"}", commitment);
+    post_event(room, people[0].token, "{\"type\":\"commit\",\"commitment\":\"AAAA\"}", 400);
+    post_event(room, people[0].token, "{\"type\":\"commit\"}", 400);
+    post_event(room, people[0].token, commit, 201);
+    post_event(room, people[0].token, commit, 409);
+
     /* p3, p4 make the second pair; p5 waits. */
     ck_assert_int_eq(join(code, &people[2], NULL), 200);
     ck_assert_int_eq(join(code, &people[3], &b), 200);
