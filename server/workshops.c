@@ -1686,6 +1686,83 @@ static void pair_pending(struct thou_workshops *ws)
     free(ids);
 }
 
+/* The repair record of a room in l, made when missing. ws->lock held. */
+static struct repair *repair_of(struct live *l, const char *room_id)
+{
+    for (size_t i = 0; i < l->n_repairs; i++)
+        if (strcmp(l->repairs[i].room_id, room_id) == 0)
+            return &l->repairs[i];
+    l->repairs = thou_xrealloc(l->repairs, (l->n_repairs + 1) * sizeof(*l->repairs));
+    struct repair *r = &l->repairs[l->n_repairs++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->room_id, sizeof(r->room_id), "%s", room_id);
+    return r;
+}
+
+/*
+ * Once a second: in every open pair where one partner's room stream has
+ * been gone for workshop_repair_after_s while the other is there, tell the
+ * one left (a partner_gone event), once until the partner is back.
+ */
+static void find_left_behind(struct thou_workshops *ws)
+{
+    struct thou_app *app = ws->app;
+    int64_t repair_ms = (int64_t)app->config->workshop_repair_after_s * 1000;
+    size_t n_ids = 0, cap = 0;
+    int64_t *ids = NULL;
+    pthread_mutex_lock(&ws->lock);
+    for (struct live *l = ws->lives; l; l = l->next) {
+        if (n_ids == cap) {
+            cap = cap ? cap * 2 : 8;
+            ids = thou_xrealloc(ids, cap * sizeof(*ids));
+        }
+        ids[n_ids++] = l->id;
+    }
+    pthread_mutex_unlock(&ws->lock);
+    for (size_t i = 0; i < n_ids; i++) {
+        struct thou_workshop w;
+        struct room_list list = {0};
+        if (thou_wstore_get(app->store, ids[i], NULL, &w) || w.state == THOU_WORKSHOP_ENDED ||
+            thou_wstore_read(app->store, ids[i], ignore_waiting, list_room, &list)) {
+            free(list.items);
+            continue;
+        }
+        int64_t now = now_ms();
+        for (size_t k = 0; k < list.n; k++) {
+            if (list.items[k].ended)
+                continue;
+            bool present[2] = {thou_hub_present(app->hub, list.items[k].id, 'A'),
+                               thou_hub_present(app->hub, list.items[k].id, 'B')};
+            char gone = 0;
+            pthread_mutex_lock(&ws->lock);
+            struct repair *r = repair_of(live_get(ws, ids[i]), list.items[k].id);
+            for (int role = 0; role < 2; role++) {
+                if (present[role])
+                    r->gone_since[role] = 0;
+                else if (!r->gone_since[role])
+                    r->gone_since[role] = now;
+            }
+            if (present[0] && present[1])
+                r->told = false;
+            for (int role = 0; role < 2 && !gone; role++)
+                if (!r->told && present[!role] && r->gone_since[role] &&
+                    now - r->gone_since[role] >= repair_ms)
+                    gone = role ? 'B' : 'A';
+            if (gone)
+                r->told = true;
+            pthread_mutex_unlock(&ws->lock);
+            if (gone) {
+                const char *refusal = NULL;
+                bool found = false;
+                apply_to_rooms(app, &w, RA_PARTNER_GONE, 0, NULL, 0, gone, list.items[k].id,
+                               &refusal, &found);
+            }
+        }
+        free(list.items);
+    }
+    free(ids);
+}
+
 static void *refresh_main(void *arg)
 {
     struct thou_workshops *ws = arg;
@@ -1709,8 +1786,10 @@ static void *refresh_main(void *arg)
             return NULL;
         tick++;
         bool slow = tick % (1000 / TICK_MS) == 0;
-        if (slow)
+        if (slow) {
             pair_pending(ws);
+            find_left_behind(ws);
+        }
         size_t n;
         struct push **items = collect(ws, 0, PUSH_DASHBOARD, &n);
         refresh_dashboards(ws, items, n);

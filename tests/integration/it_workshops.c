@@ -919,6 +919,74 @@ START_TEST(test_200_at_once)
 }
 END_TEST
 
+/* ---- left behind ------------------------------------------------------------------ */
+
+START_TEST(test_left_behind)
+{
+    start((const char *[]){"--workshop-repair-after-s", "1", NULL});
+    struct fac f;
+    ck_assert_int_eq(login("ada", "correct horse", &f, NULL), 200);
+    char code[16];
+    create_workshop(&f, NULL, code);
+    struct person a, b, c, fresh;
+    new_person(&a);
+    new_person(&b);
+    new_person(&c);
+    new_person(&fresh);
+    ck_assert_int_eq(join(code, &a, NULL), 200);
+    json_t *answer = NULL;
+    ck_assert_int_eq(join(code, &b, &answer), 200);
+    char room[64];
+    snprintf(room, sizeof(room), "%s", str(answer, "room"));
+    json_decref(answer);
+
+    /* Asking for a new partner while the partner is there: refused. */
+    char path[128], body[128];
+    snprintf(path, sizeof(path), "/api/rooms/%s/events", room);
+    struct sse_client a_stream, b_stream;
+    ck_assert(sse_open(&a_stream, proc.port, path, a.token, NULL));
+    ck_assert(sse_open(&b_stream, proc.port, path, b.token, NULL));
+    snprintf(body, sizeof(body), "{\"token_hash\":\"%s\"}", fresh.hash);
+    struct http_reply reply;
+    ck_assert(http_json(proc.port, "POST", "/api/workshops/rejoin", a.token, body, &reply));
+    ck_assert_int_eq(reply.status, 409);
+    ck_assert_str_eq(http_error_code(&reply), "not_left_behind");
+    http_reply_free(&reply);
+
+    /* B goes; after workshop_repair_after_s A hears that B is gone. */
+    sse_close(&b_stream);
+    json_t *gone = next_facilitator(&a_stream, "partner_gone");
+    ck_assert_str_eq(str(gone, "gone"), "B");
+    ck_assert_str_eq(str(gone, "role"), "F");
+    json_decref(gone);
+
+    /* A finds a new partner: back in the queue, left behind, with a new seat token. */
+    ck_assert(http_json(proc.port, "POST", "/api/workshops/rejoin", NULL, body, &reply));
+    ck_assert_int_eq(reply.status, 401);
+    http_reply_free(&reply);
+    ck_assert(http_json(proc.port, "POST", "/api/workshops/rejoin", a.token, body, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    ck_assert_str_eq(str(reply.json, "participant"), "p1");
+    ck_assert_str_eq(str(reply.json, "status"), "waiting");
+    http_reply_free(&reply);
+    sse_close(&a_stream);
+    ck_assert_int_eq(db_count("SELECT left_behind FROM workshop_participants WHERE label = 1"), 1);
+    json_t *state = room_state(room, b.token);
+    ck_assert_str_eq(str(state, "state"), "ended"); /* the old room is over */
+    json_decref(state);
+    /* The next to arrive pairs with the one left behind, who is A (first in the queue). */
+    ck_assert_int_eq(join(code, &c, &answer), 200);
+    ck_assert_str_eq(str(answer, "status"), "paired");
+    ck_assert_str_eq(str(answer, "role"), "B");
+    char room2[64];
+    snprintf(room2, sizeof(room2), "%s", str(answer, "room"));
+    json_decref(answer);
+    state = room_state(room2, fresh.token);
+    ck_assert_str_eq(str(state, "role"), "A");
+    json_decref(state);
+}
+END_TEST
+
 static Suite *workshops_suite(void)
 {
     Suite *s = suite_create("workshops");
@@ -932,6 +1000,7 @@ static Suite *workshops_suite(void)
     tcase_add_test(tc, test_whole_path);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_200_at_once);
+    tcase_add_test(tc, test_left_behind);
     suite_add_tcase(s, tc);
     return s;
 }
