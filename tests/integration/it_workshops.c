@@ -919,6 +919,31 @@ START_TEST(test_200_at_once)
 }
 END_TEST
 
+/* The pages: served like /r/{room}, with the document headers. */
+START_TEST(test_pages)
+{
+    start(NULL);
+    static const struct {
+        const char *path, *marker;
+    } pages[] = {
+        {"/facilitate", "<title>Facilitate"},
+        {"/facilitate/projector?w=1", "<title>Projector"},
+        {"/w/K7QM3XPA", "<title>Join a workshop"},
+    };
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        struct http_reply reply;
+        ck_assert(http_do(proc.port, "GET", pages[i].path, NULL, NULL, 0, &reply));
+        ck_assert_msg(reply.status == 200, "%s: %ld", pages[i].path, reply.status);
+        char type[64], csp[512];
+        ck_assert(http_header(&reply, "Content-Type", type, sizeof(type)));
+        ck_assert_ptr_nonnull(strstr(type, "text/html"));
+        ck_assert(http_header(&reply, "Content-Security-Policy", csp, sizeof(csp)));
+        ck_assert_ptr_nonnull(strstr(reply.body, pages[i].marker));
+        http_reply_free(&reply);
+    }
+}
+END_TEST
+
 /* ---- left behind ------------------------------------------------------------------ */
 
 START_TEST(test_left_behind)
@@ -1001,6 +1026,7 @@ static Suite *workshops_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_200_at_once);
     tcase_add_test(tc, test_left_behind);
+    tcase_add_test(tc, test_pages);
     suite_add_tcase(s, tc);
     return s;
 }
