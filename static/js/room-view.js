@@ -146,7 +146,7 @@ function renderWorkshopPart(el, store, screen, actions) {
         el.dataset.ticking = '1';
         setInterval(() => tickCountdowns(el), 1000);
     }
-    const gone = store.partnerGone && screen === 'talk';
+    const gone = store.partnerGone && !store.partnerPresent && screen === 'talk';
     keyed(el, `${facilitatorBarKey(store)}|${gone}|${store.ui.busy}`, () => [
         facilitatorBar(store),
         gone ? partnerGonePanel(store, actions) : null,

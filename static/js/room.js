@@ -779,8 +779,12 @@ function workshopSend() {
         sendControl({ type: 'commit',
             commitment: crypto.encodeB64(store.workshop.ownCommitment()) });
     } else {
-        sendControl({ type: 'key',
-            public_key: crypto.encodeB64(store.record.keyPair.publicKey) });
+        /* The server takes a `mac` with every key; a workshop has no MAC key, so the key's
+         * own commitment fills it (docs/api.md). Nobody relies on it: B checks A's key
+         * against the commitment A sent first, and the people compare the code. */
+        const publicKey = store.record.keyPair.publicKey;
+        sendControl({ type: 'key', public_key: crypto.encodeB64(publicKey),
+            mac: crypto.encodeB64(crypto.keyCommitment(store.roomId, publicKey)) });
     }
 }
 

@@ -26,7 +26,11 @@ export function fromRoom(room) {
 export function onFacilitator(store, type, data, live) {
     const f = store.facilitator ?? (store.facilitator = fromRoom({}));
     if (type === 'partner_gone' || (type === 'facilitator' && data.action === 'partner_gone')) {
-        /* Only what is still true matters: a partner who came back clears it (presence). */
+        /* About the partner only (`gone` names who left); one who came back clears it: the
+         * view shows it only while the partner is not present. */
+        if (data.gone === store.record.role) {
+            return;
+        }
         store.partnerGone = store.room?.state !== 'ended';
         if (live) {
             announce(S.wsPartnerGoneTitle);
