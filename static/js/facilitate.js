@@ -14,6 +14,7 @@ const store = {
     view: 'loading',      /* 'loading' | 'login' | 'list' | 'dashboard' */
     name: null,
     loginError: null,
+    loginName: '',        /* kept across a wrong password, so only the password is typed again */
     busy: false,
     workshops: null,
     sets: null,
@@ -57,6 +58,7 @@ function render() {
         main.dataset.view = store.view;
         main.replaceChildren();
         delete main.dataset.key;
+        delete main.dataset.built;
     }
     document.title = store.view === 'dashboard' && store.snapshot
         ? `${store.snapshot.workshop.title} · ${S.fTitle}` : S.fTitle;
@@ -93,7 +95,7 @@ function loginView() {
             h('p', { class: 'field' },
                 h('label', { for: nameId, text: S.fName }),
                 h('input', { id: nameId, name: 'name', autocomplete: 'username', required: true,
-                    testid: 'login-name' })),
+                    value: store.loginName, testid: 'login-name' })),
             h('p', { class: 'field' },
                 h('label', { for: pwId, text: S.fPassword }),
                 h('input', { id: pwId, name: 'password', type: 'password', required: true,
@@ -106,6 +108,7 @@ function loginView() {
 async function login(form) {
     store.busy = true;
     store.loginError = null;
+    store.loginName = form.elements.name.value;
     render();
     try {
         const answer = await fapi.login(form.elements.name.value, form.elements.password.value);
@@ -115,8 +118,9 @@ async function login(form) {
         store.loginError = error.code === 'rate_limited' ? S.fRateLimited(error.retryAfter)
             : error.status === 0 ? S.fNetwork : S.fBadLogin;
         render();
-        focus(document.querySelector('[data-testid=login-error]'));
-        return;
+        /* The error is announced (role=alert); the cursor goes where the fix is typed. */
+        focus(document.querySelector(store.loginName ? '[data-testid=login-password]'
+            : '[data-testid=login-name]'));
     }
 }
 
@@ -340,6 +344,9 @@ function renderDashboard(main) {
                     h('section', { class: 'card', 'data-part': 'pairs', 'aria-labelledby': 'pairs-title' }),
                     h('section', { class: 'card', 'data-part': 'waiting', 'aria-labelledby': 'waiting-title' })),
                 h('div', { class: 'dash-side', 'data-part': 'controls' })));
+    }
+    if (!main.dataset.ticking) {
+        main.dataset.ticking = '1';
         setInterval(() => {
             tickCountdowns(main);
             tickAgo(main);
