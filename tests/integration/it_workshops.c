@@ -345,6 +345,9 @@ START_TEST(test_login_rate_limit)
     ck_assert(http_header(&reply, "Retry-After", retry, sizeof(retry)));
     ck_assert_int_ge(atoi(retry), 1);
     http_reply_free(&reply);
+    /* The address's bucket is empty too: another name from here waits as well. */
+    ck_assert_int_eq(login("bob", "battery staple", NULL, &reply), 429);
+    http_reply_free(&reply);
     ck_assert_int_eq(db_count("SELECT count(*) FROM facilitator_sessions"), 0);
 }
 END_TEST
