@@ -252,7 +252,10 @@ export function renderTalk(main, store, actions) {
     renderProgress(part('progress'), store);
     /* The introduction is what a stage gate is about, so it is open there; during the
      * stage it folds away under "About this stage" and the question comes first. */
-    const gate = flow.status === 'voting';
+    /* A held stage (a workshop's next stage, not opened yet) reads like a gate: what comes,
+     * not its first question. */
+    const held = flow.status === 'held';
+    const gate = flow.status === 'voting' || held;
     keyed(part('stage'), `stage-${stageIndex}|${gate}`, () => [
         gate ? h('p', { class: 'stage-count',
             text: S.stageLabel(stageIndex, store.set.stages.length) }) : null,
@@ -263,10 +266,10 @@ export function renderTalk(main, store, actions) {
                 h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })),
     ]);
 
-    const voting = flow.status === 'voting';
+    const voting = flow.status === 'voting' || held;
     keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => (voting ? [
         h('p', { class: 'turn turn--both', testid: 'turn' },
-            h('span', { class: 'turn-who', text: S.turnVote })),
+            h('span', { class: 'turn-who', text: held ? S.wsHeldTurn : S.turnVote })),
     ] : [
         turnLine(store),
         h('h2', { id: 'question-text', class: 'question-text', testid: 'question-text',

@@ -155,13 +155,15 @@ function renderWorkshopPart(el, store, screen, actions) {
 
 function renderStatus(el, store, screen) {
     /* presence is only known while the stream is up */
-    const showPartner = ['waiting', 'keying', 'talk'].includes(screen)
+    const showPartner = ['waiting', 'keying', 'safetyCode', 'talk'].includes(screen)
         && store.connection === 'open' && store.online;
-    const key = [screen, store.confirmed, store.safetyCode, store.partnerJoined,
+    /* In a workshop "private" also needs this person's word that the codes are the same. */
+    const privateNow = store.confirmed && (!store.workshop || store.record?.codeConfirmed === true);
+    const key = [screen, privateNow, store.safetyCode, store.partnerJoined,
         store.partnerPresent, showPartner].join('|');
     keyed(el, key, () => {
         const parts = [];
-        if (store.confirmed && screen !== 'tampered') {
+        if (privateNow && screen !== 'tampered' && screen !== 'codeMismatch') {
             parts.push(h('details', { class: 'privacy' },
                 h('summary', { testid: 'privacy-status' },
                     h('span', { class: 'lock', 'aria-hidden': 'true' }), S.privacyDone),
@@ -172,7 +174,7 @@ function renderStatus(el, store, screen) {
                         h('code', { class: 'safety-code', testid: 'safety-code',
                             text: store.safetyCode ?? '' })),
                     h('p', { class: 'quiet', text: S.safetyCodeHelp }))));
-        } else if (screen === 'keying') {
+        } else if (screen === 'keying' || screen === 'safetyCode') {
             parts.push(h('span', { class: 'privacy privacy--pending', testid: 'privacy-status',
                 text: S.privacyPending }));
         }

@@ -463,6 +463,7 @@ export const S = {
     wsPausedTitle: 'The facilitator paused everyone',
     wsPausedBody: 'Take a breath and listen to the room. You carry on when the facilitator '
         + 'says so; notes still work.',
+    wsHeldTurn: 'Waiting for the next stage',
     wsHeldBody: 'That was the last question of this part. The facilitator opens the next '
         + 'one for everyone soon; until then you can send each other a note.',
     wsPartnerGoneTitle: 'Your partner seems to have left',
@@ -557,7 +558,7 @@ export const S = {
     fClear: 'Clear the note',
     fCurrentNote: 'Showing now',
     fTimer: 'Countdown',
-    fTimerMinutes: 'Minutes',
+    fTimerMinutes: 'minutes',
     fTimerStart: 'Start countdown',
     fTimerClear: 'Stop countdown',
     fTimerLeft: 'Left',

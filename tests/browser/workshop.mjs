@@ -129,10 +129,15 @@ async function compareCodes(p, q) {
     const codeQ = (await q.getByTestId('sas-code').textContent()).trim();
     check(/^\d{3} \d{3}$/.test(codeP), `a 6-digit code: "${codeP}"`);
     check(codeP === codeQ, `both see the same code (${codeP} / ${codeQ})`);
+    const status = (await p.getByTestId('privacy-status').textContent()).trim();
+    check(status !== 'Private', `not called private before the codes were compared: ${status}`);
+    check(await p.getByTestId('compose-input').count() === 0, 'no box to write in yet');
     await p.getByTestId('sas-yes').click();
     await q.getByTestId('sas-yes').click();
     await waitScreen(p, 'talk');
     await waitScreen(q, 'talk');
+    check((await p.getByTestId('privacy-status').textContent()).trim() === 'Private',
+        'private once both said the codes are the same');
 }
 
 /** The one whose turn it is to answer, and the other. */
@@ -257,6 +262,9 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         }
         await p1.getByTestId('held').waitFor();
         await p2.getByTestId('held').waitFor();
+        check(await p1.getByTestId('question-text').count() === 0
+            && await p1.getByTestId('compose-input').count() === 0,
+            'the held stage\'s first question is not shown, nothing to write');
         await docShot(p1, 'workshop-held-390x844');
         await row1.and(f.locator('[data-status=held]')).waitFor();
 
@@ -295,6 +303,10 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
 
         /* ---- pictures of the dashboard and the projector */
         await f.getByTestId('current-note').waitFor();
+        await f.evaluate(() => {
+            document.activeElement?.blur();
+            window.scrollTo(0, 0);
+        });
         await docShot(f, 'facilitator-dashboard-1366x900');
         await docShot(projector, 'facilitator-projector-1920x1080');
         await f.getByTestId('back').click();
