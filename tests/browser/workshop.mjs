@@ -20,10 +20,10 @@ const LAPTOP = { width: 1366, height: 900 };
 const PROJECTOR = { width: 1920, height: 1080 };
 const docsDir = process.env.THOU_DOC_SHOTS ? join(repoRoot, 'docs', 'screens') : artifactsDir;
 
-async function docShot(page, name) {
+async function docShot(page, name, { fullPage = false } = {}) {
     mkdirSync(docsDir, { recursive: true });
     await page.waitForTimeout(150);
-    await page.screenshot({ path: join(docsDir, `${name}.png`) });
+    await page.screenshot({ path: join(docsDir, `${name}.png`), fullPage });
 }
 
 /**
@@ -307,7 +307,7 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
             document.activeElement?.blur();
             window.scrollTo(0, 0);
         });
-        await docShot(f, 'facilitator-dashboard-1366x900');
+        await docShot(f, 'facilitator-dashboard-1366', { fullPage: true });
         await docShot(projector, 'facilitator-projector-1920x1080');
         await f.getByTestId('back').click();
         await f.getByTestId('workshop-link').first().waitFor();
@@ -448,8 +448,10 @@ export async function partnerLeaves({ browser, server: plain }) {
         await p1.getByTestId('find-new-partner').click();
         await until(() => p1.url().includes('/w/'), 'p1 waits for a new partner');
         await waitScreen(p1, 'waiting');
+        const oldRoom = new URL(p3.url()).pathname;
         await p3.getByTestId('find-new-partner').click();
-        await until(() => p3.url().includes('/r/'), 'p3 is paired at once');
+        await until(() => p3.url().includes('/r/') && new URL(p3.url()).pathname !== oldRoom,
+            'p3 is paired at once, in a new room');
         await until(() => p1.url().includes('/r/'), 'p1 is paired with p3');
         check(new URL(p1.url()).pathname === new URL(p3.url()).pathname, 'p1 and p3 share a room');
         await compareCodes(p1, p3);
