@@ -1613,6 +1613,11 @@ static void refresh_waiters(struct thou_workshops *ws, struct push **items, size
             continue;
         char data[THOU_WORKSHOP_NOTE_MAX * 8 + 64];
         pthread_mutex_lock(&p->lock);
+        if (p->paired_sent) {
+            /* On its way to the room: the queue is no longer its business. */
+            pthread_mutex_unlock(&p->lock);
+            continue;
+        }
         bool send_count = p->last_waiting != count.n;
         p->last_waiting = count.n;
         bool note_changed = (p->last_note == NULL) != !w.has_note ||
