@@ -315,6 +315,9 @@ function setSnapshot(snapshot) {
 }
 
 async function act(action, more = {}, say = null) {
+    if (store.busy) {
+        return false; /* one action at a time: a double click does not act twice */
+    }
     store.dashError = null;
     store.busy = true;
     render();
@@ -332,7 +335,42 @@ async function act(action, more = {}, say = null) {
     return true;
 }
 
+/* A control that is rebuilt (a new snapshot, a toggled state) would drop the keyboard
+ * focus to the page; it goes back to the same control, or to the one that replaced it. */
+const FOCUS_SUCCESSOR = {
+    'pause-all': 'resume-all', 'resume-all': 'pause-all', 'end-workshop': 'end-no',
+    'end-no': 'end-workshop', 'end-yes': 'end-workshop', 'broadcast-clear': 'broadcast-input',
+    'timer-clear': 'timer-minutes',
+};
+
+function focusedControl(main) {
+    const el = document.activeElement;
+    if (!el || !main.contains(el) || !el.dataset.testid) {
+        return null;
+    }
+    return { testid: el.dataset.testid, pair: el.closest('[data-pair]')?.dataset.pair ?? null,
+        participant: el.dataset.participant ?? null };
+}
+
+function restoreFocus(main, was) {
+    if (!was || (document.activeElement && main.contains(document.activeElement))) {
+        return;
+    }
+    const scope = was.pair ? main.querySelector(`[data-pair="${was.pair}"]`) : main;
+    const pick = (id) => (was.participant
+        ? main.querySelector(`[data-testid="${id}"][data-participant="${was.participant}"]`)
+        : scope?.querySelector(`[data-testid="${id}"]`));
+    const el = pick(was.testid) ?? pick(FOCUS_SUCCESSOR[was.testid] ?? '');
+    el?.focus({ preventScroll: true });
+}
+
 function renderDashboard(main) {
+    const was = focusedControl(main);
+    renderDashboardParts(main);
+    restoreFocus(main, was);
+}
+
+function renderDashboardParts(main) {
     if (!main.dataset.built) {
         main.dataset.built = '1';
         main.append(
@@ -370,7 +408,7 @@ function renderDashboard(main) {
     keyed(part('waiting'), JSON.stringify([snap.waiting, store.picked, w.state]),
         () => waitingView(snap));
     keyed(part('controls'), JSON.stringify([w.state, w.released, w.paused, w.note, w.timer_ends,
-        store.confirmingEnd, store.busy]), () => controlsView(snap));
+        store.confirmingEnd]), () => controlsView(snap));
 }
 
 function headView(snap) {
@@ -477,6 +515,7 @@ function waitingView(snap) {
                 const secs = Math.max(0, Math.floor((Date.now() - p.since) / 1000));
                 return h('li', { class: 'waiting-person' },
                     h('input', { type: 'checkbox', id, testid: 'pick', disabled: ended,
+                        dataset: { participant: p.participant },
                         checked: store.picked.includes(p.participant),
                         onchange: (e) => pick(p.participant, e.target.checked) }),
                     h('label', { for: id, text: S.fWaitingSince(p.participant, secs) }),
@@ -512,7 +551,6 @@ function controlsView(snap) {
     const noteId = uid('note');
     const noteHelp = uid('note-help');
     const minId = uid('min');
-    const busy = store.busy;
     return h('section', { class: 'card controls-card', testid: 'controls',
         'aria-label': S.fTitle },
         h('h2', { class: 'visually-hidden', text: S.fTitle }),
@@ -520,13 +558,13 @@ function controlsView(snap) {
             h('p', { testid: 'released', text: S.fReleased(w.released, stages.length) }),
             next < stages.length
                 ? h('button', { type: 'button', class: 'button', testid: 'release-next',
-                    disabled: busy, text: S.fReleaseNext(stages[next].title),
+                    text: S.fReleaseNext(stages[next].title),
                     onclick: () => act('release', { stage: next }) })
                 : h('p', { class: 'quiet', text: S.fAllReleased })),
         h('div', { class: 'control-group' },
             w.paused ? h('p', { class: 'paused-all', testid: 'paused-all', text: S.fPausedAll }) : null,
             h('button', { type: 'button', class: w.paused ? 'button' : 'button button--secondary',
-                testid: w.paused ? 'resume-all' : 'pause-all', disabled: busy,
+                testid: w.paused ? 'resume-all' : 'pause-all',
                 text: w.paused ? S.fResumeAll : S.fPauseAll,
                 onclick: () => act(w.paused ? 'resume_all' : 'pause_all') })),
         h('form', { class: 'control-group', onsubmit: (e) => {
@@ -542,7 +580,7 @@ function controlsView(snap) {
             h('span', { id: noteHelp, class: 'quiet small', text: S.fBroadcastHelp }),
             h('div', { class: 'buttons' },
                 h('button', { type: 'submit', class: 'button button--secondary', testid: 'broadcast-send',
-                    disabled: busy, text: S.fSend }),
+                    text: S.fSend }),
                 w.note ? h('button', { type: 'button', class: 'button button--quiet',
                     testid: 'broadcast-clear', text: S.fClear,
                     onclick: () => act('broadcast', { text: '' }) }) : null)),
@@ -562,14 +600,14 @@ function controlsView(snap) {
                 h('input', { id: minId, name: 'minutes', type: 'number', min: '0.5', max: '1440',
                     step: '0.5', value: '5', inputmode: 'decimal', testid: 'timer-minutes' }),
                 h('button', { type: 'submit', class: 'button button--secondary', testid: 'timer-start',
-                    disabled: busy, text: S.fTimerStart }),
+                    text: S.fTimerStart }),
                 w.timer_ends ? h('button', { type: 'button', class: 'button button--quiet',
                     testid: 'timer-clear', text: S.fTimerClear,
                     onclick: () => act('timer', { seconds: 0 }) }) : null)),
         h('div', { class: 'control-group' },
             h('p', { class: 'label', text: S.fJoining }),
             h('button', { type: 'button', class: 'button button--secondary', testid: 'toggle-joining',
-                disabled: busy, text: w.state === 'open' ? S.fCloseJoining : S.fOpenJoining,
+                text: w.state === 'open' ? S.fCloseJoining : S.fOpenJoining,
                 onclick: () => act(w.state === 'open' ? 'close' : 'open') })),
         h('div', { class: 'control-group control-group--end' },
             store.confirmingEnd

@@ -274,14 +274,17 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         await p1.getByTestId('held').waitFor({ state: 'detached' });
         await oneQuestion(p1, p2, typed, { listening: true });
 
-        /* ---- pause everyone; only the facilitator lifts it */
-        await f.getByTestId('pause-all').click();
+        /* ---- pause everyone (from the keyboard); only the facilitator lifts it */
+        await f.getByTestId('pause-all').focus();
+        await f.keyboard.press('Enter');
         for (const p of [p1, p2, p3, p4]) {
             await p.locator('[data-testid=paused][data-by=facilitator]').waitFor();
             check(await p.getByTestId('resume-button').count() === 0,
                 'no "carry on" for a pause that is the facilitator\'s');
         }
         await f.getByTestId('paused-all').waitFor();
+        check(await f.evaluate(() => document.activeElement?.dataset.testid) === 'resume-all',
+            'the keyboard focus moves to the button that replaced the one pressed');
         await docShot(p3, 'workshop-paused-390x844');
         await f.getByTestId('resume-all').click();
         await p3.locator('[data-testid=paused]').waitFor({ state: 'detached' });
