@@ -559,17 +559,20 @@ function controlsView(snap) {
             next < stages.length
                 ? h('button', { type: 'button', class: 'button', testid: 'release-next',
                     text: S.fReleaseNext(stages[next].title),
-                    onclick: () => act('release', { stage: next }) })
+                    onclick: () => act('release', { stage: next },
+                        S.fAnnounceReleased(stages[next].title)) })
                 : h('p', { class: 'quiet', text: S.fAllReleased })),
         h('div', { class: 'control-group' },
             w.paused ? h('p', { class: 'paused-all', testid: 'paused-all', text: S.fPausedAll }) : null,
             h('button', { type: 'button', class: w.paused ? 'button' : 'button button--secondary',
                 testid: w.paused ? 'resume-all' : 'pause-all',
                 text: w.paused ? S.fResumeAll : S.fPauseAll,
-                onclick: () => act(w.paused ? 'resume_all' : 'pause_all') })),
+                onclick: () => act(w.paused ? 'resume_all' : 'pause_all', {},
+                    w.paused ? S.fAnnounceResumed : S.fPausedAll) })),
         h('form', { class: 'control-group', onsubmit: (e) => {
             e.preventDefault();
-            act('broadcast', { text: e.target.elements.note.value.trim() });
+            const text = e.target.elements.note.value.trim();
+            act('broadcast', { text }, text ? S.fAnnounceNote : S.fAnnounceNoteCleared);
         } },
             h('label', { for: noteId, class: 'label', text: S.fBroadcast }),
             w.note ? h('p', { class: 'current-note' },
@@ -588,7 +591,7 @@ function controlsView(snap) {
             e.preventDefault();
             const minutes = Number(e.target.elements.minutes.value);
             if (minutes > 0) {
-                act('timer', { seconds: Math.round(minutes * 60) });
+                act('timer', { seconds: Math.round(minutes * 60) }, S.fAnnounceTimer(minutes));
             }
         } },
             h('label', { for: minId, class: 'label', text: `${S.fTimer} (${S.fTimerMinutes})` }),

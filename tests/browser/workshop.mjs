@@ -285,6 +285,8 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
         await f.getByTestId('paused-all').waitFor();
         check(await f.evaluate(() => document.activeElement?.dataset.testid) === 'resume-all',
             'the keyboard focus moves to the button that replaced the one pressed');
+        check((await f.locator('[data-live]').textContent()).includes('Everyone is paused'),
+            'screen readers are told the room is paused');
         await docShot(p3, 'workshop-paused-390x844');
         await f.getByTestId('resume-all').click();
         await p3.locator('[data-testid=paused]').waitFor({ state: 'detached' });
