@@ -415,7 +415,56 @@ async function apiWorkshop(server, name, password, title) {
         headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf },
         body: JSON.stringify({ title, set: 'workshop-strangers' }) });
     check(made.status === 201, `create answered ${made.status}`);
-    return made.json();
+    const workshop = await made.json();
+    workshop.act = async (action) => {
+        const r = await fetch(`${server.base}/api/workshops/${workshop.id}/actions`, {
+            method: 'POST', body: JSON.stringify({ action }),
+            headers: { 'Content-Type': 'application/json', Cookie: cookie, 'X-CSRF-Token': csrf } });
+        check(r.status === 200, `${action} answered ${r.status}`);
+    };
+    return workshop;
+}
+
+/** A wrong code, closed joining and an ended workshop each get a clear page. */
+export async function joinRefusals({ browser, server: plain }) {
+    const server = await workshopServer(plain, 'di', 'a fourth password');
+    const problems = [];
+    try {
+        const workshop = await apiWorkshop(server, 'di', 'a fourth password', 'Refusals');
+        const code = workshop.code.replace('-', '');
+        /* a wrong code: said so, and the right one can be typed in its place */
+        const p = await newPage(browser, PHONE390, problems);
+        const wrong = code.slice(0, 7) + (code[7] === 'Z' ? 'Y' : 'Z');
+        await p.goto(`${server.base}/w/${wrong}`);
+        await p.getByTestId('join-button').click();
+        await p.locator('[data-testid=join-error][data-code=no_such_workshop]').waitFor();
+        check((await p.getByTestId('join-error').textContent()).includes('No workshop with this code'),
+            'a wrong code is explained');
+        await p.getByTestId('join-code-input').fill(workshop.code.toLowerCase());
+        await p.getByTestId('join-button').click();
+        await waitScreen(p, 'waiting');
+        /* joining closed */
+        await workshop.act('close');
+        const q = await newPage(browser, PHONE390, problems);
+        await q.goto(`${server.base}/w/${code}`);
+        await q.getByTestId('join-button').click();
+        await q.locator('[data-testid=join-error][data-code=workshop_closed]').waitFor();
+        check((await q.getByTestId('join-error').textContent()).includes('closed'),
+            'closed joining is explained');
+        /* ended: the one waiting is told, and so is a newcomer */
+        await workshop.act('end');
+        await waitScreen(p, 'ended');
+        check((await p.getByTestId('join-error').textContent()).includes('has ended'),
+            'the one waiting is told the workshop ended');
+        await q.getByTestId('join-button').click();
+        await waitScreen(q, 'ended');
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        await p.context().close();
+        await q.context().close();
+    } finally {
+        await server.stop();
+        rmSync(server.workDir, { recursive: true, force: true });
+    }
 }
 
 /**
@@ -478,4 +527,5 @@ export const WORKSHOP_TESTS = [
     ['workshop: a facilitator paces two pairs, content-blind', facilitatedWorkshop],
     ['workshop: different safety codes stop the sending', codesDiffer],
     ['workshop: a partner who leaves: a new partner, or finish alone', partnerLeaves],
+    ['workshop: a wrong code, closed joining, an ended workshop', joinRefusals],
 ];
