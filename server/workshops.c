@@ -1594,6 +1594,34 @@ static void refresh_dashboards(struct thou_workshops *ws, struct push **items, s
 }
 
 /* Waiting streams: the queue's length, the note, the timer, the end. */
+/*
+ * Once a second, a safety net under notify_pairs: a waiting stream not yet
+ * told it was paired asks the store (a pass that paired more than
+ * THOU_WSTORE_MAX_PAIRS reported only that many).
+ */
+static void check_paired(struct thou_workshops *ws, struct push **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct push *p = items[i];
+        pthread_mutex_lock(&p->lock);
+        bool told = p->paired_sent;
+        pthread_mutex_unlock(&p->lock);
+        struct thou_wparticipant me;
+        if (told ||
+            thou_wstore_participant_by_label(ws->app->store, p->workshop_id, p->label, &me) ||
+            me.state != THOU_WP_PAIRED)
+            continue;
+        char data[96];
+        snprintf(data, sizeof(data), "{\"room\":\"%s\",\"role\":\"%c\"}", me.room_id, me.role);
+        pthread_mutex_lock(&p->lock);
+        bool send = !p->paired_sent;
+        p->paired_sent = true;
+        pthread_mutex_unlock(&p->lock);
+        if (send)
+            push_frame(p, "paired", data, false);
+    }
+}
+
 static void refresh_waiters(struct thou_workshops *ws, struct push **items, size_t n)
 {
     int64_t last_id = -1;
@@ -1800,6 +1828,8 @@ static void *refresh_main(void *arg)
         refresh_dashboards(ws, items, n);
         release_all(items, n);
         items = collect(ws, 0, PUSH_WAITER, &n);
+        if (slow)
+            check_paired(ws, items, n);
         refresh_waiters(ws, items, n);
         release_all(items, n);
         if (now_ms() >= next_heartbeat) {

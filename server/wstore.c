@@ -669,6 +669,31 @@ enum thou_status thou_wstore_participant(struct thou_store *store,
     return thou_store_read_raw(store, participant_run, &args);
 }
 
+static enum thou_status by_label_run(void *ctx, sqlite3 *db)
+{
+    struct thou_wparticipant *p = ctx;
+    sqlite3_stmt *s = prep(db, "SELECT " PARTICIPANT_COLUMNS " FROM workshop_participants"
+                               " WHERE workshop_id = ? AND label = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_int64(s, 1, p->workshop_id);
+    sqlite3_bind_int64(s, 2, p->label);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        read_participant(s, p);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? THOU_OK : rc == SQLITE_DONE ? THOU_ENOTFOUND : THOU_EIO;
+}
+
+enum thou_status thou_wstore_participant_by_label(struct thou_store *store, int64_t workshop_id,
+                                                  int64_t label, struct thou_wparticipant *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->workshop_id = workshop_id;
+    p->label = label;
+    return thou_store_read_raw(store, by_label_run, p);
+}
+
 enum thou_status thou_wstore_participant_in_room(struct thou_store *store, const char *room_id,
                                                  char role, struct thou_wparticipant *p)
 {

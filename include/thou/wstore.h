@@ -143,6 +143,10 @@ enum thou_status thou_wstore_participant(struct thou_store *store,
                                          const uint8_t token_hash[THOU_DIGEST_BYTES],
                                          struct thou_wparticipant *p);
 
+/** The participant labelled label in a workshop. THOU_ENOTFOUND when none. */
+enum thou_status thou_wstore_participant_by_label(struct thou_store *store, int64_t workshop_id,
+                                                  int64_t label, struct thou_wparticipant *p);
+
 /** The participant seated in a room with a role. THOU_ENOTFOUND when none. */
 enum thou_status thou_wstore_participant_in_room(struct thou_store *store, const char *room_id,
                                                  char role, struct thou_wparticipant *p);

@@ -923,6 +923,61 @@ START_TEST(test_200_at_once)
 }
 END_TEST
 
+/* A pairing pass that pairs more people than it reports (a queue of 140
+ * found waiting, as after a restart): every waiting stream still learns
+ * where to go. */
+START_TEST(test_big_queue_all_told)
+{
+    start(NULL);
+    struct fac f;
+    ck_assert_int_eq(login("ada", "correct horse", &f, NULL), 200);
+    char code[16];
+    long long id = create_workshop(&f, NULL, code);
+    enum { QUEUED = 140 };
+    static struct person queued[QUEUED];
+    char *sql = malloc(QUEUED * 160 + 256);
+    int len = sprintf(sql, "INSERT INTO workshop_participants (workshop_id, label, token_hash,"
+                           " arrived_ms, queued_ms, state) VALUES ");
+    long long now = wall_ms();
+    for (int i = 0; i < QUEUED; i++) {
+        new_person(&queued[i]);
+        unsigned char raw[32];
+        size_t n = 0;
+        sodium_base642bin(raw, sizeof(raw), queued[i].hash, strlen(queued[i].hash), NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        char hex[65];
+        sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+        len += sprintf(sql + len, "%s(%lld, %d, x'%s', %lld, %lld, 0)", i ? "," : "", id, i + 1,
+                       hex, now, now + i);
+    }
+    proc_sql(&proc, sql);
+    sprintf(sql, "UPDATE workshops SET joined = %d WHERE id = %lld", QUEUED, id);
+    proc_sql(&proc, sql);
+    free(sql);
+    /* The last two of the queue make the 70th pair of one pass. */
+    struct sse_client last[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert(sse_open(&last[i], proc.port, "/api/workshops/wait", queued[QUEUED - 2 + i].token,
+                           NULL));
+    for (int i = 0; i < 2; i++) {
+        struct sse_event ev;
+        bool paired = false;
+        while (!paired && next_typed(&last[i], 5000, &ev)) {
+            if (strcmp(ev.type, "paired") == 0) {
+                json_t *d = json_loads(ev.data, 0, NULL);
+                ck_assert_str_eq(str(d, "role"), i ? "B" : "A");
+                json_decref(d);
+                paired = true;
+            }
+            sse_event_release(&ev);
+        }
+        ck_assert_msg(paired, "stream %d was never told", i);
+        sse_close(&last[i]);
+    }
+    ck_assert_int_eq(db_count("SELECT count(*) FROM rooms WHERE mode = 'workshop'"), QUEUED / 2);
+}
+END_TEST
+
 /* The pages: served like /r/{room}, with the document headers. */
 START_TEST(test_pages)
 {
@@ -1031,6 +1086,7 @@ static Suite *workshops_suite(void)
     tcase_add_test(tc, test_200_at_once);
     tcase_add_test(tc, test_left_behind);
     tcase_add_test(tc, test_pages);
+    tcase_add_test(tc, test_big_queue_all_told);
     suite_add_tcase(s, tc);
     return s;
 }
