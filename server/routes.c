@@ -40,6 +40,7 @@ static const struct route_entry routes[] = {
     {THOU_METHOD_POST, "/api/workshops/rejoin", thou_workshops_rejoin},
     {THOU_METHOD_POST, "/api/workshops", thou_workshops_create},
     {THOU_METHOD_GET, "/api/workshops", thou_workshops_list},
+    {THOU_METHOD_GET, "/api/studies", thou_workshops_studies},
     {THOU_METHOD_GET, "/api/workshops/{id}", thou_workshops_get},
     {THOU_METHOD_GET, "/api/workshops/{id}/events", thou_workshops_events},
     {THOU_METHOD_GET, "/api/workshops/{id}/qr.svg", thou_workshops_qr},

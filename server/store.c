@@ -166,6 +166,8 @@ static const char *const migrations[] = {
     "  role TEXT NOT NULL CHECK (role IN ('A', 'B')),"
     "  PRIMARY KEY (room_id, role)"
     ") WITHOUT ROWID;",
+    /* 6: a workshop may carry a study (docs/research.md, workshop mode). */
+    "ALTER TABLE workshops ADD COLUMN study TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -20,12 +20,14 @@
 #include "thou/server.h"
 #include "thou/static_files.h"
 #include "thou/store.h"
+#include "thou/studies.h"
 #include "thou/wstore.h"
 
 #include <pthread.h>
 #include <qrencode.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +384,32 @@ static void pairing_for(struct thou_workshops *ws, const char *flow_json,
     };
 }
 
+/* A study workshop's conditions for the pairing, each with its own first
+ * flow; free with free_conditions. False when a condition's set is gone. */
+static bool add_conditions(struct thou_app *app, const struct thou_workshop *w,
+                           struct thou_wstore_pairing *pairing)
+{
+    struct thou_study_record study;
+    if (!w->study[0] || thou_store_study_get(app->store, w->study, &study))
+        return true; /* no study, or removed since: pairs as without one */
+    for (size_t i = 0; i < study.n_conditions && i < 8; i++) {
+        const struct thou_qset *set = thou_qset_registry_find(app->qsets, study.conditions[i]);
+        if (!set)
+            return false;
+        pairing->conditions[i] =
+            (struct thou_wstore_condition){set->id, (int)set->version, initial_flow(set, w)};
+        pairing->n_conditions = i + 1;
+    }
+    return true;
+}
+
+static void free_conditions(struct thou_wstore_pairing *pairing)
+{
+    for (size_t i = 0; i < pairing->n_conditions; i++)
+        free((char *)(uintptr_t)pairing->conditions[i].flow_json);
+    pairing->n_conditions = 0;
+}
+
 /* Tell the waiting streams of the newly paired where to go. */
 static void notify_pairs(struct thou_workshops *ws, int64_t workshop_id,
                          const struct thou_wstore_outcome *out)
@@ -565,6 +593,43 @@ void thou_workshops_logout(void *ctx, struct thou_request *req, struct thou_resp
 
 /* ---- workshops -------------------------------------------------------------------- */
 
+/* A study as a facilitator sees it: its name and key fingerprint (to show and
+ * read aloud), never its conditions or a pair's. null for none. */
+static json_t *study_json(struct thou_app *app, const char *name)
+{
+    struct thou_study_record study;
+    if (!name[0] || thou_store_study_get(app->store, name, &study))
+        return json_null();
+    char fingerprint[THOU_STUDY_FINGERPRINT_LEN + 1];
+    thou_studies_fingerprint(study.public_key, fingerprint);
+    return json_pack("{s:s,s:s}", "name", study.name, "fingerprint", fingerprint);
+}
+
+static void studies_visit(void *ctx, const struct thou_study_record *study, int64_t rooms)
+{
+    (void)rooms;
+    char fingerprint[THOU_STUDY_FINGERPRINT_LEN + 1];
+    thou_studies_fingerprint(study->public_key, fingerprint);
+    json_array_append_new(ctx,
+                          json_pack("{s:s,s:s}", "name", study->name, "fingerprint", fingerprint));
+}
+
+void thou_workshops_studies(void *ctx, struct thou_request *req, struct thou_response *res)
+{
+    struct thou_app *app = ctx;
+    struct thou_facilitator_session session;
+    if (!facilitator(app, req, false, &session, res))
+        return;
+    json_t *list = json_array();
+    enum thou_status rc = thou_store_study_list(app->store, studies_visit, list);
+    if (rc) {
+        json_decref(list);
+        thou_response_status(res, rc);
+        return;
+    }
+    thou_json_respond(res, 200, json_pack("{s:o}", "studies", list));
+}
+
 static json_t *workshop_json(struct thou_app *app, const struct thou_workshop *w, bool stages)
 {
     char code[THOU_WORKSHOP_CODE_LEN + 2], link[16];
@@ -581,12 +646,15 @@ static json_t *workshop_json(struct thou_app *app, const struct thou_workshop *w
                                             "questions", (json_int_t)qset->stages[i].n_questions));
         json_object_set_new(set, "stages", list);
     }
-    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:s,s:I,s:b,s:o,s:o,s:I,s:I}", "id", (json_int_t)w->id,
-                     "code", code, "link", link, "title", w->title, "set", set, "state",
-                     states[w->state], "released", (json_int_t)w->released, "paused", w->paused,
-                     "note", w->has_note ? json_string(w->note) : json_null(), "timer_ends",
-                     w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(), "capacity",
-                     (json_int_t)w->capacity, "created", (json_int_t)w->created_ms);
+    json_t *out =
+        json_pack("{s:I,s:s,s:s,s:s,s:o,s:s,s:I,s:b,s:o,s:o,s:I,s:I}", "id", (json_int_t)w->id,
+                  "code", code, "link", link, "title", w->title, "set", set, "state",
+                  states[w->state], "released", (json_int_t)w->released, "paused", w->paused,
+                  "note", w->has_note ? json_string(w->note) : json_null(), "timer_ends",
+                  w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(), "capacity",
+                  (json_int_t)w->capacity, "created", (json_int_t)w->created_ms);
+    json_object_set_new(out, "study", study_json(app, w->study));
+    return out;
 }
 
 /* The snapshot of the dashboard: flow metadata only, never ciphertext,
@@ -714,7 +782,7 @@ static bool own_workshop(struct thou_app *app, const struct thou_request *req,
 void thou_workshops_create(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
-    static const char *const allowed[] = {"title", "set", "capacity", NULL};
+    static const char *const allowed[] = {"title", "set", "capacity", "study", NULL};
     struct thou_facilitator_session session;
     if (!facilitator(app, req, true, &session, res))
         return;
@@ -726,6 +794,8 @@ void thou_workshops_create(void *ctx, struct thou_request *req, struct thou_resp
     const char *title = thou_json_string(body, "title");
     const char *set_id = thou_json_string(body, "set");
     json_t *capacity = json_object_get(body, "capacity");
+    const char *study = thou_json_string(body, "study");
+    struct thou_study_record record;
     if (unknown) {
         fail(res, 400, "invalid_request", "unknown field");
         goto out;
@@ -744,11 +814,22 @@ void thou_workshops_create(void *ctx, struct thou_request *req, struct thou_resp
         fail(res, 400, "invalid_request", "'capacity' must be an integer from 2 to 10000");
         goto out;
     }
+    if (json_object_get(body, "study") && !json_is_null(json_object_get(body, "study")) && !study) {
+        fail(res, 400, "invalid_request", "'study' must be a study name");
+        goto out;
+    }
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, set_id);
     if (!set) {
         fail(res, 404, "no_such_set", "there is no question set with this id");
         goto out;
     }
+    if (study && (!thou_studies_name_valid(study) ||
+                  thou_store_study_get(app->store, study, &record) != THOU_OK)) {
+        fail(res, 404, "no_such_study", "there is no study with this name");
+        goto out;
+    }
+    if (study)
+        snprintf(w->study, sizeof(w->study), "%s", record.name);
     snprintf(w->facilitator, sizeof(w->facilitator), "%s", session.name);
     snprintf(w->title, sizeof(w->title), "%s", title);
     snprintf(w->set_id, sizeof(w->set_id), "%s", set->id);
@@ -940,7 +1021,11 @@ static enum thou_status room_job_update(void *ctx, struct thou_room_txn *txn,
                                         struct thou_room_change *change)
 {
     struct room_job *job = ctx;
-    const struct thou_flow_plan *plan = thou_qset_plan(job->set);
+    /* A study workshop's pairs may be in different condition sets: each
+     * room's flow follows its own set; the stage cap is an index. */
+    const struct thou_qset *own = thou_qset_registry_find(job->app->qsets, room->set_id);
+    const struct thou_flow_plan *plan =
+        thou_qset_plan(own && (int)own->version == room->set_version ? own : job->set);
     struct thou_flow_state state;
     if (room->state == THOU_ROOM_ENDED) {
         job->refusal = "room_ended";
@@ -1263,7 +1348,11 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
             struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
             flow_json = initial_flow(set, w);
             pairing_for(ws, flow_json, &pairing);
-            rc = thou_wstore_pair_by_hand(app->store, w->id, a, b, now_ms(), &pairing, outcome);
+            rc =
+                add_conditions(app, w, &pairing)
+                    ? thou_wstore_pair_by_hand(app->store, w->id, a, b, now_ms(), &pairing, outcome)
+                    : THOU_EUNAVAIL;
+            free_conditions(&pairing);
             if (rc == THOU_OK)
                 notify_pairs(ws, w->id, outcome);
             free(outcome);
@@ -1351,7 +1440,10 @@ static enum thou_status join_and_pair(struct thou_workshops *ws, const struct th
     pairing_for(ws, flow_json, &pairing);
     struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
     enum thou_status rc =
-        thou_wstore_join(ws->app->store, w->id, token_hash, now_ms(), &pairing, me, outcome);
+        add_conditions(ws->app, w, &pairing)
+            ? thou_wstore_join(ws->app->store, w->id, token_hash, now_ms(), &pairing, me, outcome)
+            : THOU_EUNAVAIL;
+    free_conditions(&pairing);
     if (rc == THOU_OK)
         notify_pairs(ws, w->id, outcome);
     free(outcome);
@@ -1711,8 +1803,10 @@ static void pair_pending(struct thou_workshops *ws)
         struct thou_wstore_pairing pairing;
         pairing_for(ws, flow_json, &pairing);
         struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
-        if (thou_wstore_pair_queue(ws->app->store, w.id, now_ms(), &pairing, outcome) == THOU_OK)
+        if (add_conditions(ws->app, &w, &pairing) &&
+            thou_wstore_pair_queue(ws->app->store, w.id, now_ms(), &pairing, outcome) == THOU_OK)
             notify_pairs(ws, w.id, outcome);
+        free_conditions(&pairing);
         free(outcome);
         free(flow_json);
     }

@@ -7,6 +7,7 @@
 #include "thou/crypto.h"
 #include "thou/mem.h"
 #include "thou/pairing.h"
+#include "thou/studies.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ static void copy_text(char *out, size_t len, sqlite3_stmt *s, int col)
 
 #define WORKSHOP_COLUMNS                                                                           \
     "id, code, facilitator, title, set_id, set_version, state, released, paused, note,"            \
-    " timer_ends_ms, capacity, created_ms, joined, pairs"
+    " timer_ends_ms, capacity, created_ms, joined, pairs, study"
 
 static void read_workshop(sqlite3_stmt *s, struct thou_workshop *w)
 {
@@ -80,14 +81,15 @@ static void read_workshop(sqlite3_stmt *s, struct thou_workshop *w)
     w->created_ms = sqlite3_column_int64(s, 12);
     w->joined = sqlite3_column_int64(s, 13);
     w->pairs = sqlite3_column_int64(s, 14);
+    copy_text(w->study, sizeof(w->study), s, 15);
 }
 
 static enum thou_status create_run(void *ctx, sqlite3 *db)
 {
     struct thou_workshop *w = ctx;
     sqlite3_stmt *s = prep(db, "INSERT INTO workshops (code, facilitator, title, set_id,"
-                               " set_version, state, released, paused, capacity, created_ms)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)");
+                               " set_version, state, released, paused, capacity, created_ms,"
+                               " study) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)");
     if (!s)
         return THOU_EIO;
     sqlite3_bind_text(s, 1, w->code, -1, SQLITE_STATIC);
@@ -99,6 +101,8 @@ static enum thou_status create_run(void *ctx, sqlite3 *db)
     sqlite3_bind_int64(s, 7, w->released);
     sqlite3_bind_int64(s, 8, w->capacity);
     sqlite3_bind_int64(s, 9, w->created_ms);
+    if (w->study[0])
+        sqlite3_bind_text(s, 10, w->study, -1, SQLITE_STATIC);
     int rc = done(s);
     if (rc == SQLITE_OK)
         w->id = sqlite3_last_insert_rowid(db);
@@ -241,6 +245,53 @@ struct queue_row {
     uint8_t token_hash[THOU_DIGEST_BYTES];
 };
 
+/* A pair's place in a study workshop's design, decided in the pairing's
+ * transaction: the study's next block-randomised condition (the draw of
+ * thou_store_study_assign) and the same study columns as
+ * thou_store_room_set_study, so a pair is counted exactly when its room is
+ * made and a crash leaves neither a room without its study nor a gap. */
+struct pair_study {
+    const char *set_id;
+    int set_version;
+    const char *flow_json;
+    const char *condition; /* NULL: no study (none, or removed since) */
+};
+
+static enum thou_status study_draw(sqlite3 *db, const struct thou_workshop *w,
+                                   const struct thou_wstore_pairing *pairing, struct pair_study *ps)
+{
+    *ps = (struct pair_study){w->set_id, w->set_version, pairing->flow_json, NULL};
+    if (!w->study[0])
+        return THOU_OK;
+    sqlite3_stmt *s = prep(db, "SELECT seed, assigned FROM studies WHERE name = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, w->study, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        return rc == SQLITE_DONE ? THOU_OK : THOU_EIO;
+    }
+    uint8_t seed[THOU_STUDY_SEED_BYTES] = {0};
+    if (sqlite3_column_bytes(s, 0) == THOU_STUDY_SEED_BYTES)
+        memcpy(seed, sqlite3_column_blob(s, 0), THOU_STUDY_SEED_BYTES);
+    int64_t assigned = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (pairing->n_conditions) {
+        const struct thou_wstore_condition *c =
+            &pairing->conditions[thou_studies_condition(seed, pairing->n_conditions, assigned)];
+        *ps = (struct pair_study){c->set_id, c->set_version, c->flow_json, c->set_id};
+    } else {
+        ps->condition = w->set_id; /* as in link mode: the condition is the set */
+    }
+    memset(seed, 0, sizeof(seed));
+    s = prep(db, "UPDATE studies SET assigned = assigned + 1 WHERE name = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, w->study, -1, SQLITE_STATIC);
+    return status_of(done(s));
+}
+
 /* Make the room of one pair: the room, both seats, the join, both rows. */
 static enum thou_status make_pair(sqlite3 *db, int64_t workshop_id, const struct thou_workshop *w,
                                   const struct queue_row *a, const struct queue_row *b,
@@ -251,22 +302,31 @@ static enum thou_status make_pair(sqlite3 *db, int64_t workshop_id, const struct
     thou_crypto_new_id(room_id);
     int64_t pair = w->pairs + 1;
     static const uint8_t no_verifier[THOU_HASH_LEN] = {0};
+    struct pair_study ps;
+    enum thou_status drawn = study_draw(db, w, pairing, &ps);
+    if (drawn)
+        return drawn;
     sqlite3_stmt *s = prep(db, "INSERT INTO rooms (id, set_id, set_version, state, join_verifier,"
-                               " created_ms, expires_ms, flow, mode, workshop_id, workshop_pair)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'workshop', ?, ?)");
+                               " created_ms, expires_ms, flow, mode, workshop_id, workshop_pair,"
+                               " study, study_condition)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'workshop', ?, ?, ?, ?)");
     if (!s)
         return THOU_EIO;
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, w->set_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, w->set_version);
+    sqlite3_bind_text(s, 2, ps.set_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, ps.set_version);
     sqlite3_bind_int(s, 4, THOU_ROOM_ACTIVE);
     /* No join secret: both seats are set here, from the two token hashes. */
     sqlite3_bind_blob(s, 5, no_verifier, THOU_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int64(s, 6, now_ms);
     sqlite3_bind_int64(s, 7, now_ms + pairing->room_ttl_ms);
-    sqlite3_bind_text(s, 8, pairing->flow_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, ps.flow_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 9, workshop_id);
     sqlite3_bind_int64(s, 10, pair);
+    if (ps.condition) {
+        sqlite3_bind_text(s, 11, w->study, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 12, ps.condition, -1, SQLITE_STATIC);
+    }
     int rc = done(s);
     const struct queue_row *seat[2] = {a, b};
     for (int i = 0; i < 2 && rc == SQLITE_OK; i++) {

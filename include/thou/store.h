@@ -23,7 +23,7 @@ struct thou_store;
 #define THOU_ROOM_ID_LEN    22 /* base64url of 16 random bytes */
 #define THOU_HASH_LEN       32
 #define THOU_SET_ID_MAX     64
-#define THOU_SCHEMA_VERSION 5
+#define THOU_SCHEMA_VERSION 6
 
 /**
  * Open (creating if needed) thou.db in data_dir, creating data_dir itself

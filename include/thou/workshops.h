@@ -37,6 +37,9 @@ void thou_workshops_session(void *ctx, struct thou_request *req, struct thou_res
 void thou_workshops_logout(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_create(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_list(void *ctx, struct thou_request *req, struct thou_response *res);
+
+/** GET /api/studies: the studies a workshop may carry, names and fingerprints only. */
+void thou_workshops_studies(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_get(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_qr(void *ctx, struct thou_request *req, struct thou_response *res);

@@ -48,8 +48,9 @@ struct thou_workshop {
     int64_t timer_ends_ms; /* 0: none */
     int64_t capacity;
     int64_t created_ms;
-    int64_t joined; /* participants ever: the next label is joined + 1 */
-    int64_t pairs;  /* pairs ever made */
+    int64_t joined;                  /* participants ever: the next label is joined + 1 */
+    int64_t pairs;                   /* pairs ever made */
+    char study[THOU_SET_ID_MAX + 1]; /* "" when the workshop has no study */
 };
 
 /** Store a new workshop; *id receives its id. THOU_EEXIST when the code is taken. */
@@ -78,6 +79,16 @@ struct thou_wstore_pairing {
     int64_t timeout_ms;
     const char *flow_json; /* a new room's flow (with the workshop's cap and pause) */
     int64_t room_ttl_ms;
+    /* The study's conditions, in the study's order, each with its set's
+     * version and a new room's flow: a pair of a study workshop is assigned
+     * one by the study's block randomisation, inside the pairing's
+     * transaction. With none, the pair keeps the workshop's set. */
+    struct thou_wstore_condition {
+        const char *set_id;
+        int set_version;
+        const char *flow_json;
+    } conditions[8];
+    size_t n_conditions;
 };
 
 /** One pair made, for the notifications after the commit. */

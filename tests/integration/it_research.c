@@ -595,7 +595,7 @@ START_TEST(test_export_refusals)
     proc_sql(&server, "PRAGMA user_version = 99");
     ck_assert_int_eq(export_csv(fresh, NULL, out, sizeof(out)), 2);
     ck_assert_msg(strstr(out, "newer"), "%s", out);
-    proc_sql(&server, "PRAGMA user_version = 5");
+    proc_sql(&server, "PRAGMA user_version = 6");
     free(db_before);
     proc_restart(&server);
 }

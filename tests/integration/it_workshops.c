@@ -25,8 +25,9 @@ static void stop(void)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* thou facilitator ARGS with stdin_text piped in; the exit code. */
-static int facilitator_cli(const char *const *args, const char *stdin_text, size_t stdin_len)
+/* thou COMMAND ARGS --data-dir DIR with stdin_text piped in; the exit code. */
+static int command_cli(const char *command, const char *const *args, const char *stdin_text,
+                       size_t stdin_len)
 {
     int in[2];
     ck_assert_int_eq(pipe(in), 0);
@@ -40,7 +41,7 @@ static int facilitator_cli(const char *const *args, const char *stdin_text, size
         const char *argv[16];
         size_t n = 0;
         argv[n++] = getenv("THOU_BIN");
-        argv[n++] = "facilitator";
+        argv[n++] = command;
         for (size_t i = 0; args[i] && n < 12; i++)
             argv[n++] = args[i];
         argv[n++] = "--data-dir";
@@ -56,6 +57,12 @@ static int facilitator_cli(const char *const *args, const char *stdin_text, size
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* thou facilitator ARGS with stdin_text piped in; the exit code. */
+static int facilitator_cli(const char *const *args, const char *stdin_text, size_t stdin_len)
+{
+    return command_cli("facilitator", args, stdin_text, stdin_len);
 }
 
 static void add_facilitator(const char *name, const char *password)
@@ -1071,6 +1078,122 @@ START_TEST(test_left_behind)
 }
 END_TEST
 
+/* ---- a workshop with a research study (docs/research.md, workshop mode) ---- */
+
+START_TEST(test_study_workshop)
+{
+    start(NULL);
+    unsigned char pk[32], sk[32];
+    crypto_box_keypair(pk, sk);
+    char pk_b64[64];
+    b64url32(pk, pk_b64, sizeof(pk_b64));
+    ck_assert_int_eq(
+        command_cli("study",
+                    (const char *[]){"add", "s2", "--public-key", pk_b64, "--conditions",
+                                     "couples-short,couples-full", "--questions-dir",
+                                     THOU_SOURCE_DIR "/config/questions", NULL},
+                    NULL, 0),
+        0);
+    struct fac f;
+    ck_assert_int_eq(login("ada", "correct horse", &f, NULL), 200);
+
+    /* The studies a facilitator may choose: names and fingerprints only. */
+    json_t *list = NULL;
+    ck_assert_int_eq(fac_call(&f, "GET", "/api/studies", NULL, &list), 200);
+    json_t *studies = json_object_get(list, "studies");
+    ck_assert_int_eq(json_array_size(studies), 1);
+    json_t *listed = json_array_get(studies, 0);
+    ck_assert_str_eq(str(listed, "name"), "s2");
+    ck_assert_int_eq(strlen(str(listed, "fingerprint")), 39);
+    ck_assert_int_eq(json_object_size(listed), 2); /* no key, no conditions */
+    char fingerprint[64];
+    snprintf(fingerprint, sizeof(fingerprint), "%s", str(listed, "fingerprint"));
+    json_decref(list);
+    struct http_reply anon;
+    ck_assert(http_json(proc.port, "GET", "/api/studies", NULL, NULL, &anon));
+    ck_assert_int_eq(anon.status, 401);
+    http_reply_free(&anon);
+
+    /* An unknown study, a study that is not a name. */
+    json_t *err = NULL;
+    ck_assert_int_eq(fac_call(&f, "POST", "/api/workshops",
+                              "{\"title\":\"x\",\"set\":\"couples-short\",\"study\":\"nope\"}",
+                              &err),
+                     404);
+    ck_assert_str_eq(str(json_object_get(err, "error"), "code"), "no_such_study");
+    json_decref(err);
+    ck_assert_int_eq(fac_call(&f, "POST", "/api/workshops",
+                              "{\"title\":\"x\",\"set\":\"couples-short\",\"study\":7}", &err),
+                     400);
+    json_decref(err);
+
+    char code[16];
+    long long id = create_workshop(&f, ",\"study\":\"s2\"", code);
+    json_t *w = NULL;
+    char path[64];
+    snprintf(path, sizeof(path), "/api/workshops/%lld", id);
+    ck_assert_int_eq(fac_call(&f, "GET", path, NULL, &w), 200);
+    json_t *study = json_object_get(json_object_get(w, "workshop"), "study");
+    ck_assert_str_eq(str(study, "name"), "s2");
+    ck_assert_str_eq(str(study, "fingerprint"), fingerprint);
+    json_decref(w);
+
+    /* 8 joins: 4 rooms, conditions 2/2, each room's state carries the study. */
+    struct person people[8];
+    char rooms[8][64];
+    int per_condition[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        new_person(&people[i]);
+        json_t *a = NULL;
+        ck_assert_int_eq(join(code, &people[i], &a), 200);
+        if (i % 2) {
+            ck_assert_str_eq(str(a, "status"), "paired");
+            snprintf(rooms[i], sizeof(rooms[i]), "%s", str(a, "room"));
+            json_t *state = room_state(rooms[i], people[i].token);
+            json_t *st = json_object_get(state, "study");
+            ck_assert_str_eq(str(st, "name"), "s2");
+            ck_assert_str_eq(str(st, "fingerprint"), fingerprint);
+            ck_assert_str_eq(str(st, "public_key"), pk_b64);
+            const char *set = str(json_object_get(state, "set"), "id");
+            ck_assert_msg(!strcmp(set, "couples-short") || !strcmp(set, "couples-full"), "%s", set);
+            per_condition[strcmp(set, "couples-full") == 0]++;
+            json_decref(state);
+        }
+        json_decref(a);
+    }
+    ck_assert_int_eq(per_condition[0], 2);
+    ck_assert_int_eq(per_condition[1], 2);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM rooms WHERE workshop_id = %lld AND study = 's2' AND"
+             " study_condition = set_id",
+             id);
+    ck_assert_int_eq(db_count(sql), 4);
+    ck_assert_int_eq(db_count("SELECT assigned FROM studies WHERE name = 's2'"), 4);
+
+    /* Release caps the stage index in either condition set; the dashboard
+     * never names a pair's condition. */
+    char apath[96];
+    snprintf(apath, sizeof(apath), "/api/workshops/%lld/actions", id);
+    json_t *out = NULL;
+    ck_assert_int_eq(fac_call(&f, "POST", apath, "{\"action\":\"release\",\"stage\":1}", &out),
+                     200);
+    json_decref(out);
+    for (int i = 1; i < 8; i += 2) {
+        json_t *state = room_state(rooms[i], people[i].token);
+        ck_assert_int_eq(num(json_object_get(state, "flow"), "stage_cap"), 1);
+        json_decref(state);
+    }
+    struct http_reply reply;
+    ck_assert_int_eq(fac_do(&f, "GET", path, NULL, false, &reply), 200);
+    ck_assert_int_eq(json_array_size(json_object_get(reply.json, "pairs")), 4);
+    ck_assert_ptr_null(strstr(reply.body, "couples-full"));
+    ck_assert_ptr_null(strstr(reply.body, "condition"));
+    ck_assert_ptr_null(strstr(reply.body, pk_b64));
+    http_reply_free(&reply);
+}
+END_TEST
+
 static Suite *workshops_suite(void)
 {
     Suite *s = suite_create("workshops");
@@ -1087,6 +1210,7 @@ static Suite *workshops_suite(void)
     tcase_add_test(tc, test_left_behind);
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_big_queue_all_told);
+    tcase_add_test(tc, test_study_workshop);
     suite_add_tcase(s, tc);
     return s;
 }
