@@ -18,6 +18,7 @@ const store = {
     busy: false,
     workshops: null,
     sets: null,
+    studies: null,        /* names and fingerprints of the studies a workshop may carry */
     listError: null,
     workshopId: null,
     snapshot: null,
@@ -196,10 +197,11 @@ async function openList() {
     store.workshops = null;
     render();
     try {
-        const [workshops, sets] = await Promise.all([fapi.listWorkshops(),
-            store.sets ? store.sets : api.listSets()]);
+        const [workshops, sets, studies] = await Promise.all([fapi.listWorkshops(),
+            store.sets ? store.sets : api.listSets(), fapi.listStudies()]);
         store.workshops = workshops;
         store.sets = sets;
+        store.studies = studies;
     } catch (error) {
         trouble(error);
         return;
@@ -211,6 +213,7 @@ function listView() {
     const titleId = uid('title');
     const setId = uid('set');
     const capId = uid('cap');
+    const studyId = uid('study');
     const helpId = uid('help');
     return [
         h('h1', { text: S.fWorkshops }),
@@ -244,6 +247,12 @@ function listView() {
                     h('label', { for: capId, text: S.fNewCapacity }),
                     h('input', { id: capId, name: 'capacity', type: 'number', min: '2',
                         max: '10000', value: '500', inputmode: 'numeric', testid: 'new-capacity' })),
+                store.studies?.length ? h('p', { class: 'field' },
+                    h('label', { for: studyId, text: S.fNewStudy }),
+                    h('select', { id: studyId, name: 'study', testid: 'new-study' },
+                        h('option', { value: '', text: S.fNoStudy }),
+                        store.studies.map((s) => h('option', { value: s.name,
+                            text: S.fStudyOption(s.name, s.fingerprint) })))) : null,
                 h('div', { class: 'buttons' },
                     h('button', { type: 'submit', class: 'button', testid: 'create-workshop',
                         disabled: store.busy, text: store.busy ? S.fCreating : S.fCreate })))),
@@ -255,6 +264,9 @@ async function create(form) {
     const capacity = Number(form.elements.capacity.value);
     if (Number.isSafeInteger(capacity)) {
         fields.capacity = capacity;
+    }
+    if (form.elements.study?.value) {
+        fields.study = form.elements.study.value;
     }
     store.busy = true;
     render();
@@ -400,7 +412,8 @@ function renderDashboardParts(main) {
         return;
     }
     const w = snap.workshop;
-    keyed(part('head'), `${w.title}|${w.code}|${w.state}|${store.connection}`, () => headView(snap));
+    keyed(part('head'), `${w.title}|${w.code}|${w.state}|${store.connection}|${w.study?.fingerprint}`,
+        () => headView(snap));
     keyed(part('counts'), JSON.stringify([snap.counts, snap.pairs.map((p) => p.progress)]),
         () => countsView(snap));
     keyed(part('pairs'), JSON.stringify([snap.pairs, w.set.stages.length, w.state]),
@@ -427,7 +440,13 @@ function headView(snap) {
                 text: store.connection === 'open' ? S.fLive : S.fReconnecting }),
             h('a', { class: 'button button--secondary button--small', testid: 'projector-link',
                 href: `/facilitate/projector?w=${encodeURIComponent(w.id)}`, target: '_blank',
-                rel: 'noopener', text: S.fProjector })));
+                rel: 'noopener', text: S.fProjector })),
+        w.study ? h('p', { class: 'dash-study', testid: 'dash-study' },
+            h('span', { class: 'label', text: `${S.fStudy}: ` }),
+            h('strong', { testid: 'dash-study-name', text: w.study.name }), ' ',
+            h('code', { class: 'fingerprint', testid: 'dash-study-fingerprint',
+                text: w.study.fingerprint }),
+            h('span', { class: 'quiet small', text: ` ${S.fStudyHelp}` })) : null);
 }
 
 function totalQuestions(snap) {

@@ -63,6 +63,7 @@ export const currentSession = () => request('GET', '/api/facilitator/session');
 export const logout = () => request('POST', '/api/facilitator/logout');
 export const listWorkshops = async () => (await request('GET', '/api/workshops')).workshops;
 export const createWorkshop = (fields) => request('POST', '/api/workshops', fields);
+export const listStudies = async () => (await request('GET', '/api/studies')).studies;
 export const getWorkshop = (id) => request('GET', workshopPath(id));
 export const act = (id, action, more = {}) =>
     request('POST', `${workshopPath(id)}/actions`, { action, ...more });

@@ -41,6 +41,7 @@ function render() {
                     h('img', { src: fapi.qrUrl(w.id), testid: 'projector-qr',
                         alt: S.pQrAlt(shownLink(w)), width: '360', height: '360' }),
                     h('figcaption', { class: 'projector-label', text: S.pScan }))),
+            h('div', { 'data-part': 'study' }),
             h('div', { 'data-part': 'note' }),
             h('dl', { class: 'projector-counts', 'data-part': 'counts', testid: 'projector-counts',
                 'aria-live': 'polite' })));
@@ -50,6 +51,13 @@ function render() {
     keyed(part('title'), w.title, () => [w.title]);
     keyed(part('link'), w.link, () => [shownLink(w)]);
     keyed(part('code'), w.code, () => [w.code]);
+    /* No link fragment in a workshop: the room reads the study key's fingerprint from here. */
+    keyed(part('study'), `${w.study?.name}|${w.study?.fingerprint}`, () => (w.study ? [
+        h('p', { class: 'projector-label', text: S.pStudy(w.study.name) }),
+        h('p', { class: 'projector-fingerprint', testid: 'projector-study-fingerprint',
+            text: w.study.fingerprint }),
+        h('p', { class: 'projector-label', text: S.pStudyHelp }),
+    ] : []));
     keyed(part('note'), `${w.note}|${w.timer_ends}|${w.state}`, () => [
         w.state === 'closed' || w.state === 'ended' ? h('p', { class: 'projector-note',
             text: S.fState[w.state] }) : null,

@@ -72,6 +72,24 @@ function about(research) {
     ];
 }
 
+/** Workshops: is the fingerprint here the one on the projector? Asked before the choice. */
+function confirmCard(research) {
+    return [
+        h('h2', { text: T.title }),
+        h('p', { testid: 'study-who', text: T.who(research.study.name) }),
+        h('p', { class: 'quiet', text: T.projectorFingerprintLabel }),
+        h('p', { class: 'fingerprint', testid: 'study-fingerprint',
+            text: research.study.fingerprint ?? '' }),
+        h('p', { text: T.confirmAsk }),
+        h('div', { class: 'buttons' },
+            h('button', { type: 'button', class: 'button', testid: 'study-fingerprint-match',
+                text: T.confirmYes, onclick: () => research.confirmFingerprint(true) }),
+            h('button', { type: 'button', class: 'button button--quiet',
+                testid: 'study-fingerprint-differs', text: T.confirmNo,
+                onclick: () => research.confirmFingerprint(false) })),
+    ];
+}
+
 function consentCard(research) {
     return [
         h('h2', { text: T.title }),
@@ -137,7 +155,7 @@ function state(research, ready, ended) {
     const theirs = research.choice[research.partner];
     if (research.keyMismatch) {
         return ['mismatch', () => h('p', { role: 'alert', testid: 'study-mismatch',
-            text: T.keyMismatch })];
+            text: research.workshop ? T.keyMismatchWorkshop : T.keyMismatch })];
     }
     if (mine === 'withdraw' || theirs === 'withdraw' || research.pending === 'withdraw') {
         return ['withdrawn', () => h('p', { testid: 'study-withdrawn', text: T.withdrawn })];
@@ -148,6 +166,9 @@ function state(research, ready, ended) {
     if (theirs === 'decline') {
         return ['partner-declined', () => h('p', { testid: 'study-declined',
             text: T.declinedPartner })];
+    }
+    if (!mine && !research.pending && ready && !research.fingerprintConfirmed) {
+        return ['confirm', () => confirmCard(research)];
     }
     if (!mine && !research.pending) {
         return ready ? ['ask', () => consentCard(research)] : ['none', () => []];

@@ -27,8 +27,10 @@ export function copyPlaintext({ roomId, role, step, kind, ...fields }) {
 
 export class Research {
     /**
-     * deps: {roomId, role, token, record, study (from GET /api/rooms), stageOf(question),
-     * session() → {tx, rx} or null, sendSealed(type, question, text), persist(), render()}.
+     * deps: {roomId, role, token, record, study (from GET /api/rooms), workshop (a workshop
+     * room: no invitation link, the fingerprint is confirmed against the projector),
+     * stageOf(question), session() → {tx, rx} or null, sendSealed(type, question, text),
+     * persist(), render()}.
      */
     constructor(deps) {
         Object.assign(this, deps);
@@ -41,9 +43,16 @@ export class Research {
         }
         const fingerprint = publicKey ? crypto.fingerprint(publicKey) : null;
         this.study = { name: study.name, publicKey, fingerprint, closeness: study.closeness === true };
-        /* The key must be the one the invitation named: the server alone cannot change both. */
-        this.keyMismatch = !fingerprint || deps.record.studyFingerprint !== fingerprint;
         this.rec = deps.record.research ??= { sent: [], closeness: {}, released: null };
+        /* The key must be the one the invitation named: the server alone cannot change both.
+         * A workshop has no invitation link: the person compares the fingerprint with the one
+         * the projector shows, and says whether it matches, before a consent is sealed. */
+        this.workshop = deps.workshop === true;
+        this.keyMismatch = !fingerprint || (this.workshop
+            ? this.rec.fingerprintMatch === false
+                || (this.rec.confirmedFingerprint !== undefined
+                    && this.rec.confirmedFingerprint !== fingerprint)
+            : deps.record.studyFingerprint !== fingerprint);
         /* This partner's copy key: its public half goes in the sealed consent copy, and every
          * other copy is boxed with it (docs/crypto.md §8). */
         this.rec.copyKeys ??= null;
@@ -59,7 +68,31 @@ export class Research {
     }
 
     get active() {
-        return !this.keyMismatch && this.choice.A === 'consent' && this.choice.B === 'consent';
+        return !this.keyMismatch && this.fingerprintConfirmed && this.choice.A === 'consent'
+            && this.choice.B === 'consent';
+    }
+
+    /** The key is the one the invitation named, or (workshops) the person said it matches. */
+    get fingerprintConfirmed() {
+        return !this.workshop || (this.rec.fingerprintMatch === true
+            && this.rec.confirmedFingerprint === this.study.fingerprint);
+    }
+
+    /** Workshops: the person compared the fingerprint with the projector's. No match: no study. */
+    confirmFingerprint(matches) {
+        if (!this.workshop || this.keyMismatch || this.choice[this.role] || this.pending) {
+            return;
+        }
+        this.rec.fingerprintMatch = matches;
+        this.rec.confirmedFingerprint = this.study.fingerprint;
+        this.persist().catch(() => {});
+        if (!matches) {
+            /* The partner learns this person will not take part; nothing is ever copied. */
+            this.pending = 'decline';
+            this.sendSealed('decline', null, choiceText(this.study));
+            this.keyMismatch = true;
+        }
+        this.render();
     }
 
     get partner() {
@@ -190,7 +223,8 @@ export class Research {
 
     /** This person's answer to the consent question. */
     choose(consent) {
-        if (this.keyMismatch || this.choice[this.role] || this.pending) {
+        if (this.keyMismatch || this.choice[this.role] || this.pending
+            || (consent && !this.fingerprintConfirmed)) {
             return;
         }
         this.pending = consent ? 'consent' : 'decline';

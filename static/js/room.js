@@ -442,7 +442,7 @@ async function load() {
     }
     store.room = room;
     if (room.study && !store.research) {
-        store.research = newResearch(room.study);
+        store.research = newResearch(room.study, room.mode === 'workshop');
     }
     if (room.mode === 'workshop' && !store.workshop) {
         store.workshop = new WorkshopKeying(roomId, record);
@@ -686,8 +686,9 @@ function onControl(type, data, role) {
 
 /* ---------------------------------------------------------------- research studies */
 
-function newResearch(study) {
+function newResearch(study, workshop) {
     return new Research({
+        workshop,
         roomId: store.roomId,
         role: me(),
         token: store.record.token,

@@ -517,6 +517,14 @@ export const S = {
         withdraw: 'Withdraw from the study',
         keyMismatch: 'The study key the server gave does not match the one in your '
             + 'invitation link. To be safe, nothing of this conversation goes to any study.',
+        projectorFingerprintLabel: 'Study key fingerprint:',
+        confirmAsk: 'Is this exactly the fingerprint on the projector (or read out by the '
+            + 'facilitator)? Compare every group before you answer.',
+        confirmYes: 'It matches',
+        confirmNo: 'It does not match',
+        keyMismatchWorkshop: 'Warning: you said the study key fingerprint here differs from the '
+            + 'one on the projector. Someone may be trying to read what you write. Nothing of '
+            + 'this conversation goes to any study; please tell the facilitator.',
         reviewTitle: 'Before your words go to the study',
         reviewLead: 'These are your own words as the study would receive them. Tick any you '
             + 'want to leave out. Releasing is final; what you leave out is deleted.',
@@ -637,6 +645,12 @@ export const S = {
     fNewTitleHelp: 'Participants see it when they join, e.g. “Team day, Thursday”.',
     fNewSet: 'Questions',
     fNewCapacity: 'Largest number of people',
+    fNewStudy: 'Research study',
+    fNoStudy: 'None',
+    fStudyOption: (name, fingerprint) => `${name} (key ${fingerprint})`,
+    fStudy: 'Study',
+    fStudyHelp: 'Participants compare this fingerprint with the one in their conversation: '
+        + 'read it aloud, group by group.',
     fCreate: 'Create workshop',
     fCreating: 'Creating…',
     fOpen: 'Open',
@@ -710,4 +724,6 @@ export const S = {
     pScan: 'Scan to join',
     pQrAlt: (link) => `QR code of ${link}`,
     pCode: 'Code',
+    pStudy: (name) => `Research study “${name}”: key fingerprint`,
+    pStudyHelp: 'Compare it with the one in your conversation before you agree.',
 };

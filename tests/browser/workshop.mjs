@@ -523,9 +523,167 @@ export async function partnerLeaves({ browser, server: plain }) {
     }
 }
 
+/** A thou command against server's data (thou refuses THOU_* variables it does not know). */
+function thouCli(server, args) {
+    return execFileSync(server.bin, args, { cwd: repoRoot, encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: Object.fromEntries(Object.entries(process.env)
+            .filter(([key]) => !key.startsWith('THOU_'))) });
+}
+
+function researchCopies(server, roomId) {
+    const out = execFileSync('sqlite3', [join(server.dataDir, 'thou.db'),
+        `SELECT count(*) FROM research_copies WHERE room_id = '${roomId}'`], { encoding: 'utf8' });
+    return Number(out.trim());
+}
+
+/** The study panel of a conversation page in a state (research-view.js). */
+async function studyPanel(page, state) {
+    await page.locator(`[data-testid=research][data-state=${state}]`).waitFor();
+}
+
+/**
+ * A workshop with a two-condition study: the dashboard and the projector show the study's
+ * fingerprint; one pair confirms it matches, consents and answers one question (its copies
+ * are stored); in the other pair one says it does not match (a warning; nothing is ever
+ * copied). The facilitator's wire holds no ciphertext and no pair's condition.
+ */
+export async function studyWorkshop({ browser, server: plain }) {
+    const server = await workshopServer(plain, 'ev', 'a fifth password');
+    const problems = [];
+    const ciphertexts = [];
+    try {
+        const keyPath = join(server.workDir, 'study.key');
+        const out = thouCli(server, ['study', 'keygen', '--out', keyPath]);
+        const publicKey = /public key:\s+(\S+)/.exec(out)[1];
+        const fingerprint = /fingerprint:\s+([0-9a-f ]+)/.exec(out)[1].trim();
+        thouCli(server, ['study', 'add', 'ws-study', '--public-key', publicKey, '--conditions',
+            'couples-short,couples-full', '--data-dir', server.dataDir, '--questions-dir',
+            'config/questions']);
+
+        const f = await newPage(browser, LAPTOP, problems);
+        const tap = await wireTap(f);
+        await f.goto(`${server.base}/facilitate`);
+        await f.getByTestId('login-name').fill('ev');
+        await f.getByTestId('login-password').fill('a fifth password');
+        await f.getByTestId('login-submit').click();
+        await f.getByTestId('new-title').fill('Study day');
+        await f.getByTestId('new-set').selectOption('workshop-strangers');
+        await f.getByTestId('new-study').selectOption('ws-study');
+        await f.getByTestId('create-workshop').click();
+        await f.getByTestId('dash-study-fingerprint').waitFor();
+        check((await f.getByTestId('dash-study-fingerprint').textContent()) === fingerprint,
+            'the dashboard shows the study key fingerprint');
+        const code = (await f.getByTestId('dash-code').textContent()).trim();
+        const projector = await f.context().newPage();
+        await projector.setViewportSize(PROJECTOR);
+        await projector.goto(`${server.base}/facilitate/projector?w=${
+            new URL(f.url()).searchParams.get('w')}`);
+        await projector.getByTestId('projector-study-fingerprint').waitFor();
+        check((await projector.getByTestId('projector-study-fingerprint').textContent())
+            === fingerprint, 'the projector shows the study key fingerprint');
+        await docShot(projector, 'workshop-study-projector-1920x1080');
+
+        const link = `/w/${code.replace('-', '')}`;
+        const people = [];
+        for (let i = 0; i < 4; i++) {
+            const p = await joinWorkshop(browser, server, link, problems);
+            collectCiphertexts(p, ciphertexts);
+            people.push(p);
+        }
+        for (const p of people) {
+            await until(() => p.url().includes('/r/'), 'each participant goes to a room');
+        }
+        const [p1, p2, p3, p4] = people;
+        await compareCodes(p1, p2);
+        await compareCodes(p3, p4);
+        const roomOf = (p) => new URL(p.url()).pathname.split('/')[2];
+
+        /* Pair 1: the fingerprint is compared before anyone may agree. */
+        for (const p of [p1, p2]) {
+            await studyPanel(p, 'confirm');
+            check((await p.getByTestId('study-fingerprint').textContent()) === fingerprint,
+                'the participant sees the fingerprint the projector shows');
+            check(await p.getByTestId('study-consent').count() === 0,
+                'no consent before the fingerprint is confirmed');
+            await p.getByTestId('study-fingerprint-match').click();
+            await studyPanel(p, 'ask');
+            await p.getByTestId('study-consent').click();
+        }
+        await docShot(p1, 'workshop-study-active-390x844');
+        await studyPanel(p1, 'active');
+        await studyPanel(p2, 'active');
+        /* One question; the two condition sets differ in whether it asks for listening. */
+        let steps = 2; /* the two consents */
+        for (let half = 0; half < 2; half++) {
+            const [speaker, listener] = await speakerOf(p1, p2);
+            const answer = marker(`study answer ${half}`);
+            await compose(speaker, 'answer', answer);
+            await seeEntry(listener, answer);
+            steps += 1;
+            const listening = await until(async () => {
+                if (await composeForm(listener, 'reflect').count() > 0) {
+                    return 'yes';
+                }
+                return await composeForm(p1, 'answer').count()
+                    + await composeForm(p2, 'answer').count() > 0 ? 'no' : null;
+            }, 'the next step');
+            if (listening === 'yes') {
+                await compose(listener, 'reflect', marker(`study heard ${half}`));
+                await confirmHeard(speaker);
+                steps += 2;
+            }
+        }
+        await until(() => researchCopies(server, roomOf(p1)) === steps,
+            `pair 1's ${steps} copies are stored`);
+
+        /* Pair 2: one agrees; the other says the fingerprint differs: a warning, and
+         * nothing is ever copied. */
+        await studyPanel(p4, 'confirm');
+        await p4.getByTestId('study-fingerprint-match').click();
+        await studyPanel(p4, 'ask');
+        await p4.getByTestId('study-consent').click();
+        await studyPanel(p4, 'waiting');
+        await studyPanel(p3, 'confirm');
+        await p3.getByTestId('study-fingerprint-differs').click();
+        await p3.getByTestId('study-mismatch').waitFor();
+        check((await p3.getByTestId('study-mismatch').textContent()).includes('tell the facilitator'),
+            'the warning says what to do');
+        await docShot(p3, 'workshop-study-mismatch-390x844');
+        await studyPanel(p4, 'partner');
+        const [speaker, listener] = await speakerOf(p3, p4);
+        const words = marker('not for the study');
+        await compose(speaker, 'answer', words);
+        await seeEntry(listener, words);
+        await p3.reload();
+        await p3.getByTestId('study-mismatch').waitFor();
+        await p3.waitForTimeout(500);
+        check(researchCopies(server, roomOf(p3)) === 0, 'no copies when the fingerprint differs');
+
+        /* The facilitator's page: no ciphertext, no condition, not even in the snapshot. */
+        const snapshot = JSON.stringify(await dashboardSnapshot(f));
+        check(!/couples-short|couples-full|condition/.test(snapshot),
+            'the dashboard snapshot names no condition');
+        const wire = tap.text.join('\n');
+        check(!tap.error, tap.error ?? '');
+        check(ciphertexts.length > 0, 'the participants sent ciphertext');
+        check(!ciphertexts.some((c) => wire.includes(c)), 'no ciphertext reached the facilitator');
+        check(!wire.includes('"condition"') && !wire.includes('study_condition'),
+            'no condition reached the facilitator');
+        check(problems.length === 0, `no page problems: ${problems.join('; ')}`);
+        for (const page of [f, ...people]) {
+            await page.context().close();
+        }
+    } finally {
+        await server.stop();
+        rmSync(server.workDir, { recursive: true, force: true });
+    }
+}
+
 export const WORKSHOP_TESTS = [
     ['workshop: a facilitator paces two pairs, content-blind', facilitatedWorkshop],
     ['workshop: different safety codes stop the sending', codesDiffer],
     ['workshop: a partner who leaves: a new partner, or finish alone', partnerLeaves],
     ['workshop: a wrong code, closed joining, an ended workshop', joinRefusals],
+    ['workshop: a study, its fingerprint confirmed against the projector', studyWorkshop],
 ];
