@@ -93,13 +93,13 @@ describe('the research controller (static/js/research.js)', () => {
         };
     });
 
-    function make(s, { fingerprint = s.fingerprint, role = 'A', keys = session() } = {}) {
+    function make(s, { fingerprint = s.fingerprint, role = 'A', keys = session(),
+        workshop = false, record = { studyFingerprint: fingerprint } } = {}) {
         calls = [];
         answer = () => ({ status: 201, json: {} });
         const sent = [];
-        const record = { studyFingerprint: fingerprint };
         const research = new Research({
-            roomId: 'room1', role, token: 'tok', record, study: s.json,
+            roomId: 'room1', role, token: 'tok', record, study: s.json, workshop,
             stageOf: (q) => (q ? 'stage-1' : null), session: () => keys,
             sendSealed: (type, question, text) => sent.push({ type, question, text }),
             persist: async () => {}, render: () => {},
@@ -126,6 +126,46 @@ describe('the research controller (static/js/research.js)', () => {
         research.onOwnStep({ kind: 'answer', question: 'q1', text: 'hi', counter: 3, time: 5 });
         await settle(research);
         assert.equal(calls.length, 0);
+    });
+
+    test('workshop: no link fragment; consent only after the fingerprint was confirmed', async () => {
+        const s = study();
+        const text = JSON.stringify({ study: 'pilot', fingerprint: s.fingerprint });
+        const { research, sent, record } = make(s, { workshop: true, record: {} });
+        assert.equal(research.keyMismatch, false, 'no fragment is no mismatch in a workshop');
+        assert.equal(research.fingerprintConfirmed, false);
+        research.choose(true);
+        assert.equal(sent.length, 0, 'no consent before the fingerprint is confirmed');
+        research.confirmFingerprint(true);
+        assert.equal(research.fingerprintConfirmed, true);
+        assert.equal(record.research.confirmedFingerprint, s.fingerprint);
+        research.choose(true);
+        assert.deepEqual(sent.map((x) => x.type), ['consent']);
+        research.onChoice('A', 'consent', text);
+        research.onChoice('B', 'consent', text);
+        assert.equal(research.active, true);
+        /* A key other than the confirmed one (after a reload, say) is a mismatch. */
+        const other = study();
+        const again = make(other, { workshop: true, record });
+        assert.equal(again.research.keyMismatch, true);
+    });
+
+    test('workshop: "it does not match" declines, warns, and never copies', async () => {
+        const s = study();
+        const text = JSON.stringify({ study: 'pilot', fingerprint: s.fingerprint });
+        const { research, sent, record } = make(s, { workshop: true, record: {} });
+        research.confirmFingerprint(false);
+        assert.equal(research.keyMismatch, true);
+        assert.deepEqual(sent.map((x) => x.type), ['decline']);
+        research.choose(true);
+        research.onChoice('A', 'consent', text);
+        research.onChoice('B', 'consent', text);
+        assert.equal(research.active, false);
+        research.onOwnStep({ kind: 'answer', question: 'q1', text: 'hi', counter: 3, time: 5 });
+        await settle(research);
+        assert.equal(calls.length, 0);
+        /* and after a reload */
+        assert.equal(make(s, { workshop: true, record }).research.keyMismatch, true);
     });
 
     test('copies only after both consent to this study; they open with the study key', async () => {
