@@ -667,6 +667,7 @@ struct snapshot_ctx {
         size_t n_presence;
     } live;
     const struct thou_qset *set;
+    bool study; /* a study workshop: nothing may tell one condition from another */
     int64_t now, timeout_ms;
     json_t *waiting, *pairs;
     int64_t n_active, n_finished;
@@ -708,6 +709,9 @@ static void snapshot_room(void *ctx, const struct thou_wroom *r)
     bool b_moves = json_array_size(json_object_get(expect, "B")) > 0;
     json_t *turn = a_moves != b_moves ? json_string(a_moves ? "A" : "B") : json_null();
     json_t *progress = flow ? json_object_get(flow, "progress") : NULL;
+    /* Condition sets may differ in length: a pair's total would tell its condition. */
+    if (s->study && json_is_object(progress))
+        json_object_del(progress, "total");
     json_t *stage = flow ? json_object_get(flow, "stage") : NULL;
     json_t *qi = flow ? json_object_get(flow, "question_index") : NULL;
     json_array_append_new(
@@ -726,6 +730,7 @@ static json_t *snapshot(struct thou_workshops *ws, const struct thou_workshop *w
     struct thou_app *app = ws->app;
     struct snapshot_ctx s = {.ws = ws,
                              .set = set_of(app, w),
+                             .study = w->study[0] != '\0',
                              .now = now_ms(),
                              .timeout_ms = (int64_t)app->config->workshop_presence_timeout_s * 1000,
                              .waiting = json_array(),
