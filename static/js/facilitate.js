@@ -376,9 +376,39 @@ function restoreFocus(main, was) {
     el?.focus({ preventScroll: true });
 }
 
+/* A live update may rebuild the controls while the facilitator is typing in one of them
+ * (a note, the countdown's minutes). The rebuilt controls get the very same field
+ * elements back, so what was typed, the selection and the cursor are never reset under
+ * their fingers (a rebuilt field would come back with its default value). */
+const KEPT = '[data-part=controls] input[data-testid], [data-part=controls] textarea[data-testid]';
+
+function keptFields(main) {
+    return new Map([...main.querySelectorAll(KEPT)].map((el) => [el.dataset.testid, el]));
+}
+
+function putBackFields(main, kept) {
+    for (const [testid, old] of kept) {
+        const fresh = main.querySelector(`[data-part=controls] [data-testid="${testid}"]`);
+        if (!fresh || fresh === old) {
+            continue;
+        }
+        for (const attr of ['id', 'aria-describedby']) { /* the new label points at these */
+            const value = fresh.getAttribute(attr);
+            if (value === null) {
+                old.removeAttribute(attr);
+            } else {
+                old.setAttribute(attr, value);
+            }
+        }
+        fresh.replaceWith(old);
+    }
+}
+
 function renderDashboard(main) {
     const was = focusedControl(main);
+    const kept = keptFields(main);
     renderDashboardParts(main);
+    putBackFields(main, kept);
     restoreFocus(main, was);
 }
 
@@ -591,7 +621,14 @@ function controlsView(snap) {
         h('form', { class: 'control-group', onsubmit: (e) => {
             e.preventDefault();
             const text = e.target.elements.note.value.trim();
-            act('broadcast', { text }, text ? S.fAnnounceNote : S.fAnnounceNoteCleared);
+            act('broadcast', { text }, text ? S.fAnnounceNote : S.fAnnounceNoteCleared)
+                .then((sent) => {
+                    /* sent: the field (perhaps rebuilt meanwhile) starts empty again */
+                    const field = document.querySelector('[data-testid=broadcast-input]');
+                    if (sent && field) {
+                        field.value = '';
+                    }
+                });
         } },
             h('label', { for: noteId, class: 'label', text: S.fBroadcast }),
             w.note ? h('p', { class: 'current-note' },

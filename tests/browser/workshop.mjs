@@ -160,7 +160,12 @@ async function oneQuestion(p, q, typed, { listening = false } = {}) {
         const [speaker, listener] = await speakerOf(p, q);
         const answer = marker(`answer ${half}`);
         typed.push(answer);
-        await compose(speaker, 'answer', answer);
+        /* Not compose(): when the same person also answers the next question first, the
+         * answer form is replaced by the next one at once and its detaching can go unseen;
+         * the partner seeing the answer is the sign it was sent. */
+        const form = composeForm(speaker, 'answer');
+        await form.getByTestId('compose-input').fill(answer);
+        await form.getByTestId('compose-send').click();
         await seeEntry(listener, answer);
         if (listening) {
             const heard = marker(`heard ${half}`);
@@ -293,8 +298,15 @@ export async function facilitatedWorkshop({ browser, server: plain }) {
 
         /* ---- a note and a countdown for everyone */
         const note = 'Five more minutes, then we talk together.';
+        /* a live update rebuilds the controls: minutes typed meanwhile stay as typed */
+        await f.getByTestId('timer-minutes').fill('7');
         await f.getByTestId('broadcast-input').fill(note);
         await f.getByTestId('broadcast-send').click();
+        await f.getByTestId('current-note').filter({ hasText: note }).waitFor();
+        check(await f.getByTestId('timer-minutes').inputValue() === '7',
+            'minutes typed before the note was sent survive the rebuilt controls');
+        check(await f.getByTestId('broadcast-input').inputValue() === '',
+            'the note field is empty again once the note is shown');
         await f.getByTestId('timer-minutes').fill('5');
         await f.getByTestId('timer-start').click();
         for (const p of [p1, p2, p3, p4]) {
