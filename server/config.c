@@ -24,6 +24,7 @@ enum setting_type {
     SETTING_UNSIGNED,  /* unsigned */
     SETTING_SIZE,      /* size_t, a plain byte count */
     SETTING_LOG_LEVEL, /* enum thou_log_level, by name */
+    SETTING_STORE_URL, /* char *: "" (data_dir), "sqlite:PATH" or "postgresql://..." */
 };
 
 struct setting {
@@ -47,6 +48,9 @@ static const struct setting settings[] = {
     {"port", SETTING_UNSIGNED, 0, 65535, "8080", FIELD(port),
      "TCP port to listen on; 0 picks a free one"},
     {"data_dir", SETTING_PATH, 0, 0, "data", FIELD(data_dir), "directory holding the database"},
+    {"store_url", SETTING_STORE_URL, 0, 0, "", FIELD(store_url),
+     "where conversations are stored: empty or sqlite:PATH for SQLite in data_dir or PATH, "
+     "postgresql://... for a PostgreSQL database shared by several instances"},
     {"static_dir", SETTING_PATH, 0, 0, "static", FIELD(static_dir),
      "directory of the browser client's files"},
     {"questions_dir", SETTING_PATH, 0, 0, "config/questions", FIELD(questions_dir),
@@ -133,7 +137,7 @@ __attribute__((format(printf, 3, 4))) static enum thou_status fail(char *errbuf,
 static bool is_string_type(enum setting_type type)
 {
     return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH ||
-           type == SETTING_PROXIES;
+           type == SETTING_PROXIES || type == SETTING_STORE_URL;
 }
 
 static bool is_number_type(enum setting_type type)
@@ -296,6 +300,23 @@ static enum thou_status apply_text(struct thou_config *config, const struct sett
         store_string(config, setting, thou_xstrdup(text));
         return THOU_OK;
     }
+    case SETTING_STORE_URL:
+        if (strncmp(text, "sqlite:", 7) == 0 && text[7]) {
+            char *path = path_resolve(base_dir, text + 7);
+            struct thou_buf url;
+            thou_buf_init(&url);
+            thou_buf_printf(&url, "sqlite:%s", path);
+            free(path);
+            store_string(config, setting, thou_buf_steal(&url, NULL));
+            return THOU_OK;
+        }
+        if (text[0] && strncmp(text, "postgresql://", 13) != 0 &&
+            strncmp(text, "postgres://", 11) != 0)
+            return fail(errbuf, errlen,
+                        "'%s' must be empty, sqlite:PATH or a postgresql:// URL, not '%.40s'",
+                        shown, text);
+        store_string(config, setting, thou_xstrdup(text));
+        return THOU_OK;
     case SETTING_LOG_LEVEL: {
         enum thou_log_level level;
         if (!thou_log_level_parse(text, &level))
@@ -553,6 +574,8 @@ static const char *value_placeholder(enum setting_type type)
         return "PATH";
     case SETTING_PROXIES:
         return "LIST";
+    case SETTING_STORE_URL:
+        return "URL";
     case SETTING_UNSIGNED:
         return "N";
     case SETTING_SIZE:

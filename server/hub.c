@@ -492,6 +492,11 @@ static void wake_everyone(struct thou_hub *hub, enum wake_reason reason)
     resume_all(&list);
 }
 
+void thou_hub_notify_all(struct thou_hub *hub)
+{
+    wake_everyone(hub, WAKE_EVENTS);
+}
+
 void thou_hub_heartbeat(struct thou_hub *hub)
 {
     wake_everyone(hub, WAKE_HEARTBEAT);

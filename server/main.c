@@ -180,6 +180,18 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
     }
 }
 
+/* Another instance committed to a room (NULL: to rooms unknown): wake our streams of it. */
+static void remote_commit(void *ctx, const char *room_id, int64_t seq)
+{
+    struct thou_hub *hub = ctx;
+    if (!room_id)
+        thou_hub_notify_all(hub);
+    else if (seq < 0)
+        thou_hub_close_room(hub, room_id);
+    else
+        thou_hub_notify(hub, room_id);
+}
+
 static int serve(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -224,7 +236,8 @@ static int serve(int argc, char **argv)
         thou_log_error("cannot open static directory '%s'", config.static_dir);
         goto out;
     }
-    if (thou_store_open(config.data_dir, &app.store, err, sizeof(err))) {
+    if (thou_store_open(config.store_url[0] ? config.store_url : config.data_dir, &app.store, err,
+                        sizeof(err))) {
         thou_log_error("%s", err);
         goto out;
     }
@@ -252,6 +265,7 @@ static int serve(int argc, char **argv)
     }
     /* One wake-up per server loop for each committed batch, not per event. */
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
+    thou_store_set_remote_hook(app.store, remote_commit, app.hub);
     thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
                   config.tls_cert[0] ? "https" : "http", config.listen_address,
                   thou_server_port(server), config.data_dir);

@@ -1,4 +1,5 @@
 #include "thou/store.h"
+#include "thou/store_pg.h"
 #include "thou/buf.h"
 #include "thou/mem.h"
 #include "thou/text.h"
@@ -228,6 +229,7 @@ struct thou_store {
     void (*before_done)(void *); /* batch hooks, see thou_store_set_batch_hooks */
     void (*after_done)(void *);
     void *hooks_ctx;
+    struct thou_store_pg *pg; /* set: every public function runs on PostgreSQL instead */
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -424,9 +426,27 @@ static void conn_close(struct conn *c)
 static void *writer_main(void *arg);
 static int count_wal_pages(void *ctx, sqlite3 *db, const char *name, int pages);
 
+/* The store_url "postgresql://..." opens PostgreSQL; "sqlite:PATH" the SQLite one in PATH. */
+static enum thou_status open_pg(const char *url, struct thou_store **out, char *errbuf,
+                                size_t errlen)
+{
+    struct thou_store_pg *pg = NULL;
+    enum thou_status rc = thou_store_pg_open(url, &pg, errbuf, errlen);
+    *out = NULL;
+    if (rc == THOU_OK) {
+        *out = thou_xcalloc(1, sizeof(**out));
+        (*out)->pg = pg;
+    }
+    return rc;
+}
+
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen)
 {
+    if (thou_store_pg_is_url(data_dir))
+        return open_pg(data_dir, out, errbuf, errlen);
+    if (strncmp(data_dir, "sqlite:", 7) == 0)
+        data_dir += 7;
     enum thou_status rc = THOU_OK;
     struct thou_store *store = thou_xcalloc(1, sizeof(*store));
     struct thou_buf path;
@@ -480,6 +500,10 @@ out:
 
 void thou_store_set_room_limits(struct thou_store *store, int64_t max_events, int64_t max_bytes)
 {
+    if (store->pg) {
+        thou_store_pg_set_room_limits(store->pg, max_events, max_bytes);
+        return;
+    }
     store->writer.cache->max_events = max_events;
     store->writer.cache->max_bytes = max_bytes;
 }
@@ -488,6 +512,11 @@ void thou_store_close(struct thou_store *store)
 {
     if (!store)
         return;
+    if (store->pg) {
+        thou_store_pg_close(store->pg);
+        free(store);
+        return;
+    }
     if (store->thread_started) {
         /* The writer drains the queue before it stops: nothing accepted is dropped. */
         pthread_mutex_lock(&store->queue_lock);
@@ -512,6 +541,10 @@ void thou_store_close(struct thou_store *store)
 void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
                                 void (*after)(void *), void *ctx)
 {
+    if (store->pg) {
+        thou_store_pg_set_batch_hooks(store->pg, before, after, ctx);
+        return;
+    }
     /* Under the queue lock: the writer reads them after taking a batch from
      * the queue under the same lock. */
     pthread_mutex_lock(&store->queue_lock);
@@ -521,8 +554,19 @@ void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *)
     pthread_mutex_unlock(&store->queue_lock);
 }
 
+void thou_store_set_remote_hook(struct thou_store *store,
+                                void (*committed)(void *ctx, const char *room_id, int64_t seq),
+                                void *ctx)
+{
+    /* One SQLite database has one writer, this instance: nobody else commits. */
+    if (store->pg)
+        thou_store_pg_set_remote_hook(store->pg, committed, ctx);
+}
+
 int thou_store_schema_version(struct thou_store *store)
 {
+    if (store->pg)
+        return thou_store_pg_schema_version(store->pg);
     return store->schema_version;
 }
 
@@ -709,6 +753,8 @@ static enum thou_status write_sync(struct thou_store *store,
 
 enum thou_status thou_store_ping(struct thou_store *store)
 {
+    if (store->pg)
+        return thou_store_pg_ping(store->pg);
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *s = stmt(&store->reader, ST_PING);
     int rc = sqlite3_step(s);
@@ -770,6 +816,8 @@ static enum thou_status room_get(struct conn *c, const char *room_id, struct tho
 enum thou_status thou_store_room_get(struct thou_store *store, const char *room_id,
                                      struct thou_room_record *room)
 {
+    if (store->pg)
+        return thou_store_pg_room_get(store->pg, room_id, room);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = room_get(&store->reader, room_id, room);
     pthread_mutex_unlock(&store->read_lock);
@@ -779,6 +827,8 @@ enum thou_status thou_store_room_get(struct thou_store *store, const char *room_
 enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
                                              const uint8_t token_hash[THOU_HASH_LEN], char *role)
 {
+    if (store->pg)
+        return thou_store_pg_participant_role(store->pg, room_id, token_hash, role);
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *s = stmt(&store->reader, ST_ROLE_BY_TOKEN);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
@@ -800,6 +850,8 @@ enum thou_status thou_store_events_after(struct thou_store *store, const char *r
                                          int64_t after_seq, size_t limit, thou_event_visit_fn visit,
                                          void *ctx)
 {
+    if (store->pg)
+        return thou_store_pg_events_after(store->pg, room_id, role, after_seq, limit, visit, ctx);
     char role_text[2] = {role, '\0'};
     enum thou_status rc = THOU_OK;
     pthread_mutex_lock(&store->read_lock);
@@ -871,6 +923,8 @@ enum thou_status thou_store_room_create(struct thou_store *store,
                                         const struct thou_room_record *room,
                                         const uint8_t token_hash_a[THOU_HASH_LEN])
 {
+    if (store->pg)
+        return thou_store_pg_room_create(store->pg, room, token_hash_a);
     struct create_args args = {room, token_hash_a};
     return write_sync(store, create_run, &args, false);
 }
@@ -934,6 +988,8 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
                                       const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
                                       bool *again)
 {
+    if (store->pg)
+        return thou_store_pg_room_join(store->pg, room_id, token_hash_b, now_ms, again);
     struct join_args args = {room_id, token_hash_b, now_ms, false};
     enum thou_status rc = write_sync(store, join_run, &args, false);
     if (again)
@@ -961,11 +1017,23 @@ static int insert_event(struct conn *c, const char *room_id, const struct thou_e
 struct thou_room_txn {
     struct conn *conn;
     const char *room_id;
+    struct thou_store_pg_txn *pg; /* set: the update runs on PostgreSQL */
 };
+
+enum thou_status thou_store_call_update(thou_room_update_fn update, void *ctx,
+                                        struct thou_store_pg_txn *pg_txn, const char *room_id,
+                                        const struct thou_room_record *room,
+                                        struct thou_room_change *change)
+{
+    struct thou_room_txn txn = {NULL, room_id, pg_txn};
+    return update(ctx, &txn, room, change);
+}
 
 enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type, char sender,
                                      const char *question, char **data)
 {
+    if (txn->pg)
+        return thou_store_pg_txn_find(txn->pg, type, sender, question, data);
     char sender_text[2] = {sender, '\0'};
     sqlite3_stmt *s = stmt(txn->conn, ST_FIND_EVENT);
     sqlite3_bind_text(s, 1, txn->room_id, -1, SQLITE_STATIC);
@@ -1087,7 +1155,7 @@ static enum thou_status update_run(struct conn *c, void *arg)
 {
     struct update_args *a = arg;
     struct thou_room_record *room = NULL;
-    struct thou_room_txn txn = {c, a->room_id};
+    struct thou_room_txn txn = {c, a->room_id, NULL};
     enum thou_status rc = writer_room(c, a->room_id, &room);
     if (rc == THOU_OK)
         rc = a->update(a->ctx, &txn, room, a->change);
@@ -1119,6 +1187,8 @@ enum thou_status thou_store_room_update(struct thou_store *store, const char *ro
                                         thou_room_update_fn update, void *ctx,
                                         struct thou_room_change *change)
 {
+    if (store->pg)
+        return thou_store_pg_room_update(store->pg, room_id, update, ctx, change);
     struct update_args args = {room_id, update, ctx, change};
     return write_sync(store, update_run, &args, true);
 }
@@ -1150,6 +1220,10 @@ void thou_store_room_update_async(struct thou_store *store, const char *room_id,
                                   struct thou_room_change *change, thou_store_done_fn done,
                                   void *done_ctx)
 {
+    if (store->pg) {
+        thou_store_pg_room_update_async(store->pg, room_id, update, ctx, change, done, done_ctx);
+        return;
+    }
     struct async_update *a = thou_xmalloc(sizeof(*a));
     *a = (struct async_update){{room_id, update, ctx, change}, done, done_ctx};
     struct job *job = thou_xcalloc(1, sizeof(*job));
@@ -1229,6 +1303,8 @@ static enum thou_status erase_run(struct conn *c, void *arg)
 enum thou_status thou_store_room_erase(struct thou_store *store, const char *room_id,
                                        int64_t now_ms)
 {
+    if (store->pg)
+        return thou_store_pg_room_erase(store->pg, room_id, now_ms);
     struct erase_args args = {room_id, now_ms};
     return write_sync(store, erase_run, &args, false);
 }
@@ -1269,6 +1345,8 @@ static enum thou_status sweep_run(struct conn *c, void *arg)
 enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
                                   int64_t tombstone_ttl_ms, size_t *deleted)
 {
+    if (store->pg)
+        return thou_store_pg_sweep(store->pg, now_ms, tombstone_ttl_ms, deleted);
     struct sweep_args args = {now_ms, tombstone_ttl_ms, 0};
     enum thou_status rc = write_sync(store, sweep_run, &args, false);
     *deleted = rc == THOU_OK ? args.deleted : 0;

@@ -49,6 +49,12 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
 /** Wake the room's streams: events were committed. */
 void thou_hub_notify(struct thou_hub *hub, const char *room_id);
 
+/**
+ * Wake every stream: events may have been committed elsewhere that no
+ * notification announced (another instance's, while its notice was lost).
+ */
+void thou_hub_notify_all(struct thou_hub *hub);
+
 /** End the room's streams after what they have queued (the room was erased). */
 void thou_hub_close_room(struct thou_hub *hub, const char *room_id);
 

@@ -29,6 +29,9 @@ struct thou_store;
  * Open (creating if needed) thou.db in data_dir, creating data_dir itself
  * when missing, and migrate it to THOU_SCHEMA_VERSION. A database written by
  * a newer thou is refused with THOU_ESCHEMA. errbuf receives a message.
+ * data_dir may also be a store URL: "sqlite:PATH" is the directory PATH, and
+ * "postgresql://..." (or "postgres://...") opens that PostgreSQL database
+ * instead, shared with other instances (THOU_EUNAVAIL when unreachable).
  */
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen);
@@ -40,6 +43,17 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
  */
 void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
                                 void (*after)(void *), void *ctx);
+
+/**
+ * Have committed(ctx, room_id, seq) called, on a thread of the store's own,
+ * when another instance sharing the database committed events to room_id up
+ * to seq (seq < 0: it erased the room), and with room_id NULL when
+ * notifications may have been missed (every stream should re-read). Only
+ * PostgreSQL has other instances; on SQLite this does nothing.
+ */
+void thou_store_set_remote_hook(struct thou_store *store,
+                                void (*committed)(void *ctx, const char *room_id, int64_t seq),
+                                void *ctx);
 
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);

@@ -96,6 +96,7 @@ static const char *const all_settings[] = {
     "listen_address",
     "port",
     "data_dir",
+    "store_url",
     "static_dir",
     "questions_dir",
     "threads",

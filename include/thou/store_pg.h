@@ -1,0 +1,81 @@
+#pragma once
+
+#include "thou/store.h"
+
+/*
+ * The store on PostgreSQL (libpq), for several thou instances sharing one
+ * database. The public functions of store.h dispatch here when the store
+ * was opened with a postgresql:// URL; nothing else calls this module.
+ *
+ * Same guarantees as the SQLite store: a room's seq comes from a counter in
+ * the room's row, taken under that row's lock inside the event's own
+ * transaction, so it stays gap-free and totally ordered whichever instance
+ * writes; a write is acknowledged only after its commit; one writer thread
+ * per instance commits everything queued at once (group commit), each job
+ * under its own savepoint. Every commit that adds events to a room sends a
+ * NOTIFY carrying only the room id and the last seq (see
+ * thou_store_set_remote_hook).
+ */
+
+struct thou_store_pg;
+
+/** True when location names a PostgreSQL database (postgresql:// or postgres://). */
+bool thou_store_pg_is_url(const char *location);
+
+/**
+ * Connect to url, check the schema version (a newer one is refused with
+ * THOU_ESCHEMA), migrate to THOU_SCHEMA_VERSION under an advisory lock so
+ * that instances starting together migrate once, and start the writer.
+ * An unreachable database is THOU_EUNAVAIL. errbuf receives a message that
+ * never contains the URL's password.
+ */
+enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out, char *errbuf,
+                                    size_t errlen);
+void thou_store_pg_close(struct thou_store_pg *pg);
+
+void thou_store_pg_set_batch_hooks(struct thou_store_pg *pg, void (*before)(void *),
+                                   void (*after)(void *), void *ctx);
+void thou_store_pg_set_room_limits(struct thou_store_pg *pg, int64_t max_events, int64_t max_bytes);
+void thou_store_pg_set_remote_hook(struct thou_store_pg *pg,
+                                   void (*committed)(void *, const char *, int64_t), void *ctx);
+enum thou_status thou_store_pg_ping(struct thou_store_pg *pg);
+int thou_store_pg_schema_version(struct thou_store_pg *pg);
+enum thou_status thou_store_pg_room_create(struct thou_store_pg *pg,
+                                           const struct thou_room_record *room,
+                                           const uint8_t token_hash_a[THOU_HASH_LEN]);
+enum thou_status thou_store_pg_room_get(struct thou_store_pg *pg, const char *room_id,
+                                        struct thou_room_record *room);
+enum thou_status thou_store_pg_room_join(struct thou_store_pg *pg, const char *room_id,
+                                         const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
+                                         bool *again);
+enum thou_status thou_store_pg_participant_role(struct thou_store_pg *pg, const char *room_id,
+                                                const uint8_t token_hash[THOU_HASH_LEN],
+                                                char *role);
+enum thou_status thou_store_pg_room_update(struct thou_store_pg *pg, const char *room_id,
+                                           thou_room_update_fn update, void *ctx,
+                                           struct thou_room_change *change);
+void thou_store_pg_room_update_async(struct thou_store_pg *pg, const char *room_id,
+                                     thou_room_update_fn update, void *ctx,
+                                     struct thou_room_change *change, thou_store_done_fn done,
+                                     void *done_ctx);
+enum thou_status thou_store_pg_events_after(struct thou_store_pg *pg, const char *room_id,
+                                            char role, int64_t after_seq, size_t limit,
+                                            thou_event_visit_fn visit, void *ctx);
+enum thou_status thou_store_pg_room_erase(struct thou_store_pg *pg, const char *room_id,
+                                          int64_t now_ms);
+enum thou_status thou_store_pg_sweep(struct thou_store_pg *pg, int64_t now_ms,
+                                     int64_t tombstone_ttl_ms, size_t *deleted);
+
+/* The PostgreSQL side of an update's transaction (see thou_store_txn_find). */
+struct thou_store_pg_txn;
+enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,
+                                        char sender, const char *question, char **data);
+
+/**
+ * Implemented by store.c: call an update callback with a struct
+ * thou_room_txn that routes thou_store_txn_find to pg_txn.
+ */
+enum thou_status thou_store_call_update(thou_room_update_fn update, void *ctx,
+                                        struct thou_store_pg_txn *pg_txn, const char *room_id,
+                                        const struct thou_room_record *room,
+                                        struct thou_room_change *change);
