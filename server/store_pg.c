@@ -460,6 +460,7 @@ enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out,
         rc = THOU_EIO;
         goto out;
     }
+    atomic_store(&pg->writer_pid, PQbackendPID(pg->writer.pg));
     pg->thread_started = true;
 out:
     if (rc) {
@@ -1147,7 +1148,6 @@ static void *listener_main(void *arg)
                 continue;
             }
         }
-        int own_pid = atomic_load(&pg->writer_pid);
         struct pollfd fds[2] = {{PQsocket(listen.pg), POLLIN, 0}, {pg->wake_pipe[0], POLLIN, 0}};
         int64_t wait_ms = next_catch_up - clock_ms();
         int ready = poll(fds, 2, wait_ms > 0 ? (int)wait_ms : 0);
@@ -1159,6 +1159,8 @@ static void *listener_main(void *arg)
                 thou_log_warn("lost the PostgreSQL notification connection; reconnecting");
                 continue;
             }
+            /* Read after the wait: the writer sets it before its commits. */
+            int own_pid = atomic_load(&pg->writer_pid);
             PGnotify *note;
             while ((note = PQnotifies(listen.pg))) {
                 deliver_notification(pg, note, own_pid);

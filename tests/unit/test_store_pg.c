@@ -1,0 +1,603 @@
+/*
+ * The store on PostgreSQL, through the same interface as test_store.c's
+ * SQLite store, on the throwaway cluster script/test starts
+ * (THOU_TEST_PG_URL). Two store handles on one database stand for two thou
+ * instances. Without a cluster every test is skipped (exit 77).
+ */
+#include "thou/store.h"
+
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROOM_1 "room1AAAAAAAAAAAAAAAAA"
+#define ROOM_2 "room2AAAAAAAAAAAAAAAAA"
+#define NEVER  "neverAAAAAAAAAAAAAAAAA"
+
+static char url[512]; /* the test's own database */
+static struct thou_store *store, *other;
+static char errbuf[512];
+
+/* ---- the test's database ---------------------------------------------------- */
+
+static PGconn *admin_connect(const char *target)
+{
+    PGconn *conn = PQconnectdb(target);
+    ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "connect: %s", PQerrorMessage(conn));
+    return conn;
+}
+
+static void sql_on(const char *target, const char *sql)
+{
+    PGconn *conn = admin_connect(target);
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "'%s': %s", sql,
+                  PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+}
+
+static long long sql_int(const char *sql)
+{
+    PGconn *conn = admin_connect(url);
+    PGresult *res = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "'%s': %s", sql,
+                  PQerrorMessage(conn));
+    long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(conn);
+    return value;
+}
+
+/* A fresh empty database for every test. */
+static void new_database(void)
+{
+    const char *cluster = getenv("THOU_TEST_PG_URL");
+    ck_assert_ptr_nonnull(cluster);
+    static unsigned counter;
+    char name[64], sql[128];
+    snprintf(name, sizeof(name), "thou_unit_%ld_%u_%ld", (long)getpid(), counter++,
+             (long)time(NULL));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    sql_on(cluster, sql);
+    const char *slash = strrchr(cluster, '/');
+    snprintf(url, sizeof(url), "%.*s/%s", (int)(slash - cluster), cluster, name);
+}
+
+static void setup(void)
+{
+    new_database();
+    errbuf[0] = '\0';
+    ck_assert_msg(thou_store_open(url, &store, errbuf, sizeof(errbuf)) == THOU_OK, "open: %s",
+                  errbuf);
+    ck_assert_msg(thou_store_open(url, &other, errbuf, sizeof(errbuf)) == THOU_OK, "open: %s",
+                  errbuf);
+}
+
+static void teardown(void)
+{
+    thou_store_close(store);
+    thou_store_close(other);
+    store = other = NULL;
+}
+
+/* ---- helpers on the store API ------------------------------------------------- */
+
+static void hash_of(uint8_t out[THOU_HASH_LEN], unsigned seed)
+{
+    for (size_t i = 0; i < THOU_HASH_LEN; i++)
+        out[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof(seed); i++)
+        out[i] ^= (uint8_t)(seed >> (8 * i));
+}
+
+static enum thou_status create_room(struct thou_store *s, const char *id, unsigned token_seed,
+                                    int64_t expires_ms)
+{
+    struct thou_room_record room;
+    memset(&room, 0, sizeof(room));
+    snprintf(room.id, sizeof(room.id), "%s", id);
+    snprintf(room.set_id, sizeof(room.set_id), "couples-short");
+    room.set_version = 3;
+    room.state = THOU_ROOM_WAITING;
+    hash_of(room.join_verifier, 0x40);
+    room.created_ms = 1000;
+    room.expires_ms = expires_ms;
+    room.flow_json = (char *)(uintptr_t) "{\"stage\":1}";
+    uint8_t token[THOU_HASH_LEN];
+    hash_of(token, token_seed);
+    return thou_store_room_create(s, &room, token);
+}
+
+static enum thou_status join_room(struct thou_store *s, const char *id, unsigned token_seed,
+                                  bool *again)
+{
+    uint8_t token[THOU_HASH_LEN];
+    hash_of(token, token_seed);
+    return thou_store_room_join(s, id, token, 5000, again);
+}
+
+static enum thou_status append_one(struct thou_store *s, const char *id, const char *data,
+                                   int64_t *seq)
+{
+    struct thou_event_record event = {
+        .type = "note", .sender = 'A', .visible_to = 0, .data = data, .time_ms = 1234};
+    return thou_store_events_append(s, id, &event, 1, THOU_ROOM_ACTIVE, NULL, seq);
+}
+
+struct collected {
+    int64_t seqs[4096];
+    char visible[4096];
+    size_t n;
+};
+
+static bool collect(void *ctx, const struct thou_event_record *event)
+{
+    struct collected *c = ctx;
+    if (c->n < 4096) {
+        c->visible[c->n] = event->visible_to;
+        c->seqs[c->n++] = event->seq;
+    }
+    return true;
+}
+
+/* ---- opening --------------------------------------------------------------------- */
+
+START_TEST(test_open_migrates_to_current_version)
+{
+    ck_assert_int_eq(thou_store_schema_version(store), THOU_SCHEMA_VERSION);
+    ck_assert_int_eq(sql_int("SELECT version FROM thou_schema"), THOU_SCHEMA_VERSION);
+    ck_assert_int_eq(thou_store_ping(store), THOU_OK);
+}
+END_TEST
+
+START_TEST(test_newer_schema_refused)
+{
+    teardown();
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE thou_schema SET version = %d", THOU_SCHEMA_VERSION + 1);
+    sql_on(url, sql);
+    ck_assert_int_eq(thou_store_open(url, &store, errbuf, sizeof(errbuf)), THOU_ESCHEMA);
+    ck_assert_ptr_null(store);
+    ck_assert_msg(strstr(errbuf, "newer") != NULL, "%s", errbuf);
+}
+END_TEST
+
+START_TEST(test_foreign_database_refused)
+{
+    teardown();
+    new_database();
+    sql_on(url, "CREATE TABLE payroll (id integer)");
+    ck_assert_int_eq(thou_store_open(url, &store, errbuf, sizeof(errbuf)), THOU_ESCHEMA);
+    ck_assert_msg(strstr(errbuf, "not a thou database") != NULL, "%s", errbuf);
+}
+END_TEST
+
+START_TEST(test_unreachable_refused_without_password)
+{
+    teardown();
+    /* Port 1 on loopback: nothing listens there. */
+    ck_assert_int_eq(thou_store_open("postgresql://thou:s3cret-pw@127.0.0.1:1/x?connect_timeout=2",
+                                     &store, errbuf, sizeof(errbuf)),
+                     THOU_EUNAVAIL);
+    ck_assert_msg(strstr(errbuf, "cannot connect to PostgreSQL") != NULL, "%s", errbuf);
+    ck_assert_msg(strstr(errbuf, "s3cret-pw") == NULL, "the password is in '%s'", errbuf);
+}
+END_TEST
+
+/* ---- rooms, seats and events ------------------------------------------------------ */
+
+START_TEST(test_room_create_get_join)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    ck_assert_int_eq(create_room(other, ROOM_1, 7, 99999), THOU_EEXIST);
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(other, ROOM_1, &room), THOU_OK);
+    ck_assert_str_eq(room.set_id, "couples-short");
+    ck_assert_int_eq(room.state, THOU_ROOM_WAITING);
+    ck_assert_str_eq(room.flow_json, "{\"stage\":1}");
+    uint8_t verifier[THOU_HASH_LEN];
+    hash_of(verifier, 0x40);
+    ck_assert_mem_eq(room.join_verifier, verifier, THOU_HASH_LEN);
+    ck_assert(!room.b_joined);
+    thou_room_record_release(&room);
+
+    bool again = true;
+    ck_assert_int_eq(join_room(other, ROOM_1, 2, &again), THOU_OK);
+    ck_assert(!again);
+    ck_assert_int_eq(join_room(store, ROOM_1, 2, &again), THOU_OK); /* a retried join */
+    ck_assert(again);
+    ck_assert_int_eq(join_room(store, ROOM_1, 3, &again), THOU_EFULL);
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_OK);
+    ck_assert(room.b_joined);
+    ck_assert_int_eq(room.state, THOU_ROOM_ACTIVE);
+    thou_room_record_release(&room);
+
+    char role = 0;
+    uint8_t token[THOU_HASH_LEN];
+    hash_of(token, 2);
+    ck_assert_int_eq(thou_store_participant_role(store, ROOM_1, token, &role), THOU_OK);
+    ck_assert_int_eq(role, 'B');
+    hash_of(token, 3);
+    ck_assert_int_eq(thou_store_participant_role(store, ROOM_1, token, &role), THOU_EAUTH);
+    ck_assert_int_eq(thou_store_room_get(store, NEVER, &room), THOU_ENOTFOUND);
+}
+END_TEST
+
+struct join_race {
+    struct thou_store *store;
+    unsigned seed;
+    enum thou_status rc;
+};
+
+static void *join_thread(void *arg)
+{
+    struct join_race *j = arg;
+    j->rc = join_room(j->store, ROOM_1, j->seed, NULL);
+    return NULL;
+}
+
+/* Sixteen joins with different tokens through two instances: one seat. */
+START_TEST(test_concurrent_joins_take_one_seat)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    struct join_race joins[16];
+    pthread_t threads[16];
+    for (unsigned i = 0; i < 16; i++) {
+        joins[i] = (struct join_race){i % 2 ? other : store, 100 + i, THOU_EIO};
+        pthread_create(&threads[i], NULL, join_thread, &joins[i]);
+    }
+    int seated = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(joins[i].rc == THOU_OK || joins[i].rc == THOU_EFULL, "join %u: %d", i,
+                      joins[i].rc);
+        seated += joins[i].rc == THOU_OK;
+    }
+    ck_assert_int_eq(seated, 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM participants"), 2);
+}
+END_TEST
+
+struct appender {
+    struct thou_store *store;
+    int count;
+    int64_t seqs[200];
+    enum thou_status rc;
+};
+
+static void *append_thread(void *arg)
+{
+    struct appender *a = arg;
+    a->rc = THOU_OK;
+    for (int i = 0; i < a->count && a->rc == THOU_OK; i++)
+        a->rc = append_one(a->store, ROOM_1, "{\"n\":1}", &a->seqs[i]);
+    return NULL;
+}
+
+/* Writers on two instances at once: seqs 1..N, each once, in commit order. */
+START_TEST(test_concurrent_appends_gap_free_across_instances)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    enum { THREADS = 8, EACH = 100 };
+    struct appender appenders[THREADS];
+    pthread_t threads[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        appenders[i] = (struct appender){.store = i % 2 ? other : store, .count = EACH};
+        pthread_create(&threads[i], NULL, append_thread, &appenders[i]);
+    }
+    static bool seen[THREADS * EACH + 1];
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(appenders[i].rc, THOU_OK);
+        for (int k = 0; k < EACH; k++) {
+            int64_t seq = appenders[i].seqs[k];
+            ck_assert(seq >= 1 && seq <= THREADS * EACH);
+            ck_assert_msg(!seen[seq], "seq %lld twice", (long long)seq);
+            seen[seq] = true;
+            /* One writer's own events are in the order it wrote them. */
+            if (k)
+                ck_assert(seq > appenders[i].seqs[k - 1]);
+        }
+    }
+    static struct collected got;
+    memset(&got, 0, sizeof(got));
+    ck_assert_int_eq(thou_store_events_after(other, ROOM_1, 'B', 0, 4096, collect, &got), THOU_OK);
+    ck_assert_uint_eq(got.n, THREADS * EACH);
+    for (size_t i = 0; i < got.n; i++)
+        ck_assert_int_eq(got.seqs[i], (int64_t)i + 1);
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_OK);
+    ck_assert_int_eq(room.last_seq, THREADS * EACH);
+    thou_room_record_release(&room);
+}
+END_TEST
+
+START_TEST(test_visibility_and_limit)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    struct thou_event_record events[3] = {
+        {.type = "a", .sender = 'A', .visible_to = 0, .data = "{}", .time_ms = 1},
+        {.type = "b", .sender = 'A', .visible_to = 'A', .data = "{}", .time_ms = 1},
+        {.type = "c", .sender = 'B', .visible_to = 'B', .data = "{}", .time_ms = 1},
+    };
+    int64_t seqs[3];
+    ck_assert_int_eq(
+        thou_store_events_append(store, ROOM_1, events, 3, THOU_ROOM_ACTIVE, NULL, seqs), THOU_OK);
+    ck_assert_int_eq(seqs[2], 3);
+    struct collected got = {0};
+    ck_assert_int_eq(thou_store_events_after(store, ROOM_1, 'B', 0, 10, collect, &got), THOU_OK);
+    ck_assert_uint_eq(got.n, 2);
+    ck_assert_int_eq(got.seqs[0], 1);
+    ck_assert_int_eq(got.seqs[1], 3);
+    memset(&got, 0, sizeof(got));
+    ck_assert_int_eq(thou_store_events_after(store, ROOM_1, 'A', 0, 1, collect, &got), THOU_OK);
+    ck_assert_uint_eq(got.n, 1);
+}
+END_TEST
+
+/* Finds the newest event of a type by sender, optionally naming a question. */
+static enum thou_status find_update(void *ctx, struct thou_room_txn *txn,
+                                    const struct thou_room_record *room,
+                                    struct thou_room_change *change)
+{
+    char **found = ctx;
+    enum thou_status rc = thou_store_txn_find(txn, "answer", 'A', "q2", found);
+    change->n_events = 0;
+    change->new_state = room->state;
+    return rc;
+}
+
+START_TEST(test_txn_find)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    struct thou_event_record events[3] = {
+        {.type = "answer", .sender = 'A', .data = "{\"question\":\"q2\",\"n\":1}", .time_ms = 1},
+        {.type = "answer", .sender = 'A', .data = "{\"question\":\"q2\",\"n\":2}", .time_ms = 1},
+        {.type = "answer", .sender = 'A', .data = "{\"question\":\"q3\",\"n\":3}", .time_ms = 1},
+    };
+    int64_t seqs[3];
+    ck_assert_int_eq(
+        thou_store_events_append(store, ROOM_1, events, 3, THOU_ROOM_ACTIVE, NULL, seqs), THOU_OK);
+    char *found = NULL;
+    struct thou_room_change change = {0};
+    ck_assert_int_eq(thou_store_room_update(other, ROOM_1, find_update, &found, &change), THOU_OK);
+    ck_assert_str_eq(found, "{\"question\":\"q2\",\"n\":2}");
+    free(found);
+}
+END_TEST
+
+START_TEST(test_limits_and_ended_rooms)
+{
+    thou_store_set_room_limits(store, 2, 0);
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    int64_t seq;
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_OK);
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_OK);
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_ELIMIT);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM events"), 2);
+
+    ck_assert_int_eq(create_room(store, ROOM_2, 2, 99999), THOU_OK);
+    struct thou_event_record end = {.type = "end", .sender = 'A', .data = "{}", .time_ms = 1};
+    ck_assert_int_eq(thou_store_events_append(store, ROOM_2, &end, 1, THOU_ROOM_ENDED, NULL, &seq),
+                     THOU_OK);
+    ck_assert_int_eq(append_one(other, ROOM_2, "{}", &seq), THOU_ECONFLICT);
+    ck_assert_int_eq(append_one(other, NEVER, "{}", &seq), THOU_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_erase_and_sweep)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    ck_assert_int_eq(create_room(store, ROOM_2, 2, 500), THOU_OK);
+    int64_t seq;
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_OK);
+    ck_assert_int_eq(thou_store_room_erase(other, ROOM_1, 2000), THOU_OK);
+    ck_assert_int_eq(thou_store_room_erase(other, ROOM_1, 2000), THOU_EGONE);
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_EGONE);
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_EGONE);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM events"), 0);
+
+    size_t deleted = 0;
+    ck_assert_int_eq(thou_store_sweep(store, 1000, 100000, &deleted), THOU_OK);
+    ck_assert_uint_eq(deleted, 1);
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_2, &room), THOU_EGONE);
+    /* Tombstones older than their time to live go too. */
+    ck_assert_int_eq(thou_store_sweep(store, 1000000, 1000, &deleted), THOU_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM tombstones"), 0);
+}
+END_TEST
+
+/* ---- group commit ----------------------------------------------------------------- */
+
+struct async_job {
+    struct thou_room_change change;
+    struct thou_event_record event;
+    atomic_int *done;
+    enum thou_status status;
+};
+
+static enum thou_status async_update(void *ctx, struct thou_room_txn *txn,
+                                     const struct thou_room_record *room,
+                                     struct thou_room_change *change)
+{
+    struct async_job *job = ctx;
+    change->events[0] = job->event;
+    change->n_events = 1;
+    change->new_state = THOU_ROOM_ACTIVE;
+    return THOU_OK;
+}
+
+static void async_done(void *ctx, enum thou_status status)
+{
+    struct async_job *job = ctx;
+    job->status = status;
+    atomic_fetch_add(job->done, 1);
+}
+
+static int batches;
+static void count_batch(void *ctx)
+{
+    (void)ctx;
+    batches++;
+}
+
+/* Many asynchronous updates queued at once commit in fewer transactions. */
+START_TEST(test_async_updates_group_commit)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    batches = 0;
+    thou_store_set_batch_hooks(store, count_batch, NULL, NULL);
+    enum { N = 300 };
+    static struct async_job jobs[N];
+    atomic_int done = 0;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct async_job){.event = {.type = "note", .sender = 'A', .data = "{}"},
+                                     .done = &done,
+                                     .status = THOU_EIO};
+        thou_store_room_update_async(store, ROOM_1, async_update, &jobs[i], &jobs[i].change,
+                                     async_done, &jobs[i]);
+    }
+    for (int wait = 0; atomic_load(&done) < N && wait < 3000; wait++)
+        usleep(10000);
+    ck_assert_int_eq(atomic_load(&done), N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(jobs[i].status, THOU_OK);
+        ck_assert_int_eq(jobs[i].change.seqs[0], i + 1); /* queue order is seq order */
+    }
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM events"), N);
+    ck_assert_msg(batches < N, "%d commits for %d updates", batches, N);
+}
+END_TEST
+
+/* ---- across instances --------------------------------------------------------------- */
+
+static pthread_mutex_t heard_lock = PTHREAD_MUTEX_INITIALIZER;
+static char heard_room[64];
+static int64_t heard_seq;
+static int heard_count;
+
+static void heard(void *ctx, const char *room_id, int64_t seq)
+{
+    (void)ctx;
+    if (!room_id)
+        return; /* a periodic catch-up */
+    pthread_mutex_lock(&heard_lock);
+    snprintf(heard_room, sizeof(heard_room), "%s", room_id);
+    heard_seq = seq;
+    heard_count++;
+    pthread_mutex_unlock(&heard_lock);
+}
+
+static int64_t wait_heard(int64_t seq)
+{
+    int64_t got = 0;
+    for (int wait = 0; wait < 500; wait++) {
+        pthread_mutex_lock(&heard_lock);
+        got = heard_seq;
+        pthread_mutex_unlock(&heard_lock);
+        if (got == seq)
+            break;
+        usleep(10000);
+    }
+    return got;
+}
+
+/* A commit on one instance reaches the other as room id and seq, never content. */
+START_TEST(test_commits_are_announced_to_other_instances)
+{
+    heard_count = 0;
+    heard_seq = 0;
+    thou_store_set_remote_hook(other, heard, NULL);
+    thou_store_set_remote_hook(store, heard, NULL);
+    usleep(300 * 1000); /* the listeners connect */
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    int64_t seq;
+    ck_assert_int_eq(append_one(store, ROOM_1, "{\"secret\":1}", &seq), THOU_OK);
+    ck_assert_int_eq(append_one(store, ROOM_1, "{\"secret\":2}", &seq), THOU_OK);
+    ck_assert_int_eq(wait_heard(2), 2);
+    pthread_mutex_lock(&heard_lock);
+    ck_assert_str_eq(heard_room, ROOM_1);
+    /* Only the other instance heard: the writer's own instance skips its commits. */
+    int count = heard_count;
+    pthread_mutex_unlock(&heard_lock);
+    ck_assert_int_eq(count, 2);
+    /* An erase is announced with seq -1. */
+    ck_assert_int_eq(thou_store_room_erase(store, ROOM_1, 5000), THOU_OK);
+    ck_assert_int_eq(wait_heard(-1), -1);
+}
+END_TEST
+
+/* The database drops the store's connections: requests fail as unavailable,
+ * store nothing half-done, and the store reconnects by itself. */
+START_TEST(test_lost_connection_reconnects)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    int64_t seq;
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_OK);
+    sql_on(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    usleep(100 * 1000);
+    enum thou_status first = append_one(store, ROOM_1, "{}", &seq);
+    ck_assert_msg(first == THOU_EUNAVAIL || first == THOU_OK, "first write: %d", first);
+    struct thou_room_record room;
+    enum thou_status read = thou_store_room_get(store, ROOM_1, &room);
+    ck_assert_msg(read == THOU_EUNAVAIL || read == THOU_OK, "first read: %d", read);
+    thou_room_record_release(&room);
+    /* Reconnected: both work again, and the seqs have no gap. */
+    ck_assert_int_eq(append_one(store, ROOM_1, "{}", &seq), THOU_OK);
+    ck_assert_int_eq(seq, first == THOU_OK ? 3 : 2);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM events"), seq);
+    ck_assert_int_eq(thou_store_room_get(store, ROOM_1, &room), THOU_OK);
+    ck_assert_int_eq(room.last_seq, seq);
+    thou_room_record_release(&room);
+    ck_assert_int_eq(thou_store_ping(store), THOU_OK);
+}
+END_TEST
+
+static Suite *store_pg_suite(void)
+{
+    Suite *s = suite_create("store_pg");
+    TCase *tc = tcase_create("postgresql");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_open_migrates_to_current_version);
+    tcase_add_test(tc, test_newer_schema_refused);
+    tcase_add_test(tc, test_foreign_database_refused);
+    tcase_add_test(tc, test_unreachable_refused_without_password);
+    tcase_add_test(tc, test_room_create_get_join);
+    tcase_add_test(tc, test_concurrent_joins_take_one_seat);
+    tcase_add_test(tc, test_concurrent_appends_gap_free_across_instances);
+    tcase_add_test(tc, test_visibility_and_limit);
+    tcase_add_test(tc, test_txn_find);
+    tcase_add_test(tc, test_limits_and_ended_rooms);
+    tcase_add_test(tc, test_erase_and_sweep);
+    tcase_add_test(tc, test_async_updates_group_commit);
+    tcase_add_test(tc, test_commits_are_announced_to_other_instances);
+    tcase_add_test(tc, test_lost_connection_reconnects);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (!getenv("THOU_TEST_PG_URL") || !*getenv("THOU_TEST_PG_URL")) {
+        printf("THOU_TEST_PG_URL is not set: no PostgreSQL cluster (script/test starts one); "
+               "skipped\n");
+        return 77;
+    }
+    SRunner *runner = srunner_create(store_pg_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
