@@ -156,6 +156,7 @@ struct conn {
     PGconn *pg;
     bool ready; /* connected and prepared */
     char sqlstate[6];
+    const char *retry_url; /* set: one statement at a time, retried once on a new connection */
 };
 
 struct job {
@@ -288,6 +289,18 @@ static PGresult *run(struct conn *c, enum stmt_id id, int n, const char *const *
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;
+    /* A read on a connection that died while idle (the database restarted,
+     * a proxy dropped it) did nothing: ask again on a new one. */
+    if (c->retry_url && PQstatus(c->pg) != CONNECTION_OK) {
+        PQclear(res);
+        c->ready = false;
+        if (!conn_usable(c, c->retry_url))
+            return NULL;
+        res = PQexecPrepared(c->pg, name, n, values, lengths, binary, 0);
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+            return res;
+    }
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
     if (PQstatus(c->pg) != CONNECTION_OK)
@@ -453,6 +466,7 @@ enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out,
         rc = conn_connect(&pg->writer, url, true, errbuf, errlen);
     if (rc == THOU_OK)
         rc = conn_connect(&pg->reader, url, true, errbuf, errlen);
+    pg->reader.retry_url = pg->url;
     if (rc)
         goto out;
     if (pthread_create(&pg->thread, NULL, writer_main, pg) != 0) {
@@ -571,6 +585,9 @@ static void run_batch(struct thou_store_pg *pg, struct job *batch)
 {
     struct conn *c = &pg->writer;
     bool open = conn_usable(c, pg->url) && command(c, "BEGIN");
+    /* Dead since the last batch, with nothing of this one sent: reconnect. */
+    if (!open && !c->ready && conn_usable(c, pg->url))
+        open = command(c, "BEGIN");
     if (open)
         atomic_store(&pg->writer_pid, PQbackendPID(c->pg));
     for (struct job *job = batch; job; job = job->next)
