@@ -563,6 +563,16 @@ void thou_store_set_remote_hook(struct thou_store *store,
         thou_store_pg_set_remote_hook(store->pg, committed, ctx);
 }
 
+enum thou_status thou_store_rate_take(struct thou_store *store, const char *name, const char *key,
+                                      double per_second, unsigned burst, bool consume,
+                                      int64_t now_ms, unsigned *retry_after_s)
+{
+    if (store->pg)
+        return thou_store_pg_rate_take(store->pg, name, key, per_second, burst, consume, now_ms,
+                                       retry_after_s);
+    return THOU_EUNAVAIL; /* one instance: its own limiter decides */
+}
+
 int thou_store_schema_version(struct thou_store *store)
 {
     if (store->pg)

@@ -61,6 +61,15 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE tombstones ("
     "  room_id text PRIMARY KEY,"
     "  gone_ms bigint NOT NULL"
+    ");"
+    /* Rate limits shared by the instances (thou_store_rate_take). Unlogged:
+     * a crash of the database forgets them, as a restart of one instance
+     * forgets its own, and they cost no WAL. */
+    "CREATE UNLOGGED TABLE rate_buckets ("
+    "  bucket text PRIMARY KEY,"
+    "  tokens double precision NOT NULL,"
+    "  updated_ms bigint NOT NULL,"
+    "  allowed boolean NOT NULL"
     ");",
 };
 #define N_PG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -77,7 +86,8 @@ _Static_assert(N_PG_MIGRATIONS == THOU_SCHEMA_VERSION,
 #define CATCH_UP_MS 10000
 #define MAX_BATCH   512
 /* A job that lost a deadlock between two instances' batches runs again. */
-#define DEADLOCK_RETRIES 5
+#define DEADLOCK_RETRIES    5
+#define RATE_BUCKET_IDLE_MS (7LL * 24 * 3600 * 1000)
 
 enum stmt_id {
     ST_PING,
@@ -98,6 +108,8 @@ enum stmt_id {
     ST_EXPIRED_DELETE,
     ST_TOMBSTONE_SWEEP,
     ST_FIND_EVENT,
+    ST_RATE_TAKE,
+    ST_RATE_SWEEP,
     ST_COUNT
 };
 
@@ -149,6 +161,21 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FIND_EVENT] = "SELECT data FROM events WHERE room_id = $1 AND type = $2 AND sender = $3"
                       " AND ($4::text IS NULL OR (data::json)->>'question' = $4)"
                       " ORDER BY seq DESC LIMIT 1",
+    /* One statement, under the bucket's row lock: refill, then take a token
+     * if one is there ($5: take; false only looks). Returns the verdict and
+     * the tokens left. $2 per ms, $3 burst, $4 now. */
+    [ST_RATE_TAKE] =
+        "INSERT INTO rate_buckets AS b (bucket, tokens, updated_ms, allowed)"
+        " VALUES ($1, $3::float8 - CASE WHEN $5::bool THEN 1 ELSE 0 END, $4, true)"
+        " ON CONFLICT (bucket) DO UPDATE SET"
+        " tokens = LEAST($3::float8, b.tokens + GREATEST($4 - b.updated_ms, 0) * $2::float8)"
+        "   - CASE WHEN $5::bool AND LEAST($3::float8, b.tokens + GREATEST($4 - b.updated_ms, 0)"
+        "   * $2::float8) >= 1 THEN 1 ELSE 0 END,"
+        " updated_ms = GREATEST($4, b.updated_ms),"
+        " allowed = LEAST($3::float8, b.tokens + GREATEST($4 - b.updated_ms, 0) * $2::float8) >= 1"
+        " RETURNING allowed, tokens",
+    /* Buckets full again are the same as no bucket. */
+    [ST_RATE_SWEEP] = "DELETE FROM rate_buckets WHERE updated_ms < $1",
 };
 
 /* One libpq connection with its statements prepared. */
@@ -1102,6 +1129,14 @@ static enum thou_status sweep_run(struct thou_store_pg *pg, void *arg)
     const char *values[] = {cutoff_text};
     PGresult *res = run(c, ST_TOMBSTONE_SWEEP, 1, values, NULL, NULL);
     PQclear(res);
+    if (!res)
+        return failure(c);
+    /* A bucket untouched for a week has refilled for any limit thou has. */
+    char idle_text[24];
+    snprintf(idle_text, sizeof(idle_text), "%lld", (long long)(a->now_ms - RATE_BUCKET_IDLE_MS));
+    const char *idle_values[] = {idle_text};
+    res = run(c, ST_RATE_SWEEP, 1, idle_values, NULL, NULL);
+    PQclear(res);
     return res ? THOU_OK : failure(c);
 }
 
@@ -1112,6 +1147,37 @@ enum thou_status thou_store_pg_sweep(struct thou_store_pg *pg, int64_t now_ms,
     enum thou_status rc = write_sync(pg, sweep_run, &args);
     *deleted = rc == THOU_OK ? args.deleted : 0;
     return rc;
+}
+
+/* ---- rate limits shared by the instances ------------------------------------ */
+
+enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *name,
+                                         const char *key, double per_second, unsigned burst,
+                                         bool consume, int64_t now_ms, unsigned *retry_after_s)
+{
+    char bucket[160], per_ms[40], burst_text[16], now_text[24];
+    snprintf(bucket, sizeof(bucket), "%s:%s", name, key);
+    snprintf(per_ms, sizeof(per_ms), "%.17g", per_second / 1000.0);
+    snprintf(burst_text, sizeof(burst_text), "%u", burst);
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now_ms);
+    const char *values[] = {bucket, per_ms, burst_text, now_text, consume ? "true" : "false"};
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return THOU_EUNAVAIL;
+    PGresult *res = run(c, ST_RATE_TAKE, 5, values, NULL, NULL);
+    reader_give(pg);
+    if (!res)
+        return THOU_EUNAVAIL;
+    bool allowed = PQgetvalue(res, 0, 0)[0] == 't';
+    double tokens = strtod(PQgetvalue(res, 0, 1), NULL);
+    PQclear(res);
+    if (allowed)
+        return THOU_OK;
+    if (retry_after_s) {
+        double wait_s = per_second > 0 ? (1.0 - tokens) / per_second : 1.0;
+        *retry_after_s = wait_s > 1.0 ? (unsigned)(wait_s + 0.999) : 1;
+    }
+    return THOU_ERATE;
 }
 
 /* ---- listening for other instances' commits -------------------------------- */

@@ -55,6 +55,18 @@ void thou_store_set_remote_hook(struct thou_store *store,
                                 void (*committed)(void *ctx, const char *room_id, int64_t seq),
                                 void *ctx);
 
+/**
+ * A token bucket kept in the database, so that every instance sharing it
+ * counts against one limit: refill bucket (name + key) at per_second up to
+ * burst, then take a token when consume and one is there. THOU_OK: allowed;
+ * THOU_ERATE: refused, *retry_after_s says when the next token is due;
+ * THOU_EUNAVAIL when the store keeps no shared buckets (SQLite: one
+ * instance) or cannot answer now.
+ */
+enum thou_status thou_store_rate_take(struct thou_store *store, const char *name, const char *key,
+                                      double per_second, unsigned burst, bool consume,
+                                      int64_t now_ms, unsigned *retry_after_s);
+
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 

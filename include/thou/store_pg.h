@@ -66,6 +66,10 @@ enum thou_status thou_store_pg_room_erase(struct thou_store_pg *pg, const char *
 enum thou_status thou_store_pg_sweep(struct thou_store_pg *pg, int64_t now_ms,
                                      int64_t tombstone_ttl_ms, size_t *deleted);
 
+enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *name,
+                                         const char *key, double per_second, unsigned burst,
+                                         bool consume, int64_t now_ms, unsigned *retry_after_s);
+
 /* The PostgreSQL side of an update's transaction (see thou_store_txn_find). */
 struct thou_store_pg_txn;
 enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,

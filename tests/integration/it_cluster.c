@@ -427,6 +427,39 @@ START_TEST(missed_and_stray_notifications)
 }
 END_TEST
 
+/* The event limit counts a participant's events on every instance together. */
+START_TEST(event_limit_is_shared_by_the_instances)
+{
+    /* This test's own pair of instances, with a small burst. */
+    static const char *const slow[] = {"--events-per-s", "1", "--events-burst", "4", NULL};
+    proc_cleanup(&two);
+    proc_cleanup(&one);
+    pg_new_database(store_url, sizeof(store_url));
+    proc_start_on(&one, store_url, slow);
+    proc_start_on(&two, store_url, slow);
+    struct test_pair pair;
+    split_pair(&pair);
+    post_ok(one.port, &pair, pair.token_a, "key", 0);
+    post_ok(two.port, &pair, pair.token_b, "key", 0);
+    post_ok(two.port, &pair, pair.token_a, "confirm", 0);
+    post_ok(one.port, &pair, pair.token_b, "confirm", 0);
+    /* A has two of its burst of 4 left, plus one a second. Twelve notes as
+     * fast as they go, alternating instances: each instance alone would
+     * accept at least 2 more (6 in all, twice that had each its own bucket). */
+    long long start = now_ms();
+    int accepted = 0, refused = 0;
+    for (unsigned i = 0; i < 12; i++) {
+        long long seq = post_event(i % 2 ? two.port : one.port, &pair, pair.token_a, "note", i + 1);
+        ck_assert_msg(seq > 0 || seq == -429, "note %u: %lld", i, seq);
+        accepted += seq > 0;
+        refused += seq == -429;
+    }
+    long long elapsed = now_ms() - start;
+    ck_assert_int_gt(refused, 0);
+    ck_assert_msg(accepted <= 2 + elapsed / 1000 + 1, "%d accepted in %lld ms", accepted, elapsed);
+}
+END_TEST
+
 /* ---- bad store URLs ----------------------------------------------------------------- */
 
 START_TEST(bad_store_urls_exit_clearly)
@@ -480,6 +513,7 @@ int main(void)
     tcase_add_test(tc, killed_instance_loses_nothing_acknowledged);
     tcase_add_test(tc, lost_database_connection_answers_503_then_heals);
     tcase_add_test(tc, missed_and_stray_notifications);
+    tcase_add_test(tc, event_limit_is_shared_by_the_instances);
     suite_add_tcase(suite, tc);
     TCase *urls = tcase_create("store urls");
     tcase_set_timeout(urls, 60);

@@ -479,6 +479,33 @@ START_TEST(test_async_updates_group_commit)
 }
 END_TEST
 
+/* One bucket for both instances: what one takes, the other cannot. */
+START_TEST(test_rate_buckets_are_shared)
+{
+    unsigned retry = 0;
+    const int64_t t0 = 1000000;
+    ck_assert_int_eq(thou_store_rate_take(store, "events", "k", 0.5, 3, true, t0, &retry), THOU_OK);
+    ck_assert_int_eq(thou_store_rate_take(other, "events", "k", 0.5, 3, true, t0, &retry), THOU_OK);
+    /* Looking takes nothing. */
+    ck_assert_int_eq(thou_store_rate_take(other, "events", "k", 0.5, 3, false, t0, &retry),
+                     THOU_OK);
+    ck_assert_int_eq(thou_store_rate_take(store, "events", "k", 0.5, 3, true, t0, &retry), THOU_OK);
+    ck_assert_int_eq(thou_store_rate_take(other, "events", "k", 0.5, 3, true, t0, &retry),
+                     THOU_ERATE);
+    ck_assert_uint_eq(retry, 2); /* one token at 0.5 a second */
+    ck_assert_int_eq(thou_store_rate_take(store, "events", "k", 0.5, 3, false, t0, &retry),
+                     THOU_ERATE);
+    /* Other keys and other limits have buckets of their own. */
+    ck_assert_int_eq(thou_store_rate_take(store, "events", "j", 0.5, 3, true, t0, &retry), THOU_OK);
+    ck_assert_int_eq(thou_store_rate_take(store, "joins", "k", 0.5, 3, true, t0, &retry), THOU_OK);
+    /* Two seconds later one token is back, for whichever instance asks. */
+    ck_assert_int_eq(thou_store_rate_take(other, "events", "k", 0.5, 3, true, t0 + 2000, &retry),
+                     THOU_OK);
+    ck_assert_int_eq(thou_store_rate_take(store, "events", "k", 0.5, 3, true, t0 + 2000, &retry),
+                     THOU_ERATE);
+}
+END_TEST
+
 /* ---- across instances --------------------------------------------------------------- */
 
 static pthread_mutex_t heard_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -582,6 +609,7 @@ static Suite *store_pg_suite(void)
     tcase_add_test(tc, test_limits_and_ended_rooms);
     tcase_add_test(tc, test_erase_and_sweep);
     tcase_add_test(tc, test_async_updates_group_commit);
+    tcase_add_test(tc, test_rate_buckets_are_shared);
     tcase_add_test(tc, test_commits_are_announced_to_other_instances);
     tcase_add_test(tc, test_lost_connection_reconnects);
     suite_add_tcase(s, tc);
