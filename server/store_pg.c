@@ -88,6 +88,7 @@ _Static_assert(N_PG_MIGRATIONS == THOU_SCHEMA_VERSION,
 /* A job that lost a deadlock between two instances' batches runs again. */
 #define DEADLOCK_RETRIES    5
 #define RATE_BUCKET_IDLE_MS (7LL * 24 * 3600 * 1000)
+#define N_READERS           4
 
 enum stmt_id {
     ST_PING,
@@ -199,8 +200,11 @@ struct job {
 struct thou_store_pg {
     char *url;
     struct conn writer; /* writer thread only (and open/close) */
-    struct conn reader; /* request threads, under read_lock */
-    pthread_mutex_t read_lock;
+    /* Reads from request threads, each connection under its lock: a read
+     * waits for the database's answer, so one connection would queue them. */
+    struct conn readers[N_READERS];
+    pthread_mutex_t reader_locks[N_READERS];
+    atomic_uint next_reader;
     int64_t max_events, max_bytes;
 
     pthread_t thread;
@@ -481,7 +485,8 @@ enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out,
     struct thou_store_pg *pg = thou_xcalloc(1, sizeof(*pg));
     pg->url = thou_xstrdup(url);
     pg->wake_pipe[0] = pg->wake_pipe[1] = -1;
-    pthread_mutex_init(&pg->read_lock, NULL);
+    for (int i = 0; i < N_READERS; i++)
+        pthread_mutex_init(&pg->reader_locks[i], NULL);
     pthread_mutex_init(&pg->queue_lock, NULL);
     pthread_cond_init(&pg->work_cond, NULL);
     pthread_cond_init(&pg->done_cond, NULL);
@@ -491,9 +496,11 @@ enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out,
         rc = migrate(&pg->writer, &version, errbuf, errlen);
     if (rc == THOU_OK)
         rc = conn_connect(&pg->writer, url, true, errbuf, errlen);
-    if (rc == THOU_OK)
-        rc = conn_connect(&pg->reader, url, true, errbuf, errlen);
-    pg->reader.retry_url = pg->url;
+    for (int i = 0; i < N_READERS; i++) {
+        if (rc == THOU_OK)
+            rc = conn_connect(&pg->readers[i], url, true, errbuf, errlen);
+        pg->readers[i].retry_url = pg->url;
+    }
     if (rc)
         goto out;
     if (pthread_create(&pg->thread, NULL, writer_main, pg) != 0) {
@@ -534,11 +541,13 @@ void thou_store_pg_close(struct thou_store_pg *pg)
         pthread_mutex_unlock(&pg->queue_lock);
         pthread_join(pg->thread, NULL);
     }
-    if (pg->reader.pg)
-        PQfinish(pg->reader.pg);
+    for (int i = 0; i < N_READERS; i++)
+        if (pg->readers[i].pg)
+            PQfinish(pg->readers[i].pg);
     if (pg->writer.pg)
         PQfinish(pg->writer.pg);
-    pthread_mutex_destroy(&pg->read_lock);
+    for (int i = 0; i < N_READERS; i++)
+        pthread_mutex_destroy(&pg->reader_locks[i]);
     pthread_mutex_destroy(&pg->queue_lock);
     pthread_cond_destroy(&pg->work_cond);
     pthread_cond_destroy(&pg->done_cond);
@@ -754,19 +763,30 @@ static enum thou_status room_read(struct conn *c, const char *room_id, bool lock
     return THOU_OK;
 }
 
-/* Reads take the reader connection, reconnecting it when it broke. */
+/* A read takes a free reader connection (else waits for one), reconnecting
+ * it when it broke. NULL when the database cannot be reached. */
 static struct conn *reader_take(struct thou_store_pg *pg)
 {
-    pthread_mutex_lock(&pg->read_lock);
-    if (conn_usable(&pg->reader, pg->url))
-        return &pg->reader;
-    pthread_mutex_unlock(&pg->read_lock);
+    unsigned start = atomic_fetch_add(&pg->next_reader, 1);
+    int taken = -1;
+    for (int i = 0; i < N_READERS && taken < 0; i++) {
+        int k = (int)((start + (unsigned)i) % N_READERS);
+        if (pthread_mutex_trylock(&pg->reader_locks[k]) == 0)
+            taken = k;
+    }
+    if (taken < 0) {
+        taken = (int)(start % N_READERS);
+        pthread_mutex_lock(&pg->reader_locks[taken]);
+    }
+    if (conn_usable(&pg->readers[taken], pg->url))
+        return &pg->readers[taken];
+    pthread_mutex_unlock(&pg->reader_locks[taken]);
     return NULL;
 }
 
-static void reader_give(struct thou_store_pg *pg)
+static void reader_give(struct thou_store_pg *pg, struct conn *c)
 {
-    pthread_mutex_unlock(&pg->read_lock);
+    pthread_mutex_unlock(&pg->reader_locks[c - pg->readers]);
 }
 
 enum thou_status thou_store_pg_ping(struct thou_store_pg *pg)
@@ -775,7 +795,7 @@ enum thou_status thou_store_pg_ping(struct thou_store_pg *pg)
     if (!c)
         return THOU_EUNAVAIL;
     PGresult *res = run(c, ST_PING, 0, NULL, NULL, NULL);
-    reader_give(pg);
+    reader_give(pg, c);
     PQclear(res);
     return res ? THOU_OK : THOU_EUNAVAIL;
 }
@@ -789,7 +809,7 @@ enum thou_status thou_store_pg_room_get(struct thou_store_pg *pg, const char *ro
         return THOU_EUNAVAIL;
     }
     enum thou_status rc = room_read(c, room_id, false, room, NULL);
-    reader_give(pg);
+    reader_give(pg, c);
     return rc;
 }
 
@@ -811,7 +831,7 @@ enum thou_status thou_store_pg_participant_role(struct thou_store_pg *pg, const 
         rc = THOU_OK;
     }
     PQclear(res);
-    reader_give(pg);
+    reader_give(pg, c);
     return rc;
 }
 
@@ -829,7 +849,7 @@ enum thou_status thou_store_pg_events_after(struct thou_store_pg *pg, const char
     const char *values[] = {room_id, after_text, role_text, limit_text};
     PGresult *res = run(c, ST_EVENTS_AFTER, 4, values, NULL, NULL);
     /* The rows are in memory: visit them without holding the connection. */
-    reader_give(pg);
+    reader_give(pg, c);
     if (!res)
         return THOU_EUNAVAIL;
     int rows = PQntuples(res);
@@ -1165,7 +1185,7 @@ enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *n
     if (!c)
         return THOU_EUNAVAIL;
     PGresult *res = run(c, ST_RATE_TAKE, 5, values, NULL, NULL);
-    reader_give(pg);
+    reader_give(pg, c);
     if (!res)
         return THOU_EUNAVAIL;
     bool allowed = PQgetvalue(res, 0, 0)[0] == 't';
