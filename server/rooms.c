@@ -807,6 +807,7 @@ static enum thou_status add_reveal(struct post_ctx *post, struct thou_room_txn *
         json_object_set_new(answers, key, reveal_entry(post->data[0]));
     }
     json_t *fields = json_pack("{s:s,s:o}", "question", question, "answers", answers);
+    free(post->data[1]); /* a store may run the update again (a retried deadlock) */
     post->data[1] = event_data("reveal", post->role, post->time_ms, fields);
     json_decref(fields);
     change->events[1] = (struct thou_event_record){
@@ -848,6 +849,7 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
             return rc;
     }
     json_t *json = thou_flow_state_to_json(plan, &state);
+    free(post->flow_json); /* a store may run the update again (a retried deadlock) */
     post->flow_json = json_dumps(json, JSON_COMPACT);
     json_decref(json);
     change->flow_json = post->flow_json;

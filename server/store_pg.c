@@ -1,4 +1,5 @@
 #include "thou/store_pg.h"
+#include "thou/buf.h"
 #include "thou/log.h"
 #include "thou/mem.h"
 
@@ -111,6 +112,7 @@ enum stmt_id {
     ST_FIND_EVENT,
     ST_RATE_TAKE,
     ST_RATE_SWEEP,
+    ST_LOCK_ROOMS,
     ST_COUNT
 };
 
@@ -177,6 +179,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         " RETURNING allowed, tokens",
     /* Buckets full again are the same as no bucket. */
     [ST_RATE_SWEEP] = "DELETE FROM rate_buckets WHERE updated_ms < $1",
+    /* Rows are locked as the sort hands them out: in id order. */
+    [ST_LOCK_ROOMS] = "SELECT id FROM rooms WHERE id = ANY ($1::text[]) ORDER BY id FOR UPDATE",
 };
 
 /* One libpq connection with its statements prepared. */
@@ -194,6 +198,7 @@ struct job {
     thou_store_done_fn done; /* asynchronous: called after the commit */
     void *done_ctx;
     bool finished;
+    const char *room_id; /* the existing room the job writes, if any (locked first) */
     struct job *next;
 };
 
@@ -616,6 +621,52 @@ static enum thou_status run_job(struct thou_store_pg *pg, struct job *job)
     }
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Lock the rows of every room the batch writes, in id order, before any job
+ * runs. Each job locks its room anyway; taking them all first, in one order
+ * every instance shares, means two instances' batches can never hold one
+ * room each while waiting for the other's (a deadlock PostgreSQL would end
+ * by failing one of them).
+ */
+static bool lock_rooms(struct conn *c, struct job *batch)
+{
+    size_t n = 0;
+    for (struct job *job = batch; job; job = job->next)
+        n += job->room_id != NULL;
+    if (n < 2)
+        return true; /* one room: its job's own lock is the only one */
+    const char **ids = thou_xcalloc(n, sizeof(*ids));
+    size_t k = 0;
+    for (struct job *job = batch; job; job = job->next)
+        if (job->room_id)
+            ids[k++] = job->room_id;
+    qsort(ids, n, sizeof(*ids), compare_ids);
+    /* An array literal: room ids are base64url, nothing in them needs quoting. */
+    struct thou_buf list;
+    thou_buf_init(&list);
+    thou_buf_puts(&list, "{");
+    for (size_t i = 0; i < n; i++) {
+        if (i && strcmp(ids[i], ids[i - 1]) == 0)
+            continue;
+        if (strspn(ids[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            strlen(ids[i]))
+            continue; /* not a room id: its job finds no room */
+        thou_buf_printf(&list, "%s%s", list.len > 1 ? "," : "", ids[i]);
+    }
+    thou_buf_puts(&list, "}");
+    const char *values[] = {list.data};
+    PGresult *res = run(c, ST_LOCK_ROOMS, 1, values, NULL, NULL);
+    PQclear(res);
+    thou_buf_release(&list);
+    free(ids);
+    return res != NULL;
+}
+
 /* Run a batch of jobs in one transaction: one commit acknowledges them all. */
 static void run_batch(struct thou_store_pg *pg, struct job *batch)
 {
@@ -626,6 +677,10 @@ static void run_batch(struct thou_store_pg *pg, struct job *batch)
         open = command(c, "BEGIN");
     if (open)
         atomic_store(&pg->writer_pid, PQbackendPID(c->pg));
+    if (open && !lock_rooms(c, batch)) {
+        command(c, "ROLLBACK");
+        open = false;
+    }
     for (struct job *job = batch; job; job = job->next)
         job->status = open && c->ready ? run_job(pg, job) : THOU_EUNAVAIL;
     bool committed = open && c->ready && command(c, "COMMIT");
@@ -693,9 +748,9 @@ static void enqueue(struct thou_store_pg *pg, struct job *job)
 
 static enum thou_status write_sync(struct thou_store_pg *pg,
                                    enum thou_status (*fn)(struct thou_store_pg *, void *),
-                                   void *arg)
+                                   void *arg, const char *room_id)
 {
-    struct job job = {.run = fn, .arg = arg};
+    struct job job = {.run = fn, .arg = arg, .room_id = room_id};
     enqueue(pg, &job);
     pthread_mutex_lock(&pg->queue_lock);
     while (!job.finished)
@@ -916,7 +971,7 @@ enum thou_status thou_store_pg_room_create(struct thou_store_pg *pg,
                                            const uint8_t token_hash_a[THOU_HASH_LEN])
 {
     struct create_args args = {room, token_hash_a};
-    return write_sync(pg, create_run, &args);
+    return write_sync(pg, create_run, &args, NULL);
 }
 
 struct join_args {
@@ -968,7 +1023,7 @@ enum thou_status thou_store_pg_room_join(struct thou_store_pg *pg, const char *r
                                          bool *again)
 {
     struct join_args args = {room_id, token_hash_b, now_ms, false};
-    enum thou_status rc = write_sync(pg, join_run, &args);
+    enum thou_status rc = write_sync(pg, join_run, &args, room_id);
     if (again)
         *again = rc == THOU_OK && args.again;
     return rc;
@@ -1069,7 +1124,7 @@ enum thou_status thou_store_pg_room_update(struct thou_store_pg *pg, const char 
                                            struct thou_room_change *change)
 {
     struct update_args args = {room_id, update, ctx, change};
-    return write_sync(pg, update_run, &args);
+    return write_sync(pg, update_run, &args, room_id);
 }
 
 void thou_store_pg_room_update_async(struct thou_store_pg *pg, const char *room_id,
@@ -1084,6 +1139,7 @@ void thou_store_pg_room_update_async(struct thou_store_pg *pg, const char *room_
     job->arg = args; /* freed by complete() */
     job->done = done;
     job->done_ctx = done_ctx;
+    job->room_id = room_id;
     enqueue(pg, job);
 }
 
@@ -1118,7 +1174,7 @@ enum thou_status thou_store_pg_room_erase(struct thou_store_pg *pg, const char *
                                           int64_t now_ms)
 {
     struct erase_args args = {room_id, now_ms};
-    return write_sync(pg, erase_run, &args);
+    return write_sync(pg, erase_run, &args, room_id);
 }
 
 struct sweep_args {
@@ -1164,7 +1220,7 @@ enum thou_status thou_store_pg_sweep(struct thou_store_pg *pg, int64_t now_ms,
                                      int64_t tombstone_ttl_ms, size_t *deleted)
 {
     struct sweep_args args = {now_ms, tombstone_ttl_ms, 0};
-    enum thou_status rc = write_sync(pg, sweep_run, &args);
+    enum thou_status rc = write_sync(pg, sweep_run, &args, NULL);
     *deleted = rc == THOU_OK ? args.deleted : 0;
     return rc;
 }

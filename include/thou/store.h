@@ -172,6 +172,8 @@ struct thou_room_txn;
  * Decide a change from the room as it is inside the transaction. Must not
  * call other store functions (the store is locked) except thou_store_txn_*.
  * A non-OK status rolls the transaction back and is returned to the caller.
+ * It may be called more than once for one update (PostgreSQL runs it again
+ * when two instances' transactions deadlocked): each call decides afresh.
  */
 typedef enum thou_status (*thou_room_update_fn)(void *ctx, struct thou_room_txn *txn,
                                                 const struct thou_room_record *room,

@@ -506,6 +506,43 @@ START_TEST(test_rate_buckets_are_shared)
 }
 END_TEST
 
+/* Two instances' batches each write two rooms, in opposite orders, at once:
+ * without one lock order they would deadlock and PostgreSQL fail requests. */
+START_TEST(test_crossed_batches_do_not_deadlock)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    ck_assert_int_eq(create_room(store, ROOM_2, 2, 99999), THOU_OK);
+    enum { PAIRS = 150 };
+    static struct async_job jobs[2][2 * PAIRS];
+    atomic_int done = 0;
+    for (int round = 0; round < PAIRS; round++) {
+        for (int side = 0; side < 2; side++) {
+            struct thou_store *s = side ? other : store;
+            for (int k = 0; k < 2; k++) {
+                struct async_job *job = &jobs[side][2 * round + k];
+                *job = (struct async_job){.event = {.type = "note", .sender = 'A', .data = "{}"},
+                                          .done = &done,
+                                          .status = THOU_EIO};
+                /* store: room 1 then 2; other: room 2 then 1 */
+                const char *room = (k == 0) == (side == 0) ? ROOM_1 : ROOM_2;
+                thou_store_room_update_async(s, room, async_update, job, &job->change, async_done,
+                                             job);
+            }
+        }
+    }
+    for (int wait = 0; atomic_load(&done) < 4 * PAIRS && wait < 6000; wait++)
+        usleep(10000);
+    ck_assert_int_eq(atomic_load(&done), 4 * PAIRS);
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < 2 * PAIRS; i++)
+            ck_assert_msg(jobs[side][i].status == THOU_OK, "side %d job %d: %d", side, i,
+                          jobs[side][i].status);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM events"), 4 * PAIRS);
+    ck_assert_int_eq(sql_int("SELECT max(seq) FROM events WHERE room_id = '" ROOM_1 "'"),
+                     2 * PAIRS);
+}
+END_TEST
+
 /* ---- across instances --------------------------------------------------------------- */
 
 static pthread_mutex_t heard_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -610,6 +647,7 @@ static Suite *store_pg_suite(void)
     tcase_add_test(tc, test_erase_and_sweep);
     tcase_add_test(tc, test_async_updates_group_commit);
     tcase_add_test(tc, test_rate_buckets_are_shared);
+    tcase_add_test(tc, test_crossed_batches_do_not_deadlock);
     tcase_add_test(tc, test_commits_are_announced_to_other_instances);
     tcase_add_test(tc, test_lost_connection_reconnects);
     suite_add_tcase(s, tc);
