@@ -49,8 +49,8 @@ static const struct setting settings[] = {
      "TCP port to listen on; 0 picks a free one"},
     {"data_dir", SETTING_PATH, 0, 0, "data", FIELD(data_dir), "directory holding the database"},
     {"store_url", SETTING_STORE_URL, 0, 0, "", FIELD(store_url),
-     "where conversations are stored: empty or sqlite:PATH for SQLite in data_dir or PATH, "
-     "postgresql://... for a PostgreSQL database shared by several instances"},
+     "where conversations are stored: empty for SQLite in the data directory, sqlite:PATH, "
+     "or postgresql://... for a database several instances share"},
     {"static_dir", SETTING_PATH, 0, 0, "static", FIELD(static_dir),
      "directory of the browser client's files"},
     {"questions_dir", SETTING_PATH, 0, 0, "config/questions", FIELD(questions_dir),
