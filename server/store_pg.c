@@ -89,6 +89,7 @@ _Static_assert(N_PG_MIGRATIONS == THOU_SCHEMA_VERSION,
 /* A job that lost a deadlock between two instances' batches runs again. */
 #define DEADLOCK_RETRIES    5
 #define RATE_BUCKET_IDLE_MS (7LL * 24 * 3600 * 1000)
+#define RECONNECT_MS        1000
 #define N_READERS           4
 
 enum stmt_id {
@@ -189,6 +190,7 @@ struct conn {
     bool ready; /* connected and prepared */
     char sqlstate[6];
     const char *retry_url; /* set: one statement at a time, retried once on a new connection */
+    int64_t failed_ms;     /* when connecting last failed (monotonic), 0: it did not */
 };
 
 struct job {
@@ -273,7 +275,19 @@ static enum thou_status conn_connect(struct conn *c, const char *url, bool prepa
     if (c->pg)
         PQfinish(c->pg);
     c->ready = false;
-    c->pg = PQconnectdb(url);
+    /* Defaults the URL may override (later values win): give up on an
+     * unreachable host within seconds, and notice a dead peer on an idle
+     * connection, rather than hold requests for the kernel's minutes. */
+    const char *const keywords[] = {"connect_timeout",
+                                    "keepalives_idle",
+                                    "keepalives_interval",
+                                    "keepalives_count",
+                                    "tcp_user_timeout",
+                                    "application_name",
+                                    "dbname",
+                                    NULL};
+    const char *const values[] = {"5", "15", "5", "3", "20000", "thou", url, NULL};
+    c->pg = PQconnectdbParams(keywords, values, 1);
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
         set_error(errbuf, errlen, "cannot connect to PostgreSQL: %s",
                   pg_message(c->pg, message, sizeof(message)));
@@ -296,17 +310,30 @@ static enum thou_status conn_connect(struct conn *c, const char *url, bool prepa
     return THOU_OK;
 }
 
-/* A connection that broke is connected again before its next use. */
+static int64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A connection that broke is connected again before its next use; while
+ * the database is away, at most once a second (the rest fail at once). */
 static bool conn_usable(struct conn *c, const char *url)
 {
     if (c->ready && PQstatus(c->pg) == CONNECTION_OK)
         return true;
+    int64_t now = clock_ms();
+    if (c->failed_ms && now - c->failed_ms < RECONNECT_MS)
+        return false;
     char err[512];
     if (conn_connect(c, url, true, err, sizeof(err)) == THOU_OK) {
         thou_log_info("reconnected to PostgreSQL");
+        c->failed_ms = 0;
         return true;
     }
     thou_log_warn("%s", err);
+    c->failed_ms = clock_ms();
     return false;
 }
 
@@ -1257,13 +1284,6 @@ enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *n
 }
 
 /* ---- listening for other instances' commits -------------------------------- */
-
-static int64_t clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "<room id> <seq>" from another instance: wake this instance's streams of the room. */
 static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note, int own_pid)
