@@ -194,13 +194,20 @@ static int shared_limit(void *ctx, const char *name, const char *key, double per
     }
 }
 
+/* Another instance's stream of a room opened or closed. */
+static void remote_presence(void *ctx, const char *room_id, char role, bool present)
+{
+    thou_hub_remote_presence(ctx, room_id, role, present);
+}
+
 /* Another instance committed to a room (NULL: to rooms unknown): wake our streams of it. */
 static void remote_commit(void *ctx, const char *room_id, int64_t seq)
 {
     struct thou_hub *hub = ctx;
-    if (!room_id)
+    if (!room_id) {
         thou_hub_notify_all(hub);
-    else if (seq < 0)
+        thou_hub_recheck_presence(hub);
+    } else if (seq < 0)
         thou_hub_close_room(hub, room_id);
     else
         thou_hub_notify(hub, room_id);
@@ -258,6 +265,9 @@ static int serve(int argc, char **argv)
     thou_store_set_room_limits(app.store, config.max_room_events, (int64_t)config.max_room_bytes);
     app.metrics = thou_metrics_new();
     app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
+    /* Presence across instances on PostgreSQL; on SQLite the store answers "nobody
+     * elsewhere" at once. */
+    thou_hub_share_presence(app.hub);
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.join_address_limiter =
@@ -285,6 +295,7 @@ static int serve(int argc, char **argv)
     }
     /* One wake-up per server loop for each committed batch, not per event. */
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
+    thou_store_set_presence_hook(app.store, remote_presence, app.hub);
     thou_store_set_remote_hook(app.store, remote_commit, app.hub);
     thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
                   config.tls_cert[0] ? "https" : "http", config.listen_address,

@@ -563,6 +563,27 @@ void thou_store_set_remote_hook(struct thou_store *store,
         thou_store_pg_set_remote_hook(store->pg, committed, ctx);
 }
 
+void thou_store_presence_publish(struct thou_store *store, const char *room_id, char role,
+                                 bool present)
+{
+    if (store->pg)
+        thou_store_pg_presence_publish(store->pg, room_id, role, present);
+}
+
+bool thou_store_presence_elsewhere(struct thou_store *store, const char *room_id, char role)
+{
+    return store->pg && thou_store_pg_presence_elsewhere(store->pg, room_id, role);
+}
+
+void thou_store_set_presence_hook(struct thou_store *store,
+                                  void (*presence)(void *ctx, const char *room_id, char role,
+                                                   bool present),
+                                  void *ctx)
+{
+    if (store->pg)
+        thou_store_pg_set_presence_hook(store->pg, presence, ctx);
+}
+
 enum thou_status thou_store_rate_take(struct thou_store *store, const char *name, const char *key,
                                       double per_second, unsigned burst, bool consume,
                                       int64_t now_ms, unsigned *retry_after_s)

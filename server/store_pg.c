@@ -66,6 +66,16 @@ static const char *const pg_migrations[] = {
     /* Rate limits shared by the instances (thou_store_rate_take). Unlogged:
      * a crash of the database forgets them, as a restart of one instance
      * forgets its own, and they cost no WAL. */
+    /* Who has a stream open where (thou_store_presence_publish): each
+     * instance's rows hold a lease it renews, so a killed instance's
+     * partners stop counting as present when the lease runs out. */
+    "CREATE UNLOGGED TABLE presence ("
+    "  room_id text NOT NULL,"
+    "  role text NOT NULL,"
+    "  instance text NOT NULL,"
+    "  expires_ms bigint NOT NULL,"
+    "  PRIMARY KEY (room_id, role, instance)"
+    ");"
     "CREATE UNLOGGED TABLE rate_buckets ("
     "  bucket text PRIMARY KEY,"
     "  tokens double precision NOT NULL,"
@@ -90,7 +100,9 @@ _Static_assert(N_PG_MIGRATIONS == THOU_SCHEMA_VERSION,
 #define DEADLOCK_RETRIES    5
 #define RATE_BUCKET_IDLE_MS (7LL * 24 * 3600 * 1000)
 #define RECONNECT_MS        1000
-#define N_READERS           4
+/* A presence row lives this long unless its instance renews it (each catch-up). */
+#define PRESENCE_LEASE_MS (2 * CATCH_UP_MS + 5000)
+#define N_READERS         4
 
 enum stmt_id {
     ST_PING,
@@ -114,6 +126,9 @@ enum stmt_id {
     ST_RATE_TAKE,
     ST_RATE_SWEEP,
     ST_LOCK_ROOMS,
+    ST_PRESENCE_ON,
+    ST_PRESENCE_OFF,
+    ST_PRESENCE_ELSEWHERE,
     ST_COUNT
 };
 
@@ -181,6 +196,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* Buckets full again are the same as no bucket. */
     [ST_RATE_SWEEP] = "DELETE FROM rate_buckets WHERE updated_ms < $1",
     /* Rows are locked as the sort hands them out: in id order. */
+    /* Presence changes reach the other instances as "<room> p<role><0|1> <instance>". */
+    [ST_PRESENCE_ON] =
+        "WITH up AS (INSERT INTO presence (room_id, role, instance, expires_ms)"
+        " VALUES ($1::text, $2::text, $3::text, $4::bigint) ON CONFLICT (room_id, role, instance)"
+        " DO UPDATE SET expires_ms = EXCLUDED.expires_ms RETURNING 1)"
+        " SELECT pg_notify('" CHANNEL "', $1::text || ' p' || $2::text || '1 ' || $3::text)",
+    [ST_PRESENCE_OFF] =
+        "WITH gone AS (DELETE FROM presence WHERE room_id = $1::text AND role = $2::text"
+        " AND instance = $3::text RETURNING 1)"
+        " SELECT pg_notify('" CHANNEL "', $1::text || ' p' || $2::text || '0 ' || $3::text)",
+    [ST_PRESENCE_ELSEWHERE] = "SELECT EXISTS (SELECT 1 FROM presence WHERE room_id = $1"
+                              " AND role = $2 AND instance <> $3 AND expires_ms > $4)",
     [ST_LOCK_ROOMS] = "SELECT id FROM rooms WHERE id = ANY ($1::text[]) ORDER BY id FOR UPDATE",
 };
 
@@ -231,6 +258,9 @@ struct thou_store_pg {
     void (*committed)(void *, const char *, int64_t);
     void *committed_ctx;
     atomic_int writer_pid; /* the writer's backend: its own notifications are skipped */
+    char instance[33];     /* random, for this process: names its presence rows */
+    void (*presence)(void *, const char *, char, bool);
+    void *presence_ctx;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -314,6 +344,14 @@ static int64_t clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wall-clock time: presence leases are compared across machines. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -516,6 +554,14 @@ enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out,
 {
     struct thou_store_pg *pg = thou_xcalloc(1, sizeof(*pg));
     pg->url = thou_xstrdup(url);
+    uint8_t random_id[16];
+    FILE *urandom = fopen("/dev/urandom", "rb");
+    size_t got = urandom ? fread(random_id, 1, sizeof(random_id), urandom) : 0;
+    if (urandom)
+        fclose(urandom);
+    for (size_t i = 0; i < sizeof(random_id); i++)
+        snprintf(pg->instance + 2 * i, 3, "%02x",
+                 i < got ? random_id[i] : (unsigned)(getpid() >> (i % 4 * 8)) & 0xff);
     pg->wake_pipe[0] = pg->wake_pipe[1] = -1;
     for (int i = 0; i < N_READERS; i++)
         pthread_mutex_init(&pg->reader_locks[i], NULL);
@@ -1283,6 +1329,47 @@ enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *n
     return THOU_ERATE;
 }
 
+/* ---- presence shared by the instances ------------------------------------------ */
+
+void thou_store_pg_presence_publish(struct thou_store_pg *pg, const char *room_id, char role,
+                                    bool present)
+{
+    char role_text[2] = {role, '\0'}, expires[24];
+    snprintf(expires, sizeof(expires), "%lld", (long long)(wall_ms() + PRESENCE_LEASE_MS));
+    const char *values[] = {room_id, role_text, pg->instance, expires};
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return; /* the others see the lease run out instead */
+    PGresult *res =
+        run(c, present ? ST_PRESENCE_ON : ST_PRESENCE_OFF, present ? 4 : 3, values, NULL, NULL);
+    reader_give(pg, c);
+    PQclear(res);
+}
+
+bool thou_store_pg_presence_elsewhere(struct thou_store_pg *pg, const char *room_id, char role)
+{
+    char role_text[2] = {role, '\0'}, now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)wall_ms());
+    const char *values[] = {room_id, role_text, pg->instance, now};
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return false;
+    PGresult *res = run(c, ST_PRESENCE_ELSEWHERE, 4, values, NULL, NULL);
+    reader_give(pg, c);
+    bool elsewhere = res && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return elsewhere;
+}
+
+void thou_store_pg_set_presence_hook(struct thou_store_pg *pg,
+                                     void (*presence)(void *, const char *, char, bool), void *ctx)
+{
+    if (pg->listener_started)
+        return; /* the listener reads it unlocked: set it before */
+    pg->presence = presence;
+    pg->presence_ctx = ctx;
+}
+
 /* ---- listening for other instances' commits -------------------------------- */
 
 /* "<room id> <seq>" from another instance: wake this instance's streams of the room. */
@@ -1290,6 +1377,8 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
 {
     if (note->be_pid == own_pid)
         return; /* this instance's writer: its streams were woken already */
+    if (!note->extra)
+        return;
     const char *space = strchr(note->extra, ' ');
     size_t id_len = space ? (size_t)(space - note->extra) : 0;
     if (!space || id_len == 0 || id_len > THOU_ROOM_ID_LEN)
@@ -1297,7 +1386,27 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
     char room_id[THOU_ROOM_ID_LEN + 1];
     memcpy(room_id, note->extra, id_len);
     room_id[id_len] = '\0';
-    pg->committed(pg->committed_ctx, room_id, strtoll(space + 1, NULL, 10));
+    const char *rest = space + 1;
+    if (rest[0] == 'p') {
+        /* "p<role><0|1> <instance>": another instance's presence changed. */
+        bool valid = (rest[1] == 'A' || rest[1] == 'B') && (rest[2] == '0' || rest[2] == '1') &&
+                     rest[3] == ' ';
+        if (valid && strcmp(rest + 4, pg->instance) != 0 && pg->presence)
+            pg->presence(pg->presence_ctx, room_id, rest[1], rest[2] == '1');
+        return;
+    }
+    pg->committed(pg->committed_ctx, room_id, strtoll(rest, NULL, 10));
+}
+
+/* Extend the lease of this instance's presence rows. */
+static void renew_presence(struct thou_store_pg *pg, struct conn *c)
+{
+    char expires[24];
+    snprintf(expires, sizeof(expires), "%lld", (long long)(wall_ms() + PRESENCE_LEASE_MS));
+    const char *values[] = {expires, pg->instance};
+    PGresult *res = PQexecParams(c->pg, "UPDATE presence SET expires_ms = $1 WHERE instance = $2",
+                                 2, NULL, values, NULL, NULL, 0);
+    PQclear(res);
 }
 
 /*
@@ -1347,6 +1456,7 @@ static void *listener_main(void *arg)
             }
         }
         if (clock_ms() >= next_catch_up) {
+            renew_presence(pg, &listen);
             pg->committed(pg->committed_ctx, NULL, 0);
             next_catch_up = clock_ms() + CATCH_UP_MS;
         }

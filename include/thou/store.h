@@ -67,6 +67,28 @@ enum thou_status thou_store_rate_take(struct thou_store *store, const char *name
                                       double per_second, unsigned burst, bool consume,
                                       int64_t now_ms, unsigned *retry_after_s);
 
+/**
+ * Presence shared by instances on one database: tell the others that role
+ * now has (present) or no longer has a stream open in room on this
+ * instance. Best effort: while the database is away nothing is sent, and a
+ * killed instance's presence runs out within about 25 s. No-op on SQLite.
+ */
+void thou_store_presence_publish(struct thou_store *store, const char *room_id, char role,
+                                 bool present);
+
+/** True when role has a stream open in room on another instance; false on SQLite. */
+bool thou_store_presence_elsewhere(struct thou_store *store, const char *room_id, char role);
+
+/**
+ * Have presence(ctx, room_id, role, present) called on the store's own
+ * thread when another instance publishes a presence change. Call before
+ * thou_store_set_remote_hook; does nothing on SQLite.
+ */
+void thou_store_set_presence_hook(struct thou_store *store,
+                                  void (*presence)(void *ctx, const char *room_id, char role,
+                                                   bool present),
+                                  void *ctx);
+
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 

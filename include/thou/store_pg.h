@@ -70,6 +70,12 @@ enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *n
                                          const char *key, double per_second, unsigned burst,
                                          bool consume, int64_t now_ms, unsigned *retry_after_s);
 
+void thou_store_pg_presence_publish(struct thou_store_pg *pg, const char *room_id, char role,
+                                    bool present);
+bool thou_store_pg_presence_elsewhere(struct thou_store_pg *pg, const char *room_id, char role);
+void thou_store_pg_set_presence_hook(struct thou_store_pg *pg,
+                                     void (*presence)(void *, const char *, char, bool), void *ctx);
+
 /* The PostgreSQL side of an update's transaction (see thou_store_txn_find). */
 struct thou_store_pg_txn;
 enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,

@@ -258,6 +258,72 @@ START_TEST(racing_instances_share_one_seq_order)
 }
 END_TEST
 
+/* The next presence event on the stream says present (skipping stored events). */
+static bool next_presence(struct sse_client *client, bool present, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - now_ms();
+        struct sse_event ev;
+        if (left <= 0 || !sse_next(client, (int)left, &ev))
+            return false;
+        bool match = false;
+        if (strcmp(ev.type, "presence") == 0 && ev.data) {
+            json_t *data = json_loads(ev.data, 0, NULL);
+            match = data && json_is_boolean(json_object_get(data, "present")) &&
+                    json_is_true(json_object_get(data, "present")) == present;
+            json_decref(data);
+        }
+        sse_event_release(&ev);
+        if (match)
+            return true;
+    }
+}
+
+static bool partner_present(unsigned port, const struct test_pair *pair, const char *token)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/api/rooms/%s", pair->room);
+    struct http_reply reply;
+    ck_assert(http_json(port, "GET", path, token, NULL, &reply));
+    ck_assert_int_eq(reply.status, 200);
+    const json_t *flag = json_object_get(json_object_get(reply.json, "partner"), "present");
+    ck_assert(json_is_boolean(flag));
+    bool present = json_is_true(flag);
+    http_reply_free(&reply);
+    return present;
+}
+
+/* Presence counts streams on both instances, and a killed instance's run out. */
+START_TEST(presence_spans_the_instances)
+{
+    struct test_pair pair;
+    split_pair(&pair);
+    struct sse_client a, b;
+    open_stream(&b, two.port, &pair, pair.token_b, NULL);
+    ck_assert_msg(!partner_present(two.port, &pair, pair.token_b), "A has no stream yet");
+    open_stream(&a, one.port, &pair, pair.token_a, NULL);
+    ck_assert_msg(next_presence(&b, true, 3000), "B on two hears A arrive on one");
+    ck_assert_msg(next_presence(&a, true, 3000), "A on one sees B present on two");
+    ck_assert(partner_present(two.port, &pair, pair.token_b));
+    ck_assert(partner_present(one.port, &pair, pair.token_a));
+    /* An instance with no stream of the room asks the database. */
+    ck_assert(partner_present(two.port, &pair, pair.token_a));
+
+    sse_close(&a);
+    ck_assert_msg(next_presence(&b, false, 3000), "B hears A leave");
+    ck_assert(!partner_present(two.port, &pair, pair.token_b));
+    open_stream(&a, one.port, &pair, pair.token_a, NULL);
+    ck_assert_msg(next_presence(&b, true, 3000), "B hears A come back");
+
+    /* A's instance dies without a word: A's presence runs out with its lease. */
+    proc_kill9(&one);
+    sse_close(&a);
+    ck_assert_msg(next_presence(&b, false, 40000), "A still present after its instance died");
+    sse_close(&b);
+}
+END_TEST
+
 /* ---- an instance dies ---------------------------------------------------------------- */
 
 struct steady_writer {
@@ -399,7 +465,11 @@ START_TEST(lost_database_connection_answers_503_then_heals)
     for (long long until = now_ms() + 5000; health == 503 && now_ms() < until; usleep(100 * 1000))
         health = get_status(two.port, "/healthz", NULL, code, sizeof(code));
     ck_assert_int_eq(health, 200);
-    read_through(&b, 3, 4, 12000, "B on two after the outage");
+    /* B's stream may have ended while the database was away (a read that
+     * fails ends it); B comes back as a browser does, with Last-Event-ID. */
+    sse_close(&b);
+    open_stream(&b, two.port, &pair, pair.token_b, "3");
+    read_through(&b, 3, 4, 3000, "B on two after the outage");
     assert_no_more(&b, 300, "B on two");
     sse_close(&b);
 }
@@ -520,6 +590,7 @@ int main(void)
     tcase_add_test(tc, lost_database_connection_answers_503_then_heals);
     tcase_add_test(tc, missed_and_stray_notifications);
     tcase_add_test(tc, event_limit_is_shared_by_the_instances);
+    tcase_add_test(tc, presence_spans_the_instances);
     suite_add_tcase(suite, tc);
     TCase *urls = tcase_create("store urls");
     tcase_set_timeout(urls, 60);
