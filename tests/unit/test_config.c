@@ -416,6 +416,8 @@ START_TEST(test_env_applies)
         VAR("THOU_LOG_LEVEL=warn"),
         VAR("THOU_CONFIG=/nowhere"),
         VAR("THOU_BIN=/usr/bin/thou"),
+        VAR("THOU_TEST_PG_URL=postgresql://thou@127.0.0.1:5/postgres"),
+        VAR("THOU_STORE_URL=postgresql://thou@db/thou"),
         VAR("THOU_MAX_BODY_BYTES=2048"),
         VAR("NOT_THOU_X=1"),
         VAR("THOU_NO_EQUALS"),
@@ -427,6 +429,7 @@ START_TEST(test_env_applies)
     ck_assert_int_eq(config.log_level, THOU_LOG_WARN);
     ck_assert_uint_eq(config.max_body_bytes, 2048);
     ck_assert_str_eq(config.static_dir, "static");
+    ck_assert_str_eq(config.store_url, "postgresql://thou@db/thou");
 }
 END_TEST
 
