@@ -530,30 +530,36 @@ void thou_hub_recheck_presence(struct thou_hub *hub)
 {
     if (!hub->share_presence)
         return;
-    /* The rooms and roles whose presence here depends on other instances. */
+    /* Every role of every room with a stream here: present here (its lease
+     * is renewed; a row this instance left by mistake is not, and runs out),
+     * or present elsewhere or not (asked again: other leases run out). */
     struct check {
         char id[THOU_ROOM_ID_LEN + 1];
         char role;
+        bool here;
     } *checks = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&hub->lock);
     for (size_t i = 0; i < N_SLOTS; i++)
         for (struct hub_room *room = hub->slots[i]; room; room = room->next)
             for (int r = 0; r < 2; r++) {
-                if (room->present[r] > 0)
-                    continue;
                 if (n == cap) {
                     cap = cap ? cap * 2 : 64;
                     checks = thou_xrealloc(checks, cap * sizeof(*checks));
                 }
                 snprintf(checks[n].id, sizeof(checks[n].id), "%s", room->id);
+                checks[n].here = room->present[r] > 0;
                 checks[n++].role = r ? 'B' : 'A';
             }
     pthread_mutex_unlock(&hub->lock);
-    for (size_t i = 0; i < n; i++)
-        thou_hub_remote_presence(
-            hub, checks[i].id, checks[i].role,
-            thou_store_presence_elsewhere(hub->store, checks[i].id, checks[i].role));
+    for (size_t i = 0; i < n; i++) {
+        if (checks[i].here)
+            thou_store_presence_publish(hub->store, checks[i].id, checks[i].role, true);
+        else
+            thou_hub_remote_presence(
+                hub, checks[i].id, checks[i].role,
+                thou_store_presence_elsewhere(hub->store, checks[i].id, checks[i].role));
+    }
     free(checks);
 }
 

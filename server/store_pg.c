@@ -1398,17 +1398,6 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
     pg->committed(pg->committed_ctx, room_id, strtoll(rest, NULL, 10));
 }
 
-/* Extend the lease of this instance's presence rows. */
-static void renew_presence(struct thou_store_pg *pg, struct conn *c)
-{
-    char expires[24];
-    snprintf(expires, sizeof(expires), "%lld", (long long)(wall_ms() + PRESENCE_LEASE_MS));
-    const char *values[] = {expires, pg->instance};
-    PGresult *res = PQexecParams(c->pg, "UPDATE presence SET expires_ms = $1 WHERE instance = $2",
-                                 2, NULL, values, NULL, NULL, 0);
-    PQclear(res);
-}
-
 /*
  * A dedicated connection LISTENs for commits of the other instances. When
  * it breaks, notifications sent meanwhile are lost: on reconnecting, and
@@ -1456,7 +1445,6 @@ static void *listener_main(void *arg)
             }
         }
         if (clock_ms() >= next_catch_up) {
-            renew_presence(pg, &listen);
             pg->committed(pg->committed_ctx, NULL, 0);
             next_catch_up = clock_ms() + CATCH_UP_MS;
         }

@@ -72,7 +72,11 @@ void thou_hub_share_presence(struct thou_hub *hub);
  */
 void thou_hub_remote_presence(struct thou_hub *hub, const char *room_id, char role, bool present);
 
-/** Ask the store again about every remote presence this hub relies on (leases run out). */
+/**
+ * Renew this instance's presence in the store and ask it again about the
+ * others' (leases run out): call every few seconds (every 10 s on
+ * PostgreSQL, from the store's catch-up).
+ */
 void thou_hub_recheck_presence(struct thou_hub *hub);
 
 /** True when role has at least one stream open in room (on any instance when shared). */
