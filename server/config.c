@@ -112,7 +112,7 @@ static const struct setting settings[] = {
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
 
 /* THOU_* variables that are not settings but are read by someone else. */
-static const char *const foreign_env_names[] = {"THOU_CONFIG", "THOU_BIN",
+static const char *const foreign_env_names[] = {"THOU_CONFIG", "THOU_BIN", "THOU_TEST_FAULTS",
                                                 /* the tests' PostgreSQL cluster (script/test) */
                                                 "THOU_TEST_PG_URL", "THOU_TEST_STORE"};
 

@@ -706,13 +706,16 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
 
     /* json_unpack takes a non-const object but only reads it. */
     json_t *object = (json_t *)(uintptr_t)json;
-    if (json_unpack(
-            object, "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s?o, s?o, s?o}",
-            "status", &status_name, "finished", &finished, "stage", &stage, "question_index",
-            &question_index, "phase", &phase_name, "speaker", &speaker, "rounds", &rounds, "done",
-            "A", &done_a, "B", &done_b, "stage_cap", &stage_cap, "paused_from", &paused_from,
-            "paused_by", &paused_by, "votes", &votes, "stayed", &stayed))
-        return THOU_EINVAL;
+    json_error_t error;
+    if (json_unpack_ex(object, &error, 0,
+                       "{s:s, s:b, s:o, s:o, s:s, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s?o, s?o, s?o}",
+                       "status", &status_name, "finished", &finished, "stage", &stage,
+                       "question_index", &question_index, "phase", &phase_name, "speaker", &speaker,
+                       "rounds", &rounds, "done", "A", &done_a, "B", &done_b, "stage_cap",
+                       &stage_cap, "paused_from", &paused_from, "paused_by", &paused_by, "votes",
+                       &votes, "stayed", &stayed))
+        /* Reading its key table can fail for want of memory: that is no bad state. */
+        return json_error_code(&error) == json_error_out_of_memory ? THOU_ENOMEM : THOU_EINVAL;
 
     memset(&s, 0, sizeof s);
     if (!lookup(status_names, N_STATUSES, status_name, &i))
@@ -751,8 +754,8 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
         return THOU_EINVAL;
     if (votes) {
         int vote_a, vote_b;
-        if (json_unpack(votes, "{s:b, s:b}", "A", &vote_a, "B", &vote_b))
-            return THOU_EINVAL;
+        if (json_unpack_ex(votes, &error, 0, "{s:b, s:b}", "A", &vote_a, "B", &vote_b))
+            return json_error_code(&error) == json_error_out_of_memory ? THOU_ENOMEM : THOU_EINVAL;
         s.votes = (vote_a ? THOU_FLOW_ROLE_A : 0) | (vote_b ? THOU_FLOW_ROLE_B : 0);
     }
     if (stayed) {

@@ -37,8 +37,8 @@ void thou_response_set_body(struct thou_response *res, unsigned status, const ch
 /* A heap copy of s with every non-ASCII byte replaced by '?'. */
 static char *ascii_copy(const char *s)
 {
-    char *copy = thou_xstrdup(s);
-    for (char *p = copy; *p; p++)
+    char *copy = thou_strdup(s);
+    for (char *p = copy; p && *p; p++)
         if ((unsigned char)*p >= 0x80)
             *p = '?';
     return copy;

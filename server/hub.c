@@ -143,6 +143,17 @@ enum wake_reason { WAKE_EVENTS, WAKE_DATA, WAKE_HEARTBEAT, WAKE_PRESENCE, WAKE_C
 static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_present,
                  struct resume_list *list)
 {
+    /* Room on the list first: a stream taken off "suspended" must be resumed.
+     * Without memory for it, the stream keeps its news (the flags below) and
+     * stays suspended until a later wake (the next heartbeat at the latest). */
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        struct subscriber **items = thou_realloc(list->items, cap * sizeof(*list->items));
+        if (items) {
+            list->items = items;
+            list->cap = cap;
+        }
+    }
     pthread_mutex_lock(&sub->lock);
     switch (reason) {
     case WAKE_EVENTS:
@@ -161,16 +172,13 @@ static void wake(struct subscriber *sub, enum wake_reason reason, bool partner_p
         sub->closing = true;
         break;
     }
-    bool resume = sub->suspended;
-    sub->suspended = false;
+    bool resume = sub->suspended && list->n < list->cap;
+    if (resume)
+        sub->suspended = false;
     pthread_mutex_unlock(&sub->lock);
     if (!resume)
         return;
     atomic_fetch_add(&sub->refs, 1);
-    if (list->n == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 16;
-        list->items = thou_xrealloc(list->items, list->cap * sizeof(*list->items));
-    }
     list->items[list->n++] = sub;
 }
 
@@ -233,6 +241,8 @@ static bool format_event(void *ctx, const struct thou_event_record *event)
         thou_buf_puts(fetch->out, ",");
     thou_buf_puts(fetch->out, rest);
     thou_buf_puts(fetch->out, "\n\n");
+    if (thou_buf_failed(fetch->out))
+        return false; /* out of memory: the caller ends what it was building */
     fetch->cursor = event->seq;
     fetch->count++;
     fetch->full = fetch->out->len >= fetch->max_bytes;
@@ -258,12 +268,14 @@ static bool refill(struct subscriber *sub)
             thou_buf_printf(&sub->out,
                             "event: presence\ndata: {\"role\":\"%c\",\"present\":%s}\n\n",
                             sub->role == 'A' ? 'B' : 'A', sub->partner_present ? "true" : "false");
+            if (thou_buf_failed(&sub->out))
+                return false; /* out of memory: end the stream; the client reconnects */
             continue;
         }
         if (sub->wake) {
             sub->wake = false;
             struct thou_buf frames;
-            thou_buf_init(&frames);
+            thou_buf_init_failable(&frames);
             struct fetch_ctx fetch = {&frames, sub->cursor, 0, REPLAY_BYTES, false};
             sub->fetching = true;
             pthread_mutex_unlock(&sub->lock);
@@ -272,7 +284,9 @@ static bool refill(struct subscriber *sub)
                                         FETCH_BATCH, format_event, &fetch);
             pthread_mutex_lock(&sub->lock);
             sub->fetching = false;
-            if (rc) {
+            if (rc || thou_buf_failed(&frames)) {
+                /* Ending the stream is safe: the client reconnects with the
+                 * Last-Event-ID of the last whole frame it got. */
                 thou_buf_release(&frames);
                 return false;
             }
@@ -282,11 +296,15 @@ static bool refill(struct subscriber *sub)
             if (frames.len)
                 thou_buf_append(&sub->out, frames.data, frames.len);
             thou_buf_release(&frames);
+            if (thou_buf_failed(&sub->out))
+                return false;
             continue;
         }
         if (sub->heartbeat) {
             sub->heartbeat = false;
             thou_buf_puts(&sub->out, ": heartbeat\n\n");
+            if (thou_buf_failed(&sub->out))
+                return false;
             continue;
         }
         return true; /* nothing due */
@@ -353,7 +371,20 @@ static void subscriber_free(struct thou_stream *stream)
 struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
                                        int64_t after_seq)
 {
-    struct subscriber *sub = thou_xcalloc(1, sizeof(*sub));
+    return thou_hub_subscribe_status(hub, room_id, role, after_seq, NULL);
+}
+
+struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *room_id, char role,
+                                              int64_t after_seq, enum thou_status *why)
+{
+    if (why)
+        *why = THOU_OK;
+    struct subscriber *sub = thou_calloc(1, sizeof(*sub));
+    if (!sub) {
+        if (why)
+            *why = THOU_ENOMEM;
+        return NULL;
+    }
     sub->stream.read = subscriber_read;
     sub->stream.free = subscriber_free;
     sub->hub = hub;
@@ -363,9 +394,15 @@ struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id
     sub->cursor = after_seq;
     sub->wake = true;
     sub->presence = true;
-    thou_buf_init(&sub->out);
+    thou_buf_init_failable(&sub->out);
     /* Ask browsers to reconnect after 2 s; clients with their own backoff ignore it. */
     thou_buf_puts(&sub->out, "retry: 2000\n\n");
+    if (thou_buf_failed(&sub->out)) {
+        subscriber_unref(sub); /* never shared: its only reference */
+        if (why)
+            *why = THOU_ENOMEM;
+        return NULL;
+    }
 
     /* Asked before the lock (the store answers over the network); used
      * when this stream is the room's first here. */
@@ -378,10 +415,19 @@ struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id
     if (room && room->present[role_index(role)] >= hub->max_streams_per_role) {
         pthread_mutex_unlock(&hub->lock);
         subscriber_unref(sub); /* never shared: its only reference */
+        if (why)
+            *why = THOU_ELIMIT;
         return NULL;
     }
     if (!room) {
-        room = thou_xcalloc(1, sizeof(*room));
+        room = thou_calloc(1, sizeof(*room));
+        if (!room) {
+            pthread_mutex_unlock(&hub->lock);
+            subscriber_unref(sub);
+            if (why)
+                *why = THOU_ENOMEM;
+            return NULL;
+        }
         snprintf(room->id, sizeof(room->id), "%s", room_id);
         room->remote[role_index(partner)] = partner_elsewhere;
         size_t slot = slot_of(room_id);
@@ -446,6 +492,10 @@ static void deliver(struct subscriber *sub, const struct published *pub, struct 
             run_start = i + 1;
         }
         sub->cursor = events[n - 1].seq;
+        /* Frames that could not be queued: end the stream after what it
+         * holds; the client reconnects from the last whole frame it got. */
+        if (thou_buf_failed(&sub->out))
+            sub->closing = true;
     }
     pthread_mutex_unlock(&sub->lock);
     wake(sub, in_step ? WAKE_DATA : WAKE_EVENTS, false, list);
@@ -462,7 +512,7 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
     }
     size_t ends[THOU_CHANGE_MAX_EVENTS];
     struct published pub = {events, n, {0}, ends};
-    thou_buf_init(&pub.frames);
+    thou_buf_init_failable(&pub.frames);
     struct fetch_ctx fetch = {&pub.frames, 0, 0, SIZE_MAX, false};
     size_t size = 0;
     for (size_t i = 0; i < n; i++)
@@ -471,6 +521,12 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
     for (size_t i = 0; i < n; i++) {
         format_event(&fetch, &events[i]);
         ends[i] = pub.frames.len;
+    }
+    if (thou_buf_failed(&pub.frames)) {
+        /* No frames in memory: the streams read these events from the store. */
+        thou_buf_release(&pub.frames);
+        thou_hub_notify(hub, room_id);
+        return;
     }
 
     struct resume_list list = {0};
@@ -491,6 +547,18 @@ void thou_hub_notify(struct thou_hub *hub, const char *room_id)
 void thou_hub_close_room(struct thou_hub *hub, const char *room_id)
 {
     wake_room(hub, room_id, WAKE_CLOSE);
+}
+
+void thou_hub_close_role(struct thou_hub *hub, const char *room_id, char role)
+{
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id);
+    for (struct subscriber *s = room ? room->subs : NULL; s; s = s->next)
+        if (s->role == role)
+            wake(s, WAKE_CLOSE, false, &list);
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
 }
 
 bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role)

@@ -1,4 +1,5 @@
 #include "thou/json.h"
+#include "thou/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,11 @@ json_t *thou_json_body(const struct thou_request *req, struct thou_response *res
     if (!thou_json_check_body(req, res))
         return NULL;
     json_error_t err;
-    json_t *value = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    json_t *value = thou_json_parse(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!value && thou_json_out_of_memory(&err)) {
+        thou_response_status(res, THOU_ENOMEM);
+        return NULL;
+    }
     if (!value) {
         char message[256];
         snprintf(message, sizeof(message), "malformed JSON at line %d column %d: %s", err.line,
@@ -51,18 +56,36 @@ json_t *thou_json_body(const struct thou_request *req, struct thou_response *res
     return value;
 }
 
+json_t *thou_json_parse(const char *text, size_t len, size_t flags, json_error_t *error)
+{
+    thou_mem_parsing(true);
+    json_t *value = json_loadb(text, len, flags, error);
+    thou_mem_parsing(false);
+    return value;
+}
+
+bool thou_json_out_of_memory(const json_error_t *error)
+{
+    /* jansson 2.14 leaves some allocation failures as "unknown" with no text. */
+    enum json_error_code code = json_error_code(error);
+    return code == json_error_out_of_memory || (code == json_error_unknown && !error->text[0]);
+}
+
 void thou_json_respond(struct thou_response *res, unsigned status, json_t *value)
 {
     char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
     json_decref(value);
     if (!text) {
-        /* Only reachable on allocation failure: answer with a fixed body. */
+        /* Only reachable on allocation failure (of the value or of its text):
+         * this request is refused, the process goes on. */
         static const char fallback[] =
-            "{\"error\":{\"code\":\"internal_error\",\"message\":\"cannot encode response\"}}";
+            "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory\"}}";
         text = strdup(fallback);
-        status = 500;
-        if (!text)
-            abort();
+        status = 503;
+        if (!text) { /* not even that: the status alone, with an empty body */
+            thou_response_set_body(res, status, "application/json", NULL, 0);
+            return;
+        }
     }
     thou_response_set_body(res, status, "application/json", text, strlen(text));
 }

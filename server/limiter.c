@@ -65,7 +65,8 @@ static size_t slot_of(const char *key)
     return thou_text_hash(key) % N_BUCKETS;
 }
 
-/* Find or make key's entry, refilled up to now. Lock held. */
+/* Find or make key's entry, refilled up to now; NULL when a new one cannot
+ * be allocated. Lock held. */
 static struct entry *entry_at(struct thou_limiter *limiter, const char *key, int64_t now_ms)
 {
     size_t slot = slot_of(key);
@@ -73,7 +74,9 @@ static struct entry *entry_at(struct thou_limiter *limiter, const char *key, int
     while (e && strncmp(e->key, key, KEY_MAX) != 0)
         e = e->next;
     if (!e) {
-        e = thou_xcalloc(1, sizeof(*e));
+        e = thou_calloc(1, sizeof(*e));
+        if (!e)
+            return NULL;
         strncpy(e->key, key, KEY_MAX);
         e->tokens = limiter->burst;
         e->updated_ms = now_ms;
@@ -111,6 +114,13 @@ static bool limit(struct thou_limiter *limiter, const char *key, int64_t now_ms,
     }
     pthread_mutex_lock(&limiter->lock);
     struct entry *e = entry_at(limiter, key, now_ms);
+    if (!e) {
+        /* A key not seen lately has a full bucket: allowing is the answer it
+         * would get, only this token is not remembered. An allocation
+         * failure must not turn into a refusal that looks like a limit. */
+        pthread_mutex_unlock(&limiter->lock);
+        return true;
+    }
     bool allowed = e->tokens >= 1.0;
     if (allowed && consume)
         e->tokens -= 1.0;

@@ -12,7 +12,9 @@
 #include "thou/hub.h"
 #include "thou/limiter.h"
 #include "thou/log.h"
+#include "thou/mem.h"
 #include "thou/qset.h"
+#include "thou/research_cli.h"
 #include "thou/router.h"
 #include "thou/server.h"
 #include "thou/sessions.h"
@@ -39,6 +41,8 @@ static void print_usage(FILE *out)
           "\n"
           "commands:\n"
           "  serve      run the HTTP server\n"
+          "  study      research studies: keygen, add, list, remove\n"
+          "  export     export a study's released research copies\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help (thou <command> --help for a command's options)\n"
@@ -163,6 +167,10 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             thou_log_info("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
             return;
         }
+        if (sig == SIGUSR2) { /* only in the set under THOU_TEST_FAULTS (serve) */
+            thou_mem_fail_at(0);
+            thou_log_info("fault injection: the next request-path allocation fails");
+        }
         time_t now = time(NULL);
         if (now >= next_heartbeat) {
             thou_hub_heartbeat(app->hub);
@@ -242,6 +250,10 @@ static int serve(int argc, char **argv)
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    /* Tests only (tests/integration/it_oom.c): with THOU_TEST_FAULTS set,
+     * SIGUSR2 makes the next allocation of a request path fail. */
+    if (getenv("THOU_TEST_FAULTS"))
+        sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -328,6 +340,9 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* JSON is made on request paths: an allocation failure there refuses the
+     * request (503) instead of ending the process. */
+    thou_mem_use_for_json();
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;
@@ -344,6 +359,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "serve") == 0)
         return serve(argc - 2, argv + 2);
+    if (strcmp(command, "study") == 0)
+        return thou_research_study_main(argc - 2, argv + 2);
+    if (strcmp(command, "export") == 0)
+        return thou_research_export_main(argc - 2, argv + 2);
     fprintf(stderr, "thou: unknown command '%s'\n\n", command);
     print_usage(stderr);
     return EXIT_USAGE;

@@ -17,9 +17,13 @@ void thou_ops_metrics(void *ctx, struct thou_request *req, struct thou_response 
 {
     struct thou_app *app = ctx;
     struct thou_buf text;
-    thou_buf_init(&text);
+    thou_buf_init_failable(&text);
     thou_metrics_render(app->metrics, &text);
     size_t len;
     char *body = thou_buf_steal(&text, &len);
+    if (!body) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     thou_response_set_body(res, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }

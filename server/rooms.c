@@ -10,6 +10,7 @@
 #include "thou/json.h"
 #include "thou/jsonflat.h"
 #include "thou/disk.h"
+#include "thou/event_check.h"
 #include "thou/limiter.h"
 #include "thou/proxy.h"
 #include "thou/text.h"
@@ -17,6 +18,7 @@
 #include "thou/mem.h"
 #include "thou/qset.h"
 #include "thou/rooms.h"
+#include "thou/research.h"
 #include "thou/sessions.h"
 #include "thou/store.h"
 
@@ -97,6 +99,14 @@ static bool open_as_participant(struct thou_app *app, const struct thou_request 
         return true;
     thou_room_record_release(room);
     return false;
+}
+
+bool thou_rooms_open_participant(struct thou_app *app, const struct thou_request *req,
+                                 struct thou_room_record *room, char *role,
+                                 struct thou_response *res)
+{
+    uint8_t token_hash[THOU_DIGEST_BYTES];
+    return open_as_participant(app, req, room, role, token_hash, res);
 }
 
 /* ---- field validation -------------------------------------------------- */
@@ -219,7 +229,7 @@ static bool creation_allowed(struct thou_app *app, const struct thou_request *re
 void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
-    static const char *const allowed[] = {"set", "join_verifier", NULL};
+    static const char *const allowed[] = {"set", "join_verifier", "study", NULL};
     if (!creation_allowed(app, req, res) || !disk_allows_writes(app, res))
         return;
     json_t *body = thou_json_body(req, res);
@@ -227,17 +237,34 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
         return;
     const char *unknown = thou_json_unknown_key(body, allowed);
     const char *set_id = thou_json_string(body, "set");
+    /* A study (docs/research.md) may choose the set: its assigned condition. */
+    const char *study_name = thou_json_string(body, "study");
+    struct thou_study_record study = {0};
+    char condition[THOU_SET_ID_MAX + 1] = "";
     if (unknown) {
         invalid(res, "invalid_request", "unknown field '%s'", unknown);
         goto out;
     }
-    if (!set_id) {
+    if (json_object_get(body, "study") && !study_name) {
+        invalid(res, "invalid_request", "'%s' must be a study name", "study");
+        goto out;
+    }
+    if (!set_id && !study_name) {
         invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
         goto out;
     }
     if (!check_b64_member(body, "join_verifier", THOU_DIGEST_BYTES, THOU_DIGEST_BYTES,
                           "invalid_request", res))
         goto out;
+    /* Last of the checks on the request, so a bad one takes no place in the study's block. */
+    if (study_name && !thou_research_assign(app, study_name, &study, condition, res))
+        goto out;
+    if (condition[0])
+        set_id = condition;
+    if (!set_id) {
+        invalid(res, "invalid_request", "missing field '%s' (a question set id)", "set");
+        goto out;
+    }
     const struct thou_qset *set = thou_qset_registry_find(app->qsets, set_id);
     if (!set) {
         thou_response_error(res, 404, "no_such_set", "there is no question set with this id");
@@ -257,8 +284,12 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
     struct thou_flow_state flow;
     thou_flow_state_init(&flow, thou_qset_plan(set));
     json_t *flow_json = thou_flow_state_to_json(thou_qset_plan(set), &flow);
-    room.flow_json = json_dumps(flow_json, JSON_COMPACT);
+    room.flow_json = flow_json ? json_dumps(flow_json, JSON_COMPACT) : NULL;
     json_decref(flow_json);
+    if (!room.flow_json) {
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
 
     char token[THOU_TOKEN_B64_LEN + 1];
     uint8_t token_hash[THOU_DIGEST_BYTES];
@@ -269,12 +300,17 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
         rc = thou_store_room_create(app->store, &room, token_hash);
     } while (rc == THOU_EEXIST);
     free(room.flow_json);
+    if (rc == THOU_OK && study_name)
+        rc = thou_store_room_set_study(app->store, room.id, study.name,
+                                       condition[0] ? condition : room.set_id);
     if (rc) {
         thou_response_status(res, rc);
         goto out;
     }
-    thou_json_respond(res, 201,
-                      json_pack("{s:s,s:s,s:s}", "room", room.id, "token", token, "role", "A"));
+    json_t *created = json_pack("{s:s,s:s,s:s}", "room", room.id, "token", token, "role", "A");
+    if (study_name)
+        json_object_set_new(created, "study", thou_research_study_json(&study));
+    thou_json_respond(res, 201, created);
 out:
     json_decref(body);
 }
@@ -288,8 +324,10 @@ static enum thou_status append_simple(struct thou_app *app, const char *room_id,
     char *data = NULL;
     json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
-    data = json_dumps(object, JSON_COMPACT);
+    data = object ? json_dumps(object, JSON_COMPACT) : NULL;
     json_decref(object);
+    if (!data)
+        return THOU_ENOMEM;
     struct thou_event_record event = {
         .type = type, .sender = role, .data = data, .time_ms = time_ms};
     int64_t seq;
@@ -418,7 +456,13 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
     uint8_t token_hash[THOU_DIGEST_BYTES];
     if (!open_as_participant(app, req, &room, &role, token_hash, res))
         return;
-    json_t *flow = room.flow_json ? json_loads(room.flow_json, 0, NULL) : NULL;
+    json_t *flow =
+        room.flow_json ? thou_json_parse(room.flow_json, strlen(room.flow_json), 0, NULL) : NULL;
+    if (room.flow_json && !flow) { /* the store wrote it, so only memory can fail here */
+        thou_response_status(res, THOU_ENOMEM);
+        thou_room_record_release(&room);
+        return;
+    }
     /* Nobody can act on a question before the partner is there. */
     if (flow && !room.b_joined)
         json_object_set_new(flow, "expect", json_pack("{s:[],s:[]}", "A", "B"));
@@ -431,6 +475,7 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         room.set_version, "partner", "joined", partner_joined, "present",
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
+    thou_research_add_room_study(app, room_id, state);
     thou_json_respond(res, 200, state);
     thou_room_record_release(&room);
 }
@@ -461,7 +506,13 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     res->content_type = "text/event-stream; charset=utf-8";
     if (req->method == THOU_METHOD_HEAD)
         goto out; /* the head only: no stream, and no presence for the partner to see */
-    res->stream = thou_hub_subscribe(app->hub, room_id, role, after);
+    enum thou_status why = THOU_OK;
+    res->stream = thou_hub_subscribe_status(app->hub, room_id, role, after, &why);
+    if (!res->stream && why == THOU_ENOMEM) {
+        res->content_type = NULL;
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
     if (!res->stream) {
         res->content_type = NULL;
         thou_response_error(res, 429, "too_many_streams",
@@ -476,6 +527,10 @@ void thou_rooms_stream(void *ctx, struct thou_request *req, struct thou_response
     if (thou_store_room_get(app->store, room_id, &again))
         thou_hub_close_room(app->hub, room_id);
     thou_room_record_release(&again);
+    /* Likewise a seat that moved to another device in between (seats.c). */
+    char still;
+    if (thou_store_participant_role(app->store, room_id, token_hash, &still))
+        thou_hub_close_role(app->hub, room_id, role);
 out:
     thou_room_record_release(&room);
 }
@@ -539,6 +594,11 @@ static const struct event_type event_types[] = {
     /* Stage votes name the next stage's first question; sealed like every step. */
     {"go_on", F_CIPHERTEXT | F_QUESTION, true, false, false},
     {"stay_here", F_CIPHERTEXT | F_QUESTION, true, false, false},
+    /* A study's consent, its refusal and its withdrawal (docs/research.md):
+     * sealed, so the partner can tell the server did not invent them. */
+    {"consent", F_CIPHERTEXT, false, true, false},
+    {"decline", F_CIPHERTEXT, false, true, false},
+    {"withdraw", F_CIPHERTEXT, false, true, false},
 };
 
 static const struct event_type *find_event_type(const char *name, size_t len)
@@ -756,7 +816,9 @@ static char *flat_event_data(const char *type, char role, int64_t time_ms,
         /* ,"key": and the value, quoted when a string */
         size += m->key_len + 4 + m->text_len + (m->kind == THOU_JSONFLAT_STRING ? 2 : 0);
     }
-    char *data = thou_xmalloc(size);
+    char *data = thou_malloc(size);
+    if (!data)
+        return NULL;
     char *out = append(data, head, (size_t)head_len);
     for (size_t i = 0; i < flat->n_members; i++) {
         const struct thou_jsonflat_member *m = &flat->members[i];
@@ -779,7 +841,7 @@ static char *flat_event_data(const char *type, char role, int64_t time_ms,
 /* A ciphertext entry of a reveal: what the partner needs to open it. */
 static json_t *reveal_entry(const char *data)
 {
-    json_t *held = json_loads(data, 0, NULL);
+    json_t *held = thou_json_parse(data, strlen(data), 0, NULL);
     json_t *entry = json_pack("{s:O,s:O}", "ciphertext", json_object_get(held, "ciphertext"),
                               "counter", json_object_get(held, "counter"));
     json_decref(held);
@@ -791,25 +853,35 @@ static enum thou_status add_reveal(struct post_ctx *post, struct thou_room_txn *
                                    const char *question, struct thou_room_change *change)
 {
     json_t *answers = json_object();
+    if (!answers)
+        return THOU_ENOMEM;
     char partner = post->role == 'A' ? 'B' : 'A';
     char *held = NULL;
     enum thou_status rc = thou_store_txn_find(txn, "answer", partner, question, &held);
     if (rc == THOU_OK) {
         char key[2] = {partner, '\0'};
-        json_object_set_new(answers, key, reveal_entry(held));
+        /* A reveal that lost an answer to a failed allocation must not be stored. */
+        if (json_object_set_new(answers, key, reveal_entry(held)))
+            rc = THOU_ENOMEM;
         free(held);
-    } else if (rc != THOU_ENOTFOUND) {
+    } else if (rc == THOU_ENOTFOUND) {
+        rc = THOU_OK;
+    }
+    if (rc == THOU_OK && strcmp(post->type->name, "answer") == 0) {
+        char key[2] = {post->role, '\0'};
+        if (json_object_set_new(answers, key, reveal_entry(post->data[0])))
+            rc = THOU_ENOMEM;
+    }
+    if (rc) {
         json_decref(answers);
         return rc;
     }
-    if (strcmp(post->type->name, "answer") == 0) {
-        char key[2] = {post->role, '\0'};
-        json_object_set_new(answers, key, reveal_entry(post->data[0]));
-    }
     json_t *fields = json_pack("{s:s,s:o}", "question", question, "answers", answers);
     free(post->data[1]); /* a store may run the update again (a retried deadlock) */
-    post->data[1] = event_data("reveal", post->role, post->time_ms, fields);
+    post->data[1] = fields ? event_data("reveal", post->role, post->time_ms, fields) : NULL;
     json_decref(fields);
+    if (!post->data[1])
+        return THOU_ENOMEM;
     change->events[1] = (struct thou_event_record){
         .type = "reveal", .sender = post->role, .data = post->data[1], .time_ms = post->time_ms};
     change->n_events = 2;
@@ -823,9 +895,16 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
 {
     const struct thou_flow_plan *plan = thou_qset_plan(post->set);
     struct thou_flow_state state;
-    json_t *stored = room->flow_json ? json_loads(room->flow_json, 0, NULL) : NULL;
+    json_error_t error;
+    json_t *stored = room->flow_json
+                         ? thou_json_parse(room->flow_json, strlen(room->flow_json), 0, &error)
+                         : NULL;
+    if (room->flow_json && !stored && thou_json_out_of_memory(&error))
+        return THOU_ENOMEM;
     enum thou_status rc = stored ? thou_flow_state_from_json(plan, stored, &state) : THOU_EINVAL;
     json_decref(stored);
+    if (rc == THOU_ENOMEM)
+        return rc;
     if (rc)
         return THOU_EIO; /* the stored state is ours; failing to read it is corruption */
 
@@ -850,8 +929,10 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
     }
     json_t *json = thou_flow_state_to_json(plan, &state);
     free(post->flow_json); /* a store may run the update again (a retried deadlock) */
-    post->flow_json = json_dumps(json, JSON_COMPACT);
+    post->flow_json = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
+    if (!post->flow_json) /* without it the store would keep the old flow beside the event */
+        return THOU_ENOMEM;
     change->flow_json = post->flow_json;
     change->new_state = state.status == THOU_FLOW_ENDED ? THOU_ROOM_ENDED : THOU_ROOM_ACTIVE;
     return THOU_OK;
@@ -966,7 +1047,11 @@ static void post_job_finish(struct thou_deferred *deferred, struct thou_response
         return;
     }
     /* Formatted by hand: every acknowledgement of every event goes through here. */
-    char *body = thou_xmalloc(32);
+    char *body = thou_malloc(32);
+    if (!body) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     int len = snprintf(body, 32, "{\"seq\":%lld}", (long long)job->change.seqs[0]);
     thou_response_set_body(res, 201, "application/json", body, (size_t)len);
 }
@@ -991,6 +1076,7 @@ static bool find_session(struct thou_app *app, const struct thou_request *req,
         session->expires_ms > now_ms())
         return true;
     struct thou_room_record room = {0};
+    unsigned long epoch = thou_sessions_epoch(app->sessions);
     if (!open_as_participant(app, req, &room, &session->role, token_hash, res))
         return false;
     snprintf(session->room_id, sizeof(session->room_id), "%s", room.id);
@@ -998,7 +1084,7 @@ static bool find_session(struct thou_app *app, const struct thou_request *req,
     session->set_version = room.set_version;
     session->expires_ms = room.expires_ms;
     thou_room_record_release(&room);
-    thou_sessions_put(app->sessions, token_hash, session);
+    thou_sessions_put_since(app->sessions, token_hash, session, epoch);
     return true;
 }
 
@@ -1012,6 +1098,63 @@ static void limiter_key(const uint8_t token_hash[THOU_DIGEST_BYTES],
         key[2 * i + 1] = hex[token_hash[i] & 0x0f];
     }
     key[2 * LIMIT_KEY_BYTES] = '\0';
+}
+
+/*
+ * Read a posted event body and validate it against its type: false with res
+ * filled (400, 413, 415) when it does not fit. *flat_body tells which reader
+ * read it (*flat, or jansson into *body, which the caller frees).
+ */
+static bool read_event(const struct thou_app *app, const struct thou_request *req,
+                       struct thou_response *res, bool try_flat, struct thou_jsonflat *flat,
+                       bool *flat_body, json_t **body, struct event_body *event,
+                       const struct event_type **type_out)
+{
+    if (!thou_json_check_body(req, res))
+        return false;
+    /*
+     * Most events are flat objects of strings and one integer. Read through
+     * jansson (parse, deep copy, re-escape on output) such a body cost about
+     * 12 µs, 22% of the request threads' CPU under saturation, nearly all of
+     * it in the 683-character ciphertext, handled one byte at a time. The
+     * flat reader takes what it can read with certainty and leaves the rest
+     * (and every malformed body, for its error message) to jansson.
+     */
+    *flat_body = try_flat && thou_jsonflat_parse(flat, req->body, req->body_len);
+    if (*flat_body) {
+        event_body_from_flat(event, flat);
+    } else {
+        *body = thou_json_body(req, res);
+        if (!*body)
+            return false;
+        event_body_from_json(event, *body);
+    }
+    const struct body_field *type = &event->members[M_TYPE];
+    if (!type->is_string) {
+        invalid(res, "invalid_event", "missing field '%s'", "type");
+        return false;
+    }
+    *type_out = find_event_type(type->text, type->len);
+    if (!*type_out) {
+        thou_response_error(res, 400, "unknown_type", "unknown event type");
+        return false;
+    }
+    return validate_event(app, event, *type_out, res);
+}
+
+const char *thou_event_check(const struct thou_app *app, const struct thou_request *req,
+                             struct thou_response *res, bool flat_reader, bool *flat_read)
+{
+    struct thou_jsonflat flat;
+    json_t *body = NULL;
+    struct event_body event;
+    const struct event_type *type = NULL;
+    bool flat_body = false;
+    bool ok = read_event(app, req, res, flat_reader, &flat, &flat_body, &body, &event, &type);
+    json_decref(body);
+    if (flat_read)
+        *flat_read = flat_body;
+    return ok ? type->name : NULL;
 }
 
 void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_response *res)
@@ -1037,36 +1180,11 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
         thou_response_error(res, 429, "rate_limited", "too many events; slow down");
         goto out;
     }
-    if (!thou_json_check_body(req, res))
+    bool flat_body = false;
+    if (!read_event(app, req, res, true, &flat, &flat_body, &body, &event, &post.type))
         goto out;
-    /*
-     * Most events are flat objects of strings and one integer. Read through
-     * jansson (parse, deep copy, re-escape on output) such a body cost about
-     * 12 µs, 22% of the request threads' CPU under saturation, nearly all of
-     * it in the 683-character ciphertext, handled one byte at a time. The
-     * flat reader takes what it can read with certainty and leaves the rest
-     * (and every malformed body, for its error message) to jansson.
-     */
-    bool flat_body = thou_jsonflat_parse(&flat, req->body, req->body_len);
-    if (flat_body) {
-        event_body_from_flat(&event, &flat);
-    } else {
-        body = thou_json_body(req, res);
-        if (!body)
-            goto out;
-        event_body_from_json(&event, body);
-    }
-    const struct body_field *type = &event.members[M_TYPE];
-    if (!type->is_string) {
-        invalid(res, "invalid_event", "missing field '%s'", "type");
-        goto out;
-    }
-    post.type = find_event_type(type->text, type->len);
-    if (!post.type) {
-        thou_response_error(res, 400, "unknown_type", "unknown event type");
-        goto out;
-    }
-    if (!validate_event(app, &event, post.type, res))
+    if (thou_research_choice_type(post.type->name) &&
+        !thou_research_room_has_study(app, room_id, res))
         goto out;
     const struct body_field *question = &event.members[M_QUESTION];
     if (question->is_string) {
@@ -1094,7 +1212,16 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
 
     /* The answer waits for the commit, which the writer shares with every
      * event posted meanwhile: one fsync for many acknowledgements. */
-    struct post_job *job = thou_xcalloc(1, sizeof(*job));
+    if (!post.data[0]) { /* only allocation can fail in making it */
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
+    struct post_job *job = thou_calloc(1, sizeof(*job));
+    if (!job) {
+        free(post.data[0]);
+        thou_response_status(res, THOU_ENOMEM);
+        goto out;
+    }
     thou_deferred_init(&job->deferred, post_job_finish, post_job_free);
     job->post = post;
     snprintf(job->room_id, sizeof(job->room_id), "%s", room_id);

@@ -1,6 +1,8 @@
 #include "thou/app.h"
 #include "thou/log.h"
+#include "thou/research.h"
 #include "thou/rooms.h"
+#include "thou/seats.h"
 #include "thou/sets.h"
 
 #include <stdlib.h>
@@ -24,6 +26,10 @@ static const struct route_entry routes[] = {
     {THOU_METHOD_DELETE, "/api/rooms/{room}", thou_rooms_erase},
     {THOU_METHOD_GET, "/api/rooms/{room}/events", thou_rooms_stream},
     {THOU_METHOD_POST, "/api/rooms/{room}/events", thou_rooms_post_event},
+    {THOU_METHOD_POST, "/api/rooms/{room}/research", thou_research_add},
+    {THOU_METHOD_DELETE, "/api/rooms/{room}/research", thou_research_delete},
+    {THOU_METHOD_POST, "/api/rooms/{room}/research/release", thou_research_release},
+    {THOU_METHOD_POST, "/api/rooms/{room}/seat", thou_seats_move},
     {THOU_METHOD_GET, "/r/{room}", thou_pages_room},
     {THOU_METHOD_GET, "/", thou_pages_static},
     {THOU_METHOD_GET, "/*", thou_pages_static},

@@ -20,7 +20,8 @@ struct slot {
 struct thou_sessions {
     pthread_mutex_t lock;
     struct slot slots[SLOTS];
-    unsigned victim; /* the way a full set gives up next */
+    unsigned victim;     /* the way a full set gives up next */
+    unsigned long epoch; /* tokens forgotten so far */
 };
 
 struct thou_sessions *thou_sessions_new(void)
@@ -69,10 +70,10 @@ bool thou_sessions_get(struct thou_sessions *sessions, const uint8_t token_hash[
     return found;
 }
 
-void thou_sessions_put(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN],
+/* Called with the lock held. */
+static void put_locked(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN],
                        const struct thou_session *session)
 {
-    pthread_mutex_lock(&sessions->lock);
     struct slot *set = set_of(sessions, token_hash);
     struct slot *slot = find(set, token_hash);
     for (size_t i = 0; !slot && i < WAYS; i++)
@@ -83,5 +84,40 @@ void thou_sessions_put(struct thou_sessions *sessions, const uint8_t token_hash[
     memcpy(slot->token_hash, token_hash, THOU_HASH_LEN);
     slot->session = *session;
     slot->used = true;
+}
+
+void thou_sessions_put(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN],
+                       const struct thou_session *session)
+{
+    pthread_mutex_lock(&sessions->lock);
+    put_locked(sessions, token_hash, session);
+    pthread_mutex_unlock(&sessions->lock);
+}
+
+unsigned long thou_sessions_epoch(struct thou_sessions *sessions)
+{
+    pthread_mutex_lock(&sessions->lock);
+    unsigned long epoch = sessions->epoch;
+    pthread_mutex_unlock(&sessions->lock);
+    return epoch;
+}
+
+void thou_sessions_put_since(struct thou_sessions *sessions,
+                             const uint8_t token_hash[THOU_HASH_LEN],
+                             const struct thou_session *session, unsigned long epoch)
+{
+    pthread_mutex_lock(&sessions->lock);
+    if (sessions->epoch == epoch)
+        put_locked(sessions, token_hash, session);
+    pthread_mutex_unlock(&sessions->lock);
+}
+
+void thou_sessions_forget(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN])
+{
+    pthread_mutex_lock(&sessions->lock);
+    struct slot *slot = find(set_of(sessions, token_hash), token_hash);
+    if (slot)
+        slot->used = false;
+    sessions->epoch++;
     pthread_mutex_unlock(&sessions->lock);
 }

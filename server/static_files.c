@@ -166,7 +166,9 @@ static enum thou_status locate(const struct thou_static *st, const char *rel, ch
         rel = "index.html";
     if (has_forbidden_byte(rel) || has_bad_segment(rel))
         return THOU_EINVAL;
-    *copy = thou_xstrdup(rel);
+    *copy = thou_strdup(rel);
+    if (!*copy)
+        return THOU_ENOMEM;
     enum thou_status rc = open_parent(st, *copy, dir_fd, base);
     if (rc) {
         free(*copy);
@@ -367,7 +369,9 @@ static unsigned open_siblings(int dir_fd, const char *base, int fds[N_CODINGS],
 {
     unsigned available = 0;
     size_t base_len = strlen(base);
-    char *name = thou_xmalloc(base_len + 4);
+    char *name = thou_malloc(base_len + 4);
+    if (!name) /* the plain file is served instead: a refusal would help nobody */
+        return 0;
     for (size_t i = 0; i < N_CODINGS; i++) {
         memcpy(name, base, base_len);
         memcpy(name + base_len, codings[i].suffix, 4);
@@ -392,6 +396,10 @@ void thou_static_serve(const struct thou_static *st, const char *rel, const char
         rc = open_regular(dir_fd, base, &plain_fd, &plain_sb);
     if (rc == THOU_EINVAL) {
         thou_response_error(res, 400, "bad_path", "the path is not allowed");
+        goto out;
+    }
+    if (rc == THOU_ENOMEM) {
+        thou_response_status(res, rc);
         goto out;
     }
     if (rc) {

@@ -3,6 +3,10 @@
 #include "thou/buf.h"
 #include "thou/mem.h"
 #include "thou/text.h"
+#include "thou/studies.h"
+
+#include <jansson.h>
+#include <sodium.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -75,6 +79,39 @@ static const char *const migrations[] = {
     "DROP TABLE events;"
     "ALTER TABLE events_v3 RENAME TO events;"
     "CREATE UNIQUE INDEX events_by_room ON events(room_id, seq);",
+    /* 4: workshops (another change) */
+    "",
+    /* 5: research studies (docs/research.md). A room may belong to a study
+     * and carries the condition it was assigned; research copies are sealed
+     * to the study's key in the browser and deleted with their room. Their
+     * time is the hour only, so no copy gives away when someone wrote. */
+    "CREATE TABLE studies ("
+    "  name TEXT PRIMARY KEY,"
+    "  public_key BLOB NOT NULL,"
+    "  conditions TEXT NOT NULL,"
+    "  closeness INTEGER NOT NULL,"
+    "  seed BLOB NOT NULL,"
+    "  assigned INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "ALTER TABLE rooms ADD COLUMN study TEXT;"
+    "ALTER TABLE rooms ADD COLUMN study_condition TEXT;"
+    "CREATE INDEX rooms_by_study ON rooms(study) WHERE study IS NOT NULL;"
+    "CREATE TABLE research_copies ("
+    "  id INTEGER PRIMARY KEY,"
+    "  room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('A', 'B')),"
+    "  step TEXT NOT NULL,"
+    "  sealed TEXT,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  hour INTEGER NOT NULL,"
+    "  UNIQUE (room_id, role, step)"
+    ");"
+    "CREATE TABLE research_releases ("
+    "  room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('A', 'B')),"
+    "  PRIMARY KEY (room_id, role)"
+    ") WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -104,6 +141,7 @@ enum stmt_id {
     ST_RELEASE,
     ST_ROLLBACK_TO,
     ST_ROOM_BYTES,
+    ST_PARTICIPANT_RETOKEN,
     ST_COUNT
 };
 
@@ -140,6 +178,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT job",
     [ST_RELEASE] = "RELEASE job",
     [ST_ROLLBACK_TO] = "ROLLBACK TO job",
+    [ST_PARTICIPANT_RETOKEN] =
+        "UPDATE participants SET token_hash = ? WHERE room_id = ? AND token_hash = ?",
 };
 
 struct room_cache;
@@ -835,8 +875,10 @@ static enum thou_status room_get(struct conn *c, const char *room_id, struct tho
     room->expires_ms = sqlite3_column_int64(s, 5);
     room->last_seq = sqlite3_column_int64(s, 6);
     const unsigned char *flow = sqlite3_column_text(s, 7);
-    room->flow_json = flow ? thou_xstrdup((const char *)flow) : NULL;
+    room->flow_json = flow ? thou_strdup((const char *)flow) : NULL;
     sqlite3_reset(s);
+    if (flow && !room->flow_json)
+        return THOU_ENOMEM;
 
     s = stmt(c, ST_ROOM_HAS_B);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
@@ -1028,6 +1070,72 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
     return rc;
 }
 
+struct seat_args {
+    const char *room_id;
+    const uint8_t *old_hash;
+    const uint8_t *new_hash;
+    char role;
+    bool again;
+};
+
+/* The role token_hash holds in the room, read on the writer inside the
+ * transaction; 0 when none. */
+static enum thou_status role_on_writer(struct conn *c, const char *room_id,
+                                       const uint8_t *token_hash, char *role)
+{
+    sqlite3_stmt *s = stmt(c, ST_ROLE_BY_TOKEN);
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, token_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    enum thou_status rc = THOU_OK;
+    int step = sqlite3_step(s);
+    *role = step == SQLITE_ROW ? (char)sqlite3_column_text(s, 0)[0] : 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = THOU_EIO;
+    sqlite3_reset(s);
+    return rc;
+}
+
+static enum thou_status seat_run(struct conn *c, void *arg)
+{
+    struct seat_args *a = arg;
+    struct thou_room_record room;
+    enum thou_status rc = room_get(c, a->room_id, &room);
+    thou_room_record_release(&room);
+    if (rc)
+        return rc;
+    /* Looked up and replaced in one transaction on the single writer: of
+     * two devices claiming with the same old token, exactly one wins. */
+    rc = role_on_writer(c, a->room_id, a->old_hash, &a->role);
+    if (rc)
+        return rc;
+    if (!a->role) {
+        /* The old token is gone: this very claim again (its answer was lost)? */
+        rc = role_on_writer(c, a->room_id, a->new_hash, &a->role);
+        if (rc)
+            return rc;
+        a->again = a->role != 0;
+        return a->again ? THOU_OK : THOU_EAUTH;
+    }
+    sqlite3_stmt *s = stmt(c, ST_PARTICIPANT_RETOKEN);
+    sqlite3_bind_blob(s, 1, a->new_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, a->old_hash, THOU_HASH_LEN, SQLITE_STATIC);
+    return status_of(exec_stmt(s));
+}
+
+enum thou_status thou_store_seat_move(struct thou_store *store, const char *room_id,
+                                      const uint8_t old_hash[THOU_HASH_LEN],
+                                      const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                      bool *again)
+{
+    struct seat_args args = {room_id, old_hash, new_hash, 0, false};
+    enum thou_status rc = write_sync(store, seat_run, &args, false);
+    *role = rc == THOU_OK ? args.role : 0;
+    if (again)
+        *again = rc == THOU_OK && args.again;
+    return rc;
+}
+
 static int insert_event(struct conn *c, const char *room_id, const struct thou_event_record *event,
                         int64_t seq)
 {
@@ -1076,8 +1184,8 @@ enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         if (data)
-            *data = thou_xstrdup((const char *)sqlite3_column_text(s, 0));
-        rc = THOU_OK;
+            *data = thou_strdup((const char *)sqlite3_column_text(s, 0));
+        rc = data && !*data ? THOU_ENOMEM : THOU_OK;
     } else if (step != SQLITE_DONE) {
         rc = THOU_EIO;
     }
@@ -1206,7 +1314,9 @@ static enum thou_status update_run(struct conn *c, void *arg)
         room->state = a->change->new_state;
         if (a->change->flow_json) {
             free(room->flow_json);
-            room->flow_json = thou_xstrdup(a->change->flow_json);
+            room->flow_json = thou_strdup(a->change->flow_json);
+            if (!room->flow_json) /* committed all the same: read it back next time */
+                cache_forget(c->cache, a->room_id);
         }
     }
     /* A refused or failed update wrote nothing its savepoint kept, and the
@@ -1255,9 +1365,16 @@ void thou_store_room_update_async(struct thou_store *store, const char *room_id,
         thou_store_pg_room_update_async(store->pg, room_id, update, ctx, change, done, done_ctx);
         return;
     }
-    struct async_update *a = thou_xmalloc(sizeof(*a));
+    struct async_update *a = thou_malloc(sizeof(*a));
+    struct job *job = thou_calloc(1, sizeof(*job));
+    if (!a || !job) {
+        /* Nothing was queued: the caller learns it as from any failed write. */
+        free(a);
+        free(job);
+        done(done_ctx, THOU_ENOMEM);
+        return;
+    }
     *a = (struct async_update){{room_id, update, ctx, change}, done, done_ctx};
-    struct job *job = thou_xcalloc(1, sizeof(*job));
     job->run = async_run;
     job->own_savepoint = true;
     job->arg = a;
@@ -1381,5 +1498,422 @@ enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
     struct sweep_args args = {now_ms, tombstone_ttl_ms, 0};
     enum thou_status rc = write_sync(store, sweep_run, &args, false);
     *deleted = rc == THOU_OK ? args.deleted : 0;
+    return rc;
+}
+
+/* ---- research studies ------------------------------------------------------- */
+
+/* Study statements are rare (a CLI call, a new room, a research copy), so
+ * they are prepared where they run rather than kept with the hot ones. */
+static sqlite3_stmt *prepare(struct conn *c, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Run a one-off statement to its end and finalise it. */
+static int exec_once(sqlite3_stmt *s)
+{
+    if (!s)
+        return SQLITE_ERROR;
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static json_t *conditions_json(const struct thou_study_record *study)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < study->n_conditions; i++)
+        json_array_append_new(list, json_string(study->conditions[i]));
+    return list;
+}
+
+static void study_from_row(sqlite3_stmt *s, struct thou_study_record *study)
+{
+    memset(study, 0, sizeof(*study));
+    snprintf(study->name, sizeof(study->name), "%s", (const char *)sqlite3_column_text(s, 0));
+    if (sqlite3_column_bytes(s, 1) == (int)sizeof(study->public_key))
+        memcpy(study->public_key, sqlite3_column_blob(s, 1), sizeof(study->public_key));
+    json_t *list = json_loads((const char *)sqlite3_column_text(s, 2), 0, NULL);
+    size_t i;
+    json_t *value;
+    json_array_foreach(list, i, value)
+    {
+        if (i < sizeof(study->conditions) / sizeof(study->conditions[0]) && json_is_string(value))
+            snprintf(study->conditions[study->n_conditions++], sizeof(study->conditions[0]), "%s",
+                     json_string_value(value));
+    }
+    json_decref(list);
+    study->closeness = sqlite3_column_int(s, 3) != 0;
+    study->assigned = sqlite3_column_int64(s, 4);
+    study->created_ms = sqlite3_column_int64(s, 5);
+}
+
+#define STUDY_COLUMNS "name, public_key, conditions, closeness, assigned, created_ms"
+
+struct study_add_args {
+    const struct thou_study_record *study;
+    const uint8_t *seed;
+};
+
+static enum thou_status study_add_run(struct conn *c, void *arg)
+{
+    const struct study_add_args *a = arg;
+    sqlite3_stmt *s = prepare(c, "INSERT INTO studies (name, public_key, conditions, closeness,"
+                                 " seed, created_ms) VALUES (?, ?, ?, ?, ?, ?)");
+    if (!s)
+        return THOU_EIO;
+    json_t *list = conditions_json(a->study);
+    char *conditions = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    sqlite3_bind_text(s, 1, a->study->name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, a->study->public_key, sizeof(a->study->public_key), SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, conditions, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, a->study->closeness ? 1 : 0);
+    sqlite3_bind_blob(s, 5, a->seed, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 6, a->study->created_ms);
+    enum thou_status rc = status_of(exec_once(s));
+    free(conditions);
+    return rc;
+}
+
+enum thou_status thou_store_study_add(struct thou_store *store,
+                                      const struct thou_study_record *study, const uint8_t seed[32])
+{
+    struct study_add_args args = {study, seed};
+    return write_sync(store, study_add_run, &args, false);
+}
+
+static enum thou_status study_get(struct conn *c, const char *name, struct thou_study_record *study,
+                                  uint8_t *seed)
+{
+    sqlite3_stmt *s = prepare(c, "SELECT " STUDY_COLUMNS ", seed FROM studies WHERE name = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    enum thou_status rc = step == SQLITE_ROW    ? THOU_OK
+                          : step == SQLITE_DONE ? THOU_ENOTFOUND
+                                                : THOU_EIO;
+    if (rc == THOU_OK) {
+        study_from_row(s, study);
+        if (seed && sqlite3_column_bytes(s, 6) == 32)
+            memcpy(seed, sqlite3_column_blob(s, 6), 32);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+enum thou_status thou_store_study_get(struct thou_store *store, const char *name,
+                                      struct thou_study_record *study)
+{
+    pthread_mutex_lock(&store->read_lock);
+    enum thou_status rc = study_get(&store->reader, name, study, NULL);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+enum thou_status thou_store_study_list(struct thou_store *store, thou_study_visit_fn visit,
+                                       void *ctx)
+{
+    pthread_mutex_lock(&store->read_lock);
+    enum thou_status rc = THOU_EIO;
+    sqlite3_stmt *s =
+        prepare(&store->reader, "SELECT " STUDY_COLUMNS ", (SELECT count(*) FROM rooms"
+                                " WHERE rooms.study = studies.name) FROM studies ORDER BY name");
+    if (s) {
+        int step;
+        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+            struct thou_study_record study;
+            study_from_row(s, &study);
+            visit(ctx, &study, sqlite3_column_int64(s, 6));
+        }
+        rc = step == SQLITE_DONE ? THOU_OK : THOU_EIO;
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+static enum thou_status study_remove_run(struct conn *c, void *arg)
+{
+    const char *name = arg;
+    sqlite3_stmt *s = prepare(c, "DELETE FROM studies WHERE name = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = exec_once(s);
+    if (rc != SQLITE_OK)
+        return status_of(rc);
+    if (sqlite3_changes(c->db) == 0)
+        return THOU_ENOTFOUND;
+    static const char *const cleanup[] = {
+        "DELETE FROM research_copies WHERE room_id IN (SELECT id FROM rooms WHERE study = ?1)",
+        "DELETE FROM research_releases WHERE room_id IN (SELECT id FROM rooms WHERE study = ?1)",
+        "UPDATE rooms SET study = NULL, study_condition = NULL WHERE study = ?1",
+    };
+    for (size_t i = 0; i < sizeof(cleanup) / sizeof(cleanup[0]); i++) {
+        s = prepare(c, cleanup[i]);
+        if (s)
+            sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        rc = exec_once(s);
+        if (rc != SQLITE_OK)
+            return status_of(rc);
+    }
+    return THOU_OK;
+}
+
+enum thou_status thou_store_study_remove(struct thou_store *store, const char *name)
+{
+    return write_sync(store, study_remove_run, (void *)(uintptr_t)name, false);
+}
+
+struct study_assign_args {
+    const char *name;
+    struct thou_study_record *study;
+    size_t condition;
+};
+
+static enum thou_status study_assign_run(struct conn *c, void *arg)
+{
+    struct study_assign_args *a = arg;
+    uint8_t seed[32];
+    enum thou_status rc = study_get(c, a->name, a->study, seed);
+    if (rc)
+        return rc;
+    a->condition = thou_studies_condition(seed, a->study->n_conditions, a->study->assigned);
+    sodium_memzero(seed, sizeof(seed));
+    sqlite3_stmt *s = prepare(c, "UPDATE studies SET assigned = assigned + 1 WHERE name = ?");
+    if (s)
+        sqlite3_bind_text(s, 1, a->name, -1, SQLITE_STATIC);
+    rc = status_of(exec_once(s));
+    if (rc == THOU_OK)
+        a->study->assigned++;
+    return rc;
+}
+
+enum thou_status thou_store_study_assign(struct thou_store *store, const char *name,
+                                         struct thou_study_record *study, size_t *condition)
+{
+    struct study_assign_args args = {name, study, 0};
+    enum thou_status rc = write_sync(store, study_assign_run, &args, false);
+    *condition = args.condition;
+    return rc;
+}
+
+struct room_study_args {
+    const char *room_id, *study, *condition;
+};
+
+static enum thou_status room_set_study_run(struct conn *c, void *arg)
+{
+    const struct room_study_args *a = arg;
+    sqlite3_stmt *s = prepare(c, "UPDATE rooms SET study = ?, study_condition = ? WHERE id = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, a->study, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->condition, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->room_id, -1, SQLITE_STATIC);
+    enum thou_status rc = status_of(exec_once(s));
+    return rc == THOU_OK && sqlite3_changes(c->db) == 0 ? THOU_ENOTFOUND : rc;
+}
+
+enum thou_status thou_store_room_set_study(struct thou_store *store, const char *room_id,
+                                           const char *study, const char *condition)
+{
+    struct room_study_args args = {room_id, study, condition};
+    return write_sync(store, room_set_study_run, &args, false);
+}
+
+static enum thou_status room_study(struct conn *c, const char *room_id,
+                                   char study[THOU_SET_ID_MAX + 1],
+                                   char condition[THOU_SET_ID_MAX + 1])
+{
+    study[0] = condition[0] = '\0';
+    sqlite3_stmt *s = prepare(c, "SELECT study, study_condition FROM rooms WHERE id = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    enum thou_status rc = THOU_OK;
+    if (step == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(s, 0);
+        const unsigned char *cond = sqlite3_column_text(s, 1);
+        snprintf(study, THOU_SET_ID_MAX + 1, "%s", name ? (const char *)name : "");
+        snprintf(condition, THOU_SET_ID_MAX + 1, "%s", cond ? (const char *)cond : "");
+    } else {
+        rc = step == SQLITE_DONE ? missing_room(c, room_id) : THOU_EIO;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+enum thou_status thou_store_room_study(struct thou_store *store, const char *room_id,
+                                       char study[THOU_SET_ID_MAX + 1],
+                                       char condition[THOU_SET_ID_MAX + 1])
+{
+    pthread_mutex_lock(&store->read_lock);
+    enum thou_status rc = room_study(&store->reader, room_id, study, condition);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+/* Copies are taken only while the room has a study, both partners posted
+ * their (sealed) consent and neither declined or withdrew. The events are
+ * the record: the server keeps no consent flag apart from them. */
+static enum thou_status research_allowed(struct conn *c, const char *room_id)
+{
+    char study[THOU_SET_ID_MAX + 1], condition[THOU_SET_ID_MAX + 1];
+    enum thou_status rc = room_study(c, room_id, study, condition);
+    if (rc)
+        return rc;
+    if (!study[0])
+        return THOU_EFORBIDDEN;
+    sqlite3_stmt *s = prepare(c, "SELECT count(DISTINCT sender) FILTER (WHERE type = 'consent'),"
+                                 " count(*) FILTER (WHERE type IN ('decline', 'withdraw'))"
+                                 " FROM events WHERE room_id = ?"
+                                 " AND type IN ('consent', 'decline', 'withdraw')");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    rc = THOU_EIO;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        rc = sqlite3_column_int(s, 0) == 2 && sqlite3_column_int(s, 1) == 0 ? THOU_OK
+                                                                            : THOU_EFORBIDDEN;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static enum thou_status released_before(struct conn *c, const char *room_id, char role)
+{
+    sqlite3_stmt *s = prepare(c, "SELECT 1 FROM research_releases WHERE room_id = ? AND role = ?");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, (char[]){role, '\0'}, 1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return step == SQLITE_ROW ? THOU_ECONFLICT : step == SQLITE_DONE ? THOU_OK : THOU_EIO;
+}
+
+struct research_add_args {
+    const char *room_id;
+    char role;
+    const char *step, *sealed;
+    int64_t hour;
+};
+
+static enum thou_status research_add_run(struct conn *c, void *arg)
+{
+    const struct research_add_args *a = arg;
+    enum thou_status rc = research_allowed(c, a->room_id);
+    if (rc == THOU_OK)
+        rc = released_before(c, a->room_id, a->role);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = prepare(c, "INSERT INTO research_copies (room_id, role, step, sealed, hour)"
+                                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+    if (!s)
+        return THOU_EIO;
+    sqlite3_bind_text(s, 1, a->room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, (char[]){a->role, '\0'}, 1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, a->step, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, a->sealed, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, a->hour);
+    return status_of(exec_once(s));
+}
+
+enum thou_status thou_store_research_add(struct thou_store *store, const char *room_id, char role,
+                                         const char *step, const char *sealed, int64_t hour)
+{
+    struct research_add_args args = {room_id, role, step, sealed, hour};
+    return write_sync(store, research_add_run, &args, false);
+}
+
+struct research_delete_args {
+    const char *room_id;
+    size_t deleted;
+};
+
+static enum thou_status research_delete_run(struct conn *c, void *arg)
+{
+    struct research_delete_args *a = arg;
+    sqlite3_stmt *s = prepare(c, "DELETE FROM research_copies WHERE room_id = ?");
+    if (s)
+        sqlite3_bind_text(s, 1, a->room_id, -1, SQLITE_STATIC);
+    enum thou_status rc = status_of(exec_once(s));
+    if (rc == THOU_OK)
+        a->deleted = (size_t)sqlite3_changes(c->db);
+    return rc;
+}
+
+enum thou_status thou_store_research_delete(struct thou_store *store, const char *room_id,
+                                            size_t *deleted)
+{
+    struct research_delete_args args = {room_id, 0};
+    enum thou_status rc = write_sync(store, research_delete_run, &args, false);
+    *deleted = args.deleted;
+    return rc;
+}
+
+struct research_release_args {
+    const char *room_id;
+    char role;
+    const char *const *leave_out;
+    size_t n_leave_out;
+    size_t released, left_out;
+};
+
+static enum thou_status research_release_run(struct conn *c, void *arg)
+{
+    struct research_release_args *a = arg;
+    const char role[2] = {a->role, '\0'};
+    enum thou_status rc = research_allowed(c, a->room_id);
+    if (rc == THOU_OK)
+        rc = released_before(c, a->room_id, a->role);
+    if (rc)
+        return rc;
+    /* Left out: the sealed bytes go at once, so nothing can export them. */
+    for (size_t i = 0; i < a->n_leave_out && rc == THOU_OK; i++) {
+        sqlite3_stmt *s = prepare(c, "UPDATE research_copies SET sealed = NULL, state = 2"
+                                     " WHERE room_id = ? AND role = ? AND step = ?");
+        if (s) {
+            sqlite3_bind_text(s, 1, a->room_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, role, 1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, a->leave_out[i], -1, SQLITE_STATIC);
+        }
+        rc = status_of(exec_once(s));
+        a->left_out += rc == THOU_OK ? (size_t)sqlite3_changes(c->db) : 0;
+    }
+    static const char *const finish[] = {
+        "UPDATE research_copies SET state = 1 WHERE room_id = ?1 AND role = ?2 AND state = 0",
+        "INSERT INTO research_releases (room_id, role) VALUES (?1, ?2)",
+    };
+    for (size_t i = 0; i < 2 && rc == THOU_OK; i++) {
+        sqlite3_stmt *s = prepare(c, finish[i]);
+        if (s) {
+            sqlite3_bind_text(s, 1, a->room_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, role, 1, SQLITE_STATIC);
+        }
+        rc = status_of(exec_once(s));
+        if (i == 0 && rc == THOU_OK)
+            a->released = (size_t)sqlite3_changes(c->db);
+    }
+    return rc;
+}
+
+enum thou_status thou_store_research_release(struct thou_store *store, const char *room_id,
+                                             char role, const char *const *leave_out,
+                                             size_t n_leave_out, size_t *released, size_t *left_out)
+{
+    struct research_release_args args = {room_id, role, leave_out, n_leave_out, 0, 0};
+    enum thou_status rc = write_sync(store, research_release_run, &args, false);
+    *released = args.released;
+    *left_out = args.left_out;
     return rc;
 }

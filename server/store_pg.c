@@ -82,6 +82,36 @@ static const char *const pg_migrations[] = {
     "  updated_ms bigint NOT NULL,"
     "  allowed boolean NOT NULL"
     ");",
+    /* 4: workshops (another change; empty on SQLite too until then) */
+    NULL,
+    /* 5: research studies (docs/research.md), as SQLite's migration 5. */
+    "CREATE TABLE studies ("
+    "  name text PRIMARY KEY,"
+    "  public_key bytea NOT NULL,"
+    "  conditions text NOT NULL,"
+    "  closeness integer NOT NULL,"
+    "  seed bytea NOT NULL,"
+    "  assigned bigint NOT NULL DEFAULT 0,"
+    "  created_ms bigint NOT NULL"
+    ");"
+    "ALTER TABLE rooms ADD COLUMN study text;"
+    "ALTER TABLE rooms ADD COLUMN study_condition text;"
+    "CREATE INDEX rooms_by_study ON rooms(study) WHERE study IS NOT NULL;"
+    "CREATE TABLE research_copies ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  room_id text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    "  role text NOT NULL CHECK (role IN ('A', 'B')),"
+    "  step text NOT NULL,"
+    "  sealed text,"
+    "  state integer NOT NULL DEFAULT 0,"
+    "  hour bigint NOT NULL,"
+    "  UNIQUE (room_id, role, step)"
+    ");"
+    "CREATE TABLE research_releases ("
+    "  room_id text NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,"
+    "  role text NOT NULL CHECK (role IN ('A', 'B')),"
+    "  PRIMARY KEY (room_id, role)"
+    ");",
 };
 #define N_PG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 
@@ -1205,9 +1235,16 @@ void thou_store_pg_room_update_async(struct thou_store_pg *pg, const char *room_
                                      struct thou_room_change *change, thou_store_done_fn done,
                                      void *done_ctx)
 {
-    struct update_args *args = thou_xmalloc(sizeof(*args));
+    struct update_args *args = thou_malloc(sizeof(*args));
+    struct job *job = thou_calloc(1, sizeof(*job));
+    if (!args || !job) {
+        /* Nothing was queued: the caller learns it as from any failed write. */
+        free(args);
+        free(job);
+        done(done_ctx, THOU_ENOMEM);
+        return;
+    }
     *args = (struct update_args){room_id, update, ctx, change};
-    struct job *job = thou_xcalloc(1, sizeof(*job));
     job->run = update_run;
     job->arg = args; /* freed by complete() */
     job->done = done;
@@ -1471,3 +1508,4 @@ void thou_store_pg_set_remote_hook(struct thou_store_pg *pg,
     }
     pg->listener_started = true;
 }
+

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "thou/http.h"
+#include "thou/status.h"
 
 /*
  * The hub wakes event streams (DESIGN §3). It holds no events: a stream
@@ -35,6 +36,14 @@ void thou_hub_free(struct thou_hub *hub);
  */
 struct thou_stream *thou_hub_subscribe(struct thou_hub *hub, const char *room_id, char role,
                                        int64_t after_seq);
+
+/**
+ * thou_hub_subscribe, saying why not in *why (may be NULL): THOU_ELIMIT when
+ * role holds max_streams_per_role streams already, THOU_ENOMEM when memory
+ * is short (the request is refused, the process goes on).
+ */
+struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *room_id, char role,
+                                              int64_t after_seq, enum thou_status *why);
 
 struct thou_event_record;
 
@@ -78,6 +87,9 @@ void thou_hub_remote_presence(struct thou_hub *hub, const char *room_id, char ro
  * PostgreSQL, from the store's catch-up).
  */
 void thou_hub_recheck_presence(struct thou_hub *hub);
+
+/** End role's streams in room after what they have queued (the seat moved to another token). */
+void thou_hub_close_role(struct thou_hub *hub, const char *room_id, char role);
 
 /** True when role has at least one stream open in room (on any instance when shared). */
 bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role);

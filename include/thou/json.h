@@ -1,12 +1,22 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "thou/http.h"
 
 /*
  * JSON on the wire, on top of jansson: request bodies in, response bodies out.
  */
+
+/**
+ * json_loadb for request paths: the same result, with fault injection kept
+ * out of jansson's parser (mem.h, thou_mem_parsing).
+ */
+json_t *thou_json_parse(const char *text, size_t len, size_t flags, json_error_t *error);
+
+/** True when a parse failed for want of memory (as far as jansson tells). */
+bool thou_json_out_of_memory(const json_error_t *error);
 
 /**
  * Parse the request body as one JSON object. Refuses, by filling res with

@@ -24,3 +24,15 @@ void thou_rooms_post_event(void *ctx, struct thou_request *req, struct thou_resp
 
 /** DELETE /api/rooms/{room}: erase the room and everything of it; 204. */
 void thou_rooms_erase(void *ctx, struct thou_request *req, struct thou_response *res);
+
+struct thou_app;
+struct thou_room_record;
+
+/**
+ * For handlers of other modules: load the room of the path and check the
+ * bearer token; false with res filled when either fails. The caller
+ * releases *room on success.
+ */
+bool thou_rooms_open_participant(struct thou_app *app, const struct thou_request *req,
+                                 struct thou_room_record *room, char *role,
+                                 struct thou_response *res);

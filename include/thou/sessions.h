@@ -11,6 +11,9 @@
  * the role, the room's question set and its expiry), so an entry never goes
  * stale; whether the room still exists is decided where it is written, by
  * the store. Bounded and thread-safe; a miss just means asking the store.
+ * The one exception, a seat moving to another token, is forgotten by
+ * thou_sessions_forget; an answer the store gave before such a move is not
+ * remembered after it (thou_sessions_epoch, thou_sessions_put_since).
  */
 
 struct thou_session {
@@ -36,3 +39,17 @@ bool thou_sessions_get(struct thou_sessions *sessions, const uint8_t token_hash[
 /** Remember a session the store has confirmed (replacing whatever shared its slot). */
 void thou_sessions_put(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN],
                        const struct thou_session *session);
+
+/** Forget token_hash (its seat moved to another token): the next request asks the store. */
+void thou_sessions_forget(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN]);
+
+/** A number that changes whenever a token is forgotten; read it before asking the store. */
+unsigned long thou_sessions_epoch(struct thou_sessions *sessions);
+
+/**
+ * thou_sessions_put, unless a token was forgotten since epoch: the store's
+ * answer may then predate a seat's move, so it is used once, not kept.
+ */
+void thou_sessions_put_since(struct thou_sessions *sessions,
+                             const uint8_t token_hash[THOU_HASH_LEN],
+                             const struct thou_session *session, unsigned long epoch);

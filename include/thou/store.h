@@ -23,7 +23,7 @@ struct thou_store;
 #define THOU_ROOM_ID_LEN    22 /* base64url of 16 random bytes */
 #define THOU_HASH_LEN       32
 #define THOU_SET_ID_MAX     64
-#define THOU_SCHEMA_VERSION 3
+#define THOU_SCHEMA_VERSION 5
 
 /**
  * Open (creating if needed) thou.db in data_dir, creating data_dir itself
@@ -156,6 +156,20 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
 enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
                                              const uint8_t token_hash[THOU_HASH_LEN], char *role);
 
+/**
+ * Move a seat to a new bearer token (another device): the participant whose
+ * token hash is old_hash gets new_hash instead, atomically, so old_hash
+ * stops working at once. When old_hash holds no seat but new_hash already
+ * does (this move again, its answer lost): THOU_OK with *again set.
+ * Otherwise THOU_EAUTH; THOU_EEXIST when new_hash is another seat's;
+ * THOU_ENOTFOUND or THOU_EGONE as for room_get. *role receives the seat's
+ * role; again may be NULL.
+ */
+enum thou_status thou_store_seat_move(struct thou_store *store, const char *room_id,
+                                      const uint8_t old_hash[THOU_HASH_LEN],
+                                      const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                      bool *again);
+
 /** One stored event. */
 struct thou_event_record {
     int64_t seq;
@@ -257,3 +271,85 @@ enum thou_status thou_store_room_erase(struct thou_store *store, const char *roo
  */
 enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
                                   int64_t tombstone_ttl_ms, size_t *deleted);
+
+/* ---- research studies (docs/research.md) ------------------------------------ */
+
+struct thou_study_record {
+    char name[THOU_SET_ID_MAX + 1];
+    uint8_t public_key[32];
+    size_t n_conditions;
+    char conditions[8][THOU_SET_ID_MAX + 1]; /* question set ids */
+    bool closeness;                          /* ask the closeness scale before and after */
+    int64_t assigned;                        /* pairs assigned so far */
+    int64_t created_ms;
+};
+
+/** Add a study with its block seed. THOU_EEXIST when the name is taken. */
+enum thou_status thou_store_study_add(struct thou_store *store,
+                                      const struct thou_study_record *study,
+                                      const uint8_t seed[32]);
+
+/** Read a study. THOU_ENOTFOUND when there is none of that name. */
+enum thou_status thou_store_study_get(struct thou_store *store, const char *name,
+                                      struct thou_study_record *study);
+
+/** Called for each study by thou_store_study_list, in name order. */
+typedef void (*thou_study_visit_fn)(void *ctx, const struct thou_study_record *study,
+                                    int64_t rooms);
+
+/** Visit every study with the number of rooms it has now. */
+enum thou_status thou_store_study_list(struct thou_store *store, thou_study_visit_fn visit,
+                                       void *ctx);
+
+/**
+ * Remove a study and every research copy of its rooms (the rooms stay, as
+ * conversations without a study). THOU_ENOTFOUND when there is none.
+ */
+enum thou_status thou_store_study_remove(struct thou_store *store, const char *name);
+
+/**
+ * The entry point for a new room of a study (link mode now, workshops
+ * later): count one more pair and pick its condition by block
+ * randomisation. *study receives the study and *condition the index of the
+ * condition in study->conditions. THOU_ENOTFOUND for an unknown study.
+ * Call thou_store_room_set_study once the room exists.
+ */
+enum thou_status thou_store_study_assign(struct thou_store *store, const char *name,
+                                         struct thou_study_record *study, size_t *condition);
+
+/** Record a new room's study and condition (a set id). */
+enum thou_status thou_store_room_set_study(struct thou_store *store, const char *room_id,
+                                           const char *study, const char *condition);
+
+/**
+ * A room's study and condition; empty strings when it has none.
+ * THOU_ENOTFOUND/THOU_EGONE as for room_get.
+ */
+enum thou_status thou_store_room_study(struct thou_store *store, const char *room_id,
+                                       char study[THOU_SET_ID_MAX + 1],
+                                       char condition[THOU_SET_ID_MAX + 1]);
+
+/**
+ * Store one sealed research copy of role's step. Refused with
+ * THOU_EFORBIDDEN unless the room has a study and both partners posted a
+ * consent event and neither a decline or withdraw, THOU_ECONFLICT once role
+ * released its copies; a step stored before is THOU_OK again (a retry).
+ * hour is the coarse time kept with it.
+ */
+enum thou_status thou_store_research_add(struct thou_store *store, const char *room_id, char role,
+                                         const char *step, const char *sealed, int64_t hour);
+
+/** Delete every research copy of a room (a withdrawal); *deleted receives the count. */
+enum thou_status thou_store_research_delete(struct thou_store *store, const char *room_id,
+                                            size_t *deleted);
+
+/**
+ * Release role's copies for export, except the steps in leave_out, whose
+ * sealed bytes are deleted. Final: THOU_ECONFLICT when role released before,
+ * THOU_EFORBIDDEN without both consents. *released and *left_out receive
+ * the counts.
+ */
+enum thou_status thou_store_research_release(struct thou_store *store, const char *room_id,
+                                             char role, const char *const *leave_out,
+                                             size_t n_leave_out, size_t *released,
+                                             size_t *left_out);

@@ -91,9 +91,13 @@ export function getSet(id) {
     return request('GET', `/api/sets/${encodeURIComponent(id)}`);
 }
 
-/** POST /api/rooms → {room, token, role: "A"}. */
-export function createRoom(set, joinVerifier) {
-    return request('POST', '/api/rooms', { body: { set, join_verifier: joinVerifier } });
+/** POST /api/rooms → {room, token, role: "A"} (and `study` when one is named). */
+export function createRoom(set, joinVerifier, study = null) {
+    const body = { set, join_verifier: joinVerifier };
+    if (study) {
+        body.study = study;
+    }
+    return request('POST', '/api/rooms', { body });
 }
 
 /**
@@ -103,6 +107,16 @@ export function createRoom(set, joinVerifier) {
 export function joinRoom(room, joinSecret, tokenHash) {
     return request('POST', `${roomPath(room)}/join`,
         { body: { join_secret: joinSecret, token_hash: tokenHash } });
+}
+
+/**
+ * POST /api/rooms/{room}/seat as the seat's current token, with the hash of a token this
+ * browser drew → {room, role}: the seat is this browser's from now on (docs/api.md). The
+ * same hash again is answered 200 again; a token that holds no seat any more is 401.
+ */
+export function moveSeat(room, oldToken, tokenHash) {
+    return request('POST', `${roomPath(room)}/seat`,
+        { token: oldToken, body: { token_hash: tokenHash } });
 }
 
 /** GET /api/rooms/{room} → the room's state, including `flow`. */
@@ -137,4 +151,20 @@ export async function openStream(room, token, lastId, signal) {
         throw new ApiError({ status: response.status, code: 'bad_response' });
     }
     return response;
+}
+
+/** POST /api/rooms/{room}/research: one research copy, sealed to the study key. */
+export function postResearchCopy(room, token, step, sealed) {
+    return request('POST', `${roomPath(room)}/research`, { token, body: { step, sealed } });
+}
+
+/** DELETE /api/rooms/{room}/research: a withdrawal deletes the room's copies. */
+export function deleteResearchCopies(room, token) {
+    return request('DELETE', `${roomPath(room)}/research`, { token });
+}
+
+/** POST /api/rooms/{room}/research/release: release my copies, leaving some out. Final. */
+export function releaseResearchCopies(room, token, leaveOut) {
+    return request('POST', `${roomPath(room)}/research/release`,
+        { token, body: { leave_out: leaveOut } });
 }

@@ -649,6 +649,80 @@ export function sealForStudy(studyPublicKey, plaintext) {
     return encodeB64(sealed);
 }
 
+/** A fresh X25519 key pair for crypto_box: a partner's copy key (docs/crypto.md §8). */
+export function newCopyKeyPair() {
+    const { publicKey, privateKey } = na().crypto_box_keypair();
+    return { publicKey, privateKey };
+}
+
+/**
+ * Box one research copy from this partner's copy key to the study's public key:
+ * base64url( nonce(24) ‖ crypto_box_easy(sodium_pad(UTF-8(plaintext), 256), nonce, study_pk,
+ * copy_sk) ). The copy key's public half travels in the partner's consent copy, sealed to the
+ * study key, so the researcher opens every step with one key agreement per partner, and the
+ * server, which never sees the copy key, can neither read nor forge a step.
+ */
+export function boxForStudy(studyPublicKey, copyPrivateKey, plaintext) {
+    requireBytes(studyPublicKey, PUBLIC_KEY_BYTES, 'study public key');
+    requireBytes(copyPrivateKey, KEY_BYTES, 'copy private key');
+    if (typeof plaintext !== 'string') {
+        throw new CryptoError('malformed', 'plaintext must be a string');
+    }
+    const s = na();
+    const padded = s.pad(utf8Encoder.encode(plaintext), PAD_BLOCK);
+    const nonce = s.randombytes_buf(s.crypto_box_NONCEBYTES);
+    const boxed = s.crypto_box_easy(padded, nonce, studyPublicKey, copyPrivateKey);
+    s.memzero(padded);
+    const out = new Uint8Array(nonce.length + boxed.length);
+    out.set(nonce);
+    out.set(boxed, nonce.length);
+    return encodeB64(out);
+}
+
+/** Inverse of boxForStudy with the study's secret key (researcher side, tests). */
+export function openBoxForStudy(copyPublicKey, studySecretKey, boxedText) {
+    requireBytes(copyPublicKey, PUBLIC_KEY_BYTES, 'copy public key');
+    requireBytes(studySecretKey, KEY_BYTES, 'study secret key');
+    const s = na();
+    const bytes = decodeB64(boxedText);
+    if (bytes.length < s.crypto_box_NONCEBYTES + s.crypto_box_MACBYTES) {
+        throw new CryptoError('malformed', 'research copy is too short');
+    }
+    let padded;
+    try {
+        padded = s.crypto_box_open_easy(bytes.subarray(s.crypto_box_NONCEBYTES),
+            bytes.subarray(0, s.crypto_box_NONCEBYTES), copyPublicKey, studySecretKey);
+    } catch {
+        throw new CryptoError('tampered', 'research copy failed authentication');
+    }
+    try {
+        return utf8Decoder.decode(s.unpad(padded, PAD_BLOCK));
+    } catch {
+        throw new CryptoError('malformed', 'research copy has bad padding or UTF-8');
+    }
+}
+
+/**
+ * The pair tag both partners put into their research copies (docs/crypto.md §8): BLAKE2b-128
+ * of "thou research pair v1" keyed with the two message keys, A's sending key first. Both
+ * browsers compute the same tag; the server, without the keys, cannot, so the export can tell
+ * that both consent copies of a conversation come from its two partners. Returns hex.
+ */
+export function researchPairTag(role, session) {
+    if (role !== 'A' && role !== 'B') {
+        throw new CryptoError('malformed', 'role must be A or B');
+    }
+    requireBytes(session.tx, KEY_BYTES, 'tx key');
+    requireBytes(session.rx, KEY_BYTES, 'rx key');
+    const [aToB, bToA] = role === 'A' ? [session.tx, session.rx] : [session.rx, session.tx];
+    const key = new Uint8Array(2 * KEY_BYTES);
+    key.set(aToB, 0);
+    key.set(bToA, KEY_BYTES);
+    const tag = na().crypto_generichash(16, utf8Encoder.encode('thou research pair v1'), key);
+    na().memzero(key);
+    return na().to_hex(tag);
+}
+
 /** Inverse of sealForStudy with the study's key pair (researcher side, tests). */
 export function openForStudy(studyPublicKey, studySecretKey, sealed) {
     requireBytes(studyPublicKey, PUBLIC_KEY_BYTES, 'study public key');

@@ -23,6 +23,10 @@
 //               deleted (it is only needed to verify the partner's key)
 //   highest     { A, B }: the highest message counter opened from each sender, so a log
 //               replayed after a reload that ends below it is noticed
+//   moving      the seat's previous token while a move from another device (move.js) has
+//               not been confirmed by the server (retried with the same new token)
+//   title       the question set's title, for the start page's list of conversations
+//   ended       true once the room was seen ended (then it is no longer listed as going on)
 //
 // Writes are serialised, so a later put never lands before an earlier one.
 
@@ -89,6 +93,11 @@ export async function check() {
 /** The record of a room, or undefined. */
 export function getRoom(room) {
     return run('readonly', (store) => store.get(room));
+}
+
+/** Every room record this browser keeps (the start page lists them). */
+export function allRooms() {
+    return run('readonly', (store) => store.getAll());
 }
 
 /** Store (replace) a room's record. Resolves once the transaction committed. */

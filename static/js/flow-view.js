@@ -8,6 +8,7 @@ import { S } from './strings.js';
 import { FLOW_TYPES, thread, questionsSeen, notes } from './log.js';
 import { confirmPanel } from './widgets.js';
 import { differView, keepButtons } from './keepsake.js';
+import { renderMove } from './move-view.js';
 
 const NOTE_MAX = 500;
 const TEXT_MAX = 3000;
@@ -234,6 +235,7 @@ function skeleton(main) {
         h('section', { class: 'history', 'data-part': 'history' }),
         h('section', { class: 'controls', 'data-part': 'controls',
             'aria-label': S.controlsLabel }),
+        h('section', { class: 'move', 'data-part': 'move', testid: 'move-section' }),
         h('section', { class: 'erase', 'data-part': 'erase', testid: 'erase-section' }));
 }
 
@@ -293,6 +295,7 @@ export function renderTalk(main, store, actions) {
     renderNotes(part('notes'), store, actions);
     renderHistory(part('history'), store, flow.question, false);
     renderControls(part('controls'), store, actions);
+    renderMove(part('move'), store, actions);
     renderErase(part('erase'), store, actions);
     const mine = step.kind === 'compose' || step.kind === 'confirm'
         || (step.kind === 'vote' && !step.voted);

@@ -17,7 +17,8 @@ export function roomIdFromPath(pathname) {
  * Requires crypto.ready().
  */
 export function secretFromFragment(hash) {
-    const text = hash.startsWith('#') ? hash.slice(1) : hash;
+    /* A study's fingerprint may follow the secret after a '.' (studyFromFragment). */
+    const text = (hash.startsWith('#') ? hash.slice(1) : hash).split('.')[0];
     if (text === '') {
         return { error: 'missing' };
     }
@@ -29,6 +30,20 @@ export function secretFromFragment(hash) {
 }
 
 /** The full link for a room, to send to the partner. Requires crypto.ready(). */
-export function roomLink(origin, roomId, secret) {
-    return `${origin}/r/${encodeURIComponent(roomId)}#${encodeB64(secret)}`;
+export function roomLink(origin, roomId, secret, studyFingerprint = null) {
+    const study = studyFingerprint ? `.${studyFingerprint.replaceAll(' ', '')}` : '';
+    return `${origin}/r/${encodeURIComponent(roomId)}#${encodeB64(secret)}${study}`;
+}
+
+/**
+ * The study key fingerprint a link carries after the secret ("#S.<32 hex digits>"), in the
+ * spaced form crypto.fingerprint() gives, or null when there is none. The server never sees
+ * the fragment, so it cannot put its own key in a study's place (docs/research.md).
+ */
+export function studyFromFragment(hash) {
+    const parts = (hash.startsWith('#') ? hash.slice(1) : hash).split('.');
+    if (parts.length !== 2 || !/^[0-9a-f]{32}$/.test(parts[1])) {
+        return null;
+    }
+    return parts[1].match(/.{4}/g).join(' ');
 }

@@ -11,7 +11,7 @@ export const FLOW_TYPES = new Set([
  *  control steps included (only the key exchange, key and confirm, is not sealed). */
 export const SEALED_TYPES = new Set([
     'answer', 'reflect', 'add', 'note', 'pass', 'confirm_heard', 'pause', 'resume', 'end',
-    'go_on', 'stay_here',
+    'go_on', 'stay_here', 'consent', 'decline', 'withdraw',
 ]);
 
 /** A fresh, empty log. */

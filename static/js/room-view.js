@@ -9,6 +9,7 @@ import { linkBox, confirmPanel } from './widgets.js';
 import { renderTalk, renderEnded } from './flow-view.js';
 import { counterGaps } from './log.js';
 import { renderNudge } from './nudge.js';
+import { renderMove } from './move-view.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -89,6 +90,8 @@ export function renderRoom(root, store, actions) {
     case 'waiting':
         keyed(main, `waiting:${store.ui.confirming}:${store.ui.busy}`,
             () => waitingScreen(store, actions));
+        /* A may move too before B comes: the link carries the room secret along. */
+        renderMove(main.querySelector('[data-part=move]'), store, actions);
         break;
     case 'keying':
         keyed(main, `keying:${store.partnerPresent}`, () => keyingScreen(store));
@@ -219,8 +222,9 @@ function noticeScreen(title, body, testid) {
 }
 
 function waitingScreen(store, actions) {
-    const link = roomLink(location.origin, store.roomId, store.record.secret);
-    return h('section', { class: 'card' },
+    const link = roomLink(location.origin, store.roomId, store.record.secret,
+        store.record.studyFingerprint);
+    return [h('section', { class: 'card' },
         h('h1', { text: S.waitingTitle }),
         h('p', { text: S.waitingLead }),
         linkBox(link),
@@ -233,7 +237,8 @@ function waitingScreen(store, actions) {
                     onNo: () => actions.askConfirm(null), testid: 'erase-confirm' })
                 : h('button', { type: 'button', class: 'button button--quiet',
                     testid: 'erase-button', text: S.cancelWaiting,
-                    onclick: () => actions.askConfirm('erase') })));
+                    onclick: () => actions.askConfirm('erase') }))),
+    h('section', { class: 'move', 'data-part': 'move', testid: 'move-section' })];
 }
 
 function welcomeScreen(store, actions) {

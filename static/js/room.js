@@ -16,7 +16,10 @@ import * as api from './api.js';
 import * as db from './db.js';
 import { EventStreamReader } from './sse.js';
 import { Outbox } from './outbox.js';
-import { roomIdFromPath, secretFromFragment } from './link.js';
+import { roomIdFromPath, secretFromFragment, studyFromFragment } from './link.js';
+import { Research } from './research.js';
+import { renderResearch } from './research-view.js';
+import { isMoveFragment, decodeMove, recordFromMove, moveLink } from './move.js';
 import {
     FLOW_TYPES, SEALED_TYPES, newLog, addEntry, counterStatus, markSeen, newFloors, noteQuestion,
     revealFloor,
@@ -65,6 +68,7 @@ const store = {
     stream: null,
     outbox: null,
     refresh: { running: false, again: false, timer: null },
+    research: null,        /* a Research (research.js) when the room is part of a study */
 };
 
 const partnerOf = (role) => (role === 'A' ? 'B' : 'A');
@@ -79,6 +83,8 @@ function render() {
     queueMicrotask(() => {
         store.renderQueued = false;
         renderRoom(document.getElementById('app'), store, actions);
+        renderResearch(document.getElementById('research'), store.research,
+            { ready: store.confirmed, ended: store.room?.state === 'ended' });
     });
 }
 
@@ -100,6 +106,12 @@ function failFromApi(error, retry) {
         return fail(error.code === 'room_ended' ? 'endedRoom' : 'goneRoom');
     }
     if (error?.status === 401) {
+        /* A token that worked stops only when its seat moved to another device (move.js):
+         * this browser's keys are of no use any more, so they go. */
+        if (store.record && !store.record.joining && !store.record.moving) {
+            forgetRoom();
+            return fail('movedAway');
+        }
         return fail('badToken');
     }
     if (error?.status === 429) {
@@ -227,7 +239,31 @@ async function open(roomId, hash) {
         forgetRoom();
         return fail('oldVersion');
     }
-    if (record?.joining) {
+    if (record?.moving) {
+        /* A move whose answer never came back: claim again with the same token hash. */
+        record = await moveIn(roomId, record);
+        if (!record) {
+            return undefined;
+        }
+    } else if (!record && isMoveFragment(hash)) {
+        let seat;
+        try {
+            seat = decodeMove(hash);
+        } catch {
+            return fail('moveMalformed');
+        }
+        record = recordFromMove(roomId, seat, crypto.encodeB64(crypto.newRoomSecret()),
+            db.RECORD_VERSION, Date.now(), RECORD_TTL_MS);
+        try {
+            await db.putRoom(record);
+        } catch {
+            return fail('noStorage');
+        }
+        record = await moveIn(roomId, record);
+        if (!record) {
+            return undefined;
+        }
+    } else if (record?.joining) {
         /* A join whose answer never came back: retry it with the same token hash. */
         record = await join(roomId, record.secret, record);
         if (!record) {
@@ -245,6 +281,9 @@ async function open(roomId, hash) {
         if (!record) {
             return undefined;
         }
+        /* The study key the invitation named, to hold the server's study key against. */
+        record.studyFingerprint = studyFromFragment(hash);
+        await persist().catch(() => {});
     }
     return begin(record);
 }
@@ -328,6 +367,36 @@ async function join(roomId, secret, pending = null) {
     return record;
 }
 
+/**
+ * Take over a seat from another device (move.js): the record, saved first with the old
+ * token in `moving`, claims the seat for this browser's own token; the old token stops
+ * working at once, so the link works once. A lost answer is retried with the same hash.
+ */
+async function moveIn(roomId, record) {
+    store.fatal = null;
+    render();
+    try {
+        await api.moveSeat(roomId, record.moving,
+            crypto.encodeB64(crypto.tokenHash(record.token)));
+    } catch (error) {
+        if (error.status === 401) {
+            forgetRoom();
+            fail('moveUsed');
+        } else {
+            failFromApi(error, () => moveIn(roomId, record).then((r) => r && begin(r)));
+        }
+        return null;
+    }
+    delete record.moving;
+    try {
+        await db.putRoom(record);
+    } catch {
+        fail('noStorage');
+        return null;
+    }
+    return record;
+}
+
 async function load() {
     store.fatal = null;
     render();
@@ -349,12 +418,17 @@ async function load() {
             return undefined;
         }
         indexSet(set);
+        if (record.title !== set.title) { /* for the start page's list of conversations */
+            record.title = set.title;
+            persist().catch(() => {});
+        }
     }
     if (Number.isSafeInteger(room.expires) && room.expires !== record.expires) {
         record.expires = room.expires;
         persist().catch(() => {});
     }
     if (room.state === 'ended') {
+        record.ended = true; /* no longer "in progress" on the start page */
         if (clearDrafts(record)) {
             persist().catch(() => {});
         }
@@ -362,6 +436,9 @@ async function load() {
         await restoreDrafts(record);
     }
     store.room = room;
+    if (room.study && !store.research) {
+        store.research = newResearch(room.study);
+    }
     store.initialSeq = room.last_seq;
     store.partnerJoined = store.partnerJoined || room.partner.joined;
     store.partnerPresent = room.partner.present;
@@ -492,6 +569,7 @@ function handleEvent({ event: type, data: text }) {
         onConfirm(data, role);
         break;
     case 'joined':
+        store.research?.onStart(data.time);
         store.partnerJoined = true;
         if (live && me() === 'A') {
             announce(S.announceJoined);
@@ -513,6 +591,10 @@ function handleEvent({ event: type, data: text }) {
             break;
         }
         addEntry(store.log, { seq: data.seq, type, role, question: stringOr(data.question, null) });
+        if (role === me()) {
+            store.research?.onOwnStep({ kind: type, question: stringOr(data.question, null),
+                text: '', counter: data.counter, time: data.time });
+        }
         if (type === 'pass' && role === me()) {
             releaseEarly(stringOr(data.question, null));
         }
@@ -520,6 +602,11 @@ function handleEvent({ event: type, data: text }) {
             nudge('thread', type);
             announce(type === 'pass' ? S.announcePass : S.announceConfirm);
         }
+        break;
+    case 'consent':
+    case 'decline':
+    case 'withdraw':
+        onStudyChoice(type, data, role);
         break;
     case 'go_on':
     case 'stay_here':
@@ -574,6 +661,42 @@ function onControl(type, data, role) {
         return false;
     }
     return true;
+}
+
+/* ---------------------------------------------------------------- research studies */
+
+function newResearch(study) {
+    return new Research({
+        roomId: store.roomId,
+        role: me(),
+        token: store.record.token,
+        record: store.record,
+        study,
+        stageOf: (question) => store.set?.stages[store.questions.get(question)?.stage]?.id ?? null,
+        session: () => store.session,
+        sendSealed,
+        persist,
+        render,
+    });
+}
+
+/**
+ * A consent, decline or withdraw: sealed like a control step, so the server can neither
+ * invent one nor pass off an old one as new; one that does not open stops the conversation.
+ */
+function onStudyChoice(type, data, role) {
+    matchEcho(type, data, role);
+    const text = openSealed({
+        kind: type, sender: role, counter: data.counter, question: '', ciphertext: data.ciphertext,
+        seq: data.seq,
+    }, true);
+    if (text === null) {
+        refuse(store.replayed ? 'replayed' : 'forged');
+        return;
+    }
+    if (text !== undefined) {
+        store.research?.onChoice(role, type, text);
+    }
 }
 
 /** Once the log has been replayed up to where the page opened: did it lose anything? */
@@ -814,6 +937,10 @@ function onSealed(type, data, role, live) {
         return;
     }
     addEntry(store.log, entry);
+    if (role === me() && text !== null) {
+        store.research?.onOwnStep({ kind: type, question, text, counter: data.counter,
+            time: data.time });
+    }
     if (role === me() && type === 'answer') {
         releaseEarly(question);
     }
@@ -1168,6 +1295,32 @@ const actions = {
         const input = document.querySelector('[data-testid=note-input]');
         input?.scrollIntoView({ block: 'center' });
         input?.focus({ preventScroll: true });
+    },
+    async showMove(on) {
+        if (!on) {
+            store.ui.move = null;
+            render();
+            return;
+        }
+        const link = moveLink(location.origin, store.roomId, store.record,
+            store.log.maxOwnCounter);
+        let qr = null;
+        try {
+            const { default: qrcode } = await import('../vendor/qrcode.mjs');
+            const { qrSvg } = await import('./move-view.js');
+            qr = qrSvg(qrcode, link);
+        } catch {
+            /* the link alone still works */
+        }
+        store.ui.move = { id: crypto.encodeB64(crypto.newRoomSecret()).slice(0, 8), link, qr };
+        render();
+    },
+    async copyMove() {
+        try {
+            await navigator.clipboard.writeText(store.ui.move?.link ?? '');
+        } catch {
+            document.querySelector('[data-testid=move-link]')?.select();
+        }
     },
     askConfirm(what) {
         store.ui.confirming = what;

@@ -8,6 +8,7 @@ import * as api from './api.js';
 import * as db from './db.js';
 import { h, replace, keyed, focus } from './dom.js';
 import { linkBox } from './widgets.js';
+import { inProgress, myRoomsView } from './my-rooms.js';
 import { S } from './strings.js';
 
 /* Only creating needs the crypto module, and libsodium is most of the page's bytes: it
@@ -24,6 +25,10 @@ const store = {
     creating: false,
     createError: null,
     created: null, /* {room, link} */
+    /* ?study=NAME: the conversation is part of a research study (docs/research.md) */
+    study: /^[a-z0-9][a-z0-9_-]{0,63}$/.test(new URLSearchParams(location.search).get('study') ?? '')
+        ? new URLSearchParams(location.search).get('study') : null,
+    mine: [],      /* this browser's conversations in progress (my-rooms.js) */
 };
 
 function skeleton(root) {
@@ -52,7 +57,7 @@ function render() {
     }
     main.dataset.screen = 'start';
     const key = ['start', store.sets ? store.sets.length : 'none', store.setsError,
-        store.creating, store.createError?.code].join('|');
+        store.creating, store.createError?.code, store.mine.length].join('|');
     keyed(main, key, startView);
 }
 
@@ -61,9 +66,12 @@ function startView() {
         h('section', { class: 'intro' },
             h('h1', { text: S.startTitle }),
             h('p', { class: 'lead', text: S.startLead })),
+        myRoomsView(store.mine),
         h('section', { class: 'card how', 'aria-labelledby': 'how-title' },
             h('h2', { id: 'how-title', text: S.howTitle }),
             h('ol', { class: 'how-steps' }, S.howSteps.map((t) => h('li', { text: t })))),
+        store.study ? h('p', { class: 'card card--notice', testid: 'study-note',
+            text: S.research.startNote(store.study) }) : null,
         setChooser(),
     ];
 }
@@ -85,7 +93,8 @@ function setChooser() {
             e.preventDefault();
             create();
         } },
-    h('fieldset', { class: 'sets' },
+    /* In a study the set is the condition the server assigns, and nobody is shown it. */
+    store.study ? null : h('fieldset', { class: 'sets' },
         h('legend', { text: S.chooseSetLegend }),
         store.sets.map((set) => h('label', { class: 'set-option' },
             h('input', { type: 'radio', name: 'set', value: set.id, testid: 'set-option',
@@ -171,7 +180,15 @@ async function create() {
         }
         const secret = crypto.newRoomSecret();
         const { joinVerifier } = crypto.deriveRoomKeys(secret);
-        const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier));
+        const created = await api.createRoom(store.chosen, crypto.encodeB64(joinVerifier),
+            store.study);
+        /* The study's key as this browser received it: its fingerprint goes into the link,
+         * so the partner's browser refuses any other key the server might show it. */
+        let studyFingerprint = null;
+        if (created.study) {
+            studyFingerprint = crypto.fingerprint(
+                crypto.decodeB64(created.study.public_key, crypto.PUBLIC_KEY_BYTES));
+        }
         try {
             await db.putRoom({
                 v: db.RECORD_VERSION,
@@ -185,6 +202,7 @@ async function create() {
                 counter: 0,
                 outbox: [],
                 highest: { A: 0, B: 0 },
+                studyFingerprint,
                 created: Date.now(),
                 /* replaced by the server's expiry on the first visit to the room */
                 expires: Date.now() + 30 * 86400 * 1000,
@@ -193,7 +211,8 @@ async function create() {
             throw Object.assign(new Error('no storage'), { code: 'no_storage' });
         }
         store.created = {
-            room: created.room, link: link.roomLink(location.origin, created.room, secret),
+            room: created.room,
+            link: link.roomLink(location.origin, created.room, secret, studyFingerprint),
         };
     } catch (error) {
         store.createError = { status: error.status ?? -1, code: error.code ?? 'error' };
@@ -205,7 +224,11 @@ async function create() {
 
 document.title = S.titleStart;
 render();
-/* Keys do not outlive their rooms: forget expired ones whenever thou is opened. */
-db.sweep(Date.now()).catch(() => {});
+/* Keys do not outlive their rooms: forget expired ones whenever thou is opened; then list
+ * the ones still going on. */
+db.sweep(Date.now()).then(() => db.allRooms()).then((records) => {
+    store.mine = inProgress(records, Date.now());
+    render();
+}).catch(() => {});
 loadSets();
 later.then(([crypto]) => crypto.ready()).catch(() => {});

@@ -96,6 +96,22 @@ export const S = {
             body: 'The key in the link does not match. Ask your partner to send the whole link '
                 + 'again.',
         },
+        movedAway: {
+            title: 'This conversation continues on another device',
+            body: 'You opened it on another device with the link from “Continue on another '
+                + 'device”, so it goes on there. This browser has forgotten its keys to it.',
+        },
+        moveUsed: {
+            title: 'This link to continue has been used already',
+            body: 'A link to continue on another device works once, and this one was opened '
+                + 'before. The conversation goes on where it was opened first. If that was not '
+                + 'you, end or erase the conversation from there.',
+        },
+        moveMalformed: {
+            title: 'This link is incomplete',
+            body: 'The link to continue on another device is damaged or cut short. Show it '
+                + 'again on the device you were using and copy all of it.',
+        },
         badToken: {
             title: 'This browser is no longer part of the conversation',
             body: 'The conversation does not recognise this browser any more. You can start a '
@@ -424,6 +440,33 @@ export const S = {
     announceEnded: 'The conversation has ended.',
     announceSent: 'Sent.',
 
+    /* "continue on another device" (move-view.js) and this device's conversations (start) */
+    move: {
+        title: 'Continue on another device',
+        explain: 'Opened this in an app’s built-in browser, or want to go on on your phone? '
+            + 'Carry your place to another browser: your keys go with it, your partner sees no '
+            + 'change.',
+        show: 'Show the link for another device',
+        warning: 'This link is as private as your conversation: whoever opens it first '
+            + 'becomes you in it. Open it only on a device of your own, and do not send it '
+            + 'to anyone.',
+        qrLabel: 'QR code of the link to continue on another device',
+        linkLabel: 'Link to open on your other device',
+        once: 'It works once. When your other device opens it, the conversation goes on '
+            + 'there and this browser stops and says so. Anything you have not sent yet '
+            + 'stays here.',
+        hide: 'Hide the link',
+        moving: 'Taking your place in the conversation…',
+        qrFailed: 'The QR code could not be drawn here; copy the link instead.',
+    },
+    myRooms: {
+        title: 'Your conversations on this device',
+        lead: 'Kept only in this browser. Open one to carry on.',
+        item: (title, role, date) => `${title || 'A conversation'} · ${role === 'A'
+            ? 'you started it' : 'you joined'} · ${date}`,
+        open: 'Open',
+    },
+
     /* the indicator for what arrives out of sight; a tap takes the reader there */
     nudge: {
         answer: 'Your partner answered',
@@ -434,5 +477,64 @@ export const S = {
         note: 'A note from your partner',
         pause: 'Your partner paused',
         other: 'Something new from your partner',
+    },
+
+    /* ---------------------------------------------------------------- research studies */
+    research: {
+        startNote: (name) => `This conversation is part of the study “${name}”. You will each be `
+            + 'asked, inside the conversation, whether you want to take part.',
+        title: 'A research study',
+        who: (name) => `This conversation is part of the study “${name}”.`,
+        fingerprintLabel: 'Study key fingerprint (compare it with the one the researchers '
+            + 'published):',
+        collectedTitle: 'If you both agree, the researchers receive',
+        collected: [
+            'your answers, what you heard, your additions',
+            'which questions you passed and when you said “That’s it”',
+            'how many seconds after the start each step came',
+            'how close you feel, on a scale of circles, before and after (if the study asks)',
+        ],
+        notCollectedTitle: 'They never receive',
+        notCollected: [
+            'your names, e-mail or IP addresses, your device or browser',
+            'the clock time of anything you write',
+            'anything your partner writes unless your partner agrees too',
+        ],
+        how: 'Your browser seals a copy of each of your own steps with the study’s key; the '
+            + 'server stores it but cannot read it. Nothing is copied unless both of you agree. '
+            + 'At the end you can read your words again and leave any answer out. Until you '
+            + 'release them you can withdraw, and the copies are deleted.',
+        consent: 'I agree to take part',
+        decline: 'I do not want to take part',
+        waiting: 'You agreed. Nothing is copied until your partner agrees too.',
+        active: 'You both agreed: a sealed copy of each of your own steps goes to the study.',
+        declinedMine: 'You chose not to take part. Nothing of this conversation goes to the '
+            + 'study.',
+        declinedPartner: 'Your partner chose not to take part. Nothing of this conversation '
+            + 'goes to the study.',
+        withdrawn: 'Taking part was withdrawn. The study’s copies of this conversation were '
+            + 'deleted and no new ones are made.',
+        withdraw: 'Withdraw from the study',
+        keyMismatch: 'The study key the server gave does not match the one in your '
+            + 'invitation link. To be safe, nothing of this conversation goes to any study.',
+        reviewTitle: 'Before your words go to the study',
+        reviewLead: 'These are your own words as the study would receive them. Tick any you '
+            + 'want to leave out. Releasing is final; what you leave out is deleted.',
+        leaveOut: 'Leave this out',
+        release: 'Release to the study',
+        releasing: 'Releasing…',
+        released: (n, m) => `Released ${n} of your steps to the study`
+            + (m ? `; ${m} left out and deleted.` : '.'),
+        noWords: 'You wrote nothing the study would receive.',
+        stepKinds: { answer: 'Your answer', reflect: 'What you heard', add: 'Your addition' },
+        closenessBefore: 'Before you start: how close do you feel to your partner right now?',
+        closenessAfter: 'Now, after the conversation: how close do you feel to your partner?',
+        closenessHint: 'Choose the picture that best describes your relationship: the left '
+            + 'circle is you, the right one your partner.',
+        closenessOption: (n) => `${n} of 7: ${['separate circles', 'barely touching',
+            'slightly overlapping', 'half overlapping', 'mostly overlapping',
+            'largely overlapping', 'almost one circle'][n - 1]}`,
+        closenessSave: 'Save',
+        failed: 'The study’s copies could not be sent just now; trying again.',
     },
 };

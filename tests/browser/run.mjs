@@ -22,6 +22,8 @@ import {
     forgedControl, replayedEvent, tamperedSet, joinRetried, expiredSwept, keysPinned, readRecord,
 } from './integrity.mjs';
 import { COUPLE_TESTS } from './couple.mjs';
+import { RESEARCH_TESTS } from './research.mjs';
+import { SEAT_TESTS } from './seat.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -710,6 +712,8 @@ const TESTS = [
     ['a swapped key, tampered answer or truncated history is caught', tamperingRefused],
     ['a couple over HTTPS', overHttps],
     ...COUPLE_TESTS,
+    ...RESEARCH_TESTS,
+    ...SEAT_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */

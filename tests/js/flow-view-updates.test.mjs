@@ -35,7 +35,10 @@ describe('the frame', () => {
             ['SECTION', 'reveal-read', 'reveal-read'],
             ['SECTION', 'card question', 'question'], ['SECTION', 'card notes', 'notes'],
             ['SECTION', 'history', 'history'], ['SECTION', 'controls', 'controls'],
-            ['SECTION', 'erase', 'erase']]);
+            ['SECTION', 'move', 'move'], ['SECTION', 'erase', 'erase']]);
+        /* "Continue on another device" is one button until asked: no link on screen. */
+        same(byId(part(main, 'move'), 'move-show'), byId(main, 'move-show'), 'the move button');
+        same(byId(main, 'move-link'), null, 'no move link until asked');
         same(byId(main, 'erase-section'), part(main, 'erase'), 'erasing, apart from the controls');
         same(byId(part(main, 'erase'), 'erase-button'), byId(main, 'erase-button'),
             'the erase button');

@@ -1,4 +1,5 @@
 #include "thou/buf.h"
+#include "thou/mem.h"
 
 #include <check.h>
 #include <signal.h>
@@ -270,6 +271,40 @@ START_TEST(test_append_overflow_aborts_empty)
 }
 END_TEST
 
+/* A failable buffer that cannot grow is marked failed, ignores appends until
+ * reset and is not stolen; an ordinary one is not failed by the injection. */
+START_TEST(test_failable_growth)
+{
+    char block[200];
+    memset(block, 'x', sizeof(block));
+    struct thou_buf fb;
+    thou_buf_init_failable(&fb);
+    thou_buf_puts(&fb, "kept");
+    thou_mem_fail_at(0);
+    thou_buf_append(&fb, block, sizeof(block)); /* needs a larger block: the growth fails */
+    thou_mem_fail_at(-1);
+    ck_assert(thou_buf_failed(&fb));
+    ck_assert_str_eq(fb.data, "kept");
+    thou_buf_puts(&fb, "more"); /* ignored: the contents are already incomplete */
+    ck_assert_uint_eq(fb.len, 4);
+    ck_assert_ptr_null(thou_buf_steal(&fb, NULL));
+    ck_assert(!thou_buf_failed(&fb) && fb.may_fail && fb.len == 0);
+    thou_buf_puts(&fb, "again");
+    ck_assert_str_eq(fb.data, "again");
+    thou_buf_release(&fb);
+    ck_assert(fb.may_fail);
+
+    struct thou_buf plain;
+    thou_buf_init(&plain);
+    thou_mem_fail_at(0);
+    thou_buf_append(&plain, block, sizeof(block)); /* start-up buffers never fail: they abort */
+    ck_assert(thou_mem_fail_pending());
+    thou_mem_fail_at(-1);
+    ck_assert(!thou_buf_failed(&plain) && plain.len == 200);
+    thou_buf_release(&plain);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
     Suite *suite = suite_create("buf");
@@ -285,6 +320,7 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, test_reset_keeps_memory);
     tcase_add_test(tc, test_steal);
     tcase_add_test(tc, test_release);
+    tcase_add_test(tc, test_failable_growth);
     suite_add_tcase(suite, tc);
 
     TCase *limits = tcase_create("limits");

@@ -258,9 +258,10 @@ START_TEST(test_json_respond)
     ck_assert_str_eq(res.content_type, "application/json");
     ck_assert_str_eq(res.body, "{\"seq\":7,\"type\":\"answer\"}");
     ck_assert_uint_eq(res.body_len, strlen(res.body));
-    /* NULL (a failed json_pack) is answered with a fixed 500. */
+    /* NULL (a json_pack that could not allocate) refuses this request with a
+     * fixed 503, the code an allocation failure has everywhere (test_oom.c). */
     thou_json_respond(&res, 200, NULL);
-    assert_error_body(&res, 500, "internal_error");
+    assert_error_body(&res, 503, "out_of_memory");
 }
 END_TEST
 
