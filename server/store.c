@@ -1128,6 +1128,8 @@ enum thou_status thou_store_seat_move(struct thou_store *store, const char *room
                                       const uint8_t new_hash[THOU_HASH_LEN], char *role,
                                       bool *again)
 {
+    if (store->pg)
+        return thou_store_pg_seat_move(store->pg, room_id, old_hash, new_hash, role, again);
     struct seat_args args = {room_id, old_hash, new_hash, 0, false};
     enum thou_status rc = write_sync(store, seat_run, &args, false);
     *role = rc == THOU_OK ? args.role : 0;
@@ -1585,6 +1587,8 @@ static enum thou_status study_add_run(struct conn *c, void *arg)
 enum thou_status thou_store_study_add(struct thou_store *store,
                                       const struct thou_study_record *study, const uint8_t seed[32])
 {
+    if (store->pg)
+        return thou_store_pg_study_add(store->pg, study, seed);
     struct study_add_args args = {study, seed};
     return write_sync(store, study_add_run, &args, false);
 }
@@ -1612,6 +1616,8 @@ static enum thou_status study_get(struct conn *c, const char *name, struct thou_
 enum thou_status thou_store_study_get(struct thou_store *store, const char *name,
                                       struct thou_study_record *study)
 {
+    if (store->pg)
+        return thou_store_pg_study_get(store->pg, name, study);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = study_get(&store->reader, name, study, NULL);
     pthread_mutex_unlock(&store->read_lock);
@@ -1621,6 +1627,8 @@ enum thou_status thou_store_study_get(struct thou_store *store, const char *name
 enum thou_status thou_store_study_list(struct thou_store *store, thou_study_visit_fn visit,
                                        void *ctx)
 {
+    if (store->pg)
+        return thou_store_pg_study_list(store->pg, visit, ctx);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = THOU_EIO;
     sqlite3_stmt *s =
@@ -1670,6 +1678,8 @@ static enum thou_status study_remove_run(struct conn *c, void *arg)
 
 enum thou_status thou_store_study_remove(struct thou_store *store, const char *name)
 {
+    if (store->pg)
+        return thou_store_pg_study_remove(store->pg, name);
     return write_sync(store, study_remove_run, (void *)(uintptr_t)name, false);
 }
 
@@ -1700,6 +1710,8 @@ static enum thou_status study_assign_run(struct conn *c, void *arg)
 enum thou_status thou_store_study_assign(struct thou_store *store, const char *name,
                                          struct thou_study_record *study, size_t *condition)
 {
+    if (store->pg)
+        return thou_store_pg_study_assign(store->pg, name, study, condition);
     struct study_assign_args args = {name, study, 0};
     enum thou_status rc = write_sync(store, study_assign_run, &args, false);
     *condition = args.condition;
@@ -1726,6 +1738,8 @@ static enum thou_status room_set_study_run(struct conn *c, void *arg)
 enum thou_status thou_store_room_set_study(struct thou_store *store, const char *room_id,
                                            const char *study, const char *condition)
 {
+    if (store->pg)
+        return thou_store_pg_room_set_study(store->pg, room_id, study, condition);
     struct room_study_args args = {room_id, study, condition};
     return write_sync(store, room_set_study_run, &args, false);
 }
@@ -1757,6 +1771,8 @@ enum thou_status thou_store_room_study(struct thou_store *store, const char *roo
                                        char study[THOU_SET_ID_MAX + 1],
                                        char condition[THOU_SET_ID_MAX + 1])
 {
+    if (store->pg)
+        return thou_store_pg_room_study(store->pg, room_id, study, condition);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = room_study(&store->reader, room_id, study, condition);
     pthread_mutex_unlock(&store->read_lock);
@@ -1831,6 +1847,8 @@ static enum thou_status research_add_run(struct conn *c, void *arg)
 enum thou_status thou_store_research_add(struct thou_store *store, const char *room_id, char role,
                                          const char *step, const char *sealed, int64_t hour)
 {
+    if (store->pg)
+        return thou_store_pg_research_add(store->pg, room_id, role, step, sealed, hour);
     struct research_add_args args = {room_id, role, step, sealed, hour};
     return write_sync(store, research_add_run, &args, false);
 }
@@ -1855,6 +1873,8 @@ static enum thou_status research_delete_run(struct conn *c, void *arg)
 enum thou_status thou_store_research_delete(struct thou_store *store, const char *room_id,
                                             size_t *deleted)
 {
+    if (store->pg)
+        return thou_store_pg_research_delete(store->pg, room_id, deleted);
     struct research_delete_args args = {room_id, 0};
     enum thou_status rc = write_sync(store, research_delete_run, &args, false);
     *deleted = args.deleted;
@@ -1911,6 +1931,9 @@ enum thou_status thou_store_research_release(struct thou_store *store, const cha
                                              char role, const char *const *leave_out,
                                              size_t n_leave_out, size_t *released, size_t *left_out)
 {
+    if (store->pg)
+        return thou_store_pg_research_release(store->pg, room_id, role, leave_out, n_leave_out,
+                                              released, left_out);
     struct research_release_args args = {room_id, role, leave_out, n_leave_out, 0, 0};
     enum thou_status rc = write_sync(store, research_release_run, &args, false);
     *released = args.released;

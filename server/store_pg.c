@@ -2,6 +2,10 @@
 #include "thou/buf.h"
 #include "thou/log.h"
 #include "thou/mem.h"
+#include "thou/studies.h"
+
+#include <jansson.h>
+#include <sodium.h>
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -9,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1509,3 +1514,488 @@ void thou_store_pg_set_remote_hook(struct thou_store_pg *pg,
     pg->listener_started = true;
 }
 
+/* ---- seat moves, studies and research copies ---------------------------------
+ *
+ * Rare statements (a seat move, a CLI call, a new room of a study, a research
+ * copy), so they are sent as text with their parameters rather than kept
+ * prepared on every connection. Every write that concerns one room locks its
+ * row first, as the room's events do: a consent appended on one instance and
+ * a research copy taken on another are ordered by that lock.
+ */
+
+/* Run one statement with text parameters (binary[i]: values[i] is 32 raw
+ * bytes); NULL on failure, with c->sqlstate set. */
+static PGresult *run_sql(struct conn *c, const char *sql, int n, const char *const *values,
+                         const int *binary)
+{
+    int lengths[8] = {0};
+    for (int i = 0; binary && i < n && i < 8; i++)
+        lengths[i] = binary[i] ? THOU_HASH_LEN : 0;
+    c->sqlstate[0] = '\0';
+    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, lengths, binary, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        c->ready = false;
+    PQclear(res);
+    return NULL;
+}
+
+/* Run a statement for its effect; *changed (when not NULL) receives the row count. */
+static enum thou_status exec_sql(struct conn *c, const char *sql, int n, const char *const *values,
+                                 const int *binary, size_t *changed)
+{
+    PGresult *res = run_sql(c, sql, n, values, binary);
+    if (!res)
+        return failure(c);
+    if (changed)
+        *changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return THOU_OK;
+}
+
+/* Lock the room's row (ENOTFOUND/EGONE when it is not there). */
+static enum thou_status lock_room(struct conn *c, const char *room_id)
+{
+    struct thou_room_record room;
+    enum thou_status rc = room_read(c, room_id, true, &room, NULL);
+    thou_room_record_release(&room);
+    return rc;
+}
+
+struct seat_args {
+    const char *room_id;
+    const uint8_t *old_hash, *new_hash;
+    char role;
+    bool again;
+};
+
+static enum thou_status role_of(struct conn *c, const char *room_id, const uint8_t *hash,
+                                char *role)
+{
+    const char *values[] = {room_id, (const char *)hash};
+    const int lengths[] = {0, THOU_HASH_LEN};
+    const int binary[] = {0, 1};
+    PGresult *res = run(c, ST_ROLE_BY_TOKEN, 2, values, lengths, binary);
+    if (!res)
+        return failure(c);
+    *role = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0)[0] : 0;
+    PQclear(res);
+    return THOU_OK;
+}
+
+static enum thou_status seat_run(struct thou_store_pg *pg, void *arg)
+{
+    struct seat_args *a = arg;
+    struct conn *c = &pg->writer;
+    /* Under the room's row lock: of two devices claiming with the same old
+     * token, on any instances, exactly one finds it still there. */
+    enum thou_status rc = lock_room(c, a->room_id);
+    if (rc == THOU_OK)
+        rc = role_of(c, a->room_id, a->old_hash, &a->role);
+    if (rc)
+        return rc;
+    if (!a->role) {
+        /* The old token is gone: this very claim again (its answer was lost)? */
+        rc = role_of(c, a->room_id, a->new_hash, &a->role);
+        if (rc)
+            return rc;
+        a->again = a->role != 0;
+        return a->again ? THOU_OK : THOU_EAUTH;
+    }
+    const char *values[] = {(const char *)a->new_hash, a->room_id, (const char *)a->old_hash};
+    const int binary[] = {1, 0, 1};
+    return exec_sql(c,
+                    "UPDATE participants SET token_hash = $1 WHERE room_id = $2"
+                    " AND token_hash = $3",
+                    3, values, binary, NULL);
+}
+
+enum thou_status thou_store_pg_seat_move(struct thou_store_pg *pg, const char *room_id,
+                                         const uint8_t old_hash[THOU_HASH_LEN],
+                                         const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                         bool *again)
+{
+    struct seat_args args = {room_id, old_hash, new_hash, 0, false};
+    enum thou_status rc = write_sync(pg, seat_run, &args, room_id);
+    *role = rc == THOU_OK ? args.role : 0;
+    if (again)
+        *again = rc == THOU_OK && args.again;
+    return rc;
+}
+
+#define STUDY_COLUMNS                                                                              \
+    "name, encode(public_key, 'hex'), conditions, closeness, assigned, created_ms,"                \
+    " encode(seed, 'hex')"
+
+/* A study from a row of STUDY_COLUMNS; seed (when not NULL) receives its seed. */
+static void study_from_row(const PGresult *res, int row, struct thou_study_record *study,
+                           uint8_t *seed)
+{
+    memset(study, 0, sizeof(*study));
+    snprintf(study->name, sizeof(study->name), "%s", PQgetvalue(res, row, 0));
+    hex_to_bytes(PQgetvalue(res, row, 1), study->public_key, sizeof(study->public_key));
+    json_t *list = json_loads(PQgetvalue(res, row, 2), 0, NULL);
+    size_t i;
+    json_t *value;
+    json_array_foreach(list, i, value)
+    {
+        if (i < sizeof(study->conditions) / sizeof(study->conditions[0]) && json_is_string(value))
+            snprintf(study->conditions[study->n_conditions++], sizeof(study->conditions[0]), "%s",
+                     json_string_value(value));
+    }
+    json_decref(list);
+    study->closeness = int_value(res, row, 3) != 0;
+    study->assigned = int_value(res, row, 4);
+    study->created_ms = int_value(res, row, 5);
+    if (seed)
+        hex_to_bytes(PQgetvalue(res, row, 6), seed, THOU_STUDY_SEED_BYTES);
+}
+
+struct study_add_args {
+    const struct thou_study_record *study;
+    const uint8_t *seed;
+};
+
+static enum thou_status study_add_run(struct thou_store_pg *pg, void *arg)
+{
+    const struct study_add_args *a = arg;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < a->study->n_conditions; i++)
+        json_array_append_new(list, json_string(a->study->conditions[i]));
+    char *conditions = list ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (!conditions)
+        return THOU_ENOMEM;
+    char created[24];
+    snprintf(created, sizeof(created), "%lld", (long long)a->study->created_ms);
+    const char *values[] = {a->study->name,
+                            (const char *)a->study->public_key,
+                            conditions,
+                            a->study->closeness ? "1" : "0",
+                            (const char *)a->seed,
+                            created};
+    const int binary[] = {0, 1, 0, 0, 1, 0};
+    enum thou_status rc = exec_sql(&pg->writer,
+                                   "INSERT INTO studies (name, public_key, conditions, closeness,"
+                                   " seed, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                                   6, values, binary, NULL);
+    free(conditions);
+    return rc;
+}
+
+enum thou_status thou_store_pg_study_add(struct thou_store_pg *pg,
+                                         const struct thou_study_record *study,
+                                         const uint8_t seed[32])
+{
+    _Static_assert(sizeof(study->public_key) == THOU_HASH_LEN && THOU_STUDY_SEED_BYTES == 32,
+                   "keys and seeds travel as 32-byte binary parameters");
+    struct study_add_args args = {study, seed};
+    return write_sync(pg, study_add_run, &args, NULL);
+}
+
+enum thou_status thou_store_pg_study_get(struct thou_store_pg *pg, const char *name,
+                                         struct thou_study_record *study)
+{
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return THOU_EUNAVAIL;
+    const char *values[] = {name};
+    PGresult *res =
+        run_sql(c, "SELECT " STUDY_COLUMNS " FROM studies WHERE name = $1", 1, values, NULL);
+    enum thou_status rc = res ? THOU_ENOTFOUND : failure(c);
+    reader_give(pg, c);
+    if (res && PQntuples(res) > 0) {
+        study_from_row(res, 0, study, NULL);
+        rc = THOU_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+enum thou_status thou_store_pg_study_list(struct thou_store_pg *pg, thou_study_visit_fn visit,
+                                          void *ctx)
+{
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return THOU_EUNAVAIL;
+    PGresult *res = run_sql(c,
+                            "SELECT " STUDY_COLUMNS ", (SELECT count(*) FROM rooms"
+                            " WHERE rooms.study = studies.name) FROM studies ORDER BY name",
+                            0, NULL, NULL);
+    enum thou_status rc = res ? THOU_OK : failure(c);
+    reader_give(pg, c);
+    for (int i = 0; res && i < PQntuples(res); i++) {
+        struct thou_study_record study;
+        study_from_row(res, i, &study, NULL);
+        visit(ctx, &study, int_value(res, i, 7));
+    }
+    PQclear(res);
+    return rc;
+}
+
+static enum thou_status study_remove_run(struct thou_store_pg *pg, void *arg)
+{
+    const char *values[] = {arg};
+    struct conn *c = &pg->writer;
+    /* The study's rooms first, in id order: a research copy being taken on
+     * another instance finishes before its room leaves the study, and none
+     * starts after. */
+    static const char *const steps[] = {
+        "SELECT id FROM rooms WHERE study = $1 ORDER BY id FOR UPDATE",
+        "DELETE FROM research_copies WHERE room_id IN (SELECT id FROM rooms WHERE study = $1)",
+        "DELETE FROM research_releases WHERE room_id IN (SELECT id FROM rooms WHERE study = $1)",
+        "UPDATE rooms SET study = NULL, study_condition = NULL WHERE study = $1",
+    };
+    size_t removed = 0;
+    enum thou_status rc =
+        exec_sql(c, "DELETE FROM studies WHERE name = $1", 1, values, NULL, &removed);
+    if (rc == THOU_OK && removed == 0)
+        return THOU_ENOTFOUND;
+    for (size_t i = 0; rc == THOU_OK && i < sizeof(steps) / sizeof(steps[0]); i++)
+        rc = exec_sql(c, steps[i], 1, values, NULL, NULL);
+    return rc;
+}
+
+enum thou_status thou_store_pg_study_remove(struct thou_store_pg *pg, const char *name)
+{
+    return write_sync(pg, study_remove_run, (void *)(uintptr_t)name, NULL);
+}
+
+struct study_assign_args {
+    const char *name;
+    struct thou_study_record *study;
+    size_t condition;
+};
+
+static enum thou_status study_assign_run(struct thou_store_pg *pg, void *arg)
+{
+    struct study_assign_args *a = arg;
+    struct conn *c = &pg->writer;
+    const char *values[] = {a->name};
+    /* Counted under the study's row lock: instances assigning at once each
+     * get their own index, so the blocks stay balanced across them. */
+    PGresult *res = run_sql(c,
+                            "UPDATE studies SET assigned = assigned + 1 WHERE name = $1"
+                            " RETURNING " STUDY_COLUMNS,
+                            1, values, NULL);
+    if (!res)
+        return failure(c);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return THOU_ENOTFOUND;
+    }
+    uint8_t seed[THOU_STUDY_SEED_BYTES];
+    study_from_row(res, 0, a->study, seed);
+    PQclear(res);
+    a->condition = thou_studies_condition(seed, a->study->n_conditions, a->study->assigned - 1);
+    sodium_memzero(seed, sizeof(seed));
+    return THOU_OK;
+}
+
+enum thou_status thou_store_pg_study_assign(struct thou_store_pg *pg, const char *name,
+                                            struct thou_study_record *study, size_t *condition)
+{
+    struct study_assign_args args = {name, study, 0};
+    enum thou_status rc = write_sync(pg, study_assign_run, &args, NULL);
+    *condition = args.condition;
+    return rc;
+}
+
+struct room_study_args {
+    const char *room_id, *study, *condition;
+};
+
+static enum thou_status room_set_study_run(struct thou_store_pg *pg, void *arg)
+{
+    const struct room_study_args *a = arg;
+    const char *values[] = {a->study, a->condition, a->room_id};
+    size_t changed = 0;
+    enum thou_status rc =
+        exec_sql(&pg->writer, "UPDATE rooms SET study = $1, study_condition = $2 WHERE id = $3", 3,
+                 values, NULL, &changed);
+    return rc == THOU_OK && changed == 0 ? THOU_ENOTFOUND : rc;
+}
+
+enum thou_status thou_store_pg_room_set_study(struct thou_store_pg *pg, const char *room_id,
+                                              const char *study, const char *condition)
+{
+    struct room_study_args args = {room_id, study, condition};
+    return write_sync(pg, room_set_study_run, &args, room_id);
+}
+
+static enum thou_status room_study(struct conn *c, const char *room_id,
+                                   char study[THOU_SET_ID_MAX + 1],
+                                   char condition[THOU_SET_ID_MAX + 1])
+{
+    study[0] = condition[0] = '\0';
+    const char *values[] = {room_id};
+    PGresult *res =
+        run_sql(c, "SELECT study, study_condition FROM rooms WHERE id = $1", 1, values, NULL);
+    if (!res)
+        return failure(c);
+    enum thou_status rc = THOU_OK;
+    if (PQntuples(res) > 0) {
+        snprintf(study, THOU_SET_ID_MAX + 1, "%s", PQgetvalue(res, 0, 0));
+        snprintf(condition, THOU_SET_ID_MAX + 1, "%s", PQgetvalue(res, 0, 1));
+    } else {
+        rc = missing_room(c, room_id);
+    }
+    PQclear(res);
+    return rc;
+}
+
+enum thou_status thou_store_pg_room_study(struct thou_store_pg *pg, const char *room_id,
+                                          char study[THOU_SET_ID_MAX + 1],
+                                          char condition[THOU_SET_ID_MAX + 1])
+{
+    struct conn *c = reader_take(pg);
+    if (!c) {
+        study[0] = condition[0] = '\0';
+        return THOU_EUNAVAIL;
+    }
+    enum thou_status rc = room_study(c, room_id, study, condition);
+    reader_give(pg, c);
+    return rc;
+}
+
+/* With the room locked: THOU_OK while the room has a study, both partners
+ * consented and neither declined or withdrew (the events are the record),
+ * THOU_EFORBIDDEN otherwise, THOU_ECONFLICT once role released its copies. */
+static enum thou_status research_allowed(struct conn *c, const char *room_id, char role)
+{
+    enum thou_status rc = lock_room(c, room_id);
+    if (rc)
+        return rc;
+    const char role_text[2] = {role, '\0'};
+    const char *values[] = {room_id, role_text};
+    PGresult *res = run_sql(c,
+                            "SELECT study IS NOT NULL,"
+                            " (SELECT count(DISTINCT sender) FROM events WHERE room_id = $1"
+                            "  AND type = 'consent'),"
+                            " (SELECT count(*) FROM events WHERE room_id = $1"
+                            "  AND type IN ('decline', 'withdraw')),"
+                            " EXISTS (SELECT 1 FROM research_releases WHERE room_id = $1"
+                            "  AND role = $2)"
+                            " FROM rooms WHERE id = $1",
+                            2, values, NULL);
+    if (!res)
+        return failure(c);
+    rc = THOU_EIO;
+    if (PQntuples(res) > 0) {
+        bool allowed = PQgetvalue(res, 0, 0)[0] == 't' && int_value(res, 0, 1) == 2 &&
+                       int_value(res, 0, 2) == 0;
+        rc = !allowed                          ? THOU_EFORBIDDEN
+             : PQgetvalue(res, 0, 3)[0] == 't' ? THOU_ECONFLICT
+                                               : THOU_OK;
+    }
+    PQclear(res);
+    return rc;
+}
+
+struct research_add_args {
+    const char *room_id;
+    char role;
+    const char *step, *sealed;
+    int64_t hour;
+};
+
+static enum thou_status research_add_run(struct thou_store_pg *pg, void *arg)
+{
+    const struct research_add_args *a = arg;
+    struct conn *c = &pg->writer;
+    enum thou_status rc = research_allowed(c, a->room_id, a->role);
+    if (rc)
+        return rc;
+    const char role_text[2] = {a->role, '\0'};
+    char hour[24];
+    snprintf(hour, sizeof(hour), "%lld", (long long)a->hour);
+    const char *values[] = {a->room_id, role_text, a->step, a->sealed, hour};
+    return exec_sql(c,
+                    "INSERT INTO research_copies (room_id, role, step, sealed, hour)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    5, values, NULL, NULL);
+}
+
+enum thou_status thou_store_pg_research_add(struct thou_store_pg *pg, const char *room_id,
+                                            char role, const char *step, const char *sealed,
+                                            int64_t hour)
+{
+    struct research_add_args args = {room_id, role, step, sealed, hour};
+    return write_sync(pg, research_add_run, &args, room_id);
+}
+
+struct research_delete_args {
+    const char *room_id;
+    size_t deleted;
+};
+
+static enum thou_status research_delete_run(struct thou_store_pg *pg, void *arg)
+{
+    struct research_delete_args *a = arg;
+    const char *values[] = {a->room_id};
+    return exec_sql(&pg->writer, "DELETE FROM research_copies WHERE room_id = $1", 1, values, NULL,
+                    &a->deleted);
+}
+
+enum thou_status thou_store_pg_research_delete(struct thou_store_pg *pg, const char *room_id,
+                                               size_t *deleted)
+{
+    struct research_delete_args args = {room_id, 0};
+    enum thou_status rc = write_sync(pg, research_delete_run, &args, room_id);
+    *deleted = rc == THOU_OK ? args.deleted : 0;
+    return rc;
+}
+
+struct research_release_args {
+    const char *room_id;
+    char role;
+    const char *const *leave_out;
+    size_t n_leave_out;
+    size_t released, left_out;
+};
+
+static enum thou_status research_release_run(struct thou_store_pg *pg, void *arg)
+{
+    struct research_release_args *a = arg;
+    struct conn *c = &pg->writer;
+    /* Counted afresh if the job runs again after a deadlock. */
+    a->released = a->left_out = 0;
+    enum thou_status rc = research_allowed(c, a->room_id, a->role);
+    const char role_text[2] = {a->role, '\0'};
+    /* Left out: the sealed bytes go at once, so nothing can export them. */
+    for (size_t i = 0; rc == THOU_OK && i < a->n_leave_out; i++) {
+        const char *values[] = {a->room_id, role_text, a->leave_out[i]};
+        size_t changed = 0;
+        rc = exec_sql(c,
+                      "UPDATE research_copies SET sealed = NULL, state = 2"
+                      " WHERE room_id = $1 AND role = $2 AND step = $3",
+                      3, values, NULL, &changed);
+        a->left_out += changed;
+    }
+    const char *values[] = {a->room_id, role_text};
+    if (rc == THOU_OK)
+        rc = exec_sql(c,
+                      "UPDATE research_copies SET state = 1 WHERE room_id = $1 AND role = $2"
+                      " AND state = 0",
+                      2, values, NULL, &a->released);
+    if (rc == THOU_OK)
+        rc = exec_sql(c, "INSERT INTO research_releases (room_id, role) VALUES ($1, $2)", 2, values,
+                      NULL, NULL);
+    return rc;
+}
+
+enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const char *room_id,
+                                                char role, const char *const *leave_out,
+                                                size_t n_leave_out, size_t *released,
+                                                size_t *left_out)
+{
+    struct research_release_args args = {room_id, role, leave_out, n_leave_out, 0, 0};
+    enum thou_status rc = write_sync(pg, research_release_run, &args, room_id);
+    *released = rc == THOU_OK ? args.released : 0;
+    *left_out = rc == THOU_OK ? args.left_out : 0;
+    return rc;
+}

@@ -77,6 +77,35 @@ void thou_store_pg_set_presence_hook(struct thou_store_pg *pg,
                                      void (*presence)(void *, const char *, char, bool), void *ctx);
 
 /* The PostgreSQL side of an update's transaction (see thou_store_txn_find). */
+enum thou_status thou_store_pg_seat_move(struct thou_store_pg *pg, const char *room_id,
+                                         const uint8_t old_hash[THOU_HASH_LEN],
+                                         const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                         bool *again);
+enum thou_status thou_store_pg_study_add(struct thou_store_pg *pg,
+                                         const struct thou_study_record *study,
+                                         const uint8_t seed[32]);
+enum thou_status thou_store_pg_study_get(struct thou_store_pg *pg, const char *name,
+                                         struct thou_study_record *study);
+enum thou_status thou_store_pg_study_list(struct thou_store_pg *pg, thou_study_visit_fn visit,
+                                          void *ctx);
+enum thou_status thou_store_pg_study_remove(struct thou_store_pg *pg, const char *name);
+enum thou_status thou_store_pg_study_assign(struct thou_store_pg *pg, const char *name,
+                                            struct thou_study_record *study, size_t *condition);
+enum thou_status thou_store_pg_room_set_study(struct thou_store_pg *pg, const char *room_id,
+                                              const char *study, const char *condition);
+enum thou_status thou_store_pg_room_study(struct thou_store_pg *pg, const char *room_id,
+                                          char study[THOU_SET_ID_MAX + 1],
+                                          char condition[THOU_SET_ID_MAX + 1]);
+enum thou_status thou_store_pg_research_add(struct thou_store_pg *pg, const char *room_id,
+                                            char role, const char *step, const char *sealed,
+                                            int64_t hour);
+enum thou_status thou_store_pg_research_delete(struct thou_store_pg *pg, const char *room_id,
+                                               size_t *deleted);
+enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const char *room_id,
+                                                char role, const char *const *leave_out,
+                                                size_t n_leave_out, size_t *released,
+                                                size_t *left_out);
+
 struct thou_store_pg_txn;
 enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,
                                         char sender, const char *question, char **data);

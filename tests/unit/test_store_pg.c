@@ -5,6 +5,7 @@
  * instances. Without a cluster every test is skipped (exit 77).
  */
 #include "thou/store.h"
+#include "thou/studies.h"
 
 #include <check.h>
 #include <libpq-fe.h>
@@ -628,6 +629,247 @@ START_TEST(test_lost_connection_reconnects)
 }
 END_TEST
 
+/* ---- seat moves, studies and research copies --------------------------------- */
+
+struct seat_race {
+    struct thou_store *store;
+    unsigned new_seed;
+    enum thou_status rc;
+    bool again;
+};
+
+static void *seat_thread(void *arg)
+{
+    struct seat_race *m = arg;
+    uint8_t old_hash[THOU_HASH_LEN], new_hash[THOU_HASH_LEN];
+    hash_of(old_hash, 1);
+    hash_of(new_hash, m->new_seed);
+    char role = 0;
+    m->rc = thou_store_seat_move(m->store, ROOM_1, old_hash, new_hash, &role, &m->again);
+    if (m->rc == THOU_OK)
+        ck_assert_int_eq(role, 'A');
+    return NULL;
+}
+
+/* Eight devices claim A's seat with its old token through two instances:
+ * exactly one gets it, and the old token stops working. */
+START_TEST(test_seat_move_once_across_instances)
+{
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    ck_assert_int_eq(join_room(other, ROOM_1, 2, NULL), THOU_OK);
+    struct seat_race moves[8];
+    pthread_t threads[8];
+    for (unsigned i = 0; i < 8; i++) {
+        moves[i] = (struct seat_race){i % 2 ? other : store, 200 + i, THOU_EIO, false};
+        pthread_create(&threads[i], NULL, seat_thread, &moves[i]);
+    }
+    int won = -1;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(moves[i].rc == THOU_OK || moves[i].rc == THOU_EAUTH, "move %d: %d", i,
+                      moves[i].rc);
+        if (moves[i].rc == THOU_OK) {
+            ck_assert_msg(won < 0, "moves %d and %d both won", won, i);
+            ck_assert(!moves[i].again);
+            won = i;
+        }
+    }
+    ck_assert_int_ge(won, 0);
+    uint8_t old_hash[THOU_HASH_LEN], new_hash[THOU_HASH_LEN], b_hash[THOU_HASH_LEN];
+    hash_of(old_hash, 1);
+    hash_of(new_hash, moves[won].new_seed);
+    hash_of(b_hash, 2);
+    char role = 0;
+    ck_assert_int_eq(thou_store_participant_role(other, ROOM_1, old_hash, &role), THOU_EAUTH);
+    ck_assert_int_eq(thou_store_participant_role(other, ROOM_1, new_hash, &role), THOU_OK);
+    ck_assert_int_eq(role, 'A');
+    /* The winner's move again (its answer lost): OK, marked as a repeat. */
+    bool again = false;
+    ck_assert_int_eq(thou_store_seat_move(other, ROOM_1, old_hash, new_hash, &role, &again),
+                     THOU_OK);
+    ck_assert(again);
+    ck_assert_int_eq(role, 'A');
+    /* B's token cannot move onto A's, and nothing moves in a room that is not there. */
+    ck_assert_int_eq(thou_store_seat_move(store, ROOM_1, b_hash, new_hash, &role, NULL),
+                     THOU_EEXIST);
+    ck_assert_int_eq(thou_store_participant_role(store, ROOM_1, b_hash, &role), THOU_OK);
+    ck_assert_int_eq(role, 'B');
+    ck_assert_int_eq(thou_store_seat_move(store, NEVER, b_hash, old_hash, &role, NULL),
+                     THOU_ENOTFOUND);
+}
+END_TEST
+
+static void add_study(struct thou_store *s, const char *name, uint8_t seed[32])
+{
+    struct thou_study_record study;
+    memset(&study, 0, sizeof(study));
+    snprintf(study.name, sizeof(study.name), "%s", name);
+    for (size_t i = 0; i < sizeof(study.public_key); i++)
+        study.public_key[i] = (uint8_t)(0xa0 + i);
+    study.n_conditions = 2;
+    snprintf(study.conditions[0], sizeof(study.conditions[0]), "couples-short");
+    snprintf(study.conditions[1], sizeof(study.conditions[1]), "couples-full");
+    study.closeness = true;
+    study.created_ms = 4242;
+    for (size_t i = 0; i < 32; i++)
+        seed[i] = (uint8_t)(i * 13 + 1);
+    ck_assert_int_eq(thou_store_study_add(s, &study, seed), THOU_OK);
+}
+
+struct assigner {
+    struct thou_store *store;
+    int64_t assigned[8];
+    size_t condition[8];
+    enum thou_status rc;
+};
+
+static void *assign_thread(void *arg)
+{
+    struct assigner *a = arg;
+    a->rc = THOU_OK;
+    for (int i = 0; i < 8 && a->rc == THOU_OK; i++) {
+        struct thou_study_record study;
+        a->rc = thou_store_study_assign(a->store, "s1", &study, &a->condition[i]);
+        a->assigned[i] = study.assigned;
+    }
+    return NULL;
+}
+
+static void count_study(void *ctx, const struct thou_study_record *study, int64_t rooms)
+{
+    int64_t *seen = ctx;
+    ck_assert_str_eq(study->name, "s1");
+    seen[0]++;
+    seen[1] = rooms;
+    seen[2] = study->assigned;
+}
+
+/* A study is one counter for every instance: pairs assigned on both at
+ * once each get their own index, and the blocks stay balanced. */
+START_TEST(test_study_assign_balanced_across_instances)
+{
+    uint8_t seed[32];
+    add_study(store, "s1", seed);
+    struct thou_study_record got;
+    ck_assert_int_eq(thou_store_study_get(other, "s1", &got), THOU_OK);
+    /* The name is taken on every instance. */
+    ck_assert_int_eq(thou_store_study_add(other, &got, seed), THOU_EEXIST);
+    ck_assert_str_eq(got.name, "s1");
+    ck_assert_uint_eq(got.n_conditions, 2);
+    ck_assert_str_eq(got.conditions[1], "couples-full");
+    ck_assert(got.closeness);
+    ck_assert_int_eq(got.public_key[31], 0xa0 + 31);
+    ck_assert_int_eq(got.created_ms, 4242);
+    ck_assert_int_eq(thou_store_study_get(other, "nope", &got), THOU_ENOTFOUND);
+    size_t condition;
+    ck_assert_int_eq(thou_store_study_assign(store, "nope", &got, &condition), THOU_ENOTFOUND);
+
+    struct assigner assigners[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        assigners[i] = (struct assigner){.store = i % 2 ? other : store};
+        pthread_create(&threads[i], NULL, assign_thread, &assigners[i]);
+    }
+    bool seen[33] = {false};
+    int per_condition[2] = {0, 0};
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(assigners[i].rc, THOU_OK);
+        for (int k = 0; k < 8; k++) {
+            int64_t n = assigners[i].assigned[k];
+            ck_assert(n >= 1 && n <= 32);
+            ck_assert_msg(!seen[n], "pair %lld assigned twice", (long long)n);
+            seen[n] = true;
+            ck_assert_uint_eq(assigners[i].condition[k], thou_studies_condition(seed, 2, n - 1));
+            per_condition[assigners[i].condition[k]]++;
+        }
+    }
+    ck_assert_int_eq(per_condition[0], 16);
+    ck_assert_int_eq(per_condition[1], 16);
+    int64_t listed[3] = {0, -1, -1};
+    ck_assert_int_eq(thou_store_study_list(other, count_study, listed), THOU_OK);
+    ck_assert_int_eq(listed[0], 1);
+    ck_assert_int_eq(listed[1], 0);
+    ck_assert_int_eq(listed[2], 32);
+}
+END_TEST
+
+static void append_typed(struct thou_store *s, const char *type, char sender)
+{
+    struct thou_event_record event = {
+        .type = type, .sender = sender, .visible_to = 0, .data = "{}", .time_ms = 1234};
+    int64_t seq;
+    ck_assert_int_eq(thou_store_events_append(s, ROOM_1, &event, 1, THOU_ROOM_ACTIVE, NULL, &seq),
+                     THOU_OK);
+}
+
+/* Research copies through either instance: only with a study and both
+ * consents, release is final, and a withdrawal or the study's removal
+ * takes them away. */
+START_TEST(test_research_copies_on_both_instances)
+{
+    uint8_t seed[32];
+    add_study(store, "s1", seed);
+    ck_assert_int_eq(create_room(store, ROOM_1, 1, 99999), THOU_OK);
+    ck_assert_int_eq(join_room(store, ROOM_1, 2, NULL), THOU_OK);
+    char study[THOU_SET_ID_MAX + 1], condition[THOU_SET_ID_MAX + 1];
+    ck_assert_int_eq(thou_store_room_study(other, ROOM_1, study, condition), THOU_OK);
+    ck_assert_str_eq(study, "");
+    ck_assert_int_eq(thou_store_research_add(other, ROOM_1, 'A', "c1", "sealed", 7),
+                     THOU_EFORBIDDEN);
+    ck_assert_int_eq(thou_store_room_set_study(store, ROOM_1, "s1", "couples-full"), THOU_OK);
+    ck_assert_int_eq(thou_store_room_set_study(store, NEVER, "s1", "couples-full"), THOU_ENOTFOUND);
+    ck_assert_int_eq(thou_store_room_study(other, ROOM_1, study, condition), THOU_OK);
+    ck_assert_str_eq(study, "s1");
+    ck_assert_str_eq(condition, "couples-full");
+    ck_assert_int_eq(thou_store_room_study(other, NEVER, study, condition), THOU_ENOTFOUND);
+
+    /* One consent is not enough; both are. */
+    append_typed(store, "consent", 'A');
+    ck_assert_int_eq(thou_store_research_add(other, ROOM_1, 'A', "c1", "sealed", 7),
+                     THOU_EFORBIDDEN);
+    append_typed(other, "consent", 'B');
+    ck_assert_int_eq(thou_store_research_add(other, ROOM_1, 'A', "c1", "sealed-a1", 7), THOU_OK);
+    ck_assert_int_eq(thou_store_research_add(store, ROOM_1, 'A', "c1", "sealed-a1", 7), THOU_OK);
+    ck_assert_int_eq(thou_store_research_add(store, ROOM_1, 'A', "c2", "sealed-a2", 7), THOU_OK);
+    ck_assert_int_eq(thou_store_research_add(other, ROOM_1, 'B', "c1", "sealed-b1", 8), THOU_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM research_copies"), 3);
+    ck_assert_int_eq(thou_store_research_add(store, NEVER, 'A', "c1", "x", 7), THOU_ENOTFOUND);
+
+    /* A's release leaves c2 out: its sealed bytes go at once. */
+    const char *const leave_out[] = {"c2"};
+    size_t released = 99, left_out = 99;
+    ck_assert_int_eq(
+        thou_store_research_release(other, ROOM_1, 'A', leave_out, 1, &released, &left_out),
+        THOU_OK);
+    ck_assert_uint_eq(released, 1);
+    ck_assert_uint_eq(left_out, 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM research_copies WHERE sealed IS NULL"), 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM research_copies WHERE state = 1"), 1);
+    ck_assert_int_eq(thou_store_research_release(store, ROOM_1, 'A', NULL, 0, &released, &left_out),
+                     THOU_ECONFLICT);
+    ck_assert_int_eq(thou_store_research_add(store, ROOM_1, 'A', "c3", "x", 7), THOU_ECONFLICT);
+    int64_t listed[3] = {0, -1, -1};
+    ck_assert_int_eq(thou_store_study_list(store, count_study, listed), THOU_OK);
+    ck_assert_int_eq(listed[1], 1);
+
+    /* A withdrawal: the copies go, and no new ones come. */
+    size_t deleted = 0;
+    ck_assert_int_eq(thou_store_research_delete(other, ROOM_1, &deleted), THOU_OK);
+    ck_assert_uint_eq(deleted, 3);
+    append_typed(other, "withdraw", 'B');
+    ck_assert_int_eq(thou_store_research_add(store, ROOM_1, 'B', "c2", "x", 8), THOU_EFORBIDDEN);
+
+    /* Removing the study keeps the room, without a study. */
+    ck_assert_int_eq(thou_store_study_remove(other, "s1"), THOU_OK);
+    ck_assert_int_eq(thou_store_study_remove(store, "s1"), THOU_ENOTFOUND);
+    ck_assert_int_eq(thou_store_room_study(store, ROOM_1, study, condition), THOU_OK);
+    ck_assert_str_eq(study, "");
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM research_releases"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM rooms"), 1);
+}
+END_TEST
+
 static Suite *store_pg_suite(void)
 {
     Suite *s = suite_create("store_pg");
@@ -650,6 +892,9 @@ static Suite *store_pg_suite(void)
     tcase_add_test(tc, test_crossed_batches_do_not_deadlock);
     tcase_add_test(tc, test_commits_are_announced_to_other_instances);
     tcase_add_test(tc, test_lost_connection_reconnects);
+    tcase_add_test(tc, test_seat_move_once_across_instances);
+    tcase_add_test(tc, test_study_assign_balanced_across_instances);
+    tcase_add_test(tc, test_research_copies_on_both_instances);
     suite_add_tcase(s, tc);
     return s;
 }
