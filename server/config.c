@@ -25,6 +25,7 @@ enum setting_type {
     SETTING_SIZE,      /* size_t, a plain byte count */
     SETTING_LOG_LEVEL, /* enum thou_log_level, by name */
     SETTING_STORE_URL, /* char *: "" (data_dir), "sqlite:PATH" or "postgresql://..." */
+    SETTING_URL,       /* char *: "" or an http(s) origin without a trailing slash */
 };
 
 struct setting {
@@ -107,6 +108,20 @@ static const struct setting settings[] = {
      "events one participant may send in a burst"},
     {"max_reflect_rounds", SETTING_UNSIGNED, 0, 100, "3", FIELD(max_reflect_rounds),
      "\"not quite\" rounds of reflecting before the turn moves on"},
+    {"workshop_capacity", SETTING_UNSIGNED, 2, 10000, "500", FIELD(workshop_capacity),
+     "people one workshop takes unless its facilitator sets another number"},
+    {"workshop_presence_timeout_s", SETTING_UNSIGNED, 1, 3600, "20",
+     FIELD(workshop_presence_timeout_s),
+     "seconds a waiting participant's stream may be gone before it leaves the queue"},
+    {"workshop_repair_after_s", SETTING_UNSIGNED, 1, 86400, "90", FIELD(workshop_repair_after_s),
+     "seconds a partner may be gone before the one left behind is offered a new partner"},
+    {"facilitator_session_s", SETTING_UNSIGNED, 1, 2592000, "43200", FIELD(facilitator_session_s),
+     "seconds a facilitator's login lasts"},
+    {"login_failures_per_min", SETTING_UNSIGNED, 1, 10000, "5", FIELD(login_failures_per_min),
+     "wrong facilitator passwords allowed per account and per address per minute"},
+    {"public_url", SETTING_URL, 0, 0, "", FIELD(public_url),
+     "the origin people reach thou at (https://thou.example.org), for join links and QR codes; "
+     "empty: the request's own"},
 };
 
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
@@ -139,7 +154,7 @@ __attribute__((format(printf, 3, 4))) static enum thou_status fail(char *errbuf,
 static bool is_string_type(enum setting_type type)
 {
     return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH ||
-           type == SETTING_PROXIES || type == SETTING_STORE_URL;
+           type == SETTING_PROXIES || type == SETTING_STORE_URL || type == SETTING_URL;
 }
 
 static bool is_number_type(enum setting_type type)
@@ -319,6 +334,18 @@ static enum thou_status apply_text(struct thou_config *config, const struct sett
                         shown, text);
         store_string(config, setting, thou_xstrdup(text));
         return THOU_OK;
+    case SETTING_URL: {
+        /* An origin only: links are made by appending a path to it. */
+        size_t len = strlen(text);
+        bool scheme = strncmp(text, "https://", 8) == 0 || strncmp(text, "http://", 7) == 0;
+        const char *host = scheme ? strstr(text, "//") + 2 : text;
+        if (len && (!scheme || !*host || strpbrk(host, "/?#\"\\<> ") || len > 200))
+            return fail(errbuf, errlen,
+                        "'%s' must be empty or an origin like https://thou.example.org, not '%s'",
+                        shown, text);
+        store_string(config, setting, thou_xstrdup(text));
+        return THOU_OK;
+    }
     case SETTING_LOG_LEVEL: {
         enum thou_log_level level;
         if (!thou_log_level_parse(text, &level))
@@ -584,6 +611,8 @@ static const char *value_placeholder(enum setting_type type)
         return "BYTES";
     case SETTING_LOG_LEVEL:
         return "LEVEL";
+    case SETTING_URL:
+        return "URL";
     }
     return "VALUE";
 }

@@ -54,6 +54,7 @@ static const char *const reason_codes[] = {
     [THOU_FLOW_EPAUSED_BY_PARTNER] = "paused_by_partner",
     [THOU_FLOW_EVOTING] = "stage_vote",
     [THOU_FLOW_EALREADY_VOTED] = "already_voted",
+    [THOU_FLOW_EPAUSED_BY_FACILITATOR] = "paused_by_facilitator",
 };
 
 #define N_REASONS (sizeof reason_codes / sizeof reason_codes[0])
@@ -391,6 +392,8 @@ static enum thou_flow_reason apply_control(struct thou_flow_state *s,
             return THOU_FLOW_ENOT_PAUSED;
         /* The one who asked for time decides when it is over; the partner
          * waits, or ends. A legacy pause without owner may be resumed by either. */
+        if (s->paused_by == THOU_FLOW_FACILITATOR)
+            return THOU_FLOW_EPAUSED_BY_FACILITATOR;
         if (s->paused_by && s->paused_by != ev->role)
             return THOU_FLOW_EPAUSED_BY_PARTNER;
         s->status = s->paused_from;
@@ -467,6 +470,64 @@ enum thou_flow_reason thou_flow_apply(const struct thou_flow_plan *plan,
         return reason;
     }
     *state = next;
+    return THOU_FLOW_OK;
+}
+
+enum thou_flow_reason thou_flow_facilitator_pause(struct thou_flow_state *state)
+{
+    if (state->status == THOU_FLOW_ENDED)
+        return THOU_FLOW_EENDED;
+    if (state->status == THOU_FLOW_PAUSED)
+        return THOU_FLOW_EALREADY_PAUSED;
+    state->paused_from = state->status;
+    state->status = THOU_FLOW_PAUSED;
+    state->paused_by = THOU_FLOW_FACILITATOR;
+    return THOU_FLOW_OK;
+}
+
+enum thou_flow_reason thou_flow_facilitator_resume(struct thou_flow_state *state)
+{
+    if (state->status == THOU_FLOW_ENDED)
+        return THOU_FLOW_EENDED;
+    /* A pause a participant asked for stays theirs to lift. */
+    if (state->status != THOU_FLOW_PAUSED || state->paused_by != THOU_FLOW_FACILITATOR)
+        return THOU_FLOW_ENOT_PAUSED;
+    state->status = state->paused_from;
+    state->paused_from = THOU_FLOW_ACTIVE;
+    state->paused_by = '\0';
+    return THOU_FLOW_OK;
+}
+
+enum thou_flow_reason thou_flow_move_on(const struct thou_flow_plan *plan,
+                                        struct thou_flow_state *state,
+                                        struct thou_flow_result *result)
+{
+    struct thou_flow_result ignored;
+    if (!result)
+        result = &ignored;
+    memset(result, 0, sizeof(*result));
+    switch (state->status) {
+    case THOU_FLOW_ENDED:
+        return THOU_FLOW_EENDED;
+    case THOU_FLOW_PAUSED:
+        return THOU_FLOW_EPAUSED;
+    case THOU_FLOW_HELD:
+        return THOU_FLOW_EHELD; /* the cap is the facilitator's own: release instead */
+    case THOU_FLOW_VOTING:
+        /* Through the gate as if both had chosen to go on, within the cap. */
+        state->votes = 0;
+        result->opened_stage = true;
+        if (state->stage > state->stage_cap) {
+            state->status = THOU_FLOW_HELD;
+            result->held = true;
+        } else {
+            state->status = THOU_FLOW_ACTIVE;
+        }
+        return THOU_FLOW_OK;
+    case THOU_FLOW_ACTIVE:
+        break;
+    }
+    next_question(plan, state, result);
     return THOU_FLOW_OK;
 }
 
@@ -579,6 +640,8 @@ json_t *thou_flow_state_to_json(const struct thou_flow_plan *plan,
         paused_from = thou_flow_status_name(state->paused_from);
         if (role_valid(state->paused_by))
             paused_by = role_names[state->paused_by == 'B'];
+        else if (state->paused_by == THOU_FLOW_FACILITATOR)
+            paused_by = "F";
     }
     json_t *stage_cap = NULL;
     if (state->stage_cap != THOU_FLOW_NO_CAP) {
@@ -633,7 +696,8 @@ static bool state_valid(const struct thou_flow_plan *plan, const struct thou_flo
         if (s->paused_from != THOU_FLOW_ACTIVE && s->paused_from != THOU_FLOW_HELD &&
             s->paused_from != THOU_FLOW_VOTING)
             return false;
-        if (s->paused_by != '\0' && !role_valid(s->paused_by))
+        if (s->paused_by != '\0' && !role_valid(s->paused_by) &&
+            s->paused_by != THOU_FLOW_FACILITATOR)
             return false;
     } else if (s->paused_from != THOU_FLOW_ACTIVE || s->paused_by != '\0') {
         return false;
@@ -750,6 +814,9 @@ enum thou_status thou_flow_state_from_json(const struct thou_flow_plan *plan, co
     if (paused_by && json_is_string(paused_by) &&
         lookup(role_names, 2, json_string_value(paused_by), &i))
         s.paused_by = role_names[i][0];
+    else if (paused_by && json_is_string(paused_by) &&
+             strcmp(json_string_value(paused_by), "F") == 0)
+        s.paused_by = THOU_FLOW_FACILITATOR;
     else if (paused_by && !json_is_null(paused_by))
         return THOU_EINVAL;
     if (votes) {

@@ -6,6 +6,7 @@
  * question set); 2 a usage or configuration error.
  */
 #include "thou/app.h"
+#include "thou/cli_facilitator.h"
 #include "thou/config.h"
 #include "thou/crypto.h"
 #include "thou/disk.h"
@@ -20,6 +21,7 @@
 #include "thou/sessions.h"
 #include "thou/static_files.h"
 #include "thou/store.h"
+#include "thou/workshops.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -40,9 +42,10 @@ static void print_usage(FILE *out)
     fputs("usage: thou <command> [options]\n"
           "\n"
           "commands:\n"
-          "  serve      run the HTTP server\n"
-          "  study      research studies: keygen, add, list, remove\n"
-          "  export     export a study's released research copies\n"
+          "  serve        run the HTTP server\n"
+          "  facilitator  manage facilitator accounts (add, passwd, list, remove)\n"
+          "  study        research studies: keygen, add, list, remove\n"
+          "  export       export a study's released research copies\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help (thou <command> --help for a command's options)\n"
@@ -295,6 +298,7 @@ static int serve(int argc, char **argv)
     thou_limiter_share(app.join_limiter, "join-room", shared_limit, app.store);
     thou_limiter_share(app.join_address_limiter, "join-address", shared_limit, app.store);
     app.disk = thou_disk_new(config.data_dir, (uint64_t)config.min_free_disk_mb << 20);
+    app.workshops = thou_workshops_new(&app);
     router = thou_router_new();
     thou_app_routes(&app, router);
     enum thou_status started =
@@ -316,12 +320,14 @@ static int serve(int argc, char **argv)
     run_until_signal(&app, &signals);
     thou_server_quiesce(server);
     thou_hub_shutdown(app.hub);
+    thou_workshops_shutdown(app.workshops);
     thou_server_stop(server, 10000);
     server = NULL;
     thou_log_info("stopped cleanly");
     exit_code = 0;
 out:
     thou_server_stop(server, 0);
+    thou_workshops_free(app.workshops); /* its thread reads the store: before the store closes */
     thou_router_free(router);
     thou_store_close(app.store);
     thou_static_free(app.statics);
@@ -363,6 +369,8 @@ int main(int argc, char **argv)
         return thou_research_study_main(argc - 2, argv + 2);
     if (strcmp(command, "export") == 0)
         return thou_research_export_main(argc - 2, argv + 2);
+    if (strcmp(command, "facilitator") == 0)
+        return thou_cli_facilitator(argc - 2, argv + 2);
     fprintf(stderr, "thou: unknown command '%s'\n\n", command);
     print_usage(stderr);
     return EXIT_USAGE;

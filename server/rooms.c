@@ -21,6 +21,7 @@
 #include "thou/research.h"
 #include "thou/sessions.h"
 #include "thou/store.h"
+#include "thou/workshops.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -476,6 +477,8 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
     thou_research_add_room_study(app, room_id, state);
+    if (app->workshops)
+        thou_workshops_room_info(app->workshops, room_id, state);
     thou_json_respond(res, 200, state);
     thou_room_record_release(&room);
 }
@@ -566,7 +569,8 @@ enum field_kind {
     F_CIPHERTEXT = 1 << 0,
     F_QUESTION = 1 << 1,
     F_KEY = 1 << 2,
-    F_MAC = 1 << 3
+    F_MAC = 1 << 3,
+    F_COMMITMENT = 1 << 4
 };
 
 struct event_type {
@@ -579,6 +583,8 @@ struct event_type {
 
 static const struct event_type event_types[] = {
     {"key", F_KEY | F_MAC, false, true, true},
+    /* A workshop room's key commitment (docs/crypto.md §5a): before the keys. */
+    {"commit", F_COMMITMENT, false, true, true},
     {"confirm", F_MAC, false, true, false},
     {"note", F_CIPHERTEXT, false, false, false},
     {"answer", F_CIPHERTEXT | F_QUESTION, true, false, false},
@@ -617,12 +623,18 @@ enum event_member {
     M_QUESTION,
     M_PUBLIC_KEY,
     M_MAC,
+    M_COMMITMENT,
     N_EVENT_MEMBERS
 };
 
 static const char *const event_member_names[N_EVENT_MEMBERS] = {
-    [M_TYPE] = "type",         [M_CIPHERTEXT] = "ciphertext", [M_COUNTER] = "counter",
-    [M_QUESTION] = "question", [M_PUBLIC_KEY] = "public_key", [M_MAC] = "mac",
+    [M_TYPE] = "type",
+    [M_CIPHERTEXT] = "ciphertext",
+    [M_COUNTER] = "counter",
+    [M_QUESTION] = "question",
+    [M_PUBLIC_KEY] = "public_key",
+    [M_MAC] = "mac",
+    [M_COMMITMENT] = "commitment",
 };
 
 /* A posted body as the validator sees it, filled by either reader. */
@@ -696,6 +708,8 @@ static unsigned allowed_members(const struct event_type *type)
         allowed |= 1u << M_PUBLIC_KEY;
     if (type->fields & F_MAC)
         allowed |= 1u << M_MAC;
+    if (type->fields & F_COMMITMENT)
+        allowed |= 1u << M_COMMITMENT;
     return allowed;
 }
 
@@ -756,6 +770,9 @@ static bool validate_event(const struct thou_app *app, const struct event_body *
         return false;
     if ((f & F_MAC) && !check_b64(&body->members[M_MAC], "mac", MAC_MIN_BYTES, MAC_MAX_BYTES,
                                   "invalid_event", res))
+        return false;
+    if ((f & F_COMMITMENT) && !check_b64(&body->members[M_COMMITMENT], "commitment", KEY_BYTES,
+                                         KEY_BYTES, "invalid_event", res))
         return false;
     return true;
 }
@@ -987,6 +1004,7 @@ static void refuse(struct thou_response *res, enum thou_status rc, const char *c
         {"stage_vote", "first both choose whether to go on to the next stage"},
         {"already_voted", "you have already chosen at this stage"},
         {"paused_by_partner", "your partner paused; only they can carry on (you can still end)"},
+        {"paused_by_facilitator", "the facilitator paused everyone; they will carry on"},
         {"invalid", "the event is missing what this step needs"},
     };
     for (size_t i = 0; code && i < sizeof(messages) / sizeof(messages[0]); i++) {

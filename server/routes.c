@@ -4,6 +4,7 @@
 #include "thou/rooms.h"
 #include "thou/seats.h"
 #include "thou/sets.h"
+#include "thou/workshops.h"
 
 #include <stdlib.h>
 
@@ -31,6 +32,21 @@ static const struct route_entry routes[] = {
     {THOU_METHOD_POST, "/api/rooms/{room}/research/release", thou_research_release},
     {THOU_METHOD_POST, "/api/rooms/{room}/seat", thou_seats_move},
     {THOU_METHOD_GET, "/r/{room}", thou_pages_room},
+    {THOU_METHOD_POST, "/api/facilitator/login", thou_workshops_login},
+    {THOU_METHOD_GET, "/api/facilitator/session", thou_workshops_session},
+    {THOU_METHOD_POST, "/api/facilitator/logout", thou_workshops_logout},
+    {THOU_METHOD_POST, "/api/workshops/join", thou_workshops_join},
+    {THOU_METHOD_GET, "/api/workshops/wait", thou_workshops_wait},
+    {THOU_METHOD_POST, "/api/workshops/rejoin", thou_workshops_rejoin},
+    {THOU_METHOD_POST, "/api/workshops", thou_workshops_create},
+    {THOU_METHOD_GET, "/api/workshops", thou_workshops_list},
+    {THOU_METHOD_GET, "/api/workshops/{id}", thou_workshops_get},
+    {THOU_METHOD_GET, "/api/workshops/{id}/events", thou_workshops_events},
+    {THOU_METHOD_GET, "/api/workshops/{id}/qr.svg", thou_workshops_qr},
+    {THOU_METHOD_POST, "/api/workshops/{id}/actions", thou_workshops_action},
+    {THOU_METHOD_GET, "/facilitate", thou_workshops_page_facilitate},
+    {THOU_METHOD_GET, "/facilitate/projector", thou_workshops_page_projector},
+    {THOU_METHOD_GET, "/w/{code}", thou_workshops_page_join},
     {THOU_METHOD_GET, "/", thou_pages_static},
     {THOU_METHOD_GET, "/*", thou_pages_static},
 };

@@ -150,6 +150,7 @@ struct request {
     const char *last_event_id;
     const char *if_none_match;
     const char *accept_encoding;
+    const char *host, *cookie, *csrf_token; /* the facilitator's pages (workshops.c) */
     unsigned n_host, n_length, n_transfer_encoding;
     const char *content_length;
     const char *forwarded, *x_forwarded_for; /* the last of each */
@@ -451,6 +452,8 @@ static bool add_headers(struct thou_server *server, struct MHD_Response *respons
             MHD_add_response_header(response, "Content-Encoding", res->content_encoding) == MHD_YES;
     if (res->vary)
         ok &= MHD_add_response_header(response, "Vary", res->vary) == MHD_YES;
+    if (res->set_cookie[0])
+        ok &= MHD_add_response_header(response, "Set-Cookie", res->set_cookie) == MHD_YES;
     if (stream) /* a buffering proxy in front would hold the events back */
         ok &= MHD_add_response_header(response, "X-Accel-Buffering", "no") == MHD_YES;
     return ok;
@@ -586,6 +589,9 @@ static enum MHD_Result dispatch(struct thou_server *server, struct request *req,
         .last_event_id = req->last_event_id,
         .if_none_match = req->if_none_match,
         .accept_encoding = req->accept_encoding,
+        .host = req->host,
+        .cookie = req->cookie,
+        .csrf_token = req->csrf_token,
         .body = req->body.len ? req->body.data : NULL,
         .body_len = req->body.len,
         .secure = server->tls,
@@ -623,8 +629,13 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             req->bad_header_value = true; /* NUL, a bare CR, another control byte */
     }
-    if (HEADER_IS("Host"))
+    if (HEADER_IS("Host")) {
         req->n_host++;
+        req->host = value;
+    } else if (HEADER_IS("Cookie"))
+        req->cookie = value;
+    else if (HEADER_IS("X-CSRF-Token"))
+        req->csrf_token = value;
     else if (HEADER_IS("Content-Length")) {
         req->n_length++;
         req->content_length = value;

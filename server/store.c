@@ -79,8 +79,63 @@ static const char *const migrations[] = {
     "DROP TABLE events;"
     "ALTER TABLE events_v3 RENAME TO events;"
     "CREATE UNIQUE INDEX events_by_room ON events(room_id, seq);",
-    /* 4: workshops (another change) */
-    "",
+    /* 4: facilitated workshops (docs/api.md, Workshops). Facilitators and
+     * their sessions (only hashes of session tokens), workshops, and the
+     * people who joined one: a per-workshop label and the hash of the token
+     * their browser drew, never a name, an address or a user agent. A
+     * participant sits in at most one room (one row, one room_id), and a
+     * room of a workshop has at most one A and one B (the partial unique
+     * index), so no pairing can make a room of three. */
+    "CREATE TABLE facilitators ("
+    "  name TEXT PRIMARY KEY,"
+    "  password_hash TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE facilitator_sessions ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  facilitator TEXT NOT NULL REFERENCES facilitators(name) ON DELETE CASCADE,"
+    "  csrf TEXT NOT NULL,"
+    "  expires_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX facilitator_sessions_by_name ON facilitator_sessions(facilitator);"
+    "CREATE TABLE workshops ("
+    "  id INTEGER PRIMARY KEY,"
+    "  code TEXT NOT NULL UNIQUE,"
+    "  facilitator TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  set_id TEXT NOT NULL,"
+    "  set_version INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  released INTEGER NOT NULL DEFAULT 0,"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT,"
+    "  timer_ends_ms INTEGER,"
+    "  capacity INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  joined INTEGER NOT NULL DEFAULT 0,"
+    "  pairs INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX workshops_by_facilitator ON workshops(facilitator, id);"
+    "CREATE TABLE workshop_participants ("
+    "  workshop_id INTEGER NOT NULL REFERENCES workshops(id) ON DELETE CASCADE,"
+    "  label INTEGER NOT NULL,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  arrived_ms INTEGER NOT NULL,"
+    "  queued_ms INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  left_behind INTEGER NOT NULL DEFAULT 0,"
+    "  room_id TEXT,"
+    "  role TEXT CHECK (role IN ('A', 'B')),"
+    "  pair INTEGER,"
+    "  PRIMARY KEY (workshop_id, label)"
+    ") WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX workshop_seats ON workshop_participants(room_id, role)"
+    "  WHERE room_id IS NOT NULL;"
+    "CREATE INDEX workshop_queue ON workshop_participants(workshop_id, state, queued_ms);"
+    "ALTER TABLE rooms ADD COLUMN mode TEXT NOT NULL DEFAULT 'link';"
+    "ALTER TABLE rooms ADD COLUMN workshop_id INTEGER;"
+    "ALTER TABLE rooms ADD COLUMN workshop_pair INTEGER;"
+    "CREATE INDEX rooms_by_workshop ON rooms(workshop_id) WHERE workshop_id IS NOT NULL;",
     /* 5: research studies (docs/research.md). A room may belong to a study
      * and carries the condition it was assigned; research copies are sealed
      * to the study's key in the browser and deleted with their room. Their
@@ -1938,5 +1993,37 @@ enum thou_status thou_store_research_release(struct thou_store *store, const cha
     enum thou_status rc = write_sync(store, research_release_run, &args, false);
     *released = args.released;
     *left_out = args.left_out;
+    return rc;
+}
+/* ---- raw access for modules with their own tables (workshops) -------------- */
+
+struct raw_args {
+    thou_store_raw_fn fn;
+    void *ctx;
+};
+
+static enum thou_status raw_run(struct conn *c, void *arg)
+{
+    const struct raw_args *a = arg;
+    return a->fn(a->ctx, c->db);
+}
+
+enum thou_status thou_store_write_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx)
+{
+    /* The workshops' tables have no PostgreSQL code yet: refuse, as when
+     * the store is away, rather than hand fn a connection it cannot use. */
+    if (store->pg)
+        return THOU_EUNAVAIL;
+    struct raw_args args = {fn, ctx};
+    return write_sync(store, raw_run, &args, false);
+}
+
+enum thou_status thou_store_read_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx)
+{
+    if (store->pg)
+        return THOU_EUNAVAIL;
+    pthread_mutex_lock(&store->read_lock);
+    enum thou_status rc = fn(ctx, store->reader.db);
+    pthread_mutex_unlock(&store->read_lock);
     return rc;
 }

@@ -18,6 +18,7 @@ struct thou_hub;
 struct thou_limiter;
 struct thou_sessions;
 struct thou_disk;
+struct thou_workshops;
 
 struct thou_app {
     const struct thou_config *config;
@@ -32,6 +33,7 @@ struct thou_app {
     struct thou_limiter *create_limiter;       /* new rooms, keyed by client address */
     struct thou_disk *disk;                    /* free space of data_dir, against its floor */
     struct thou_sessions *sessions;            /* who a token is, once the store said so */
+    struct thou_workshops *workshops;          /* facilitated workshops' live state */
 };
 
 /** Register every route of the product on router. Aborts on a malformed pattern. */

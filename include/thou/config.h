@@ -55,6 +55,12 @@ struct thou_config {
     unsigned events_burst;                /* 60: burst allowance per participant */
     unsigned room_creations_per_min;      /* 30: rooms one client address may create a minute */
     unsigned max_reflect_rounds;          /* 3: "not quite" rounds before the turn moves on */
+    unsigned workshop_capacity;           /* 500: people one workshop takes by default */
+    unsigned workshop_presence_timeout_s; /* 20: a waiting stream gone this long leaves the queue */
+    unsigned workshop_repair_after_s;     /* 90: a partner gone this long: offer a new one */
+    unsigned facilitator_session_s;       /* 43200: lifetime of a facilitator's login */
+    unsigned login_failures_per_min;      /* 5: wrong passwords per account / address a minute */
+    char *public_url;                     /* "": origin for absolute join links; "" the request's */
 };
 
 /** Fill every field with its default. Strings are heap copies owned by config. */

@@ -144,7 +144,11 @@ enum thou_flow_reason {
     THOU_FLOW_EPAUSED_BY_PARTNER, /* "paused_by_partner": resume by the one who did not pause */
     THOU_FLOW_EVOTING,            /* "stage_vote": a question event before both chose go on */
     THOU_FLOW_EALREADY_VOTED,     /* "already_voted": a role's second vote at one gate */
+    THOU_FLOW_EPAUSED_BY_FACILITATOR, /* "paused_by_facilitator": resume of a workshop's pause */
 };
+
+/** paused_by of a pause the facilitator of a workshop made ("F" in JSON). */
+#define THOU_FLOW_FACILITATOR 'F'
 
 /**
  * Where one conversation is. A plain value: copy it, compare it with
@@ -219,6 +223,27 @@ enum thou_flow_reason thou_flow_apply(const struct thou_flow_plan *plan,
                                       unsigned max_reflect_rounds, struct thou_flow_state *state,
                                       const struct thou_flow_event *event,
                                       struct thou_flow_result *result);
+
+/**
+ * The facilitator of a workshop pauses the conversation (paused_by
+ * THOU_FLOW_FACILITATOR; neither participant may resume it, either may
+ * still end). Refused with EENDED, or EALREADY_PAUSED when already paused
+ * (a participant's own pause stays theirs).
+ */
+enum thou_flow_reason thou_flow_facilitator_pause(struct thou_flow_state *state);
+
+/** Lift the facilitator's pause; ENOT_PAUSED for any other state, EENDED once ended. */
+enum thou_flow_reason thou_flow_facilitator_resume(struct thou_flow_state *state);
+
+/**
+ * The facilitator moves a pair on: an active question is skipped (the next
+ * one opens, or the next stage's gate, or the end); at a stage gate the
+ * stage opens as if both chose go_on (HELD above the cap). Refused with
+ * EENDED, EPAUSED, or EHELD (raise the cap instead).
+ */
+enum thou_flow_reason thou_flow_move_on(const struct thou_flow_plan *plan,
+                                        struct thou_flow_state *state,
+                                        struct thou_flow_result *result);
 
 /**
  * Set the highest stage index that may open (THOU_FLOW_NO_CAP: none; caps

@@ -39,6 +39,9 @@ struct thou_request {
     const char *last_event_id;   /* NULL if absent */
     const char *if_none_match;   /* NULL if absent */
     const char *accept_encoding; /* NULL if absent */
+    const char *host;            /* NULL if absent */
+    const char *cookie;          /* NULL if absent */
+    const char *csrf_token;      /* X-CSRF-Token; NULL if absent */
     const char *body;            /* NUL-terminated; NULL if none */
     size_t body_len;
     bool secure; /* arrived over TLS: cookies must be Secure */
@@ -101,6 +104,7 @@ struct thou_response {
     const char *allow;              /* Allow header for 405 */
     const char *content_encoding;   /* static string; NULL: the body is sent as it is */
     const char *vary;               /* static string; NULL: no Vary header */
+    char set_cookie[192];           /* a Set-Cookie value; empty: none */
     struct thou_stream *stream;     /* non-NULL: stream the body */
     struct thou_deferred *deferred; /* non-NULL: the answer comes later */
 };

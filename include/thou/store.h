@@ -353,3 +353,22 @@ enum thou_status thou_store_research_release(struct thou_store *store, const cha
                                              char role, const char *const *leave_out,
                                              size_t n_leave_out, size_t *released,
                                              size_t *left_out);
+
+struct sqlite3;
+
+/**
+ * Work on a connection directly, for a module with tables of its own (the
+ * workshops). Return THOU_OK or an error; never BEGIN, COMMIT or ROLLBACK.
+ */
+typedef enum thou_status (*thou_store_raw_fn)(void *ctx, struct sqlite3 *db);
+
+/**
+ * Run fn on the writer thread inside the batch's transaction, under its
+ * own savepoint (an error undoes all fn wrote), and wait for the commit.
+ * fn must not change a row of rooms it did not insert itself (the writer
+ * caches rooms); anything else of a room goes through thou_store_room_update.
+ */
+enum thou_status thou_store_write_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx);
+
+/** Run fn on the reading connection (under its lock); fn only reads. */
+enum thou_status thou_store_read_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx);

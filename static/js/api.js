@@ -168,3 +168,33 @@ export function releaseResearchCopies(room, token, leaveOut) {
     return request('POST', `${roomPath(room)}/research/release`,
         { token, body: { leave_out: leaveOut } });
 }
+
+/* ---------------------------------------------------------------- workshops (participants) */
+
+/**
+ * POST /api/workshops/join with the hash of a token this browser drew →
+ * {participant, title, status: "waiting"} or {…, status: "paired", room, role}. The same
+ * hash again gets the same answer (a retry keeps one place in the queue).
+ */
+export function joinWorkshop(code, tokenHash) {
+    return request('POST', '/api/workshops/join', { body: { code, token_hash: tokenHash } });
+}
+
+/** POST /api/workshops/rejoin: a person left behind goes back into the queue, new seat. */
+export function rejoinWorkshop(oldToken, tokenHash) {
+    return request('POST', '/api/workshops/rejoin',
+        { token: oldToken, body: { token_hash: tokenHash } });
+}
+
+/** Open GET /api/workshops/wait (text/event-stream): waiting, paired, note, timer, ended. */
+export async function openWaitStream(token, signal) {
+    const headers = { Accept: 'text/event-stream', Authorization: `Bearer ${token}` };
+    const response = await send('/api/workshops/wait', { method: 'GET', headers, signal });
+    if (!response.ok) {
+        throw await errorFrom(response);
+    }
+    if (!response.body) {
+        throw new ApiError({ status: response.status, code: 'bad_response' });
+    }
+    return response;
+}

@@ -78,6 +78,9 @@ function pausedBy(store) {
     if (!by) {
         return 'either';
     }
+    if (by === 'F') {
+        return 'facilitator'; /* a workshop's facilitator paused everyone: theirs to lift */
+    }
     return by === store.record.role ? 'me' : 'partner';
 }
 
@@ -251,7 +254,10 @@ export function renderTalk(main, store, actions) {
     renderProgress(part('progress'), store);
     /* The introduction is what a stage gate is about, so it is open there; during the
      * stage it folds away under "About this stage" and the question comes first. */
-    const gate = flow.status === 'voting';
+    /* A held stage (a workshop's next stage, not opened yet) reads like a gate: what comes,
+     * not its first question. */
+    const held = flow.status === 'held';
+    const gate = flow.status === 'voting' || held;
     keyed(part('stage'), `stage-${stageIndex}|${gate}`, () => [
         gate ? h('p', { class: 'stage-count',
             text: S.stageLabel(stageIndex, store.set.stages.length) }) : null,
@@ -262,10 +268,10 @@ export function renderTalk(main, store, actions) {
                 h('p', { class: 'stage-intro', testid: 'stage-intro', text: stage?.intro ?? '' })),
     ]);
 
-    const voting = flow.status === 'voting';
+    const voting = flow.status === 'voting' || held;
     keyed(part('question-head'), `${flow.question}|${turnKey(store)}`, () => (voting ? [
         h('p', { class: 'turn turn--both', testid: 'turn' },
-            h('span', { class: 'turn-who', text: S.turnVote })),
+            h('span', { class: 'turn-who', text: held ? S.wsHeldTurn : S.turnVote })),
     ] : [
         turnLine(store),
         h('h2', { id: 'question-text', class: 'question-text', testid: 'question-text',
@@ -445,6 +451,11 @@ function actionView(store, actions, step, key) {
         return h('p', { class: 'waiting', testid: 'waiting-sending',
             text: store.sendTrouble || !store.online ? S.waitSendingOffline : S.waitSending });
     case 'paused':
+        if (step.by === 'facilitator') {
+            return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'facilitator' } },
+                h('h3', { testid: 'paused-title', text: S.wsPausedTitle }),
+                h('p', { text: S.wsPausedBody }));
+        }
         if (step.by === 'partner') {
             /* Their pause is theirs to lift: no "carry on" here, a note is what helps. */
             return h('div', { class: 'paused', testid: 'paused', dataset: { by: 'partner' } },
@@ -461,7 +472,8 @@ function actionView(store, actions, step, key) {
             h('button', { type: 'button', class: 'button', testid: 'resume-button',
                 text: S.resume, onclick: () => actions.resume() }));
     case 'held':
-        return h('p', { class: 'waiting', text: S.heldBody });
+        return h('p', { class: 'waiting', testid: 'held',
+            text: store.workshop ? S.wsHeldBody : S.heldBody });
     case 'vote':
         return voteView(store, actions, step);
     default:

@@ -10,6 +10,10 @@ import { renderTalk, renderEnded } from './flow-view.js';
 import { counterGaps } from './log.js';
 import { renderNudge } from './nudge.js';
 import { renderMove } from './move-view.js';
+import {
+    workshopScreenOf, safetyCodeScreen, codeMismatchScreen, facilitatorBar, facilitatorBarKey,
+    partnerGonePanel, tickCountdowns,
+} from './workshop-view.js';
 
 /** Which screen the store calls for. */
 export function screenOf(store) {
@@ -28,15 +32,20 @@ export function screenOf(store) {
     if (store.room.state === 'ended') {
         return 'ended';
     }
-    if (!store.partnerJoined) {
-        return 'waiting';
+    if (!store.partnerJoined && !store.workshop) {
+        return 'waiting'; /* a workshop room has both seats from the start */
+    }
+    /* A workshop room: the partners compare the safety code before anything is sent. */
+    const workshopScreen = workshopScreenOf(store);
+    if (workshopScreen) {
+        return workshopScreen;
     }
     if (!store.confirmed) {
         return 'keying';
     }
     /* The one who joins is welcomed too: how it works and what is private, once, before
      * the first question (A read it on the start page). */
-    if (store.record.role === 'B' && !store.record.welcomed) {
+    if (store.record.role === 'B' && !store.record.welcomed && !store.workshop) {
         return 'welcome';
     }
     return 'talk';
@@ -54,6 +63,7 @@ function skeleton(root) {
             h('a', { class: 'brand', href: '/', text: S.appName }),
             h('div', { class: 'status-line', 'data-part': 'status' })),
         h('div', { class: 'banners', 'data-part': 'banners', role: 'status' }),
+        h('div', { class: 'workshop-part', 'data-part': 'workshop' }),
         h('main', { id: 'main', class: 'page', tabindex: '-1', testid: 'screen' }),
         h('div', { class: 'nudge-bar', 'data-part': 'nudge' }));
 }
@@ -65,6 +75,7 @@ export function renderRoom(root, store, actions) {
     main.dataset.screen = screen;
     renderStatus(root.querySelector('[data-part=status]'), store, screen);
     renderBanners(root.querySelector('[data-part=banners]'), store, screen);
+    renderWorkshopPart(root.querySelector('[data-part=workshop]'), store, screen, actions);
 
     const screenKey = screen === 'error' ? `error:${store.fatal.kind}` : screen;
     const fresh = main.dataset.screenKey !== screenKey;
@@ -99,6 +110,12 @@ export function renderRoom(root, store, actions) {
     case 'welcome':
         keyed(main, `welcome:${store.safetyCode}`, () => welcomeScreen(store, actions));
         break;
+    case 'safetyCode':
+        keyed(main, `safetyCode:${store.safetyCode}`, () => safetyCodeScreen(store, actions));
+        break;
+    case 'codeMismatch':
+        keyed(main, 'codeMismatch', () => codeMismatchScreen(store));
+        break;
     case 'talk':
         renderTalk(main, store, actions);
         break;
@@ -123,15 +140,33 @@ export function renderRoom(root, store, actions) {
     }
 }
 
+/** Workshops: the facilitator's note and countdown, and "your partner has gone". */
+function renderWorkshopPart(el, store, screen, actions) {
+    if (!store.workshop) {
+        return;
+    }
+    if (!el.dataset.ticking) {
+        el.dataset.ticking = '1';
+        setInterval(() => tickCountdowns(el), 1000);
+    }
+    const gone = store.partnerGone && !store.partnerPresent && screen === 'talk';
+    keyed(el, `${facilitatorBarKey(store)}|${gone}|${store.ui.busy}`, () => [
+        facilitatorBar(store),
+        gone ? partnerGonePanel(store, actions) : null,
+    ]);
+}
+
 function renderStatus(el, store, screen) {
     /* presence is only known while the stream is up */
-    const showPartner = ['waiting', 'keying', 'talk'].includes(screen)
+    const showPartner = ['waiting', 'keying', 'safetyCode', 'talk'].includes(screen)
         && store.connection === 'open' && store.online;
-    const key = [screen, store.confirmed, store.safetyCode, store.partnerJoined,
+    /* In a workshop "private" also needs this person's word that the codes are the same. */
+    const privateNow = store.confirmed && (!store.workshop || store.record?.codeConfirmed === true);
+    const key = [screen, privateNow, store.safetyCode, store.partnerJoined,
         store.partnerPresent, showPartner].join('|');
     keyed(el, key, () => {
         const parts = [];
-        if (store.confirmed && screen !== 'tampered') {
+        if (privateNow && screen !== 'tampered' && screen !== 'codeMismatch') {
             parts.push(h('details', { class: 'privacy' },
                 h('summary', { testid: 'privacy-status' },
                     h('span', { class: 'lock', 'aria-hidden': 'true' }), S.privacyDone),
@@ -142,7 +177,7 @@ function renderStatus(el, store, screen) {
                         h('code', { class: 'safety-code', testid: 'safety-code',
                             text: store.safetyCode ?? '' })),
                     h('p', { class: 'quiet', text: S.safetyCodeHelp }))));
-        } else if (screen === 'keying') {
+        } else if (screen === 'keying' || screen === 'safetyCode') {
             parts.push(h('span', { class: 'privacy privacy--pending', testid: 'privacy-status',
                 text: S.privacyPending }));
         }
@@ -202,7 +237,8 @@ function errorScreen(store, actions) {
 function tamperScreen(store) {
     const body = { partnerKey: S.tamperBody, partnerKeyChanged: S.tamperKeyChangedBody,
         ownKey: S.tamperOwnBody, confirm: S.tamperConfirmBody, setChanged: S.tamperSetBody,
-        forged: S.tamperForgedBody, replayed: S.tamperReplayedBody }[store.tamper]
+        forged: S.tamperForgedBody, replayed: S.tamperReplayedBody,
+        commitment: S.wsTamperCommitBody, order: S.wsTamperCommitBody }[store.tamper]
         ?? S.tamperBody;
     return h('section', { class: 'card card--danger', role: 'alert', testid: 'tamper-warning',
         dataset: { reason: store.tamper } },

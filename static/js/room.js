@@ -27,6 +27,8 @@ import {
 import { S } from './strings.js';
 import { announce } from './dom.js';
 import { renderRoom } from './room-view.js';
+import { WorkshopKeying } from './safety.js';
+import * as workshopRoom from './workshop-room.js';
 
 /** The page's whole mutable state. Views read it; only this module changes it. */
 const store = {
@@ -69,6 +71,9 @@ const store = {
     outbox: null,
     refresh: { running: false, again: false, timer: null },
     research: null,        /* a Research (research.js) when the room is part of a study */
+    workshop: null,        /* WorkshopKeying (safety.js) when the room is a workshop's */
+    facilitator: null,     /* workshop: {note, timerEnds, released, ended} (workshop-room.js) */
+    partnerGone: false,    /* workshop: the partner has been gone long enough to re-pair */
 };
 
 const partnerOf = (role) => (role === 'A' ? 'B' : 'A');
@@ -133,7 +138,7 @@ function refuse(reason) {
      * Nothing else is sent. */
     const { record } = store;
     const keyExchange = record?.outbox.filter((i) => i.body.type === 'key'
-        || i.body.type === 'confirm') ?? [];
+        || i.body.type === 'confirm' || i.body.type === 'commit') ?? [];
     store.stream?.stop();
     if (keyExchange.length > 0 && store.outbox) {
         record.outbox.splice(0, record.outbox.length, ...keyExchange);
@@ -439,6 +444,10 @@ async function load() {
     if (room.study && !store.research) {
         store.research = newResearch(room.study);
     }
+    if (room.mode === 'workshop' && !store.workshop) {
+        store.workshop = new WorkshopKeying(roomId, record);
+        store.facilitator = workshopRoom.fromRoom(room);
+    }
     store.initialSeq = room.last_seq;
     store.partnerJoined = store.partnerJoined || room.partner.joined;
     store.partnerPresent = room.partner.present;
@@ -447,7 +456,9 @@ async function load() {
     }
     startOutbox();
     startStream();
-    if (!record.keySent) {
+    if (store.workshop) {
+        workshopSend();
+    } else if (!record.keySent) {
         sendControl({
             type: 'key',
             public_key: crypto.encodeB64(record.keyPair.publicKey),
@@ -555,6 +566,13 @@ function handleEvent({ event: type, data: text }) {
     store.log.lastSeq = data.seq;
     const live = data.seq > store.initialSeq;
     const role = data.role === 'A' || data.role === 'B' ? data.role : null;
+    if (!role && (data.role === 'F' || data.sender === 'F')) {
+        /* The facilitator's steps (workshops): flow metadata, never a message. */
+        workshopRoom.onFacilitator(store, type, data, live);
+        scheduleRefresh();
+        render();
+        return;
+    }
     if (!role) {
         return;
     }
@@ -567,6 +585,9 @@ function handleEvent({ event: type, data: text }) {
         break;
     case 'confirm':
         onConfirm(data, role);
+        break;
+    case 'commit':
+        onCommit(data, role);
         break;
     case 'joined':
         store.research?.onStart(data.time);
@@ -737,7 +758,7 @@ function onKey(data, role) {
     let mac;
     try {
         publicKey = crypto.decodeB64(data.public_key, crypto.PUBLIC_KEY_BYTES);
-        mac = crypto.decodeB64(data.mac);
+        mac = store.workshop ? null : crypto.decodeB64(data.mac);
     } catch {
         refuse(role === me() ? 'ownKey' : 'partnerKey');
         return;
@@ -757,6 +778,23 @@ function onKey(data, role) {
         return;
     }
     store.partnerJoined = true;
+    if (store.workshop) {
+        /* No room secret in a workshop: the key is checked against A's commitment. */
+        const reason = store.workshop.onKey(role, publicKey);
+        if (reason) {
+            refuse(reason);
+            return;
+        }
+        if (!store.keys[role]) {
+            store.keys[role] = publicKey;
+            store.partnerKeyVerified = true;
+            store.record.partnerKey = publicKey;
+            persist().catch(() => {});
+            startSession();
+        }
+        workshopSend();
+        return;
+    }
     if (store.keys[role] && store.partnerKeyVerified) {
         /* Pinned at first verification: no other key is ever accepted for this room. */
         if (!sameBytes(store.keys[role], publicKey)) {
@@ -802,7 +840,8 @@ function startSession() {
         refuse('partnerKey');
         return;
     }
-    store.safetyCode = crypto.safetyCode(store.keys.A, store.keys.B);
+    store.safetyCode = store.workshop ? store.workshop.code()
+        : crypto.safetyCode(store.keys.A, store.keys.B);
     if (!store.record.confirmSent) {
         sendControl({
             type: 'confirm',
@@ -820,6 +859,55 @@ function startSession() {
         const pending = store.partnerConfirm;
         store.partnerConfirm = null;
         verifyPartnerConfirm(pending);
+    }
+}
+
+/** A's commitment to its key (workshops, docs/crypto.md §5a). */
+function onCommit(data, role) {
+    if (!store.workshop) {
+        return;
+    }
+    let commitment;
+    try {
+        commitment = crypto.decodeB64(data.commitment, 32);
+    } catch {
+        refuse('commitment');
+        return;
+    }
+    const reason = store.workshop.onCommit(role, commitment);
+    if (reason) {
+        refuse(reason);
+        return;
+    }
+    if (role === me()) {
+        matchEcho('commit', data, role);
+        if (!store.record.commitSent) {
+            store.record.commitSent = true;
+        }
+    }
+    persist().catch(() => {});
+    workshopSend();
+}
+
+/** Send the next step of the workshop key exchange, if one is due and not queued. */
+function workshopSend() {
+    if (!store.workshop || !store.outbox || store.tamper) {
+        return;
+    }
+    const due = store.workshop.due();
+    if (!due || store.record.outbox.some((i) => i.body.type === due)) {
+        return;
+    }
+    if (due === 'commit') {
+        sendControl({ type: 'commit',
+            commitment: crypto.encodeB64(store.workshop.ownCommitment()) });
+    } else {
+        /* The server takes a `mac` with every key; a workshop has no MAC key, so the key's
+         * own commitment fills it (docs/api.md). Nobody relies on it: B checks A's key
+         * against the commitment A sent first, and the people compare the code. */
+        const publicKey = store.record.keyPair.publicKey;
+        sendControl({ type: 'key', public_key: crypto.encodeB64(publicKey),
+            mac: crypto.encodeB64(crypto.keyCommitment(store.roomId, publicKey)) });
     }
 }
 
@@ -1105,7 +1193,10 @@ function startOutbox() {
         persist,
         onSent: (item, seq) => {
             store.sendTrouble = false;
-            if (item.body.type === 'key') {
+            if (item.body.type === 'commit') {
+                store.record.commitSent = true;
+                workshopSend();
+            } else if (item.body.type === 'key') {
                 store.record.keySent = true;
             } else if (item.body.type === 'confirm') {
                 store.record.confirmSent = true;
@@ -1211,6 +1302,11 @@ function sendControl(body) {
  */
 async function sendSealed(type, question, text) {
     if (!store.session || store.tamper) {
+        return;
+    }
+    if (store.workshop && store.record.codeConfirmed !== true) {
+        /* Workshop rule (docs/crypto.md §5a): nothing is sealed before this person said the
+         * two codes are the same. */
         return;
     }
     const counter = Math.max(store.record.counter, store.log.maxOwnCounter) + 1;
@@ -1363,6 +1459,22 @@ const actions = {
         } else {
             location.reload();
         }
+    },
+    sameCode(same) {
+        store.record.codeConfirmed = same;
+        persist().catch(() => {});
+        if (same) {
+            announce(S.wsCodeConfirmed);
+        }
+        render();
+    },
+    findNewPartner() {
+        workshopRoom.findNewPartner(store, { fail: failFromApi, render });
+    },
+    finishAlone() {
+        store.ui.confirming = null;
+        store.partnerGone = false;
+        sendSealed('end', null, '');
     },
     noteStep(stepKey, mine) {
         if (stepKey !== store.ui.lastStep) {

@@ -38,8 +38,9 @@ function serverEnv() {
 /** A thou process on 127.0.0.1 with its own data dir and log file; with tls
  *  ({cert, key}: PEM file paths) it serves HTTPS. */
 export class Server {
-    constructor({ bin, workDir, tls = null, staticDir, extraArgs = [] }) {
+    constructor({ bin, workDir, tls = null, staticDir, config = 'config/thou.json', extraArgs = [] }) {
         this.bin = bin;
+        this.config = config;
         this.extraArgs = extraArgs; /* more flags, e.g. --store-url for a shared database */
         this.tls = tls;
         /* The served tree: the sources by default, or what the build generates from them
@@ -62,7 +63,7 @@ export class Server {
         const logFd = openSync(this.logPath, 'a');
         const logStart = readFileSync(this.logPath).length;
         this.proc = spawn(this.bin, [
-            'serve', '--config', 'config/thou.json', '--port', String(this.port),
+            'serve', '--config', this.config, '--port', String(this.port),
             '--data-dir', this.dataDir, '--static-dir', this.staticDir,
             '--questions-dir', 'config/questions',
             ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),

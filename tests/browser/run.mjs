@@ -24,6 +24,7 @@ import {
 import { COUPLE_TESTS } from './couple.mjs';
 import { RESEARCH_TESTS } from './research.mjs';
 import { SEAT_TESTS } from './seat.mjs';
+import { WORKSHOP_TESTS } from './workshop.mjs';
 
 const TEXTS = {
     roomFull: 'This conversation already has two people',
@@ -714,6 +715,7 @@ const TESTS = [
     ...COUPLE_TESTS,
     ...RESEARCH_TESTS,
     ...SEAT_TESTS,
+    ...WORKSHOP_TESTS,
 ];
 
 /* ---------------------------------------------------------------- runner */

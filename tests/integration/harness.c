@@ -541,8 +541,32 @@ static bool fill(struct sse_client *c, int timeout_ms)
     return true;
 }
 
+static bool sse_connect(struct sse_client *c, unsigned port, const char *path,
+                        const char *header_block);
+
 bool sse_open(struct sse_client *c, unsigned port, const char *path, const char *token,
               const char *last_event_id)
+{
+    char block[512];
+    snprintf(block, sizeof(block), "%s%s%s%s%s%s", token ? "Authorization: Bearer " : "",
+             token ? token : "", token ? "\r\n" : "", last_event_id ? "Last-Event-ID: " : "",
+             last_event_id ? last_event_id : "", last_event_id ? "\r\n" : "");
+    return sse_connect(c, port, path, block);
+}
+
+bool sse_open_headers(struct sse_client *c, unsigned port, const char *path,
+                      const char *const *headers)
+{
+    char block[1024] = "";
+    for (size_t i = 0; headers && headers[i]; i++) {
+        strncat(block, headers[i], sizeof(block) - strlen(block) - 3);
+        strcat(block, "\r\n");
+    }
+    return sse_connect(c, port, path, block);
+}
+
+static bool sse_connect(struct sse_client *c, unsigned port, const char *path,
+                        const char *header_block)
 {
     memset(c, 0, sizeof(*c));
     c->chunk_left = -1;
@@ -551,13 +575,11 @@ bool sse_open(struct sse_client *c, unsigned port, const char *path, const char 
     inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
         return false;
-    char req[1024];
+    char req[2048];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                     "%s%s%s%s%s%s\r\n",
-                     path, token ? "Authorization: Bearer " : "", token ? token : "",
-                     token ? "\r\n" : "", last_event_id ? "Last-Event-ID: " : "",
-                     last_event_id ? last_event_id : "", last_event_id ? "\r\n" : "");
+                     "%s\r\n",
+                     path, header_block);
     if (write(c->fd, req, (size_t)n) != n)
         return false;
     /* Read the status line and headers. */

@@ -129,6 +129,10 @@ struct sse_client {
 bool sse_open(struct sse_client *client, unsigned port, const char *path, const char *token,
               const char *last_event_id);
 
+/** Open a stream with extra request headers ("Name: value", NULL-terminated). */
+bool sse_open_headers(struct sse_client *client, unsigned port, const char *path,
+                      const char *const *headers);
+
 /** Next event or comment within timeout_ms; false on timeout or end of stream. */
 bool sse_next(struct sse_client *client, int timeout_ms, struct sse_event *event);
 

@@ -51,6 +51,19 @@ static void sql(const char *target, const char *command)
     PQfinish(conn);
 }
 
+static long long sql_count(const char *target, const char *query)
+{
+    PGconn *conn = PQconnectdb(target);
+    ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "connect: %s", PQerrorMessage(conn));
+    PGresult *res = PQexec(conn, query);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "'%s': %s", query,
+                  PQerrorMessage(conn));
+    long long n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(conn);
+    return n;
+}
+
 /* ---- a conversation over HTTP -------------------------------------------------------- */
 
 /* False when the instance did not answer at all. */
@@ -538,6 +551,30 @@ END_TEST
 
 /* ---- bad store URLs ----------------------------------------------------------------- */
 
+/* Workshops have no PostgreSQL code yet: their requests are refused with a
+ * clear 503 and the instance carries on; the account CLI says why. */
+START_TEST(workshops_refused_on_postgresql)
+{
+    struct http_reply reply;
+    ck_assert(http_json(one.port, "POST", "/api/facilitator/login", NULL,
+                        "{\"name\":\"ada\",\"password\":\"correct horse\"}", &reply));
+    ck_assert_int_eq(reply.status, 503);
+    ck_assert_str_eq(http_error_code(&reply), "unavailable");
+    http_reply_free(&reply);
+    char code[64];
+    ck_assert_int_eq(get_status(two.port, "/healthz", NULL, code, sizeof(code)), 200);
+    ck_assert(sql_count(store_url, "SELECT count(*) FROM workshop_participants") == 0);
+
+    char err[4096];
+    setenv("THOU_STORE_URL", store_url, 1);
+    const char *list[] = {"facilitator", "list", NULL};
+    int rc = proc_run(list, err, sizeof(err));
+    unsetenv("THOU_STORE_URL");
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "not available on a PostgreSQL store"), "%s", err);
+}
+END_TEST
+
 START_TEST(bad_store_urls_exit_clearly)
 {
     char err[4096];
@@ -591,6 +628,7 @@ int main(void)
     tcase_add_test(tc, missed_and_stray_notifications);
     tcase_add_test(tc, event_limit_is_shared_by_the_instances);
     tcase_add_test(tc, presence_spans_the_instances);
+    tcase_add_test(tc, workshops_refused_on_postgresql);
     suite_add_tcase(suite, tc);
     TCase *urls = tcase_create("store urls");
     tcase_set_timeout(urls, 60);

@@ -2,13 +2,16 @@
  * An acknowledged event survives kill -9 of the server at any moment.
  * Writers post notes in a loop while the server is killed and restarted
  * several times; afterwards every acknowledged seq is present with its
- * exact ciphertext and the sequence has no gaps or duplicates.
+ * exact ciphertext and the sequence has no gaps or duplicates. The same
+ * for a workshop's joins and pairings: every acknowledged one is there and
+ * the rooms, seats and participants agree.
  */
 #include "harness.h"
 
 #include <check.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +229,168 @@ START_TEST(graceful_stop_under_load_loses_nothing)
 }
 END_TEST
 
+/* ---- workshops: acknowledged joins and pairings survive kill -9 ------------------ */
+
+#define JOINERS   4
+#define MAX_JOINS 4000
+
+struct join_ack {
+    char hash[64];
+    long long label;
+    bool paired;
+    char room[64];
+    char role;
+};
+
+struct joiner {
+    struct shared *shared;
+    struct join_ack *acks;
+    size_t n_acks;
+};
+
+static void *join_loop(void *arg)
+{
+    struct joiner *j = arg;
+    struct shared *s = j->shared;
+    while (!atomic_load(&s->stop) && j->n_acks < MAX_JOINS) {
+        unsigned port = atomic_load(&s->port);
+        if (!port) {
+            usleep(2000);
+            continue;
+        }
+        unsigned char token[32], digest[32];
+        char hash[64], body[160];
+        randombytes_buf(token, sizeof(token));
+        crypto_generichash(digest, sizeof(digest), token, sizeof(token), NULL, 0);
+        b64url32(digest, hash, sizeof(hash));
+        snprintf(body, sizeof(body), "{\"code\":\"K7QM3XPA\",\"token_hash\":\"%s\"}", hash);
+        struct http_reply reply;
+        if (!http_json(port, "POST", "/api/workshops/join", NULL, body, &reply))
+            continue;
+        if (reply.status == 200) {
+            struct join_ack *a = &j->acks[j->n_acks++];
+            snprintf(a->hash, sizeof(a->hash), "%s", hash);
+            a->label = atoll(json_string_value(json_object_get(reply.json, "participant")) + 1);
+            const char *status = json_string_value(json_object_get(reply.json, "status"));
+            a->paired = strcmp(status, "paired") == 0;
+            if (a->paired) {
+                snprintf(a->room, sizeof(a->room), "%s",
+                         json_string_value(json_object_get(reply.json, "room")));
+                a->role = json_string_value(json_object_get(reply.json, "role"))[0];
+            }
+        }
+        http_reply_free(&reply);
+    }
+    return NULL;
+}
+
+static long long db_int(sqlite3 *db, const char *sql, const char *text)
+{
+    sqlite3_stmt *st = NULL;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s", sql);
+    if (text)
+        sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+    long long v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+START_TEST(acknowledged_pairings_survive_kill_9)
+{
+    static struct shared s;
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_ge(sodium_init(), 0);
+    proc_start(&s.proc, NULL);
+    /* A workshop made the way the API makes one; joining needs no facilitator. */
+    proc_sql(&s.proc, "INSERT INTO workshops (code, facilitator, title, set_id, set_version,"
+                      " state, capacity, created_ms) VALUES ('K7QM3XPA', 'ada', 't',"
+                      " 'couples-short', 1, 0, 10000, 0)");
+    atomic_store(&s.port, s.proc.port);
+    struct joiner joiners[JOINERS];
+    pthread_t threads[JOINERS];
+    for (int i = 0; i < JOINERS; i++) {
+        joiners[i] =
+            (struct joiner){.shared = &s, .acks = calloc(MAX_JOINS, sizeof(struct join_ack))};
+        pthread_create(&threads[i], NULL, join_loop, &joiners[i]);
+    }
+    srand(777);
+    for (int k = 0; k < KILLS; k++) {
+        usleep((useconds_t)(200 + rand() % 400) * 1000);
+        atomic_store(&s.port, 0);
+        proc_kill9(&s.proc);
+        proc_restart(&s.proc);
+        atomic_store(&s.port, s.proc.port);
+    }
+    usleep(300 * 1000);
+    atomic_store(&s.stop, true);
+    for (int i = 0; i < JOINERS; i++)
+        pthread_join(threads[i], NULL);
+    proc_stop(&s.proc);
+
+    char path[400];
+    snprintf(path, sizeof(path), "%s/thou.db", s.proc.data_dir);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    size_t acks = 0, paired = 0;
+    for (int i = 0; i < JOINERS; i++) {
+        for (size_t k = 0; k < joiners[i].n_acks; k++) {
+            const struct join_ack *a = &joiners[i].acks[k];
+            unsigned char raw[32];
+            size_t n = 0;
+            ck_assert_int_eq(sodium_base642bin(raw, sizeof(raw), a->hash, strlen(a->hash), NULL, &n,
+                                               NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                             0);
+            char hex[65], sql[400];
+            sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+            /* Every acknowledged join is there, with its label. */
+            snprintf(sql, sizeof(sql),
+                     "SELECT label FROM workshop_participants WHERE token_hash = x'%s'", hex);
+            ck_assert_int_eq(db_int(db, sql, NULL), a->label);
+            acks++;
+            if (!a->paired)
+                continue;
+            /* Every acknowledged pairing: its seat in its room, as answered. */
+            paired++;
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM participants WHERE token_hash = x'%s' AND room_id = ?"
+                     " AND role = '%c'",
+                     hex, a->role);
+            ck_assert_int_eq(db_int(db, sql, a->room), 1);
+            snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM workshop_participants WHERE token_hash = x'%s' AND"
+                     " state = 1 AND room_id = ? AND role = '%c'",
+                     hex, a->role);
+            ck_assert_int_eq(db_int(db, sql, a->room), 1);
+        }
+        free(joiners[i].acks);
+    }
+    fprintf(stderr, "durability: %zu joins acknowledged, %zu paired at once, %d kill -9\n", acks,
+            paired, KILLS);
+    ck_assert_int_gt(acks, 20);
+    /* And the whole is consistent: two seats a room, nobody in two rooms,
+     * the counters match the rows. */
+    ck_assert_int_eq(
+        db_int(db,
+               "SELECT count(*) FROM rooms r WHERE mode = 'workshop' AND (SELECT"
+               " count(DISTINCT role) FROM participants p WHERE p.room_id = r.id) != 2",
+               NULL),
+        0);
+    ck_assert_int_eq(db_int(db,
+                            "SELECT count(*) FROM (SELECT room_id FROM workshop_participants WHERE"
+                            " room_id IS NOT NULL GROUP BY room_id HAVING count(*) != 2)",
+                            NULL),
+                     0);
+    ck_assert_int_eq(db_int(db, "SELECT pairs FROM workshops", NULL),
+                     db_int(db, "SELECT count(*) FROM rooms WHERE mode = 'workshop'", NULL));
+    ck_assert_int_eq(db_int(db, "SELECT joined FROM workshops", NULL),
+                     db_int(db, "SELECT count(*) FROM workshop_participants", NULL));
+    ck_assert_int_eq(db_int(db, "SELECT count(*) FROM workshop_participants WHERE state = 1", NULL),
+                     2 * db_int(db, "SELECT pairs FROM workshops", NULL));
+    sqlite3_close(db);
+    proc_cleanup(&s.proc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("durability");
@@ -233,6 +398,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, acknowledged_events_survive_kill_9);
     tcase_add_test(tc, graceful_stop_under_load_loses_nothing);
+    tcase_add_test(tc, acknowledged_pairings_survive_kill_9);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -82,6 +82,12 @@ static void assert_same_config(const struct thou_config *a, const struct thou_co
     ck_assert_uint_eq(a->room_creations_per_min, b->room_creations_per_min);
     ck_assert_str_eq(a->trusted_proxies, b->trusted_proxies);
     ck_assert_uint_eq(a->max_reflect_rounds, b->max_reflect_rounds);
+    ck_assert_uint_eq(a->workshop_capacity, b->workshop_capacity);
+    ck_assert_uint_eq(a->workshop_presence_timeout_s, b->workshop_presence_timeout_s);
+    ck_assert_uint_eq(a->workshop_repair_after_s, b->workshop_repair_after_s);
+    ck_assert_uint_eq(a->facilitator_session_s, b->facilitator_session_s);
+    ck_assert_uint_eq(a->login_failures_per_min, b->login_failures_per_min);
+    ck_assert_str_eq(a->public_url, b->public_url);
 }
 
 static void assert_defaults(const struct thou_config *c)
@@ -124,6 +130,12 @@ static const char *const all_settings[] = {
     "events_burst",
     "room_creations_per_min",
     "max_reflect_rounds",
+    "workshop_capacity",
+    "workshop_presence_timeout_s",
+    "workshop_repair_after_s",
+    "facilitator_session_s",
+    "login_failures_per_min",
+    "public_url",
 };
 
 #define ALL_SETTINGS_COUNT (sizeof(all_settings) / sizeof(all_settings[0]))
@@ -160,6 +172,12 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(config.room_creations_per_min, 30);
     ck_assert_str_eq(config.trusted_proxies, "");
     ck_assert_uint_eq(config.max_reflect_rounds, 3);
+    ck_assert_uint_eq(config.workshop_capacity, 500);
+    ck_assert_uint_eq(config.workshop_presence_timeout_s, 20);
+    ck_assert_uint_eq(config.workshop_repair_after_s, 90);
+    ck_assert_uint_eq(config.facilitator_session_s, 43200);
+    ck_assert_uint_eq(config.login_failures_per_min, 5);
+    ck_assert_str_eq(config.public_url, "");
     ck_assert_str_eq(config.tls_cert, ""); /* plain HTTP unless asked */
     ck_assert_str_eq(config.tls_key, "");
     ck_assert_int_eq(thou_config_check(&config, errbuf, sizeof(errbuf)), THOU_OK);
@@ -496,6 +514,35 @@ START_TEST(test_set)
 }
 END_TEST
 
+START_TEST(test_public_url)
+{
+    static const char *const good[] = {"", "https://thou.example.org", "http://127.0.0.1:8080",
+                                       "https://[::1]:8443"};
+    static const char *const bad[] = {
+        "thou.example.org", "ftp://x",     "https://",    "https://x/",
+        "https://x/w",      "https://x?y", "https://x y", "javascript:alert(1)"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_int_eq(thou_config_set(&config, "public-url", good[i], errbuf, sizeof(errbuf)),
+                         THOU_OK);
+        ck_assert_str_eq(config.public_url, good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(thou_config_set(&config, "public_url", bad[i], errbuf, sizeof(errbuf)) ==
+                          THOU_EINVAL,
+                      "'%s' accepted", bad[i]);
+        ck_assert_contains(errbuf, "must be empty or an origin");
+        ck_assert_str_eq(config.public_url, good[3]); /* unchanged */
+    }
+    ck_assert_int_eq(thou_config_set(&config, "facilitator-session-s", "1", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_uint_eq(config.facilitator_session_s, 1);
+    ck_assert_int_eq(thou_config_set(&config, "facilitator_session_s", "0", errbuf, sizeof(errbuf)),
+                     THOU_EINVAL);
+    ck_assert_int_eq(thou_config_set(&config, "workshop_capacity", "1", errbuf, sizeof(errbuf)),
+                     THOU_EINVAL);
+}
+END_TEST
+
 START_TEST(test_set_refuses)
 {
     ck_assert_int_eq(thou_config_set(&config, "nope", "1", errbuf, sizeof(errbuf)), THOU_EINVAL);
@@ -671,6 +718,7 @@ static Suite *config_suite(void)
     tcase_add_checked_fixture(set, setup, teardown);
     tcase_add_test(set, test_set);
     tcase_add_test(set, test_set_refuses);
+    tcase_add_test(set, test_public_url);
     tcase_add_loop_test(set, test_strict_integers, 0,
                         (int)(sizeof(integers) / sizeof(integers[0])));
     tcase_add_test(set, test_check);

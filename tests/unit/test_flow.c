@@ -1279,6 +1279,71 @@ START_TEST(test_random_sequences)
 }
 END_TEST
 
+/* The facilitator of a workshop: a pause only it lifts, and moving a pair on. */
+START_TEST(test_facilitator)
+{
+    struct thou_flow_state s, before;
+    struct thou_flow_result r;
+    thou_flow_state_init(&s, &plan);
+    thou_flow_set_stage_cap(&s, 0);
+
+    ck_assert_int_eq(thou_flow_facilitator_resume(&s), THOU_FLOW_ENOT_PAUSED);
+    ck_assert_int_eq(thou_flow_facilitator_pause(&s), THOU_FLOW_OK);
+    ck_assert_int_eq(s.status, THOU_FLOW_PAUSED);
+    ck_assert_int_eq(s.paused_by, THOU_FLOW_FACILITATOR);
+    ck_assert_int_eq(thou_flow_facilitator_pause(&s), THOU_FLOW_EALREADY_PAUSED);
+    ck_assert_int_eq(send(&s, 'A', "answer", "a0", NULL), THOU_FLOW_EPAUSED);
+    ck_assert_int_eq(send(&s, 'A', "resume", NULL, NULL), THOU_FLOW_EPAUSED_BY_FACILITATOR);
+    ck_assert_int_eq(send(&s, 'B', "resume", NULL, NULL), THOU_FLOW_EPAUSED_BY_FACILITATOR);
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_EPAUSED);
+    /* The pause survives the store's JSON. */
+    json_t *json = thou_flow_state_to_json(&plan, &s);
+    ck_assert_str_eq(json_string_value(json_object_get(json, "paused_by")), "F");
+    struct thou_flow_state back;
+    ck_assert_int_eq(thou_flow_state_from_json(&plan, json, &back), THOU_OK);
+    ck_assert(thou_flow_state_equal(&s, &back));
+    json_decref(json);
+    ck_assert_int_eq(thou_flow_facilitator_resume(&s), THOU_FLOW_OK);
+    ck_assert_int_eq(s.status, THOU_FLOW_ACTIVE);
+    ck_assert_int_eq(s.paused_by, '\0');
+
+    /* A participant's pause stays theirs. */
+    ck_assert_int_eq(send(&s, 'B', "pause", NULL, NULL), THOU_FLOW_OK);
+    before = s;
+    ck_assert_int_eq(thou_flow_facilitator_resume(&s), THOU_FLOW_ENOT_PAUSED);
+    ck_assert_int_eq(thou_flow_facilitator_pause(&s), THOU_FLOW_EALREADY_PAUSED);
+    ck_assert(thou_flow_state_equal(&s, &before));
+    ck_assert_int_eq(send(&s, 'B', "resume", NULL, NULL), THOU_FLOW_OK);
+
+    /* Move on: a0 -> a1 -> the gate of stage 1 -> held above the cap. */
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_OK);
+    ck_assert(r.advanced_question);
+    ck_assert_str_eq(thou_flow_current_question(&plan, &s), "a1");
+    ck_assert_int_eq(s.phase, SPEAK);
+    ck_assert_int_eq(s.speaker, 'B');
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_OK);
+    ck_assert(r.entered_stage);
+    ck_assert_int_eq(s.status, THOU_FLOW_VOTING);
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_OK);
+    ck_assert(r.opened_stage && r.held);
+    ck_assert_int_eq(s.status, THOU_FLOW_HELD);
+    before = s;
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_EHELD);
+    ck_assert(thou_flow_state_equal(&s, &before));
+    ck_assert(thou_flow_set_stage_cap(&s, THOU_FLOW_NO_CAP));
+    /* ... and on to the end. */
+    for (int i = 0; i < 20 && s.status != THOU_FLOW_ENDED; i++)
+        ck_assert_int_eq(thou_flow_move_on(&plan, &s, NULL), THOU_FLOW_OK);
+    ck_assert_int_eq(s.status, THOU_FLOW_ENDED);
+    ck_assert(s.finished);
+    ck_assert_int_eq(thou_flow_move_on(&plan, &s, &r), THOU_FLOW_EENDED);
+    ck_assert_int_eq(thou_flow_facilitator_pause(&s), THOU_FLOW_EENDED);
+    ck_assert_int_eq(thou_flow_facilitator_resume(&s), THOU_FLOW_EENDED);
+    ck_assert_str_eq(thou_flow_reason_code(THOU_FLOW_EPAUSED_BY_FACILITATOR),
+                     "paused_by_facilitator");
+}
+END_TEST
+
 static Suite *flow_suite(void)
 {
     Suite *s = suite_create("flow");
@@ -1291,6 +1356,7 @@ static Suite *flow_suite(void)
     tcase_add_test(tc, test_full_conversation);
     tcase_add_test(tc, test_openers_alternate);
     tcase_add_test(tc, test_held_then_raised);
+    tcase_add_test(tc, test_facilitator);
     suite_add_tcase(s, tc);
 
     TCase *json = tcase_create("json");

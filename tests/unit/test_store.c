@@ -358,6 +358,45 @@ START_TEST(test_migrates_from_version_1)
                               " AND name = 'events_by_room'"),
                      1);
     ck_assert_int_eq(file_int("SELECT count(*) FROM events WHERE room_id = '" ROOM_1 "'"), 3);
+    /* Schema 4: an old room is a link room of no workshop. */
+    ck_assert_int_eq(file_int("SELECT count(*) FROM rooms WHERE id = '" ROOM_1 "'"
+                              " AND mode = 'link' AND workshop_id IS NULL"),
+                     1);
+}
+END_TEST
+
+static int db_try(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) & 0xff;
+}
+
+/* Schema 4 itself refuses a second seat of one role in a room of a
+ * workshop, and a second place for one token: no room of three, nobody
+ * twice, whatever the code above it does. */
+START_TEST(test_workshop_seats_are_unique)
+{
+    sqlite3 *db = db_open(db_path);
+    ck_assert_int_eq(db_try(db, "INSERT INTO workshops (id, code, facilitator, title, set_id,"
+                                " set_version, state, capacity, created_ms)"
+                                " VALUES (1, 'K7QM3XPA', 'ada', 't', 's', 1, 0, 500, 1)"),
+                     SQLITE_OK);
+    ck_assert_int_eq(db_try(db, "INSERT INTO workshop_participants (workshop_id, label, token_hash,"
+                                " arrived_ms, queued_ms, state, room_id, role)"
+                                " VALUES (1, 1, x'01', 1, 1, 1, 'r', 'A'),"
+                                " (1, 2, x'02', 1, 1, 1, 'r', 'B')"),
+                     SQLITE_OK);
+    ck_assert_int_eq(db_try(db, "INSERT INTO workshop_participants (workshop_id, label, token_hash,"
+                                " arrived_ms, queued_ms, state, room_id, role)"
+                                " VALUES (1, 3, x'03', 1, 1, 1, 'r', 'B')"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(db_try(db, "INSERT INTO workshop_participants (workshop_id, label, token_hash,"
+                                " arrived_ms, queued_ms, state) VALUES (1, 4, x'01', 1, 1, 0)"),
+                     SQLITE_CONSTRAINT);
+    ck_assert_int_eq(db_try(db, "INSERT INTO workshop_participants (workshop_id, label, token_hash,"
+                                " arrived_ms, queued_ms, state) VALUES (1, 5, x'05', 1, 1, 0),"
+                                " (1, 6, x'06', 1, 1, 0)"),
+                     SQLITE_OK);
+    sqlite3_close(db);
 }
 END_TEST
 
@@ -1091,6 +1130,7 @@ static Suite *store_suite(void)
     tcase_add_test(open, test_open_creates_parents);
     tcase_add_test(open, test_wal_mode);
     tcase_add_test(open, test_reopen_idempotent);
+    tcase_add_test(open, test_workshop_seats_are_unique);
     suite_add_tcase(suite, open);
 
     TCase *refuse = tcase_create("refuse");

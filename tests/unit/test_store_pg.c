@@ -156,6 +156,16 @@ START_TEST(test_open_migrates_to_current_version)
     ck_assert_int_eq(thou_store_schema_version(store), THOU_SCHEMA_VERSION);
     ck_assert_int_eq(sql_int("SELECT version FROM thou_schema"), THOU_SCHEMA_VERSION);
     ck_assert_int_eq(thou_store_ping(store), THOU_OK);
+    /* Every version's tables, as on SQLite: workshops (4) and studies (5). */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM information_schema.tables WHERE table_name IN"
+                             " ('facilitators', 'facilitator_sessions', 'workshops',"
+                             " 'workshop_participants', 'studies', 'research_copies',"
+                             " 'research_releases')"),
+                     7);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM information_schema.columns WHERE table_name ="
+                             " 'rooms' AND column_name IN ('mode', 'workshop_id', 'workshop_pair',"
+                             " 'study', 'study_condition')"),
+                     5);
 }
 END_TEST
 
