@@ -211,6 +211,14 @@ static void remote_presence(void *ctx, const char *room_id, char role, bool pres
     thou_hub_remote_presence(ctx, room_id, role, present);
 }
 
+/* Another instance moved a seat: the old token is nobody's here either. */
+static void remote_seat_moved(void *ctx, const char *room_id, char role)
+{
+    struct thou_app *app = ctx;
+    thou_sessions_forget_seat(app->sessions, room_id, role);
+    thou_hub_close_role(app->hub, room_id, role);
+}
+
 /* Another instance committed to a room (NULL: to rooms unknown): wake our streams of it. */
 static void remote_commit(void *ctx, const char *room_id, int64_t seq)
 {
@@ -312,6 +320,7 @@ static int serve(int argc, char **argv)
     /* One wake-up per server loop for each committed batch, not per event. */
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
     thou_store_set_presence_hook(app.store, remote_presence, app.hub);
+    thou_store_set_moved_hook(app.store, remote_seat_moved, &app);
     thou_store_set_remote_hook(app.store, remote_commit, app.hub);
     thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
                   config.tls_cert[0] ? "https" : "http", config.listen_address,

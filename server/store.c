@@ -670,6 +670,13 @@ bool thou_store_presence_elsewhere(struct thou_store *store, const char *room_id
     return store->pg && thou_store_pg_presence_elsewhere(store->pg, room_id, role);
 }
 
+void thou_store_set_moved_hook(struct thou_store *store,
+                               void (*moved)(void *ctx, const char *room_id, char role), void *ctx)
+{
+    if (store->pg)
+        thou_store_pg_set_moved_hook(store->pg, moved, ctx);
+}
+
 void thou_store_set_presence_hook(struct thou_store *store,
                                   void (*presence)(void *ctx, const char *room_id, char role,
                                                    bool present),

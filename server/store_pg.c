@@ -346,6 +346,8 @@ struct thou_store_pg {
     char instance[33];     /* random, for this process: names its presence rows */
     void (*presence)(void *, const char *, char, bool);
     void *presence_ctx;
+    void (*moved)(void *, const char *, char); /* another instance moved a seat */
+    void *moved_ctx;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -1462,6 +1464,15 @@ void thou_store_pg_set_presence_hook(struct thou_store_pg *pg,
     pg->presence_ctx = ctx;
 }
 
+void thou_store_pg_set_moved_hook(struct thou_store_pg *pg,
+                                  void (*moved)(void *, const char *, char), void *ctx)
+{
+    if (pg->listener_started)
+        return; /* the listener reads it unlocked: set it before */
+    pg->moved = moved;
+    pg->moved_ctx = ctx;
+}
+
 /* ---- listening for other instances' commits -------------------------------- */
 
 /* "<room id> <seq>" from another instance: wake this instance's streams of the room. */
@@ -1479,6 +1490,12 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
     memcpy(room_id, note->extra, id_len);
     room_id[id_len] = '\0';
     const char *rest = space + 1;
+    if (rest[0] == 'm') {
+        /* "m<role>": a seat moved to another token on another instance. */
+        if ((rest[1] == 'A' || rest[1] == 'B') && rest[2] == '\0' && pg->moved)
+            pg->moved(pg->moved_ctx, room_id, rest[1]);
+        return;
+    }
     if (rest[0] == 'p') {
         /* "p<role><0|1> <instance>": another instance's presence changed. */
         bool valid = (rest[1] == 'A' || rest[1] == 'B') && (rest[2] == '0' || rest[2] == '1') &&
@@ -1658,10 +1675,17 @@ static enum thou_status seat_run(struct thou_store_pg *pg, void *arg)
     }
     const char *values[] = {(const char *)a->new_hash, a->room_id, (const char *)a->old_hash};
     const int binary[] = {1, 0, 1};
-    return exec_sql(c,
-                    "UPDATE participants SET token_hash = $1 WHERE room_id = $2"
-                    " AND token_hash = $3",
-                    3, values, binary, NULL);
+    rc = exec_sql(c,
+                  "UPDATE participants SET token_hash = $1 WHERE room_id = $2 AND token_hash = $3",
+                  3, values, binary, NULL);
+    /* Other instances may know the old token (their session caches, an open
+     * stream): at commit they hear "<room> m<role>" and let go of it. */
+    const char role_text[2] = {a->role, '\0'};
+    const char *notice[] = {a->room_id, role_text};
+    if (rc == THOU_OK)
+        rc =
+            exec_sql(c, "SELECT pg_notify('" CHANNEL "', $1 || ' m' || $2)", 2, notice, NULL, NULL);
+    return rc;
 }
 
 enum thou_status thou_store_pg_seat_move(struct thou_store_pg *pg, const char *room_id,

@@ -89,6 +89,15 @@ void thou_store_set_presence_hook(struct thou_store *store,
                                                    bool present),
                                   void *ctx);
 
+/**
+ * Have moved(ctx, room_id, role) called on the store's own thread when
+ * another instance moved role's seat in room to another token (the old
+ * token's cached sessions and open streams must go). Call before
+ * thou_store_set_remote_hook; does nothing on SQLite.
+ */
+void thou_store_set_moved_hook(struct thou_store *store,
+                               void (*moved)(void *ctx, const char *room_id, char role), void *ctx);
+
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
 

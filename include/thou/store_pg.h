@@ -106,6 +106,9 @@ enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const 
                                                 size_t n_leave_out, size_t *released,
                                                 size_t *left_out);
 
+void thou_store_pg_set_moved_hook(struct thou_store_pg *pg,
+                                  void (*moved)(void *, const char *, char), void *ctx);
+
 struct thou_store_pg_txn;
 enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,
                                         char sender, const char *question, char **data);

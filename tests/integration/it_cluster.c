@@ -551,6 +551,43 @@ END_TEST
 
 /* ---- bad store URLs ----------------------------------------------------------------- */
 
+/* A seat moved through one instance: the other, which had the old token in
+ * its session cache and a stream open for it, lets go of both. */
+START_TEST(seat_move_reaches_the_other_instance)
+{
+    struct test_pair pair;
+    split_pair(&pair);
+    /* A writes and listens through instance two: two now caches A's token. */
+    post_ok(two.port, &pair, pair.token_a, "note", 1);
+    struct sse_client old_stream;
+    open_stream(&old_stream, two.port, &pair, pair.token_a, NULL);
+
+    unsigned char bytes[32], digest[32];
+    randombytes_buf(bytes, sizeof(bytes));
+    crypto_generichash(digest, sizeof(digest), bytes, sizeof(bytes), NULL, 0);
+    char token[64], hash[64], path[160], body[200];
+    b64url32(bytes, token, sizeof(token));
+    b64url32(digest, hash, sizeof(hash));
+    snprintf(path, sizeof(path), "/api/rooms/%s/seat", pair.room);
+    snprintf(body, sizeof(body), "{\"token_hash\":\"%s\"}", hash);
+    struct http_reply reply;
+    ck_assert(http_json(one.port, "POST", path, pair.token_a, body, &reply));
+    ck_assert_msg(reply.status == 200, "move on instance one: %ld %s", reply.status, reply.body);
+    http_reply_free(&reply);
+
+    long long deadline = now_ms() + 5000;
+    struct sse_event ev;
+    while (!old_stream.eof && now_ms() < deadline)
+        if (sse_next(&old_stream, 200, &ev))
+            sse_event_release(&ev);
+    ck_assert_msg(old_stream.eof, "the old token's stream on instance two stayed open");
+    sse_close(&old_stream);
+    long long refused = post_event(two.port, &pair, pair.token_a, "note", 2);
+    ck_assert_msg(refused == -401, "the old token on instance two: %lld", refused);
+    post_ok(two.port, &pair, token, "note", 2);
+}
+END_TEST
+
 /* Workshops have no PostgreSQL code yet: their requests are refused with a
  * clear 503 and the instance carries on; the account CLI says why. */
 START_TEST(workshops_refused_on_postgresql)
@@ -629,6 +666,7 @@ int main(void)
     tcase_add_test(tc, event_limit_is_shared_by_the_instances);
     tcase_add_test(tc, presence_spans_the_instances);
     tcase_add_test(tc, workshops_refused_on_postgresql);
+    tcase_add_test(tc, seat_move_reaches_the_other_instance);
     suite_add_tcase(suite, tc);
     TCase *urls = tcase_create("store urls");
     tcase_set_timeout(urls, 60);
