@@ -79,10 +79,18 @@ static bool authenticate(struct thou_app *app, const struct thou_request *req, c
                          char *role, uint8_t token_hash[THOU_DIGEST_BYTES],
                          struct thou_response *res)
 {
-    if (thou_crypto_bearer_hash(req->authorization, token_hash) ||
-        thou_store_participant_role(app->store, room_id, token_hash, role)) {
+    enum thou_status rc = thou_crypto_bearer_hash(req->authorization, token_hash)
+                              ? THOU_EAUTH
+                              : thou_store_participant_role(app->store, room_id, token_hash, role);
+    if (rc == THOU_EAUTH) {
         thou_response_error(res, 401, "bad_token",
                             "missing or invalid token for this conversation");
+        return false;
+    }
+    if (rc) {
+        /* The store could not say (away, failing): not the token's fault, and
+         * a 401 would make the browser give up a seat it still holds. */
+        thou_response_status(res, rc);
         return false;
     }
     return true;
