@@ -222,8 +222,13 @@ static void remote_seat_moved(void *ctx, const char *room_id, char role)
 /* Another instance committed to a room (NULL: to rooms unknown): wake our streams of it. */
 static void remote_commit(void *ctx, const char *room_id, int64_t seq)
 {
-    struct thou_hub *hub = ctx;
+    struct thou_app *app = ctx;
+    struct thou_hub *hub = app->hub;
     if (!room_id) {
+        /* A seat-move notice may have been lost with the others: cached
+         * tokens are asked about again, so an old token works here at most
+         * until this catch-up (every 10 s), not for good. */
+        thou_sessions_forget_all(app->sessions);
         thou_hub_notify_all(hub);
         thou_hub_recheck_presence(hub);
     } else if (seq < 0)
@@ -321,7 +326,7 @@ static int serve(int argc, char **argv)
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
     thou_store_set_presence_hook(app.store, remote_presence, app.hub);
     thou_store_set_moved_hook(app.store, remote_seat_moved, &app);
-    thou_store_set_remote_hook(app.store, remote_commit, app.hub);
+    thou_store_set_remote_hook(app.store, remote_commit, &app);
     thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
                   config.tls_cert[0] ? "https" : "http", config.listen_address,
                   thou_server_port(server), config.data_dir);

@@ -134,3 +134,12 @@ void thou_sessions_forget_seat(struct thou_sessions *sessions, const char *room_
     sessions->epoch++;
     pthread_mutex_unlock(&sessions->lock);
 }
+
+void thou_sessions_forget_all(struct thou_sessions *sessions)
+{
+    pthread_mutex_lock(&sessions->lock);
+    for (size_t i = 0; i < SLOTS; i++)
+        sessions->slots[i].used = false;
+    sessions->epoch++;
+    pthread_mutex_unlock(&sessions->lock);
+}

@@ -49,6 +49,9 @@ void thou_sessions_forget(struct thou_sessions *sessions, const uint8_t token_ha
  */
 void thou_sessions_forget_seat(struct thou_sessions *sessions, const char *room_id, char role);
 
+/** Forget every token (notices of seat moves on other instances may have been missed). */
+void thou_sessions_forget_all(struct thou_sessions *sessions);
+
 /** A number that changes whenever a token is forgotten; read it before asking the store. */
 unsigned long thou_sessions_epoch(struct thou_sessions *sessions);
 
