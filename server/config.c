@@ -24,6 +24,7 @@ enum setting_type {
     SETTING_UNSIGNED,  /* unsigned */
     SETTING_SIZE,      /* size_t, a plain byte count */
     SETTING_LOG_LEVEL, /* enum thou_log_level, by name */
+    SETTING_STORE_URL, /* char *: "" (data_dir), "sqlite:PATH" or "postgresql://..." */
     SETTING_URL,       /* char *: "" or an http(s) origin without a trailing slash */
 };
 
@@ -48,6 +49,9 @@ static const struct setting settings[] = {
     {"port", SETTING_UNSIGNED, 0, 65535, "8080", FIELD(port),
      "TCP port to listen on; 0 picks a free one"},
     {"data_dir", SETTING_PATH, 0, 0, "data", FIELD(data_dir), "directory holding the database"},
+    {"store_url", SETTING_STORE_URL, 0, 0, "", FIELD(store_url),
+     "where conversations are stored: empty for SQLite in the data directory, sqlite:PATH, "
+     "or postgresql://... for a database several instances share"},
     {"static_dir", SETTING_PATH, 0, 0, "static", FIELD(static_dir),
      "directory of the browser client's files"},
     {"questions_dir", SETTING_PATH, 0, 0, "config/questions", FIELD(questions_dir),
@@ -123,7 +127,9 @@ static const struct setting settings[] = {
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
 
 /* THOU_* variables that are not settings but are read by someone else. */
-static const char *const foreign_env_names[] = {"THOU_CONFIG", "THOU_BIN", "THOU_TEST_FAULTS"};
+static const char *const foreign_env_names[] = {"THOU_CONFIG", "THOU_BIN", "THOU_TEST_FAULTS",
+                                                /* the tests' PostgreSQL cluster (script/test) */
+                                                "THOU_TEST_PG_URL", "THOU_TEST_STORE"};
 
 #define ENV_PREFIX "THOU_"
 
@@ -148,7 +154,7 @@ __attribute__((format(printf, 3, 4))) static enum thou_status fail(char *errbuf,
 static bool is_string_type(enum setting_type type)
 {
     return type == SETTING_ADDRESS || type == SETTING_PATH || type == SETTING_OPT_PATH ||
-           type == SETTING_PROXIES || type == SETTING_URL;
+           type == SETTING_PROXIES || type == SETTING_STORE_URL || type == SETTING_URL;
 }
 
 static bool is_number_type(enum setting_type type)
@@ -311,6 +317,23 @@ static enum thou_status apply_text(struct thou_config *config, const struct sett
         store_string(config, setting, thou_xstrdup(text));
         return THOU_OK;
     }
+    case SETTING_STORE_URL:
+        if (strncmp(text, "sqlite:", 7) == 0 && text[7]) {
+            char *path = path_resolve(base_dir, text + 7);
+            struct thou_buf url;
+            thou_buf_init(&url);
+            thou_buf_printf(&url, "sqlite:%s", path);
+            free(path);
+            store_string(config, setting, thou_buf_steal(&url, NULL));
+            return THOU_OK;
+        }
+        if (text[0] && strncmp(text, "postgresql://", 13) != 0 &&
+            strncmp(text, "postgres://", 11) != 0)
+            return fail(errbuf, errlen,
+                        "'%s' must be empty, sqlite:PATH or a postgresql:// URL, not '%.40s'",
+                        shown, text);
+        store_string(config, setting, thou_xstrdup(text));
+        return THOU_OK;
     case SETTING_URL: {
         /* An origin only: links are made by appending a path to it. */
         size_t len = strlen(text);
@@ -580,6 +603,8 @@ static const char *value_placeholder(enum setting_type type)
         return "PATH";
     case SETTING_PROXIES:
         return "LIST";
+    case SETTING_STORE_URL:
+        return "URL";
     case SETTING_UNSIGNED:
         return "N";
     case SETTING_SIZE:

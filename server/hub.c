@@ -27,6 +27,7 @@ struct hub_room {
     char id[THOU_ROOM_ID_LEN + 1];
     struct subscriber *subs;
     unsigned present[2]; /* open streams of A and of B */
+    bool remote[2];      /* A, B have a stream open on another instance */
     struct hub_room *next;
 };
 
@@ -62,6 +63,7 @@ struct thou_hub {
     struct thou_metrics *metrics;
     unsigned max_streams_per_role; /* open streams of one participant in one room */
     struct hub_room *slots[N_SLOTS];
+    bool share_presence; /* instances share a store: tell it, ask it (thou_hub_share_presence) */
 };
 
 /* Subscribers whose connections must be resumed once the locks are dropped. */
@@ -196,10 +198,16 @@ static void resume_all(struct resume_list *list)
     free(list->items);
 }
 
+/* Is role present in room: a stream here, or one on another instance. */
+static bool role_present(const struct hub_room *room, char role)
+{
+    return room->present[role_index(role)] > 0 || room->remote[role_index(role)];
+}
+
 /* Tell role's partner streams in room whether role is present. Hub lock held. */
 static void announce_presence(struct hub_room *room, char role, struct resume_list *list)
 {
-    bool present = room->present[role_index(role)] > 0;
+    bool present = role_present(room, role);
     for (struct subscriber *s = room->subs; s; s = s->next)
         if (s->role != role)
             wake(s, WAKE_PRESENCE, present, list);
@@ -345,12 +353,17 @@ static void subscriber_free(struct thou_stream *stream)
         link = &(*link)->next;
     *link = sub->next;
     room->present[role_index(sub->role)]--;
-    if (room->present[role_index(sub->role)] == 0)
+    bool gone_here = room->present[role_index(sub->role)] == 0;
+    if (gone_here && !room->remote[role_index(sub->role)])
         announce_presence(room, sub->role, &list);
+    char room_id[THOU_ROOM_ID_LEN + 1];
+    snprintf(room_id, sizeof(room_id), "%s", room->id);
     if (!room->subs)
         remove_room(hub, room);
     pthread_mutex_unlock(&hub->lock);
     resume_all(&list);
+    if (gone_here && hub->share_presence)
+        thou_store_presence_publish(hub->store, room_id, sub->role, false);
     thou_metrics_streams(hub->metrics, -1);
     subscriber_unref(sub);
 }
@@ -391,6 +404,11 @@ struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *
         return NULL;
     }
 
+    /* Asked before the lock (the store answers over the network); used
+     * when this stream is the room's first here. */
+    char partner = role == 'A' ? 'B' : 'A';
+    bool partner_elsewhere =
+        hub->share_presence && thou_store_presence_elsewhere(hub->store, room_id, partner);
     struct resume_list list = {0};
     pthread_mutex_lock(&hub->lock);
     struct hub_room *room = find_room(hub, room_id);
@@ -411,18 +429,22 @@ struct thou_stream *thou_hub_subscribe_status(struct thou_hub *hub, const char *
             return NULL;
         }
         snprintf(room->id, sizeof(room->id), "%s", room_id);
+        room->remote[role_index(partner)] = partner_elsewhere;
         size_t slot = slot_of(room_id);
         room->next = hub->slots[slot];
         hub->slots[slot] = room;
     }
     sub->room = room;
-    sub->partner_present = room->present[role_index(role == 'A' ? 'B' : 'A')] > 0;
+    sub->partner_present = role_present(room, partner);
     sub->next = room->subs;
     room->subs = sub;
-    if (room->present[role_index(role)]++ == 0)
+    bool first_here = room->present[role_index(role)]++ == 0;
+    if (first_here && !room->remote[role_index(role)])
         announce_presence(room, role, &list);
     pthread_mutex_unlock(&hub->lock);
     resume_all(&list);
+    if (first_here && hub->share_presence)
+        thou_store_presence_publish(hub->store, room_id, role, true);
     thou_metrics_streams(hub->metrics, 1);
     return &sub->stream;
 }
@@ -543,9 +565,70 @@ bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role)
 {
     pthread_mutex_lock(&hub->lock);
     struct hub_room *room = find_room(hub, room_id);
-    bool present = room && room->present[role_index(role)] > 0;
+    bool known = room != NULL;
+    bool present = room && role_present(room, role);
     pthread_mutex_unlock(&hub->lock);
+    /* No stream of the room here: only the store knows about the others. */
+    if (!known && hub->share_presence)
+        present = thou_store_presence_elsewhere(hub->store, room_id, role);
     return present;
+}
+
+void thou_hub_share_presence(struct thou_hub *hub)
+{
+    hub->share_presence = true;
+}
+
+void thou_hub_remote_presence(struct thou_hub *hub, const char *room_id, char role, bool present)
+{
+    struct resume_list list = {0};
+    pthread_mutex_lock(&hub->lock);
+    struct hub_room *room = find_room(hub, room_id); /* none: no stream here cares */
+    if (room && room->remote[role_index(role)] != present) {
+        bool before = role_present(room, role);
+        room->remote[role_index(role)] = present;
+        if (role_present(room, role) != before)
+            announce_presence(room, role, &list);
+    }
+    pthread_mutex_unlock(&hub->lock);
+    resume_all(&list);
+}
+
+void thou_hub_recheck_presence(struct thou_hub *hub)
+{
+    if (!hub->share_presence)
+        return;
+    /* Every role of every room with a stream here: present here (its lease
+     * is renewed; a row this instance left by mistake is not, and runs out),
+     * or present elsewhere or not (asked again: other leases run out). */
+    struct check {
+        char id[THOU_ROOM_ID_LEN + 1];
+        char role;
+        bool here;
+    } *checks = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&hub->lock);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        for (struct hub_room *room = hub->slots[i]; room; room = room->next)
+            for (int r = 0; r < 2; r++) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    checks = thou_xrealloc(checks, cap * sizeof(*checks));
+                }
+                snprintf(checks[n].id, sizeof(checks[n].id), "%s", room->id);
+                checks[n].here = room->present[r] > 0;
+                checks[n++].role = r ? 'B' : 'A';
+            }
+    pthread_mutex_unlock(&hub->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (checks[i].here)
+            thou_store_presence_publish(hub->store, checks[i].id, checks[i].role, true);
+        else
+            thou_hub_remote_presence(
+                hub, checks[i].id, checks[i].role,
+                thou_store_presence_elsewhere(hub->store, checks[i].id, checks[i].role));
+    }
+    free(checks);
 }
 
 static void wake_everyone(struct thou_hub *hub, enum wake_reason reason)
@@ -558,6 +641,11 @@ static void wake_everyone(struct thou_hub *hub, enum wake_reason reason)
                 wake(s, reason, false, &list);
     pthread_mutex_unlock(&hub->lock);
     resume_all(&list);
+}
+
+void thou_hub_notify_all(struct thou_hub *hub)
+{
+    wake_everyone(hub, WAKE_EVENTS);
 }
 
 void thou_hub_heartbeat(struct thou_hub *hub)

@@ -22,7 +22,18 @@ struct thou_limiter {
     double per_ms;
     double burst;
     struct entry *buckets[N_BUCKETS];
+    thou_limiter_shared_fn shared; /* set: the bucket lives there (other instances see it) */
+    void *shared_ctx;
+    const char *name;
 };
+
+void thou_limiter_share(struct thou_limiter *limiter, const char *name,
+                        thou_limiter_shared_fn shared, void *ctx)
+{
+    limiter->name = name;
+    limiter->shared = shared;
+    limiter->shared_ctx = ctx;
+}
 
 struct thou_limiter *thou_limiter_new(double per_second, unsigned burst)
 {
@@ -90,6 +101,17 @@ static unsigned retry_after(const struct thou_limiter *limiter, const struct ent
 static bool limit(struct thou_limiter *limiter, const char *key, int64_t now_ms,
                   unsigned *retry_after_s, bool consume)
 {
+    if (limiter->shared) {
+        unsigned wait = 1;
+        int verdict =
+            limiter->shared(limiter->shared_ctx, limiter->name, key, limiter->per_ms * 1000.0,
+                            (unsigned)limiter->burst, consume, now_ms, &wait);
+        if (verdict >= 0) {
+            if (!verdict && retry_after_s)
+                *retry_after_s = wait ? wait : 1;
+            return verdict == 1;
+        }
+    }
     pthread_mutex_lock(&limiter->lock);
     struct entry *e = entry_at(limiter, key, now_ms);
     if (!e) {

@@ -191,6 +191,52 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
     }
 }
 
+/* A limiter's bucket in the store, when the store keeps them (PostgreSQL). */
+static int shared_limit(void *ctx, const char *name, const char *key, double per_second,
+                        unsigned burst, bool consume, int64_t now, unsigned *retry_after_s)
+{
+    switch (thou_store_rate_take(ctx, name, key, per_second, burst, consume, now, retry_after_s)) {
+    case THOU_OK:
+        return 1;
+    case THOU_ERATE:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Another instance's stream of a room opened or closed. */
+static void remote_presence(void *ctx, const char *room_id, char role, bool present)
+{
+    thou_hub_remote_presence(ctx, room_id, role, present);
+}
+
+/* Another instance moved a seat: the old token is nobody's here either. */
+static void remote_seat_moved(void *ctx, const char *room_id, char role)
+{
+    struct thou_app *app = ctx;
+    thou_sessions_forget_seat(app->sessions, room_id, role);
+    thou_hub_close_role(app->hub, room_id, role);
+}
+
+/* Another instance committed to a room (NULL: to rooms unknown): wake our streams of it. */
+static void remote_commit(void *ctx, const char *room_id, int64_t seq)
+{
+    struct thou_app *app = ctx;
+    struct thou_hub *hub = app->hub;
+    if (!room_id) {
+        /* A seat-move notice may have been lost with the others: cached
+         * tokens are asked about again, so an old token works here at most
+         * until this catch-up (every 10 s), not for good. */
+        thou_sessions_forget_all(app->sessions);
+        thou_hub_notify_all(hub);
+        thou_hub_recheck_presence(hub);
+    } else if (seq < 0)
+        thou_hub_close_room(hub, room_id);
+    else
+        thou_hub_notify(hub, room_id);
+}
+
 static int serve(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
@@ -239,13 +285,17 @@ static int serve(int argc, char **argv)
         thou_log_error("cannot open static directory '%s'", config.static_dir);
         goto out;
     }
-    if (thou_store_open(config.data_dir, &app.store, err, sizeof(err))) {
+    if (thou_store_open(config.store_url[0] ? config.store_url : config.data_dir, &app.store, err,
+                        sizeof(err))) {
         thou_log_error("%s", err);
         goto out;
     }
     thou_store_set_room_limits(app.store, config.max_room_events, (int64_t)config.max_room_bytes);
     app.metrics = thou_metrics_new();
     app.hub = thou_hub_new(app.store, app.metrics, config.max_streams_per_participant);
+    /* Presence across instances on PostgreSQL; on SQLite the store answers "nobody
+     * elsewhere" at once. */
+    thou_hub_share_presence(app.hub);
     app.join_limiter =
         thou_limiter_new(config.join_failures_per_min / 60.0, config.join_failures_per_min);
     app.join_address_limiter =
@@ -254,6 +304,12 @@ static int serve(int argc, char **argv)
     app.create_limiter =
         thou_limiter_new(config.room_creations_per_min / 60.0, config.room_creations_per_min);
     app.sessions = thou_sessions_new();
+    /* The limits that guard the store and the join secrets count across
+     * every instance sharing the database (on SQLite there is one). */
+    thou_limiter_share(app.event_limiter, "events", shared_limit, app.store);
+    thou_limiter_share(app.create_limiter, "creations", shared_limit, app.store);
+    thou_limiter_share(app.join_limiter, "join-room", shared_limit, app.store);
+    thou_limiter_share(app.join_address_limiter, "join-address", shared_limit, app.store);
     app.disk = thou_disk_new(config.data_dir, (uint64_t)config.min_free_disk_mb << 20);
     app.workshops = thou_workshops_new(&app);
     router = thou_router_new();
@@ -268,6 +324,9 @@ static int serve(int argc, char **argv)
     }
     /* One wake-up per server loop for each committed batch, not per event. */
     thou_store_set_batch_hooks(app.store, thou_server_hold_wakes, thou_server_flush_wakes, NULL);
+    thou_store_set_presence_hook(app.store, remote_presence, app.hub);
+    thou_store_set_moved_hook(app.store, remote_seat_moved, &app);
+    thou_store_set_remote_hook(app.store, remote_commit, &app);
     thou_log_info("thou %s listening on %s://%s:%u (data in '%s')", THOU_VERSION,
                   config.tls_cert[0] ? "https" : "http", config.listen_address,
                   thou_server_port(server), config.data_dir);

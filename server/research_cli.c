@@ -8,6 +8,7 @@
 #include "thou/export.h"
 #include "thou/qset.h"
 #include "thou/store.h"
+#include "thou/store_pg.h"
 #include "thou/studies.h"
 
 #include <sodium.h>
@@ -47,6 +48,13 @@ static void print_export_usage(FILE *out)
           "-codebook.csv). Reads the database only, also while the server runs. --force\n"
           "replaces existing output files. See docs/research.md.\n",
           out);
+}
+
+/* Where the store is, as `thou serve` finds it: store_url when set (a
+ * PostgreSQL URL or sqlite:DIR), else the data directory. */
+static const char *store_location(const struct thou_config *config)
+{
+    return config->store_url && config->store_url[0] ? config->store_url : config->data_dir;
 }
 
 /* Settings for a command that only needs the data and question directories:
@@ -290,7 +298,7 @@ int thou_research_study_main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
-    if (thou_store_open(config.data_dir, &store, err, sizeof(err))) {
+    if (thou_store_open(store_location(&config), &store, err, sizeof(err))) {
         fprintf(stderr, "thou: %s\n", err);
         rc = EXIT_RUNTIME;
         goto out;
@@ -358,8 +366,19 @@ int thou_research_export_main(int argc, char **argv)
     rc = load_settings(&config, o.config, o.data_dir, NULL);
     if (rc)
         goto out;
+    /* The export reads the SQLite file directly (read-only, beside a running
+     * server); a PostgreSQL store has no such file. */
+    const char *location = store_location(&config);
+    if (thou_store_pg_is_url(location)) {
+        fprintf(stderr, "thou: export reads a SQLite store only, and store_url names a "
+                        "PostgreSQL database; export from a SQLite copy of it\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (strncmp(location, "sqlite:", 7) == 0)
+        location += 7;
     const char *ext = format == THOU_EXPORT_CSV ? "csv" : "jsonl";
-    if (asprintf(&db_path, "%s/thou.db", config.data_dir) < 0 ||
+    if (asprintf(&db_path, "%s/thou.db", location) < 0 ||
         (o.out ? asprintf(&out_path, "%s", o.out) : asprintf(&out_path, "%s.%s", o.study, ext)) <
             0) {
         rc = EXIT_RUNTIME;

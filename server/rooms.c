@@ -79,10 +79,18 @@ static bool authenticate(struct thou_app *app, const struct thou_request *req, c
                          char *role, uint8_t token_hash[THOU_DIGEST_BYTES],
                          struct thou_response *res)
 {
-    if (thou_crypto_bearer_hash(req->authorization, token_hash) ||
-        thou_store_participant_role(app->store, room_id, token_hash, role)) {
+    enum thou_status rc = thou_crypto_bearer_hash(req->authorization, token_hash)
+                              ? THOU_EAUTH
+                              : thou_store_participant_role(app->store, room_id, token_hash, role);
+    if (rc == THOU_EAUTH) {
         thou_response_error(res, 401, "bad_token",
                             "missing or invalid token for this conversation");
+        return false;
+    }
+    if (rc) {
+        /* The store could not say (away, failing): not the token's fault, and
+         * a 401 would make the browser give up a seat it still holds. */
+        thou_response_status(res, rc);
         return false;
     }
     return true;
@@ -894,6 +902,7 @@ static enum thou_status add_reveal(struct post_ctx *post, struct thou_room_txn *
         return rc;
     }
     json_t *fields = json_pack("{s:s,s:o}", "question", question, "answers", answers);
+    free(post->data[1]); /* a store may run the update again (a retried deadlock) */
     post->data[1] = fields ? event_data("reveal", post->role, post->time_ms, fields) : NULL;
     json_decref(fields);
     if (!post->data[1])
@@ -944,6 +953,7 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
             return rc;
     }
     json_t *json = thou_flow_state_to_json(plan, &state);
+    free(post->flow_json); /* a store may run the update again (a retried deadlock) */
     post->flow_json = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!post->flow_json) /* without it the store would keep the old flow beside the event */

@@ -121,3 +121,25 @@ void thou_sessions_forget(struct thou_sessions *sessions, const uint8_t token_ha
     sessions->epoch++;
     pthread_mutex_unlock(&sessions->lock);
 }
+
+void thou_sessions_forget_seat(struct thou_sessions *sessions, const char *room_id, char role)
+{
+    pthread_mutex_lock(&sessions->lock);
+    /* Rare (a seat move on another instance): a walk over the whole cache. */
+    for (size_t i = 0; i < SLOTS; i++) {
+        struct slot *slot = &sessions->slots[i];
+        if (slot->used && slot->session.role == role && strcmp(slot->session.room_id, room_id) == 0)
+            slot->used = false;
+    }
+    sessions->epoch++;
+    pthread_mutex_unlock(&sessions->lock);
+}
+
+void thou_sessions_forget_all(struct thou_sessions *sessions)
+{
+    pthread_mutex_lock(&sessions->lock);
+    for (size_t i = 0; i < SLOTS; i++)
+        sessions->slots[i].used = false;
+    sessions->epoch++;
+    pthread_mutex_unlock(&sessions->lock);
+}

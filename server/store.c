@@ -1,4 +1,5 @@
 #include "thou/store.h"
+#include "thou/store_pg.h"
 #include "thou/buf.h"
 #include "thou/mem.h"
 #include "thou/text.h"
@@ -325,6 +326,7 @@ struct thou_store {
     void (*before_done)(void *); /* batch hooks, see thou_store_set_batch_hooks */
     void (*after_done)(void *);
     void *hooks_ctx;
+    struct thou_store_pg *pg; /* set: every public function runs on PostgreSQL instead */
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -521,9 +523,27 @@ static void conn_close(struct conn *c)
 static void *writer_main(void *arg);
 static int count_wal_pages(void *ctx, sqlite3 *db, const char *name, int pages);
 
+/* The store_url "postgresql://..." opens PostgreSQL; "sqlite:PATH" the SQLite one in PATH. */
+static enum thou_status open_pg(const char *url, struct thou_store **out, char *errbuf,
+                                size_t errlen)
+{
+    struct thou_store_pg *pg = NULL;
+    enum thou_status rc = thou_store_pg_open(url, &pg, errbuf, errlen);
+    *out = NULL;
+    if (rc == THOU_OK) {
+        *out = thou_xcalloc(1, sizeof(**out));
+        (*out)->pg = pg;
+    }
+    return rc;
+}
+
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen)
 {
+    if (thou_store_pg_is_url(data_dir))
+        return open_pg(data_dir, out, errbuf, errlen);
+    if (strncmp(data_dir, "sqlite:", 7) == 0)
+        data_dir += 7;
     enum thou_status rc = THOU_OK;
     struct thou_store *store = thou_xcalloc(1, sizeof(*store));
     struct thou_buf path;
@@ -577,6 +597,10 @@ out:
 
 void thou_store_set_room_limits(struct thou_store *store, int64_t max_events, int64_t max_bytes)
 {
+    if (store->pg) {
+        thou_store_pg_set_room_limits(store->pg, max_events, max_bytes);
+        return;
+    }
     store->writer.cache->max_events = max_events;
     store->writer.cache->max_bytes = max_bytes;
 }
@@ -585,6 +609,11 @@ void thou_store_close(struct thou_store *store)
 {
     if (!store)
         return;
+    if (store->pg) {
+        thou_store_pg_close(store->pg);
+        free(store);
+        return;
+    }
     if (store->thread_started) {
         /* The writer drains the queue before it stops: nothing accepted is dropped. */
         pthread_mutex_lock(&store->queue_lock);
@@ -609,6 +638,10 @@ void thou_store_close(struct thou_store *store)
 void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
                                 void (*after)(void *), void *ctx)
 {
+    if (store->pg) {
+        thou_store_pg_set_batch_hooks(store->pg, before, after, ctx);
+        return;
+    }
     /* Under the queue lock: the writer reads them after taking a batch from
      * the queue under the same lock. */
     pthread_mutex_lock(&store->queue_lock);
@@ -618,8 +651,57 @@ void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *)
     pthread_mutex_unlock(&store->queue_lock);
 }
 
+void thou_store_set_remote_hook(struct thou_store *store,
+                                void (*committed)(void *ctx, const char *room_id, int64_t seq),
+                                void *ctx)
+{
+    /* One SQLite database has one writer, this instance: nobody else commits. */
+    if (store->pg)
+        thou_store_pg_set_remote_hook(store->pg, committed, ctx);
+}
+
+void thou_store_presence_publish(struct thou_store *store, const char *room_id, char role,
+                                 bool present)
+{
+    if (store->pg)
+        thou_store_pg_presence_publish(store->pg, room_id, role, present);
+}
+
+bool thou_store_presence_elsewhere(struct thou_store *store, const char *room_id, char role)
+{
+    return store->pg && thou_store_pg_presence_elsewhere(store->pg, room_id, role);
+}
+
+void thou_store_set_moved_hook(struct thou_store *store,
+                               void (*moved)(void *ctx, const char *room_id, char role), void *ctx)
+{
+    if (store->pg)
+        thou_store_pg_set_moved_hook(store->pg, moved, ctx);
+}
+
+void thou_store_set_presence_hook(struct thou_store *store,
+                                  void (*presence)(void *ctx, const char *room_id, char role,
+                                                   bool present),
+                                  void *ctx)
+{
+    if (store->pg)
+        thou_store_pg_set_presence_hook(store->pg, presence, ctx);
+}
+
+enum thou_status thou_store_rate_take(struct thou_store *store, const char *name, const char *key,
+                                      double per_second, unsigned burst, bool consume,
+                                      int64_t now_ms, unsigned *retry_after_s)
+{
+    if (store->pg)
+        return thou_store_pg_rate_take(store->pg, name, key, per_second, burst, consume, now_ms,
+                                       retry_after_s);
+    return THOU_EUNAVAIL; /* one instance: its own limiter decides */
+}
+
 int thou_store_schema_version(struct thou_store *store)
 {
+    if (store->pg)
+        return thou_store_pg_schema_version(store->pg);
     return store->schema_version;
 }
 
@@ -806,6 +888,8 @@ static enum thou_status write_sync(struct thou_store *store,
 
 enum thou_status thou_store_ping(struct thou_store *store)
 {
+    if (store->pg)
+        return thou_store_pg_ping(store->pg);
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *s = stmt(&store->reader, ST_PING);
     int rc = sqlite3_step(s);
@@ -869,6 +953,8 @@ static enum thou_status room_get(struct conn *c, const char *room_id, struct tho
 enum thou_status thou_store_room_get(struct thou_store *store, const char *room_id,
                                      struct thou_room_record *room)
 {
+    if (store->pg)
+        return thou_store_pg_room_get(store->pg, room_id, room);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = room_get(&store->reader, room_id, room);
     pthread_mutex_unlock(&store->read_lock);
@@ -878,6 +964,8 @@ enum thou_status thou_store_room_get(struct thou_store *store, const char *room_
 enum thou_status thou_store_participant_role(struct thou_store *store, const char *room_id,
                                              const uint8_t token_hash[THOU_HASH_LEN], char *role)
 {
+    if (store->pg)
+        return thou_store_pg_participant_role(store->pg, room_id, token_hash, role);
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *s = stmt(&store->reader, ST_ROLE_BY_TOKEN);
     sqlite3_bind_text(s, 1, room_id, -1, SQLITE_STATIC);
@@ -899,6 +987,8 @@ enum thou_status thou_store_events_after(struct thou_store *store, const char *r
                                          int64_t after_seq, size_t limit, thou_event_visit_fn visit,
                                          void *ctx)
 {
+    if (store->pg)
+        return thou_store_pg_events_after(store->pg, room_id, role, after_seq, limit, visit, ctx);
     char role_text[2] = {role, '\0'};
     enum thou_status rc = THOU_OK;
     pthread_mutex_lock(&store->read_lock);
@@ -970,6 +1060,8 @@ enum thou_status thou_store_room_create(struct thou_store *store,
                                         const struct thou_room_record *room,
                                         const uint8_t token_hash_a[THOU_HASH_LEN])
 {
+    if (store->pg)
+        return thou_store_pg_room_create(store->pg, room, token_hash_a);
     struct create_args args = {room, token_hash_a};
     return write_sync(store, create_run, &args, false);
 }
@@ -1033,6 +1125,8 @@ enum thou_status thou_store_room_join(struct thou_store *store, const char *room
                                       const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
                                       bool *again)
 {
+    if (store->pg)
+        return thou_store_pg_room_join(store->pg, room_id, token_hash_b, now_ms, again);
     struct join_args args = {room_id, token_hash_b, now_ms, false};
     enum thou_status rc = write_sync(store, join_run, &args, false);
     if (again)
@@ -1098,6 +1192,8 @@ enum thou_status thou_store_seat_move(struct thou_store *store, const char *room
                                       const uint8_t new_hash[THOU_HASH_LEN], char *role,
                                       bool *again)
 {
+    if (store->pg)
+        return thou_store_pg_seat_move(store->pg, room_id, old_hash, new_hash, role, again);
     struct seat_args args = {room_id, old_hash, new_hash, 0, false};
     enum thou_status rc = write_sync(store, seat_run, &args, false);
     *role = rc == THOU_OK ? args.role : 0;
@@ -1126,11 +1222,23 @@ static int insert_event(struct conn *c, const char *room_id, const struct thou_e
 struct thou_room_txn {
     struct conn *conn;
     const char *room_id;
+    struct thou_store_pg_txn *pg; /* set: the update runs on PostgreSQL */
 };
+
+enum thou_status thou_store_call_update(thou_room_update_fn update, void *ctx,
+                                        struct thou_store_pg_txn *pg_txn, const char *room_id,
+                                        const struct thou_room_record *room,
+                                        struct thou_room_change *change)
+{
+    struct thou_room_txn txn = {NULL, room_id, pg_txn};
+    return update(ctx, &txn, room, change);
+}
 
 enum thou_status thou_store_txn_find(struct thou_room_txn *txn, const char *type, char sender,
                                      const char *question, char **data)
 {
+    if (txn->pg)
+        return thou_store_pg_txn_find(txn->pg, type, sender, question, data);
     char sender_text[2] = {sender, '\0'};
     sqlite3_stmt *s = stmt(txn->conn, ST_FIND_EVENT);
     sqlite3_bind_text(s, 1, txn->room_id, -1, SQLITE_STATIC);
@@ -1252,7 +1360,7 @@ static enum thou_status update_run(struct conn *c, void *arg)
 {
     struct update_args *a = arg;
     struct thou_room_record *room = NULL;
-    struct thou_room_txn txn = {c, a->room_id};
+    struct thou_room_txn txn = {c, a->room_id, NULL};
     enum thou_status rc = writer_room(c, a->room_id, &room);
     if (rc == THOU_OK)
         rc = a->update(a->ctx, &txn, room, a->change);
@@ -1286,6 +1394,8 @@ enum thou_status thou_store_room_update(struct thou_store *store, const char *ro
                                         thou_room_update_fn update, void *ctx,
                                         struct thou_room_change *change)
 {
+    if (store->pg)
+        return thou_store_pg_room_update(store->pg, room_id, update, ctx, change);
     struct update_args args = {room_id, update, ctx, change};
     return write_sync(store, update_run, &args, true);
 }
@@ -1317,6 +1427,10 @@ void thou_store_room_update_async(struct thou_store *store, const char *room_id,
                                   struct thou_room_change *change, thou_store_done_fn done,
                                   void *done_ctx)
 {
+    if (store->pg) {
+        thou_store_pg_room_update_async(store->pg, room_id, update, ctx, change, done, done_ctx);
+        return;
+    }
     struct async_update *a = thou_malloc(sizeof(*a));
     struct job *job = thou_calloc(1, sizeof(*job));
     if (!a || !job) {
@@ -1403,6 +1517,8 @@ static enum thou_status erase_run(struct conn *c, void *arg)
 enum thou_status thou_store_room_erase(struct thou_store *store, const char *room_id,
                                        int64_t now_ms)
 {
+    if (store->pg)
+        return thou_store_pg_room_erase(store->pg, room_id, now_ms);
     struct erase_args args = {room_id, now_ms};
     return write_sync(store, erase_run, &args, false);
 }
@@ -1443,6 +1559,8 @@ static enum thou_status sweep_run(struct conn *c, void *arg)
 enum thou_status thou_store_sweep(struct thou_store *store, int64_t now_ms,
                                   int64_t tombstone_ttl_ms, size_t *deleted)
 {
+    if (store->pg)
+        return thou_store_pg_sweep(store->pg, now_ms, tombstone_ttl_ms, deleted);
     struct sweep_args args = {now_ms, tombstone_ttl_ms, 0};
     enum thou_status rc = write_sync(store, sweep_run, &args, false);
     *deleted = rc == THOU_OK ? args.deleted : 0;
@@ -1533,6 +1651,8 @@ static enum thou_status study_add_run(struct conn *c, void *arg)
 enum thou_status thou_store_study_add(struct thou_store *store,
                                       const struct thou_study_record *study, const uint8_t seed[32])
 {
+    if (store->pg)
+        return thou_store_pg_study_add(store->pg, study, seed);
     struct study_add_args args = {study, seed};
     return write_sync(store, study_add_run, &args, false);
 }
@@ -1560,6 +1680,8 @@ static enum thou_status study_get(struct conn *c, const char *name, struct thou_
 enum thou_status thou_store_study_get(struct thou_store *store, const char *name,
                                       struct thou_study_record *study)
 {
+    if (store->pg)
+        return thou_store_pg_study_get(store->pg, name, study);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = study_get(&store->reader, name, study, NULL);
     pthread_mutex_unlock(&store->read_lock);
@@ -1569,6 +1691,8 @@ enum thou_status thou_store_study_get(struct thou_store *store, const char *name
 enum thou_status thou_store_study_list(struct thou_store *store, thou_study_visit_fn visit,
                                        void *ctx)
 {
+    if (store->pg)
+        return thou_store_pg_study_list(store->pg, visit, ctx);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = THOU_EIO;
     sqlite3_stmt *s =
@@ -1618,6 +1742,8 @@ static enum thou_status study_remove_run(struct conn *c, void *arg)
 
 enum thou_status thou_store_study_remove(struct thou_store *store, const char *name)
 {
+    if (store->pg)
+        return thou_store_pg_study_remove(store->pg, name);
     return write_sync(store, study_remove_run, (void *)(uintptr_t)name, false);
 }
 
@@ -1648,6 +1774,8 @@ static enum thou_status study_assign_run(struct conn *c, void *arg)
 enum thou_status thou_store_study_assign(struct thou_store *store, const char *name,
                                          struct thou_study_record *study, size_t *condition)
 {
+    if (store->pg)
+        return thou_store_pg_study_assign(store->pg, name, study, condition);
     struct study_assign_args args = {name, study, 0};
     enum thou_status rc = write_sync(store, study_assign_run, &args, false);
     *condition = args.condition;
@@ -1674,6 +1802,8 @@ static enum thou_status room_set_study_run(struct conn *c, void *arg)
 enum thou_status thou_store_room_set_study(struct thou_store *store, const char *room_id,
                                            const char *study, const char *condition)
 {
+    if (store->pg)
+        return thou_store_pg_room_set_study(store->pg, room_id, study, condition);
     struct room_study_args args = {room_id, study, condition};
     return write_sync(store, room_set_study_run, &args, false);
 }
@@ -1705,6 +1835,8 @@ enum thou_status thou_store_room_study(struct thou_store *store, const char *roo
                                        char study[THOU_SET_ID_MAX + 1],
                                        char condition[THOU_SET_ID_MAX + 1])
 {
+    if (store->pg)
+        return thou_store_pg_room_study(store->pg, room_id, study, condition);
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = room_study(&store->reader, room_id, study, condition);
     pthread_mutex_unlock(&store->read_lock);
@@ -1779,6 +1911,8 @@ static enum thou_status research_add_run(struct conn *c, void *arg)
 enum thou_status thou_store_research_add(struct thou_store *store, const char *room_id, char role,
                                          const char *step, const char *sealed, int64_t hour)
 {
+    if (store->pg)
+        return thou_store_pg_research_add(store->pg, room_id, role, step, sealed, hour);
     struct research_add_args args = {room_id, role, step, sealed, hour};
     return write_sync(store, research_add_run, &args, false);
 }
@@ -1803,6 +1937,8 @@ static enum thou_status research_delete_run(struct conn *c, void *arg)
 enum thou_status thou_store_research_delete(struct thou_store *store, const char *room_id,
                                             size_t *deleted)
 {
+    if (store->pg)
+        return thou_store_pg_research_delete(store->pg, room_id, deleted);
     struct research_delete_args args = {room_id, 0};
     enum thou_status rc = write_sync(store, research_delete_run, &args, false);
     *deleted = args.deleted;
@@ -1859,6 +1995,9 @@ enum thou_status thou_store_research_release(struct thou_store *store, const cha
                                              char role, const char *const *leave_out,
                                              size_t n_leave_out, size_t *released, size_t *left_out)
 {
+    if (store->pg)
+        return thou_store_pg_research_release(store->pg, room_id, role, leave_out, n_leave_out,
+                                              released, left_out);
     struct research_release_args args = {room_id, role, leave_out, n_leave_out, 0, 0};
     enum thou_status rc = write_sync(store, research_release_run, &args, false);
     *released = args.released;
@@ -1880,12 +2019,18 @@ static enum thou_status raw_run(struct conn *c, void *arg)
 
 enum thou_status thou_store_write_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx)
 {
+    /* The workshops' tables have no PostgreSQL code yet: refuse, as when
+     * the store is away, rather than hand fn a connection it cannot use. */
+    if (store->pg)
+        return THOU_EUNAVAIL;
     struct raw_args args = {fn, ctx};
     return write_sync(store, raw_run, &args, false);
 }
 
 enum thou_status thou_store_read_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx)
 {
+    if (store->pg)
+        return THOU_EUNAVAIL;
     pthread_mutex_lock(&store->read_lock);
     enum thou_status rc = fn(ctx, store->reader.db);
     pthread_mutex_unlock(&store->read_lock);

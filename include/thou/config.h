@@ -27,6 +27,7 @@ struct thou_config {
     char *listen_address;                 /* "127.0.0.1" */
     unsigned port;                        /* 8080; 0 = pick an ephemeral port */
     char *data_dir;                       /* "data": holds thou.db */
+    char *store_url;                      /* "": data_dir; sqlite:PATH, postgresql:// */
     char *static_dir;                     /* "static" */
     char *questions_dir;                  /* "config/questions" */
     unsigned threads;                     /* 0 = one per CPU core */

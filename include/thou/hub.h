@@ -58,13 +58,40 @@ void thou_hub_publish(struct thou_hub *hub, const char *room_id,
 /** Wake the room's streams: events were committed. */
 void thou_hub_notify(struct thou_hub *hub, const char *room_id);
 
+/**
+ * Wake every stream: events may have been committed elsewhere that no
+ * notification announced (another instance's, while its notice was lost).
+ */
+void thou_hub_notify_all(struct thou_hub *hub);
+
 /** End the room's streams after what they have queued (the room was erased). */
 void thou_hub_close_room(struct thou_hub *hub, const char *room_id);
+
+/**
+ * From now on, presence counts streams on every instance sharing the store:
+ * this hub publishes its own (thou_store_presence_publish) and asks the
+ * store about rooms it holds no stream of. Call before any stream opens.
+ */
+void thou_hub_share_presence(struct thou_hub *hub);
+
+/**
+ * Another instance reports whether role has a stream open in room there:
+ * this instance's streams of the room hear of a change. Unknown rooms are
+ * ignored.
+ */
+void thou_hub_remote_presence(struct thou_hub *hub, const char *room_id, char role, bool present);
+
+/**
+ * Renew this instance's presence in the store and ask it again about the
+ * others' (leases run out): call every few seconds (every 10 s on
+ * PostgreSQL, from the store's catch-up).
+ */
+void thou_hub_recheck_presence(struct thou_hub *hub);
 
 /** End role's streams in room after what they have queued (the seat moved to another token). */
 void thou_hub_close_role(struct thou_hub *hub, const char *room_id, char role);
 
-/** True when role has at least one stream open in room. */
+/** True when role has at least one stream open in room (on any instance when shared). */
 bool thou_hub_present(struct thou_hub *hub, const char *room_id, char role);
 
 /** Have every stream send a heartbeat comment (finds dead peers too). */

@@ -43,6 +43,15 @@ void thou_sessions_put(struct thou_sessions *sessions, const uint8_t token_hash[
 /** Forget token_hash (its seat moved to another token): the next request asks the store. */
 void thou_sessions_forget(struct thou_sessions *sessions, const uint8_t token_hash[THOU_HASH_LEN]);
 
+/**
+ * Forget every token of role in room_id: its seat moved on another instance
+ * sharing the store, which named the seat, not the token.
+ */
+void thou_sessions_forget_seat(struct thou_sessions *sessions, const char *room_id, char role);
+
+/** Forget every token (notices of seat moves on other instances may have been missed). */
+void thou_sessions_forget_all(struct thou_sessions *sessions);
+
 /** A number that changes whenever a token is forgotten; read it before asking the store. */
 unsigned long thou_sessions_epoch(struct thou_sessions *sessions);
 

@@ -29,6 +29,9 @@ struct thou_store;
  * Open (creating if needed) thou.db in data_dir, creating data_dir itself
  * when missing, and migrate it to THOU_SCHEMA_VERSION. A database written by
  * a newer thou is refused with THOU_ESCHEMA. errbuf receives a message.
+ * data_dir may also be a store URL: "sqlite:PATH" is the directory PATH, and
+ * "postgresql://..." (or "postgres://...") opens that PostgreSQL database
+ * instead, shared with other instances (THOU_EUNAVAIL when unreachable).
  */
 enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, char *errbuf,
                                  size_t errlen);
@@ -40,6 +43,60 @@ enum thou_status thou_store_open(const char *data_dir, struct thou_store **out, 
  */
 void thou_store_set_batch_hooks(struct thou_store *store, void (*before)(void *),
                                 void (*after)(void *), void *ctx);
+
+/**
+ * Have committed(ctx, room_id, seq) called, on a thread of the store's own,
+ * when another instance sharing the database committed events to room_id up
+ * to seq (seq < 0: it erased the room), and with room_id NULL when
+ * notifications may have been missed (every stream should re-read). Only
+ * PostgreSQL has other instances; on SQLite this does nothing.
+ */
+void thou_store_set_remote_hook(struct thou_store *store,
+                                void (*committed)(void *ctx, const char *room_id, int64_t seq),
+                                void *ctx);
+
+/**
+ * A token bucket kept in the database, so that every instance sharing it
+ * counts against one limit: refill bucket (name + key) at per_second up to
+ * burst, then take a token when consume and one is there. THOU_OK: allowed;
+ * THOU_ERATE: refused, *retry_after_s says when the next token is due;
+ * THOU_EUNAVAIL when the store keeps no shared buckets (SQLite: one
+ * instance) or cannot answer now.
+ */
+enum thou_status thou_store_rate_take(struct thou_store *store, const char *name, const char *key,
+                                      double per_second, unsigned burst, bool consume,
+                                      int64_t now_ms, unsigned *retry_after_s);
+
+/**
+ * Presence shared by instances on one database: tell the others that role
+ * now has (present) or no longer has a stream open in room on this
+ * instance. Best effort: while the database is away nothing is sent, and a
+ * killed instance's presence runs out within about 25 s. No-op on SQLite.
+ */
+void thou_store_presence_publish(struct thou_store *store, const char *room_id, char role,
+                                 bool present);
+
+/** True when role has a stream open in room on another instance; false on SQLite. */
+bool thou_store_presence_elsewhere(struct thou_store *store, const char *room_id, char role);
+
+/**
+ * Have presence(ctx, room_id, role, present) called on the store's own
+ * thread when another instance publishes a presence change. Call before
+ * thou_store_set_remote_hook; does nothing on SQLite.
+ */
+void thou_store_set_presence_hook(struct thou_store *store,
+                                  void (*presence)(void *ctx, const char *room_id, char role,
+                                                   bool present),
+                                  void *ctx);
+
+/**
+ * Have moved(ctx, room_id, role) called on the store's own thread when
+ * another instance moved role's seat in room to another token (the old
+ * token's cached sessions and open streams must go). Call before
+ * thou_store_set_remote_hook; does nothing on SQLite.
+ */
+void thou_store_set_moved_hook(struct thou_store *store,
+                               void (*moved)(void *ctx, const char *room_id, char role), void *ctx);
 
 /** Close the database cleanly (checkpointing the WAL); NULL is a no-op. */
 void thou_store_close(struct thou_store *store);
@@ -160,6 +217,8 @@ struct thou_room_txn;
  * Decide a change from the room as it is inside the transaction. Must not
  * call other store functions (the store is locked) except thou_store_txn_*.
  * A non-OK status rolls the transaction back and is returned to the caller.
+ * It may be called more than once for one update (PostgreSQL runs it again
+ * when two instances' transactions deadlocked): each call decides afresh.
  */
 typedef enum thou_status (*thou_room_update_fn)(void *ctx, struct thou_room_txn *txn,
                                                 const struct thou_room_record *room,

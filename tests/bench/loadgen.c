@@ -72,6 +72,8 @@ struct options {
     char host[INET_ADDRSTRLEN];
     struct sockaddr_in addr;
     unsigned port;
+    struct sockaddr_in addr2; /* --port2: B's streams and posts go to a second instance */
+    unsigned port2;
     unsigned pairs; /* 0: the scenario's default */
     unsigned seconds;
     unsigned interval_ms;
@@ -459,8 +461,11 @@ static bool conn_connect(struct run *r, struct conn *c)
         c->fd = -1;
         return false;
     }
-    if (connect(c->fd, (const struct sockaddr *)&r->opt->addr, sizeof(r->opt->addr)) != 0 &&
-        errno != EINPROGRESS) {
+    /* With a second instance, B talks to it: the partners are split across two. */
+    const struct sockaddr_in *addr = &r->opt->addr;
+    if (r->opt->port2 && c->kind != CONN_SETUP && ((const struct participant *)c->owner)->role == 1)
+        addr = &r->opt->addr2;
+    if (connect(c->fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 && errno != EINPROGRESS) {
         close(c->fd);
         c->fd = -1;
         return false;
@@ -1610,7 +1615,8 @@ static uint64_t run_scenario(const struct options *opt, enum scenario scenario, 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: loadgen --target thou|nchan --port N (--scenario idle|light|saturation | "
+            "usage: loadgen --target thou|nchan --port N [--port2 N] (--scenario "
+            "idle|light|saturation | "
             "--smoke)\n"
             "               [--host 127.0.0.1] [--pairs N] [--seconds N] [--interval-ms N]\n"
             "               [--server-pid PID]... [--run N] [--set ID]\n"
@@ -1623,6 +1629,8 @@ static void usage(FILE *out)
             "every 100 ms. --head-bytes pads each stream's request head with a browser's\n"
             "fields to about N bytes (servers keep it for the stream's life). --idle-beside\n"
             "holds N idle streams open beside the busy pairs of light or saturation.\n"
+            "--port2 sends each pair's B to a second instance on that port (partners\n"
+            "split across two instances sharing one database).\n"
             "--smoke runs all three scenarios with 5 pairs for 1 s each and\n"
             "exits 1 on any delivery error. At most %d s per run.\n",
             MAX_SECS);
@@ -1680,6 +1688,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
             if (strlen(value) >= sizeof(opt->host))
                 goto bad_value;
             snprintf(opt->host, sizeof(opt->host), "%s", value);
+        } else if (strcmp(arg, "--port2") == 0) {
+            if (!parse_uint(value, 1, 65535, &opt->port2))
+                goto bad_value;
         } else if (strcmp(arg, "--port") == 0) {
             if (!parse_uint(value, 1, 65535, &opt->port))
                 goto bad_value;
@@ -1732,6 +1743,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
         fprintf(stderr, "loadgen: --host must be an IPv4 loopback address (127.x.x.x)\n");
         return 2;
     }
+    opt->addr2 = opt->addr;
+    opt->addr2.sin_port = htons((uint16_t)opt->port2);
     return 0;
 }
 

@@ -38,9 +38,10 @@ function serverEnv() {
 /** A thou process on 127.0.0.1 with its own data dir and log file; with tls
  *  ({cert, key}: PEM file paths) it serves HTTPS. */
 export class Server {
-    constructor({ bin, workDir, tls = null, staticDir, config = 'config/thou.json' }) {
+    constructor({ bin, workDir, tls = null, staticDir, config = 'config/thou.json', extraArgs = [] }) {
         this.bin = bin;
         this.config = config;
+        this.extraArgs = extraArgs; /* more flags, e.g. --store-url for a shared database */
         this.tls = tls;
         /* The served tree: the sources by default, or what the build generates from them
          * (THOU_STATIC_DIR=build/static: hashed names, precompressed copies). */
@@ -66,6 +67,7 @@ export class Server {
             '--data-dir', this.dataDir, '--static-dir', this.staticDir,
             '--questions-dir', 'config/questions',
             ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
+            ...this.extraArgs,
         ], { cwd: repoRoot, stdio: ['ignore', logFd, logFd], env: serverEnv() });
         closeSync(logFd);
         const exited = new Promise((res) => this.proc.once('exit', (code) => res(code)));

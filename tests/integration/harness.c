@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -112,6 +113,14 @@ static bool wait_listening(struct thou_proc *p, size_t offset)
     return false;
 }
 
+/* The harness's own THOU_ settings: thou refuses THOU_ variables it does not know. */
+static void unset_harness_env(void)
+{
+    unsetenv("THOU_VALGRIND");
+    unsetenv("THOU_TEST_PG_URL");
+    unsetenv("THOU_TEST_STORE");
+}
+
 static void spawn(struct thou_proc *p)
 {
     size_t offset = 0;
@@ -141,6 +150,10 @@ static void spawn(struct thou_proc *p)
     argv[n++] = THOU_SOURCE_DIR "/static";
     argv[n++] = "--questions-dir";
     argv[n++] = THOU_SOURCE_DIR "/config/questions";
+    if (p->store_url[0]) {
+        argv[n++] = "--store-url";
+        argv[n++] = p->store_url;
+    }
     for (size_t i = 0; p->extra[i] && n < 62; i++)
         argv[n++] = p->extra[i];
     argv[n] = NULL;
@@ -155,7 +168,7 @@ static void spawn(struct thou_proc *p)
         dup2(fd, STDERR_FILENO);
         dup2(fd, STDOUT_FILENO);
         close(fd);
-        unsetenv("THOU_VALGRIND"); /* the harness's own setting, unknown to thou */
+        unset_harness_env();
         execv(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }
@@ -168,8 +181,65 @@ static void spawn(struct thou_proc *p)
     }
 }
 
+const char *pg_cluster_url(void)
+{
+    const char *url = getenv("THOU_TEST_PG_URL");
+    return url && *url ? url : NULL;
+}
+
+bool pg_mode(void)
+{
+    const char *store = getenv("THOU_TEST_STORE");
+    return store && strcmp(store, "postgresql") == 0;
+}
+
+void pg_new_database(char *url, size_t urllen)
+{
+    const char *cluster = pg_cluster_url();
+    if (!cluster) {
+        fprintf(stderr, "harness: THOU_TEST_PG_URL is not set (script/test sets it)\n");
+        abort();
+    }
+    static unsigned counter;
+    char name[64], sql[128];
+    snprintf(name, sizeof(name), "thou_it_%ld_%u_%lld", (long)getpid(), counter++, wall_ms());
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    PGconn *conn = PQconnectdb(cluster);
+    PGresult *res = PQstatus(conn) == CONNECTION_OK ? PQexec(conn, sql) : NULL;
+    bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "harness: cannot create database %s: %s\n", name, PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+    if (!ok)
+        abort();
+    /* The cluster's URL names its maintenance database last: swap the name. */
+    const char *slash = strrchr(cluster, '/');
+    snprintf(url, urllen, "%.*s/%s", (int)(slash - cluster), cluster, name);
+}
+
+void proc_start_on(struct thou_proc *p, const char *store_url, const char *const *extra)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->store_url, sizeof(p->store_url), "%s", store_url);
+    snprintf(p->dir, sizeof(p->dir), "/tmp/thou-it-XXXXXX");
+    if (!mkdtemp(p->dir))
+        die("mkdtemp");
+    snprintf(p->log_path, sizeof(p->log_path), "%s/server.log", p->dir);
+    snprintf(p->data_dir, sizeof(p->data_dir), "%s/data", p->dir);
+    for (size_t i = 0; extra && extra[i] && i + 1 < sizeof(p->extra) / sizeof(p->extra[0]); i++)
+        p->extra[i] = extra[i];
+    spawn(p);
+}
+
 void proc_start(struct thou_proc *p, const char *const *extra)
 {
+    if (pg_mode()) {
+        char url[300];
+        pg_new_database(url, sizeof(url));
+        proc_start_on(p, url, extra);
+        return;
+    }
     memset(p, 0, sizeof(*p));
     snprintf(p->dir, sizeof(p->dir), "/tmp/thou-it-XXXXXX");
     if (!mkdtemp(p->dir))
@@ -263,7 +333,7 @@ int proc_run(const char *const *args, char *err, size_t errlen)
         for (size_t i = 0; args[i] && n < 63; i++)
             argv[n++] = args[i];
         argv[n] = NULL;
-        unsetenv("THOU_VALGRIND");
+        unset_harness_env();
         execv(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }

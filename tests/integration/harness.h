@@ -19,7 +19,29 @@ struct thou_proc {
     char log_path[300];
     char data_dir[300];
     const char *extra[32]; /* extra arguments passed at every start */
+    char store_url[300];   /* "": SQLite in data_dir; else passed as --store-url */
 };
+
+/**
+ * The PostgreSQL cluster the tests may use (THOU_TEST_PG_URL, set by
+ * script/test), or NULL when there is none.
+ */
+const char *pg_cluster_url(void);
+
+/**
+ * True when this run puts every started server on PostgreSQL
+ * (THOU_TEST_STORE=postgresql): each proc_start gets a database of its own.
+ */
+bool pg_mode(void);
+
+/** A new empty database in the test cluster; its URL into url. Aborts on failure. */
+void pg_new_database(char *url, size_t urllen);
+
+/**
+ * Start thou on store_url (a second instance sharing another's database:
+ * pass that one's store_url). Like proc_start otherwise.
+ */
+void proc_start_on(struct thou_proc *p, const char *store_url, const char *const *extra);
 
 /** Make a temp dir and start thou with extra (NULL-terminated, may be NULL). Aborts on failure. */
 void proc_start(struct thou_proc *p, const char *const *extra);

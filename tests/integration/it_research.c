@@ -596,6 +596,23 @@ START_TEST(test_export_refusals)
     ck_assert_int_eq(export_csv(fresh, NULL, out, sizeof(out)), 2);
     ck_assert_msg(strstr(out, "newer"), "%s", out);
     proc_sql(&server, "PRAGMA user_version = 6");
+    /* A PostgreSQL store: the export reads SQLite only and says so, and the
+     * study commands go where `thou serve` would (nothing listens there). */
+    char pg_config[400];
+    snprintf(pg_config, sizeof(pg_config), "%s/pg.json", server.dir);
+    f = fopen(pg_config, "w");
+    fputs("{\"store_url\": \"postgresql://thou@127.0.0.1:9/none?connect_timeout=2\"}", f);
+    fclose(f);
+    ck_assert_int_eq(thou(out, sizeof(out),
+                          (const char *const[]){"export", "--study", "s1", "--key", key_path,
+                                                "--config", pg_config, "--out", fresh, NULL}),
+                     2);
+    ck_assert_msg(strstr(out, "PostgreSQL"), "%s", out);
+    ck_assert_int_eq(access(fresh, F_OK), -1);
+    ck_assert_int_eq(
+        thou(out, sizeof(out), (const char *const[]){"study", "list", "--config", pg_config, NULL}),
+        1);
+    ck_assert_msg(strstr(out, "127.0.0.1"), "%s", out);
     free(db_before);
     proc_restart(&server);
 }

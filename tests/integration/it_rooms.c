@@ -2554,6 +2554,7 @@ int main(void)
     suite_add_tcase(suite, tc);
 
     tc = make_case("lifecycle", setup_default);
+    tcase_set_tags(tc, "sqlite-file"); /* reads or edits thou.db by hand */
     tcase_add_test(tc, end_then_erase);
     tcase_add_test(tc, end_while_waiting);
     tcase_add_test(tc, erase_active_room);
@@ -2561,6 +2562,7 @@ int main(void)
     suite_add_tcase(suite, tc);
 
     tc = make_case("expiry", NULL);
+    tcase_set_tags(tc, "sqlite-file"); /* reads or edits thou.db by hand */
     tcase_add_test(tc, expired_rooms_are_gone);
     tcase_add_test(tc, expired_room_takes_events_through_session_cache);
     suite_add_tcase(suite, tc);

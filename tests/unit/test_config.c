@@ -102,6 +102,7 @@ static const char *const all_settings[] = {
     "listen_address",
     "port",
     "data_dir",
+    "store_url",
     "static_dir",
     "questions_dir",
     "threads",
@@ -279,6 +280,8 @@ static const struct bad_file_case {
     {"{\"max_connections\": 4294967296}", ": 'max_connections' must be between 16 and 1000000"},
     {"{\"heartbeat_s\": 0}", ": 'heartbeat_s' must be between 1 and 3600, not 0"},
     {"{\"data_dir\": \"\"}", ": 'data_dir' must not be empty"},
+    {"{\"store_url\": \"mysql://db/thou\"}", ": 'store_url' must be empty, sqlite:PATH or a"},
+    {"{\"store_url\": \"sqlite:\"}", ": 'store_url' must be empty, sqlite:PATH or a"},
     {"{\"listen_address\": \"localhost\"}", ": 'listen_address' must be an IPv4 or IPv6 address"},
     {"{\"listen_address\": \"\"}", ": 'listen_address' must be an IPv4 or IPv6 address"},
     {"{\n  \"port\": 1,\n  \"threads\" 2\n}\n", ":3:"},
@@ -369,6 +372,25 @@ START_TEST(test_permission_denied)
 }
 END_TEST
 
+/* A PostgreSQL URL is kept as written; the default, empty, means SQLite in data_dir. */
+START_TEST(test_store_url)
+{
+    ck_assert_str_eq(config.store_url, "");
+    ck_assert_int_eq(thou_config_set(&config, "store_url",
+                                     "postgresql://thou@db.internal:5432/thou?sslmode=require",
+                                     errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_str_eq(config.store_url, "postgresql://thou@db.internal:5432/thou?sslmode=require");
+    ck_assert_int_eq(
+        thou_config_set(&config, "store_url", "postgres://h/d", errbuf, sizeof(errbuf)), THOU_OK);
+    ck_assert_int_eq(thou_config_set(&config, "store_url", "sqlite:var/db", errbuf, sizeof(errbuf)),
+                     THOU_OK);
+    ck_assert_str_eq(config.store_url, "sqlite:var/db");
+    ck_assert_int_eq(thou_config_set(&config, "store_url", "/var/lib/thou", errbuf, sizeof(errbuf)),
+                     THOU_EINVAL);
+}
+END_TEST
+
 START_TEST(test_relative_paths_resolve_against_file)
 {
     char dir[] = TEMP_TEMPLATE;
@@ -377,10 +399,12 @@ START_TEST(test_relative_paths_resolve_against_file)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/thou.json", dir);
     write_file(path, "{\"data_dir\": \"/srv/thou/data\", \"static_dir\": \"../static\",\n"
-                     " \"questions_dir\": \"questions\"}\n");
+                     " \"questions_dir\": \"questions\", \"store_url\": \"sqlite:db\"}\n");
 
     ck_assert_int_eq(thou_config_load_file(&config, path, errbuf, sizeof(errbuf)), THOU_OK);
     ck_assert_str_eq(config.data_dir, "/srv/thou/data");
+    snprintf(expected, sizeof(expected), "sqlite:%s/db", dir);
+    ck_assert_str_eq(config.store_url, expected);
     snprintf(expected, sizeof(expected), "%s/../static", dir);
     ck_assert_str_eq(config.static_dir, expected);
     snprintf(expected, sizeof(expected), "%s/questions", dir);
@@ -410,6 +434,8 @@ START_TEST(test_env_applies)
         VAR("THOU_LOG_LEVEL=warn"),
         VAR("THOU_CONFIG=/nowhere"),
         VAR("THOU_BIN=/usr/bin/thou"),
+        VAR("THOU_TEST_PG_URL=postgresql://thou@127.0.0.1:5/postgres"),
+        VAR("THOU_STORE_URL=postgresql://thou@db/thou"),
         VAR("THOU_MAX_BODY_BYTES=2048"),
         VAR("NOT_THOU_X=1"),
         VAR("THOU_NO_EQUALS"),
@@ -421,6 +447,7 @@ START_TEST(test_env_applies)
     ck_assert_int_eq(config.log_level, THOU_LOG_WARN);
     ck_assert_uint_eq(config.max_body_bytes, 2048);
     ck_assert_str_eq(config.static_dir, "static");
+    ck_assert_str_eq(config.store_url, "postgresql://thou@db/thou");
 }
 END_TEST
 
@@ -677,6 +704,7 @@ static Suite *config_suite(void)
     tcase_add_test(file, test_directory_is_unreadable);
     tcase_add_test(file, test_permission_denied);
     tcase_add_test(file, test_relative_paths_resolve_against_file);
+    tcase_add_test(file, test_store_url);
     suite_add_tcase(suite, file);
 
     TCase *env = tcase_create("env");

@@ -233,6 +233,46 @@ START_TEST(free_null_is_a_no_op)
 }
 END_TEST
 
+/* A shared bucket that answers what verdict says, and records the call. */
+static int verdict;
+static char shared_name[32], shared_key[64];
+static bool shared_consume;
+
+static int fake_shared(void *ctx, const char *name, const char *key, double per_second,
+                       unsigned burst, bool consume, int64_t now_ms, unsigned *retry_after_s)
+{
+    (void)ctx;
+    ck_assert(per_second == 5.0);
+    ck_assert_uint_eq(burst, 20);
+    ck_assert_int_eq(now_ms, T0);
+    snprintf(shared_name, sizeof(shared_name), "%s", name);
+    snprintf(shared_key, sizeof(shared_key), "%s", key);
+    shared_consume = consume;
+    *retry_after_s = 7;
+    return verdict;
+}
+
+START_TEST(shared_bucket_decides_when_it_answers)
+{
+    thou_limiter_share(limiter, "events", fake_shared, NULL);
+    unsigned retry = 0;
+    verdict = 0; /* the shared bucket is empty: refused, whatever the local one holds */
+    ck_assert(!thou_limiter_take(limiter, "k", T0, &retry));
+    ck_assert_uint_eq(retry, 7);
+    ck_assert_str_eq(shared_name, "events");
+    ck_assert_str_eq(shared_key, "k");
+    ck_assert(shared_consume);
+    ck_assert(!thou_limiter_peek(limiter, "k", T0, &retry));
+    ck_assert(!shared_consume);
+    verdict = 1;
+    for (int i = 0; i < 100; i++) /* more than the local burst of 20 */
+        ck_assert(thou_limiter_take(limiter, "k", T0, &retry));
+    /* It cannot answer: the local bucket decides, full at first. */
+    verdict = -1;
+    ck_assert_uint_eq(drain("k", T0, 100), 20);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("limiter");
@@ -249,6 +289,7 @@ int main(void)
     tcase_add_test(tc, prune_forgets_full_buckets_only);
     tcase_add_test(tc, prune_many_keys);
     tcase_add_test(tc, free_null_is_a_no_op);
+    tcase_add_test(tc, shared_bucket_decides_when_it_answers);
     suite_add_tcase(suite, tc);
 
     SRunner *runner = srunner_create(suite);

@@ -103,6 +103,35 @@ START_TEST(test_colliding_tokens_all_stay)
 }
 END_TEST
 
+/* A seat moved on another instance: that seat's tokens go, no other. */
+START_TEST(test_forget_seat_and_all)
+{
+    struct thou_sessions *sessions = thou_sessions_new();
+    uint8_t tokens[3][THOU_HASH_LEN];
+    struct thou_session in[3] = {session_of("roomXAAAAAAAAAAAAAAAAA", 'A'),
+                                 session_of("roomXAAAAAAAAAAAAAAAAA", 'B'),
+                                 session_of("roomYAAAAAAAAAAAAAAAAA", 'A')};
+    for (int i = 0; i < 3; i++) {
+        memset(tokens[i], 0x10 * (i + 1), THOU_HASH_LEN);
+        thou_sessions_put(sessions, tokens[i], &in[i]);
+    }
+    unsigned long epoch = thou_sessions_epoch(sessions);
+    thou_sessions_forget_seat(sessions, "roomXAAAAAAAAAAAAAAAAA", 'A');
+    ck_assert_uint_ne(thou_sessions_epoch(sessions), epoch);
+    struct thou_session out;
+    ck_assert(!thou_sessions_get(sessions, tokens[0], in[0].room_id, &out));
+    ck_assert(thou_sessions_get(sessions, tokens[1], in[1].room_id, &out));
+    ck_assert(thou_sessions_get(sessions, tokens[2], in[2].room_id, &out));
+    /* A store answer read before the forgetting is not kept after it. */
+    thou_sessions_put_since(sessions, tokens[0], &in[0], epoch);
+    ck_assert(!thou_sessions_get(sessions, tokens[0], in[0].room_id, &out));
+    thou_sessions_forget_all(sessions);
+    for (int i = 0; i < 3; i++)
+        ck_assert(!thou_sessions_get(sessions, tokens[i], in[i].room_id, &out));
+    thou_sessions_free(sessions);
+}
+END_TEST
+
 START_TEST(test_free_null)
 {
     thou_sessions_free(NULL);
@@ -118,6 +147,7 @@ int main(void)
     tcase_add_test(tc, test_same_slot_other_token_misses);
     tcase_add_test(tc, test_colliding_tokens_all_stay);
     tcase_add_test(tc, test_free_null);
+    tcase_add_test(tc, test_forget_seat_and_all);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

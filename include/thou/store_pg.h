@@ -1,0 +1,123 @@
+#pragma once
+
+#include "thou/store.h"
+
+/*
+ * The store on PostgreSQL (libpq), for several thou instances sharing one
+ * database. The public functions of store.h dispatch here when the store
+ * was opened with a postgresql:// URL; nothing else calls this module.
+ *
+ * Same guarantees as the SQLite store: a room's seq comes from a counter in
+ * the room's row, taken under that row's lock inside the event's own
+ * transaction, so it stays gap-free and totally ordered whichever instance
+ * writes; a write is acknowledged only after its commit; one writer thread
+ * per instance commits everything queued at once (group commit), each job
+ * under its own savepoint. Every commit that adds events to a room sends a
+ * NOTIFY carrying only the room id and the last seq (see
+ * thou_store_set_remote_hook).
+ */
+
+struct thou_store_pg;
+
+/** True when location names a PostgreSQL database (postgresql:// or postgres://). */
+bool thou_store_pg_is_url(const char *location);
+
+/**
+ * Connect to url, check the schema version (a newer one is refused with
+ * THOU_ESCHEMA), migrate to THOU_SCHEMA_VERSION under an advisory lock so
+ * that instances starting together migrate once, and start the writer.
+ * An unreachable database is THOU_EUNAVAIL. errbuf receives a message that
+ * never contains the URL's password.
+ */
+enum thou_status thou_store_pg_open(const char *url, struct thou_store_pg **out, char *errbuf,
+                                    size_t errlen);
+void thou_store_pg_close(struct thou_store_pg *pg);
+
+void thou_store_pg_set_batch_hooks(struct thou_store_pg *pg, void (*before)(void *),
+                                   void (*after)(void *), void *ctx);
+void thou_store_pg_set_room_limits(struct thou_store_pg *pg, int64_t max_events, int64_t max_bytes);
+void thou_store_pg_set_remote_hook(struct thou_store_pg *pg,
+                                   void (*committed)(void *, const char *, int64_t), void *ctx);
+enum thou_status thou_store_pg_ping(struct thou_store_pg *pg);
+int thou_store_pg_schema_version(struct thou_store_pg *pg);
+enum thou_status thou_store_pg_room_create(struct thou_store_pg *pg,
+                                           const struct thou_room_record *room,
+                                           const uint8_t token_hash_a[THOU_HASH_LEN]);
+enum thou_status thou_store_pg_room_get(struct thou_store_pg *pg, const char *room_id,
+                                        struct thou_room_record *room);
+enum thou_status thou_store_pg_room_join(struct thou_store_pg *pg, const char *room_id,
+                                         const uint8_t token_hash_b[THOU_HASH_LEN], int64_t now_ms,
+                                         bool *again);
+enum thou_status thou_store_pg_participant_role(struct thou_store_pg *pg, const char *room_id,
+                                                const uint8_t token_hash[THOU_HASH_LEN],
+                                                char *role);
+enum thou_status thou_store_pg_room_update(struct thou_store_pg *pg, const char *room_id,
+                                           thou_room_update_fn update, void *ctx,
+                                           struct thou_room_change *change);
+void thou_store_pg_room_update_async(struct thou_store_pg *pg, const char *room_id,
+                                     thou_room_update_fn update, void *ctx,
+                                     struct thou_room_change *change, thou_store_done_fn done,
+                                     void *done_ctx);
+enum thou_status thou_store_pg_events_after(struct thou_store_pg *pg, const char *room_id,
+                                            char role, int64_t after_seq, size_t limit,
+                                            thou_event_visit_fn visit, void *ctx);
+enum thou_status thou_store_pg_room_erase(struct thou_store_pg *pg, const char *room_id,
+                                          int64_t now_ms);
+enum thou_status thou_store_pg_sweep(struct thou_store_pg *pg, int64_t now_ms,
+                                     int64_t tombstone_ttl_ms, size_t *deleted);
+
+enum thou_status thou_store_pg_rate_take(struct thou_store_pg *pg, const char *name,
+                                         const char *key, double per_second, unsigned burst,
+                                         bool consume, int64_t now_ms, unsigned *retry_after_s);
+
+void thou_store_pg_presence_publish(struct thou_store_pg *pg, const char *room_id, char role,
+                                    bool present);
+bool thou_store_pg_presence_elsewhere(struct thou_store_pg *pg, const char *room_id, char role);
+void thou_store_pg_set_presence_hook(struct thou_store_pg *pg,
+                                     void (*presence)(void *, const char *, char, bool), void *ctx);
+
+/* The PostgreSQL side of an update's transaction (see thou_store_txn_find). */
+enum thou_status thou_store_pg_seat_move(struct thou_store_pg *pg, const char *room_id,
+                                         const uint8_t old_hash[THOU_HASH_LEN],
+                                         const uint8_t new_hash[THOU_HASH_LEN], char *role,
+                                         bool *again);
+enum thou_status thou_store_pg_study_add(struct thou_store_pg *pg,
+                                         const struct thou_study_record *study,
+                                         const uint8_t seed[32]);
+enum thou_status thou_store_pg_study_get(struct thou_store_pg *pg, const char *name,
+                                         struct thou_study_record *study);
+enum thou_status thou_store_pg_study_list(struct thou_store_pg *pg, thou_study_visit_fn visit,
+                                          void *ctx);
+enum thou_status thou_store_pg_study_remove(struct thou_store_pg *pg, const char *name);
+enum thou_status thou_store_pg_study_assign(struct thou_store_pg *pg, const char *name,
+                                            struct thou_study_record *study, size_t *condition);
+enum thou_status thou_store_pg_room_set_study(struct thou_store_pg *pg, const char *room_id,
+                                              const char *study, const char *condition);
+enum thou_status thou_store_pg_room_study(struct thou_store_pg *pg, const char *room_id,
+                                          char study[THOU_SET_ID_MAX + 1],
+                                          char condition[THOU_SET_ID_MAX + 1]);
+enum thou_status thou_store_pg_research_add(struct thou_store_pg *pg, const char *room_id,
+                                            char role, const char *step, const char *sealed,
+                                            int64_t hour);
+enum thou_status thou_store_pg_research_delete(struct thou_store_pg *pg, const char *room_id,
+                                               size_t *deleted);
+enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const char *room_id,
+                                                char role, const char *const *leave_out,
+                                                size_t n_leave_out, size_t *released,
+                                                size_t *left_out);
+
+void thou_store_pg_set_moved_hook(struct thou_store_pg *pg,
+                                  void (*moved)(void *, const char *, char), void *ctx);
+
+struct thou_store_pg_txn;
+enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const char *type,
+                                        char sender, const char *question, char **data);
+
+/**
+ * Implemented by store.c: call an update callback with a struct
+ * thou_room_txn that routes thou_store_txn_find to pg_txn.
+ */
+enum thou_status thou_store_call_update(thou_room_update_fn update, void *ctx,
+                                        struct thou_store_pg_txn *pg_txn, const char *room_id,
+                                        const struct thou_room_record *room,
+                                        struct thou_room_change *change);
