@@ -1781,20 +1781,30 @@ static void refresh_waiters(struct thou_workshops *ws, struct push **items, size
     }
 }
 
-/* Once a second: pair whoever can be paired, let the long gone leave. */
-static void pair_pending(struct thou_workshops *ws)
+/* The ids of the workshops with live state, copied under the lock so the
+ * store is read without it. Heap; the caller frees it. */
+static int64_t *live_ids(struct thou_workshops *ws, size_t *n_ids)
 {
-    size_t n_ids = 0, cap = 0;
+    size_t n = 0, cap = 0;
     int64_t *ids = NULL;
     pthread_mutex_lock(&ws->lock);
     for (struct live *l = ws->lives; l; l = l->next) {
-        if (n_ids == cap) {
+        if (n == cap) {
             cap = cap ? cap * 2 : 8;
             ids = thou_xrealloc(ids, cap * sizeof(*ids));
         }
-        ids[n_ids++] = l->id;
+        ids[n++] = l->id;
     }
     pthread_mutex_unlock(&ws->lock);
+    *n_ids = n;
+    return ids;
+}
+
+/* Once a second: pair whoever can be paired, let the long gone leave. */
+static void pair_pending(struct thou_workshops *ws)
+{
+    size_t n_ids;
+    int64_t *ids = live_ids(ws, &n_ids);
     for (size_t i = 0; i < n_ids; i++) {
         struct thou_workshop w;
         struct waiting_count count = {0};
@@ -1840,17 +1850,8 @@ static void find_left_behind(struct thou_workshops *ws)
 {
     struct thou_app *app = ws->app;
     int64_t repair_ms = (int64_t)app->config->workshop_repair_after_s * 1000;
-    size_t n_ids = 0, cap = 0;
-    int64_t *ids = NULL;
-    pthread_mutex_lock(&ws->lock);
-    for (struct live *l = ws->lives; l; l = l->next) {
-        if (n_ids == cap) {
-            cap = cap ? cap * 2 : 8;
-            ids = thou_xrealloc(ids, cap * sizeof(*ids));
-        }
-        ids[n_ids++] = l->id;
-    }
-    pthread_mutex_unlock(&ws->lock);
+    size_t n_ids;
+    int64_t *ids = live_ids(ws, &n_ids);
     for (size_t i = 0; i < n_ids; i++) {
         struct thou_workshop w;
         struct room_list list = {0};
