@@ -268,8 +268,10 @@ static void *join_loop(void *arg)
         b64url32(digest, hash, sizeof(hash));
         snprintf(body, sizeof(body), "{\"code\":\"K7QM3XPA\",\"token_hash\":\"%s\"}", hash);
         struct http_reply reply;
-        if (!http_json(port, "POST", "/api/workshops/join", NULL, body, &reply))
+        if (!http_json(port, "POST", "/api/workshops/join", NULL, body, &reply)) {
+            http_reply_free(&reply); /* an unanswered request still holds empty buffers */
             continue;
+        }
         if (reply.status == 200) {
             struct join_ack *a = &j->acks[j->n_acks++];
             snprintf(a->hash, sizeof(a->hash), "%s", hash);
