@@ -612,13 +612,22 @@ void thou_hub_recheck_presence(struct thou_hub *hub)
         for (struct hub_room *room = hub->slots[i]; room; room = room->next)
             for (int r = 0; r < 2; r++) {
                 if (n == cap) {
+                    struct check *grown =
+                        thou_realloc(checks, (cap ? cap * 2 : 64) * sizeof(*checks));
+                    if (!grown) { /* out of memory: this round is skipped, the next one tries */
+                        free(checks);
+                        checks = NULL;
+                        n = 0;
+                        goto unlock;
+                    }
+                    checks = grown;
                     cap = cap ? cap * 2 : 64;
-                    checks = thou_xrealloc(checks, cap * sizeof(*checks));
                 }
                 snprintf(checks[n].id, sizeof(checks[n].id), "%s", room->id);
                 checks[n].here = room->present[r] > 0;
                 checks[n++].role = r ? 'B' : 'A';
             }
+unlock:
     pthread_mutex_unlock(&hub->lock);
     for (size_t i = 0; i < n; i++) {
         if (checks[i].here)

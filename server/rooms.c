@@ -485,8 +485,10 @@ void thou_rooms_get(void *ctx, struct thou_request *req, struct thou_response *r
         thou_hub_present(app->hub, room_id, partner), "last_seq", (json_int_t)room.last_seq,
         "expires", (json_int_t)room.expires_ms, "flow", flow ? flow : json_null());
     thou_research_add_room_study(app, room_id, state);
-    if (app->workshops)
-        thou_workshops_room_info(app->workshops, room_id, state);
+    if (app->workshops && !thou_workshops_room_info(app->workshops, room_id, state)) {
+        json_decref(state); /* out of memory: thou_json_respond answers 503 */
+        state = NULL;
+    }
     thou_json_respond(res, 200, state);
     thou_room_record_release(&room);
 }

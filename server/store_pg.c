@@ -802,7 +802,9 @@ static bool lock_rooms(struct conn *c, struct job *batch)
         n += job->room_id != NULL;
     if (n < 2)
         return true; /* one room: its job's own lock is the only one */
-    const char **ids = thou_xcalloc(n, sizeof(*ids));
+    const char **ids = thou_calloc(n, sizeof(*ids));
+    if (!ids)
+        return false; /* out of memory: the batch fails as if the lock had */
     size_t k = 0;
     for (struct job *job = batch; job; job = job->next)
         if (job->room_id)
@@ -810,7 +812,7 @@ static bool lock_rooms(struct conn *c, struct job *batch)
     qsort(ids, n, sizeof(*ids), compare_ids);
     /* An array literal: room ids are base64url, nothing in them needs quoting. */
     struct thou_buf list;
-    thou_buf_init(&list);
+    thou_buf_init_failable(&list);
     thou_buf_puts(&list, "{");
     for (size_t i = 0; i < n; i++) {
         if (i && strcmp(ids[i], ids[i - 1]) == 0)
@@ -821,6 +823,11 @@ static bool lock_rooms(struct conn *c, struct job *batch)
         thou_buf_printf(&list, "%s%s", list.len > 1 ? "," : "", ids[i]);
     }
     thou_buf_puts(&list, "}");
+    if (thou_buf_failed(&list)) {
+        thou_buf_release(&list);
+        free(ids);
+        return false;
+    }
     const char *values[] = {list.data};
     PGresult *res = run(c, ST_LOCK_ROOMS, 1, values, NULL, NULL);
     PQclear(res);
@@ -972,12 +979,13 @@ static enum thou_status room_read(struct conn *c, const char *room_id, bool lock
     room->created_ms = int_value(res, 0, 4);
     room->expires_ms = int_value(res, 0, 5);
     room->last_seq = int_value(res, 0, 6);
-    room->flow_json = PQgetisnull(res, 0, 7) ? NULL : thou_xstrdup(PQgetvalue(res, 0, 7));
+    room->flow_json = PQgetisnull(res, 0, 7) ? NULL : thou_strdup(PQgetvalue(res, 0, 7));
     if (bytes)
         *bytes = int_value(res, 0, 8);
     room->b_joined = PQgetvalue(res, 0, 9)[0] == 't';
+    bool lost = !PQgetisnull(res, 0, 7) && !room->flow_json;
     PQclear(res);
-    return THOU_OK;
+    return lost ? THOU_ENOMEM : THOU_OK;
 }
 
 /* A read takes a free reader connection (else waits for one), reconnecting
@@ -1207,8 +1215,8 @@ enum thou_status thou_store_pg_txn_find(struct thou_store_pg_txn *txn, const cha
     enum thou_status rc = THOU_ENOTFOUND;
     if (PQntuples(res) > 0) {
         if (data)
-            *data = thou_xstrdup(PQgetvalue(res, 0, 0));
-        rc = THOU_OK;
+            *data = thou_strdup(PQgetvalue(res, 0, 0));
+        rc = data && !*data ? THOU_ENOMEM : THOU_OK;
     }
     PQclear(res);
     return rc;

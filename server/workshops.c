@@ -115,13 +115,16 @@ struct thou_workshops {
     bool stopping;
 };
 
-/* The live record of workshop id, made when missing. ws->lock held. */
+/* The live record of workshop id, made when missing; NULL when it cannot
+ * be made (out of memory). ws->lock held. */
 static struct live *live_get(struct thou_workshops *ws, int64_t id)
 {
     for (struct live *l = ws->lives; l; l = l->next)
         if (l->id == id)
             return l;
-    struct live *l = thou_xcalloc(1, sizeof(*l));
+    struct live *l = thou_calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
     l->id = id;
     l->born_ms = now_ms();
     l->next = ws->lives;
@@ -129,13 +132,17 @@ static struct live *live_get(struct thou_workshops *ws, int64_t id)
     return l;
 }
 
+/* The presence of label in l, NULL when out of range or out of memory. */
 static struct presence *presence_of(struct live *l, int64_t label)
 {
-    if (label < 0 || label > CAPACITY_MAX + 1)
+    if (!l || label < 0 || label > CAPACITY_MAX + 1)
         return NULL;
     if ((size_t)label >= l->n_presence) {
         size_t n = (size_t)label + 64;
-        l->presence = thou_xrealloc(l->presence, n * sizeof(*l->presence));
+        struct presence *grown = thou_realloc(l->presence, n * sizeof(*l->presence));
+        if (!grown)
+            return NULL;
+        l->presence = grown;
         memset(l->presence + l->n_presence, 0, (n - l->n_presence) * sizeof(*l->presence));
         l->n_presence = n;
     }
@@ -150,6 +157,12 @@ static void presence_cb(void *ctx, int64_t workshop_id, int64_t label, int64_t q
     pthread_mutex_lock(&ws->lock);
     struct live *l = live_get(ws, workshop_id);
     struct presence *p = presence_of(l, label);
+    if (!l) { /* out of memory: nothing known, so nobody is taken for gone */
+        *connected = true;
+        *last_seen_ms = now_ms();
+        pthread_mutex_unlock(&ws->lock);
+        return;
+    }
     *connected = p && p->streams > 0;
     int64_t seen = queued_ms > l->born_ms ? queued_ms : l->born_ms;
     if (p && p->last_seen_ms > seen)
@@ -179,7 +192,9 @@ static void push_frame(struct push *p, const char *event, const char *data, bool
         thou_buf_printf(&p->out, "event: %s\ndata: %s\n\n", event, data);
     else if (data)
         thou_buf_puts(&p->out, data);
-    if (close)
+    /* A frame lost for want of memory: the stream ends after the whole
+     * frames it has, and the client reconnects and starts afresh. */
+    if (close || thou_buf_failed(&p->out))
         p->closing = true;
     if (p->suspended && !p->gone) {
         p->suspended = false;
@@ -223,7 +238,7 @@ static void push_free(struct thou_stream *stream)
     p->gone = true;
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_lock(&ws->lock);
-    struct live *l = live_get(ws, p->workshop_id);
+    struct live *l = live_get(ws, p->workshop_id); /* found: the push is listed in it */
     for (struct push **link = &l->pushes; *link; link = &(*link)->next) {
         if (*link == p) {
             *link = p->next;
@@ -242,10 +257,13 @@ static void push_free(struct thou_stream *stream)
     push_unref(p);
 }
 
+/* A new stream of a workshop; NULL when out of memory. */
 static struct push *push_new(struct thou_workshops *ws, enum push_kind kind, int64_t workshop_id,
                              int64_t label)
 {
-    struct push *p = thou_xcalloc(1, sizeof(*p));
+    struct push *p = thou_calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
     p->stream.read = push_read;
     p->stream.free = push_free;
     p->ws = ws;
@@ -256,18 +274,24 @@ static struct push *push_new(struct thou_workshops *ws, enum push_kind kind, int
     p->last_timer = -1;
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->lock, NULL);
-    thou_buf_init(&p->out);
+    thou_buf_init_failable(&p->out);
     thou_buf_puts(&p->out, "retry: 2000\n\n");
     pthread_mutex_lock(&ws->lock);
-    struct live *l = live_get(ws, workshop_id);
+    struct live *l = thou_buf_failed(&p->out) ? NULL : live_get(ws, workshop_id);
+    /* A waiter not counted present could be paired away as gone: no stream then. */
+    struct presence *pr = l && kind == PUSH_WAITER ? presence_of(l, label) : NULL;
+    if (!l || (kind == PUSH_WAITER && !pr)) {
+        pthread_mutex_unlock(&ws->lock);
+        thou_buf_release(&p->out);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        return NULL;
+    }
     p->next = l->pushes;
     l->pushes = p;
-    if (kind == PUSH_WAITER) {
-        struct presence *pr = presence_of(l, label);
-        if (pr) {
-            pr->streams++;
-            pr->last_seen_ms = now_ms();
-        }
+    if (pr) {
+        pr->streams++;
+        pr->last_seen_ms = now_ms();
     }
     pthread_mutex_unlock(&ws->lock);
     thou_metrics_streams(ws->app->metrics, 1);
@@ -288,8 +312,13 @@ static struct push **collect(struct thou_workshops *ws, int64_t workshop_id, int
             if (kind >= 0 && (int)p->kind != kind)
                 continue;
             if (*n == cap) {
+                struct push **grown = thou_realloc(items, (cap ? cap * 2 : 16) * sizeof(*items));
+                if (!grown) { /* out of memory: those collected so far, this round */
+                    pthread_mutex_unlock(&ws->lock);
+                    return items;
+                }
+                items = grown;
                 cap = cap ? cap * 2 : 16;
-                items = thou_xrealloc(items, cap * sizeof(*items));
             }
             atomic_fetch_add(&p->refs, 1);
             items[(*n)++] = p;
@@ -385,22 +414,27 @@ static void pairing_for(struct thou_workshops *ws, const char *flow_json,
 }
 
 /* A study workshop's conditions for the pairing, each with its own first
- * flow; free with free_conditions. False when a condition's set is gone. */
-static bool add_conditions(struct thou_app *app, const struct thou_workshop *w,
-                           struct thou_wstore_pairing *pairing)
+ * flow; free with free_conditions. THOU_EUNAVAIL when a condition's set is
+ * gone, THOU_ENOMEM when a flow (or the pairing's own) could not be made. */
+static enum thou_status add_conditions(struct thou_app *app, const struct thou_workshop *w,
+                                       struct thou_wstore_pairing *pairing)
 {
     struct thou_study_record study;
+    if (!pairing->flow_json)
+        return THOU_ENOMEM;
     if (!w->study[0] || thou_store_study_get(app->store, w->study, &study))
-        return true; /* no study, or removed since: pairs as without one */
+        return THOU_OK; /* no study, or removed since: pairs as without one */
     for (size_t i = 0; i < study.n_conditions && i < 8; i++) {
         const struct thou_qset *set = thou_qset_registry_find(app->qsets, study.conditions[i]);
         if (!set)
-            return false;
+            return THOU_EUNAVAIL;
         pairing->conditions[i] =
             (struct thou_wstore_condition){set->id, (int)set->version, initial_flow(set, w)};
         pairing->n_conditions = i + 1;
+        if (!pairing->conditions[i].flow_json)
+            return THOU_ENOMEM;
     }
-    return true;
+    return THOU_OK;
 }
 
 static void free_conditions(struct thou_wstore_pairing *pairing)
@@ -638,13 +672,14 @@ static json_t *workshop_json(struct thou_app *app, const struct thou_workshop *w
     static const char *const states[] = {"open", "closed", "ended"};
     json_t *set = json_pack("{s:s,s:i}", "id", w->set_id, "version", w->set_version);
     const struct thou_qset *qset = set_of(app, w);
+    int added = 0; /* -1 once anything could not be added for want of memory */
     if (stages) {
         json_t *list = json_array();
         for (size_t i = 0; qset && i < qset->n_stages; i++)
-            json_array_append_new(list,
-                                  json_pack("{s:s,s:I}", "title", qset->stages[i].title,
-                                            "questions", (json_int_t)qset->stages[i].n_questions));
-        json_object_set_new(set, "stages", list);
+            added |= json_array_append_new(
+                list, json_pack("{s:s,s:I}", "title", qset->stages[i].title, "questions",
+                                (json_int_t)qset->stages[i].n_questions));
+        added |= json_object_set_new(set, "stages", list);
     }
     json_t *out =
         json_pack("{s:I,s:s,s:s,s:s,s:o,s:s,s:I,s:b,s:o,s:o,s:I,s:I}", "id", (json_int_t)w->id,
@@ -653,7 +688,11 @@ static json_t *workshop_json(struct thou_app *app, const struct thou_workshop *w
                   "note", w->has_note ? json_string(w->note) : json_null(), "timer_ends",
                   w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(), "capacity",
                   (json_int_t)w->capacity, "created", (json_int_t)w->created_ms);
-    json_object_set_new(out, "study", study_json(app, w->study));
+    added |= json_object_set_new(out, "study", study_json(app, w->study));
+    if (added) {
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -671,6 +710,7 @@ struct snapshot_ctx {
     int64_t now, timeout_ms;
     json_t *waiting, *pairs;
     int64_t n_active, n_finished;
+    bool failed; /* out of memory: the snapshot is incomplete */
 };
 
 static void snapshot_waiting(void *ctx, const struct thou_wwaiting *w)
@@ -687,9 +727,10 @@ static void snapshot_waiting(void *ctx, const struct thou_wwaiting *w)
             seen = p->last_seen_ms;
     }
     bool present = connected || s->now - seen < s->timeout_ms;
-    json_array_append_new(s->waiting, json_pack("{s:s,s:I,s:b,s:b}", "participant", label, "since",
-                                                (json_int_t)w->queued_ms, "present", present,
-                                                "left_behind", w->left_behind));
+    s->failed |=
+        json_array_append_new(s->waiting, json_pack("{s:s,s:I,s:b,s:b}", "participant", label,
+                                                    "since", (json_int_t)w->queued_ms, "present",
+                                                    present, "left_behind", w->left_behind));
 }
 
 static void snapshot_room(void *ctx, const struct thou_wroom *r)
@@ -714,7 +755,7 @@ static void snapshot_room(void *ctx, const struct thou_wroom *r)
         json_object_del(progress, "total");
     json_t *stage = flow ? json_object_get(flow, "stage") : NULL;
     json_t *qi = flow ? json_object_get(flow, "question_index") : NULL;
-    json_array_append_new(
+    s->failed |= json_array_append_new(
         s->pairs,
         json_pack("{s:I,s:O,s:O,s:O,s:o,s:s,s:I,s:{s:b,s:b},s:b}", "pair", (json_int_t)r->pair,
                   "stage", stage ? stage : json_null(), "question_index", qi ? qi : json_null(),
@@ -725,7 +766,9 @@ static void snapshot_room(void *ctx, const struct thou_wroom *r)
     json_decref(flow);
 }
 
-static json_t *snapshot(struct thou_workshops *ws, const struct thou_workshop *w)
+/* NULL when the store cannot be read (*why THOU_EIO) or out of memory (THOU_ENOMEM). */
+static json_t *snapshot(struct thou_workshops *ws, const struct thou_workshop *w,
+                        enum thou_status *why)
 {
     struct thou_app *app = ws->app;
     struct snapshot_ctx s = {.ws = ws,
@@ -738,19 +781,27 @@ static json_t *snapshot(struct thou_workshops *ws, const struct thou_workshop *w
     /* A copy of the presence table: the store read below must not hold ws->lock. */
     pthread_mutex_lock(&ws->lock);
     struct live *l = live_get(ws, w->id);
-    s.live.born_ms = l->born_ms;
-    s.live.n_presence = l->n_presence;
-    s.live.presence = thou_xmalloc((l->n_presence + 1) * sizeof(*l->presence));
-    if (l->n_presence)
-        memcpy(s.live.presence, l->presence, l->n_presence * sizeof(*l->presence));
+    if (l) {
+        s.live.born_ms = l->born_ms;
+        s.live.n_presence = l->n_presence;
+        s.live.presence = thou_malloc((l->n_presence + 1) * sizeof(*l->presence));
+        if (l->n_presence && s.live.presence)
+            memcpy(s.live.presence, l->presence, l->n_presence * sizeof(*l->presence));
+    }
     pthread_mutex_unlock(&ws->lock);
-    enum thou_status rc = thou_wstore_read(app->store, w->id, snapshot_waiting, snapshot_room, &s);
+    enum thou_status rc = THOU_ENOMEM;
+    if (s.live.presence && s.waiting && s.pairs)
+        rc = thou_wstore_read(app->store, w->id, snapshot_waiting, snapshot_room, &s);
     free(s.live.presence);
+    if (rc == THOU_OK && s.failed)
+        rc = THOU_ENOMEM;
     if (rc) {
         json_decref(s.waiting);
         json_decref(s.pairs);
+        *why = rc == THOU_ENOMEM ? THOU_ENOMEM : THOU_EIO;
         return NULL;
     }
+    *why = THOU_ENOMEM; /* the only way json_pack can fail here */
     return json_pack("{s:o,s:{s:I,s:I,s:I,s:I},s:o,s:o}", "workshop", workshop_json(app, w, true),
                      "counts", "joined", (json_int_t)w->joined, "paired",
                      (json_int_t)(2 * s.n_active), "waiting",
@@ -794,7 +845,12 @@ void thou_workshops_create(void *ctx, struct thou_request *req, struct thou_resp
     json_t *body = thou_json_body(req, res);
     if (!body)
         return;
-    struct thou_workshop *w = thou_xcalloc(1, sizeof(*w));
+    struct thou_workshop *w = thou_calloc(1, sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        json_decref(body);
+        return;
+    }
     const char *unknown = thou_json_unknown_key(body, allowed);
     const char *title = thou_json_string(body, "title");
     const char *set_id = thou_json_string(body, "set");
@@ -884,13 +940,18 @@ void thou_workshops_get(void *ctx, struct thou_request *req, struct thou_respons
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     if (facilitator(app, req, false, &session, res) && own_workshop(app, req, &session, w, res)) {
-        json_t *snap = snapshot(app->workshops, w);
+        enum thou_status why;
+        json_t *snap = snapshot(app->workshops, w, &why);
         if (snap)
             thou_json_respond(res, 200, snap);
         else
-            thou_response_status(res, THOU_EIO);
+            thou_response_status(res, why);
     }
     free(w);
 }
@@ -899,19 +960,32 @@ void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_resp
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     if (facilitator(app, req, false, &session, res) && own_workshop(app, req, &session, w, res)) {
         res->status = 200;
         res->content_type = "text/event-stream; charset=utf-8";
         if (req->method != THOU_METHOD_HEAD) {
             struct push *p = push_new(app->workshops, PUSH_DASHBOARD, w->id, 0);
-            json_t *snap = snapshot(app->workshops, w);
+            if (!p) {
+                thou_response_status(res, THOU_ENOMEM);
+                free(w);
+                return;
+            }
+            /* Without a first snapshot (for want of memory) the refresh
+             * thread sends one within the second. */
+            enum thou_status why;
+            json_t *snap = snapshot(app->workshops, w, &why);
             char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
             json_decref(snap);
             if (text) {
                 pthread_mutex_lock(&p->lock);
                 thou_buf_printf(&p->out, "event: snapshot\ndata: %s\n\n", text);
                 p->last_snapshot = text;
+                p->closing |= thou_buf_failed(&p->out);
                 pthread_mutex_unlock(&p->lock);
             }
             res->stream = &p->stream;
@@ -943,7 +1017,11 @@ void thou_workshops_qr(void *ctx, struct thou_request *req, struct thou_response
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     char link[512];
     QRcode *qr = NULL;
     if (!facilitator(app, req, false, &session, res) || !own_workshop(app, req, &session, w, res))
@@ -960,7 +1038,7 @@ void thou_workshops_qr(void *ctx, struct thou_request *req, struct thou_response
     /* One path of unit squares, one per dark module, inside a 4-module quiet zone. */
     int size = qr->width + 8;
     struct thou_buf svg;
-    thou_buf_init(&svg);
+    thou_buf_init_failable(&svg);
     thou_buf_printf(&svg,
                     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\""
                     " shape-rendering=\"crispEdges\"><title>%s</title>"
@@ -973,7 +1051,10 @@ void thou_workshops_qr(void *ctx, struct thou_request *req, struct thou_response
     thou_buf_puts(&svg, "\"/></svg>\n");
     size_t svg_len = 0;
     char *body = thou_buf_steal(&svg, &svg_len);
-    thou_response_set_body(res, 200, "image/svg+xml", body, svg_len);
+    if (body)
+        thou_response_set_body(res, 200, "image/svg+xml", body, svg_len);
+    else
+        thou_response_status(res, THOU_ENOMEM);
 out:
     QRcode_free(qr);
     free(w);
@@ -1074,19 +1155,25 @@ static enum thou_status room_job_update(void *ctx, struct thou_room_txn *txn,
     int64_t time = now_ms();
     json_t *event = json_pack("{s:s,s:s,s:I,s:s}", "type", "facilitator", "role", "F", "time",
                               (json_int_t)time, "action", room_action_names[job->action]);
+    int set = 0; /* each json_object_set* says -1 when it could not allocate */
     if (job->action == RA_RELEASE)
-        json_object_set_new(event, "stage_cap", json_integer(job->value));
+        set |= json_object_set_new(event, "stage_cap", json_integer(job->value));
     if (job->action == RA_NOTE)
-        json_object_set_new(event, "text", job->text ? json_string(job->text) : json_null());
+        set |= json_object_set_new(event, "text", job->text ? json_string(job->text) : json_null());
     if (job->action == RA_TIMER)
-        json_object_set_new(event, "ends", job->value ? json_integer(job->value) : json_null());
+        set |=
+            json_object_set_new(event, "ends", job->value ? json_integer(job->value) : json_null());
     if (job->action == RA_PARTNER_GONE)
-        json_object_set_new(event, "gone", json_stringn(&job->gone, 1));
-    json_object_set(event, "flow", flow);
-    job->data = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    job->flow_json = json_dumps(flow, JSON_COMPACT);
+        set |= json_object_set_new(event, "gone", json_stringn(&job->gone, 1));
+    set |= json_object_set(event, "flow", flow);
+    job->data = set == 0 ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    job->flow_json = flow ? json_dumps(flow, JSON_COMPACT) : NULL;
     json_decref(event);
     json_decref(flow);
+    if (!job->data || !job->flow_json) { /* out of memory: this room is left as it was */
+        job->refusal = "out_of_memory";
+        return THOU_ENOMEM;
+    }
     change->events[0] = (struct thou_event_record){
         .type = "facilitator", .sender = 'F', .data = job->data, .time_ms = time};
     change->n_events = 1;
@@ -1117,14 +1204,21 @@ struct room_list {
         bool ended;
     } * items;
     size_t n, cap;
+    bool failed; /* out of memory: the list is incomplete */
 };
 
 static void list_room(void *ctx, const struct thou_wroom *r)
 {
     struct room_list *list = ctx;
     if (list->n == list->cap) {
-        list->cap = list->cap ? list->cap * 2 : 32;
-        list->items = thou_xrealloc(list->items, list->cap * sizeof(*list->items));
+        size_t cap = list->cap ? list->cap * 2 : 32;
+        struct room_item *grown = thou_realloc(list->items, cap * sizeof(*list->items));
+        if (!grown) {
+            list->failed = true;
+            return;
+        }
+        list->items = grown;
+        list->cap = cap;
     }
     struct room_item *item = &list->items[list->n++];
     snprintf(item->id, sizeof(item->id), "%s", r->room_id);
@@ -1141,7 +1235,8 @@ static void ignore_waiting(void *ctx, const struct thou_wwaiting *w)
 /*
  * Apply one action to the rooms of a workshop (only pair when pair > 0),
  * all queued on the store's writer together (one commit for many rooms).
- * Returns how many rooms took it; *refusal the last refusal's code.
+ * Returns how many rooms took it; *refusal the last refusal's code, which
+ * is "out_of_memory" when some room could not be tried for want of memory.
  */
 static size_t apply_to_rooms(struct thou_app *app, const struct thou_workshop *w,
                              enum room_action action, int64_t value, const char *text, int64_t pair,
@@ -1155,10 +1250,15 @@ static size_t apply_to_rooms(struct thou_app *app, const struct thou_workshop *w
         free(list.items);
         return 0;
     }
+    struct room_job **jobs = list.failed ? NULL : thou_calloc(list.n + 1, sizeof(*jobs));
+    if (!jobs) {
+        *refusal = "out_of_memory";
+        free(list.items);
+        return 0;
+    }
     struct latch latch = {.pending = 1};
     pthread_mutex_init(&latch.lock, NULL);
     pthread_cond_init(&latch.cond, NULL);
-    struct room_job **jobs = thou_xcalloc(list.n + 1, sizeof(*jobs));
     size_t n_jobs = 0;
     for (size_t i = 0; i < list.n; i++) {
         if ((pair && list.items[i].pair != pair) ||
@@ -1167,7 +1267,11 @@ static size_t apply_to_rooms(struct thou_app *app, const struct thou_workshop *w
         *found = true;
         if (list.items[i].ended)
             continue;
-        struct room_job *job = thou_xcalloc(1, sizeof(*job));
+        struct room_job *job = thou_calloc(1, sizeof(*job));
+        if (!job) { /* the rooms listed so far go ahead; the answer says 503 */
+            *refusal = "out_of_memory";
+            break;
+        }
         *job = (struct room_job){.app = app,
                                  .latch = &latch,
                                  .set = set,
@@ -1248,7 +1352,11 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     json_t *body = NULL;
     char *flow_json = NULL;
     if (!facilitator(app, req, true, &session, res) || !own_workshop(app, req, &session, w, res))
@@ -1332,6 +1440,10 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
         if (!bad) {
             size_t taken =
                 apply_to_rooms(app, w, RA_MOVE_ON, 0, NULL, value, 0, NULL, &refusal, &found);
+            if (refusal && strcmp(refusal, "out_of_memory") == 0) {
+                thou_response_status(res, THOU_ENOMEM);
+                goto out;
+            }
             if (!found) {
                 fail(res, 400, "invalid_request", "there is no such pair in this workshop");
                 goto out;
@@ -1350,13 +1462,12 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
               !parse_label(thou_json_string(body, "b"), &b) || a == b || !set;
         if (!bad) {
             struct thou_wstore_pairing pairing;
-            struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
+            struct thou_wstore_outcome *outcome = thou_malloc(sizeof(*outcome));
             flow_json = initial_flow(set, w);
             pairing_for(ws, flow_json, &pairing);
-            rc =
-                add_conditions(app, w, &pairing)
-                    ? thou_wstore_pair_by_hand(app->store, w->id, a, b, now_ms(), &pairing, outcome)
-                    : THOU_EUNAVAIL;
+            rc = outcome ? add_conditions(app, w, &pairing) : THOU_ENOMEM;
+            if (rc == THOU_OK)
+                rc = thou_wstore_pair_by_hand(app->store, w->id, a, b, now_ms(), &pairing, outcome);
             free_conditions(&pairing);
             if (rc == THOU_OK)
                 notify_pairs(ws, w->id, outcome);
@@ -1375,6 +1486,10 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
     }
     if (rc == THOU_OK && (strcmp(action, "open") == 0 || strcmp(action, "close") == 0))
         rc = thou_wstore_save(app->store, w);
+    /* Some rooms did not get the action for want of memory: the workshop
+     * has it, and the facilitator's retry brings it to the rest. */
+    if (rc == THOU_OK && refusal && strcmp(refusal, "out_of_memory") == 0)
+        rc = THOU_ENOMEM;
     if (rc) {
         thou_response_status(res, rc);
         goto out;
@@ -1383,11 +1498,12 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
         thou_response_status(res, THOU_EIO);
         goto out;
     }
-    json_t *snap = snapshot(ws, w);
+    enum thou_status why;
+    json_t *snap = snapshot(ws, w, &why);
     if (snap)
         thou_json_respond(res, 200, snap);
     else
-        thou_response_status(res, THOU_EIO);
+        thou_response_status(res, why);
 out:
     free(flow_json);
     json_decref(body);
@@ -1443,11 +1559,10 @@ static enum thou_status join_and_pair(struct thou_workshops *ws, const struct th
     char *flow_json = initial_flow(set, w);
     struct thou_wstore_pairing pairing;
     pairing_for(ws, flow_json, &pairing);
-    struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
-    enum thou_status rc =
-        add_conditions(ws->app, w, &pairing)
-            ? thou_wstore_join(ws->app->store, w->id, token_hash, now_ms(), &pairing, me, outcome)
-            : THOU_EUNAVAIL;
+    struct thou_wstore_outcome *outcome = thou_malloc(sizeof(*outcome));
+    enum thou_status rc = outcome ? add_conditions(ws->app, w, &pairing) : THOU_ENOMEM;
+    if (rc == THOU_OK)
+        rc = thou_wstore_join(ws->app->store, w->id, token_hash, now_ms(), &pairing, me, outcome);
     free_conditions(&pairing);
     if (rc == THOU_OK)
         notify_pairs(ws, w->id, outcome);
@@ -1461,7 +1576,11 @@ void thou_workshops_join(void *ctx, struct thou_request *req, struct thou_respon
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     static const char *const allowed[] = {"code", "token_hash", NULL};
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     json_t *body = thou_json_body(req, res);
     if (!body)
         goto out;
@@ -1525,6 +1644,10 @@ void thou_workshops_wait(void *ctx, struct thou_request *req, struct thou_respon
     /* The first frames come from the next refresh, within a quarter second;
      * a pairing that happens meanwhile is sent by notify_pairs. */
     struct push *p = push_new(app->workshops, PUSH_WAITER, me.workshop_id, me.label);
+    if (!p) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     /* Read again now that the stream is registered: a pairing committed
      * before this read is seen here, one after it reaches the stream. */
     if (me.state != THOU_WP_PAIRED)
@@ -1534,7 +1657,9 @@ void thou_workshops_wait(void *ctx, struct thou_request *req, struct thou_respon
         snprintf(data, sizeof(data), "{\"room\":\"%s\",\"role\":\"%c\"}", me.room_id, me.role);
         pthread_mutex_lock(&p->lock);
         thou_buf_printf(&p->out, "event: paired\ndata: %s\n\n", data);
-        p->paired_sent = true;
+        /* Lost for want of memory: the stream ends; the reconnect tells it. */
+        p->paired_sent = !thou_buf_failed(&p->out);
+        p->closing |= thou_buf_failed(&p->out);
         pthread_mutex_unlock(&p->lock);
     }
     res->stream = &p->stream;
@@ -1545,7 +1670,11 @@ void thou_workshops_rejoin(void *ctx, struct thou_request *req, struct thou_resp
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     static const char *const allowed[] = {"token_hash", NULL};
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        thou_response_status(res, THOU_ENOMEM);
+        return;
+    }
     uint8_t old_hash[THOU_DIGEST_BYTES], new_hash[THOU_DIGEST_BYTES];
     struct thou_wparticipant me;
     json_t *body = NULL;
@@ -1601,24 +1730,26 @@ out:
 
 /* ---- rooms of a workshop ------------------------------------------------------------- */
 
-void thou_workshops_room_info(struct thou_workshops *ws, const char *room_id, json_t *state)
+bool thou_workshops_room_info(struct thou_workshops *ws, const char *room_id, json_t *state)
 {
     int64_t workshop_id = 0;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w || !state)
+        return false;
     if (thou_wstore_room_workshop(ws->app->store, room_id, &workshop_id) || !workshop_id ||
         thou_wstore_get(ws->app->store, workshop_id, NULL, w)) {
-        json_object_set_new(state, "mode", json_string("link"));
         free(w);
-        return;
+        return json_object_set_new(state, "mode", json_string("link")) == 0;
     }
-    json_object_set_new(state, "mode", json_string("workshop"));
-    json_object_set_new(state, "workshop",
-                        json_pack("{s:s,s:o,s:o,s:I,s:b}", "title", w->title, "note",
-                                  w->has_note ? json_string(w->note) : json_null(), "timer_ends",
-                                  w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(),
-                                  "released", (json_int_t)w->released, "ended",
-                                  w->state == THOU_WORKSHOP_ENDED));
+    int set = json_object_set_new(state, "mode", json_string("workshop"));
+    set |= json_object_set_new(
+        state, "workshop",
+        json_pack("{s:s,s:o,s:o,s:I,s:b}", "title", w->title, "note",
+                  w->has_note ? json_string(w->note) : json_null(), "timer_ends",
+                  w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(), "released",
+                  (json_int_t)w->released, "ended", w->state == THOU_WORKSHOP_ENDED));
     free(w);
+    return set == 0;
 }
 
 /* ---- pages ---------------------------------------------------------------------------------- */
@@ -1667,11 +1798,12 @@ static void refresh_dashboards(struct thou_workshops *ws, struct push **items, s
         for (size_t j = 0; j < i && !text; j++)
             if (items[j]->workshop_id == p->workshop_id) {
                 pthread_mutex_lock(&items[j]->lock);
-                text = items[j]->last_snapshot ? thou_xstrdup(items[j]->last_snapshot) : NULL;
+                text = items[j]->last_snapshot ? thou_strdup(items[j]->last_snapshot) : NULL;
                 pthread_mutex_unlock(&items[j]->lock);
             }
         if (!text && thou_wstore_get(ws->app->store, p->workshop_id, NULL, &w) == THOU_OK) {
-            json_t *snap = snapshot(ws, &w);
+            enum thou_status why;
+            json_t *snap = snapshot(ws, &w, &why);
             text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
             json_decref(snap);
         }
@@ -1679,9 +1811,9 @@ static void refresh_dashboards(struct thou_workshops *ws, struct push **items, s
             continue;
         pthread_mutex_lock(&p->lock);
         bool changed = !p->last_snapshot || strcmp(p->last_snapshot, text) != 0;
-        if (changed) {
+        if (changed) { /* out of memory: no copy kept, so the next round sends it again */
             free(p->last_snapshot);
-            p->last_snapshot = thou_xstrdup(text);
+            p->last_snapshot = thou_strdup(text);
         }
         pthread_mutex_unlock(&p->lock);
         if (changed)
@@ -1748,9 +1880,18 @@ static void refresh_waiters(struct thou_workshops *ws, struct push **items, size
         bool note_changed = (p->last_note == NULL) != !w.has_note ||
                             (p->last_note && strcmp(p->last_note, w.note) != 0);
         bool first = p->last_timer == -1;
-        if (note_changed) {
+        if (note_changed && w.has_note) {
+            char *copy = thou_strdup(w.note);
+            if (!copy) { /* out of memory: this stream waits for the next round */
+                p->last_waiting = -1;
+                pthread_mutex_unlock(&p->lock);
+                continue;
+            }
             free(p->last_note);
-            p->last_note = w.has_note ? thou_xstrdup(w.note) : NULL;
+            p->last_note = copy;
+        } else if (note_changed) {
+            free(p->last_note);
+            p->last_note = NULL;
         }
         bool timer_changed = p->last_timer != w.timer_ends_ms;
         p->last_timer = w.timer_ends_ms;
@@ -1790,8 +1931,11 @@ static int64_t *live_ids(struct thou_workshops *ws, size_t *n_ids)
     pthread_mutex_lock(&ws->lock);
     for (struct live *l = ws->lives; l; l = l->next) {
         if (n == cap) {
+            int64_t *grown = thou_realloc(ids, (cap ? cap * 2 : 8) * sizeof(*ids));
+            if (!grown) /* out of memory: the workshops listed so far, this round */
+                break;
+            ids = grown;
             cap = cap ? cap * 2 : 8;
-            ids = thou_xrealloc(ids, cap * sizeof(*ids));
         }
         ids[n++] = l->id;
     }
@@ -1817,8 +1961,9 @@ static void pair_pending(struct thou_workshops *ws)
         char *flow_json = initial_flow(set, &w);
         struct thou_wstore_pairing pairing;
         pairing_for(ws, flow_json, &pairing);
-        struct thou_wstore_outcome *outcome = thou_xmalloc(sizeof(*outcome));
-        if (add_conditions(ws->app, &w, &pairing) &&
+        /* Out of memory: no pairing this round; the next one tries again. */
+        struct thou_wstore_outcome *outcome = thou_malloc(sizeof(*outcome));
+        if (outcome && add_conditions(ws->app, &w, &pairing) == THOU_OK &&
             thou_wstore_pair_queue(ws->app->store, w.id, now_ms(), &pairing, outcome) == THOU_OK)
             notify_pairs(ws, w.id, outcome);
         free_conditions(&pairing);
@@ -1828,13 +1973,19 @@ static void pair_pending(struct thou_workshops *ws)
     free(ids);
 }
 
-/* The repair record of a room in l, made when missing. ws->lock held. */
+/* The repair record of a room in l, made when missing; NULL when l is NULL
+ * or out of memory. ws->lock held. */
 static struct repair *repair_of(struct live *l, const char *room_id)
 {
+    if (!l)
+        return NULL;
     for (size_t i = 0; i < l->n_repairs; i++)
         if (strcmp(l->repairs[i].room_id, room_id) == 0)
             return &l->repairs[i];
-    l->repairs = thou_xrealloc(l->repairs, (l->n_repairs + 1) * sizeof(*l->repairs));
+    struct repair *grown = thou_realloc(l->repairs, (l->n_repairs + 1) * sizeof(*l->repairs));
+    if (!grown)
+        return NULL;
+    l->repairs = grown;
     struct repair *r = &l->repairs[l->n_repairs++];
     memset(r, 0, sizeof(*r));
     snprintf(r->room_id, sizeof(r->room_id), "%s", room_id);
@@ -1856,8 +2007,8 @@ static void find_left_behind(struct thou_workshops *ws)
         struct thou_workshop w;
         struct room_list list = {0};
         if (thou_wstore_get(app->store, ids[i], NULL, &w) || w.state == THOU_WORKSHOP_ENDED ||
-            thou_wstore_read(app->store, ids[i], ignore_waiting, list_room, &list)) {
-            free(list.items);
+            thou_wstore_read(app->store, ids[i], ignore_waiting, list_room, &list) || list.failed) {
+            free(list.items); /* out of memory: this workshop waits for the next round */
             continue;
         }
         int64_t now = now_ms();
@@ -1869,6 +2020,10 @@ static void find_left_behind(struct thou_workshops *ws)
             char gone = 0;
             pthread_mutex_lock(&ws->lock);
             struct repair *r = repair_of(live_get(ws, ids[i]), list.items[k].id);
+            if (!r) { /* out of memory: this room waits for the next round */
+                pthread_mutex_unlock(&ws->lock);
+                continue;
+            }
             for (int role = 0; role < 2; role++) {
                 if (present[role])
                     r->gone_since[role] = 0;

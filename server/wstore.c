@@ -165,8 +165,12 @@ static enum thou_status list_run(void *ctx, sqlite3 *db)
     if (!s)
         return THOU_EIO;
     sqlite3_bind_text(s, 1, a->facilitator, -1, SQLITE_STATIC);
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w) {
+        sqlite3_finalize(s);
+        return THOU_ENOMEM;
+    }
     int rc;
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         read_workshop(s, w);
         a->visit(a->ctx, w);
@@ -420,8 +424,17 @@ static enum thou_status read_queue(sqlite3 *db, int64_t workshop_id,
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if (q->n == cap) {
             cap = cap ? cap * 2 : 16;
-            q->rows = thou_xrealloc(q->rows, cap * sizeof(*q->rows));
-            q->entries = thou_xrealloc(q->entries, cap * sizeof(*q->entries));
+            struct queue_row *rows = thou_realloc(q->rows, cap * sizeof(*q->rows));
+            if (rows)
+                q->rows = rows;
+            struct thou_pairing_entry *entries =
+                rows ? thou_realloc(q->entries, cap * sizeof(*q->entries)) : NULL;
+            if (!entries) {
+                sqlite3_finalize(s);
+                queue_release(q);
+                return THOU_ENOMEM;
+            }
+            q->entries = entries;
         }
         struct queue_row *row = &q->rows[q->n];
         struct thou_pairing_entry *e = &q->entries[q->n];
@@ -449,10 +462,12 @@ static enum thou_status pair_queue(sqlite3 *db, int64_t workshop_id, int64_t now
                                    const struct thou_wstore_pairing *pairing,
                                    struct thou_wstore_outcome *out)
 {
-    struct thou_workshop *w = thou_xmalloc(sizeof(*w));
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
     struct queue q;
     struct thou_pairing_pair *pairs = NULL;
     size_t *leave = NULL;
+    if (!w)
+        return THOU_ENOMEM;
     enum thou_status rc = get_workshop(db, workshop_id, NULL, w);
     if (rc == THOU_OK && w->state == THOU_WORKSHOP_ENDED)
         rc = THOU_EGONE;
@@ -462,9 +477,13 @@ static enum thou_status pair_queue(sqlite3 *db, int64_t workshop_id, int64_t now
         free(w);
         return rc;
     }
-    pairs = thou_xmalloc((q.n / 2 + 1) * sizeof(*pairs));
-    leave = thou_xmalloc((q.n + 1) * sizeof(*leave));
+    pairs = thou_malloc((q.n / 2 + 1) * sizeof(*pairs));
+    leave = thou_malloc((q.n + 1) * sizeof(*leave));
     size_t n_pairs = 0, n_leave = 0;
+    if (!pairs || !leave) {
+        rc = THOU_ENOMEM; /* nothing written yet: the caller's transaction undoes the rest */
+        goto out;
+    }
     thou_pairing_decide(q.entries, q.n, now_ms, pairing->timeout_ms, pairs, &n_pairs, leave,
                         &n_leave);
     for (size_t i = 0; i < n_leave && rc == THOU_OK; i++) {
@@ -487,6 +506,7 @@ static enum thou_status pair_queue(sqlite3 *db, int64_t workshop_id, int64_t now
                        pairing, out);
         w->pairs++;
     }
+out:
     free(pairs);
     free(leave);
     queue_release(&q);

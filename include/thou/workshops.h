@@ -29,8 +29,9 @@ void thou_workshops_shutdown(struct thou_workshops *ws);
 /** Stop the thread and free; NULL is a no-op. Streams must have ended. */
 void thou_workshops_free(struct thou_workshops *ws);
 
-/** Add "mode" and, for a workshop's room, "workshop" to a room's state (GET /api/rooms/{room}). */
-void thou_workshops_room_info(struct thou_workshops *ws, const char *room_id, json_t *state);
+/** Add "mode" and, for a workshop's room, "workshop" to a room's state (GET /api/rooms/{room});
+ *  false when out of memory (state may then lack them: refuse the request). */
+bool thou_workshops_room_info(struct thou_workshops *ws, const char *room_id, json_t *state);
 
 void thou_workshops_login(void *ctx, struct thou_request *req, struct thou_response *res);
 void thou_workshops_session(void *ctx, struct thou_request *req, struct thou_response *res);
