@@ -50,6 +50,7 @@ static const char *const refusal_names[THOU_REFUSAL_COUNT] = {
     [THOU_REFUSAL_BODY_DEADLINE] = "body_deadline",
     [THOU_REFUSAL_DISK_LOW] = "disk_low",
     [THOU_REFUSAL_ROOM_LIMIT] = "room_limit",
+    [THOU_REFUSAL_OUT_OF_MEMORY] = "out_of_memory",
 };
 
 struct thou_metrics *thou_metrics_new(void)

@@ -326,9 +326,12 @@ void thou_server_resume(void *conn)
 
 /* ---- requests ---------------------------------------------------------------- */
 
+/* NULL when out of memory. */
 static struct request *request_new(struct MHD_Connection *connection, const char *method)
 {
-    struct request *req = thou_xcalloc(1, sizeof(*req));
+    struct request *req = thou_calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
     atomic_init(&req->refs, 1);
     req->connection = connection;
     req->loop = current_loop;
@@ -336,7 +339,7 @@ static struct request *request_new(struct MHD_Connection *connection, const char
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     req->conn = info ? info->socket_context : NULL;
-    thou_buf_init(&req->body);
+    thou_buf_init_failable(&req->body); /* a body it cannot keep is refused (503) */
     req->method = thou_method_parse(method);
     return req;
 }
@@ -719,6 +722,32 @@ static enum MHD_Result check_head(struct thou_server *server, struct request *re
 
 /* ---- libmicrohttpd callbacks ----------------------------------------------------- */
 
+/*
+ * No record for this request (out of memory): it is answered 503 from
+ * static memory, which closes the connection (an answer queued on the first
+ * call does); if libmicrohttpd cannot even make that, MHD_NO closes it
+ * unanswered. Either way only this connection is affected.
+ */
+static enum MHD_Result refuse_unallocated(struct thou_server *server,
+                                          struct MHD_Connection *connection)
+{
+    static char body[] =
+        "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory\"}}";
+    thou_metrics_refusal(server->metrics, THOU_REFUSAL_OUT_OF_MEMORY);
+    thou_log_warn("out of memory: a request refused (503)");
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(sizeof(body) - 1, body, MHD_RESPMEM_PERSISTENT);
+    if (!response)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(response, "Content-Type", "application/json") == MHD_YES &&
+        MHD_add_response_header(response, "Cache-Control", "no-store") == MHD_YES &&
+        MHD_add_response_header(response, "X-Content-Type-Options", "nosniff") == MHD_YES)
+        ret = MHD_queue_response(connection, 503, response);
+    MHD_destroy_response(response);
+    return ret;
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -729,6 +758,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
     if (!req) {
         req = request_new(connection, method);
+        if (!req)
+            return refuse_unallocated(server, connection);
         *req_cls = req;
         atomic_fetch_add(&server->in_flight, 1);
         /* Nothing is queued on the first call unless refused: an answer
@@ -750,6 +781,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
         return finish_deferred(server, req); /* resumed: the answer is ready */
     if (req->conn)
         deadline_start(req->conn, PHASE_NONE, 0); /* the whole body is in */
+    if (thou_buf_failed(&req->body)) {
+        thou_metrics_refusal(server->metrics, THOU_REFUSAL_OUT_OF_MEMORY);
+        return send_error(server, req, 503, "out_of_memory", "the server is out of memory");
+    }
     return dispatch(server, req, url);
 }
 
@@ -841,7 +876,12 @@ static bool conn_take(struct thou_server *server, const struct sockaddr_storage 
         while (ip && !same_ip(&ip->addr, addr))
             ip = ip->next;
         if (!ip) {
-            ip = thou_xcalloc(1, sizeof(*ip));
+            ip = thou_calloc(1, sizeof(*ip));
+            if (!ip) { /* out of memory: this connection is refused */
+                refusal = THOU_REFUSAL_OUT_OF_MEMORY;
+                thou_log_warn("out of memory: a connection refused (its address's record)");
+                goto out;
+            }
             ip->addr = *addr;
             ip->next = server->ips[slot];
             server->ips[slot] = ip;
@@ -925,7 +965,14 @@ static void connection_notify(void *cls, struct MHD_Connection *connection, void
         shutdown(fd->connect_fd, SHUT_RDWR);
         return;
     }
-    conn = thou_xcalloc(1, sizeof(*conn));
+    conn = thou_calloc(1, sizeof(*conn));
+    if (!conn) { /* out of memory: this connection is refused, the others go on */
+        conn_release(server, ip);
+        thou_metrics_refusal(server->metrics, THOU_REFUSAL_OUT_OF_MEMORY);
+        thou_log_warn("out of memory: a connection refused (its record)");
+        shutdown(fd->connect_fd, SHUT_RDWR);
+        return;
+    }
     conn->ip = ip;
     conn->loop = current_loop;
     conn->fd = fd->connect_fd;

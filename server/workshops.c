@@ -736,7 +736,11 @@ static void snapshot_waiting(void *ctx, const struct thou_wwaiting *w)
 static void snapshot_room(void *ctx, const struct thou_wroom *r)
 {
     struct snapshot_ctx *s = ctx;
-    json_t *flow = r->flow_json ? json_loads(r->flow_json, 0, NULL) : NULL;
+    json_error_t error;
+    json_t *flow =
+        r->flow_json ? thou_json_parse(r->flow_json, strlen(r->flow_json), 0, &error) : NULL;
+    if (r->flow_json && !flow && thou_json_out_of_memory(&error))
+        s->failed = true;
     const char *status = flow ? thou_json_string(flow, "status") : NULL;
     bool ended = r->state == THOU_ROOM_ENDED || (status && strcmp(status, "ended") == 0);
     bool finished = ended;
@@ -1117,9 +1121,16 @@ static enum thou_status room_job_update(void *ctx, struct thou_room_txn *txn,
         job->refusal = "room_ended";
         return THOU_ECONFLICT;
     }
-    json_t *stored = room->flow_json ? json_loads(room->flow_json, 0, NULL) : NULL;
+    json_error_t error;
+    json_t *stored = room->flow_json
+                         ? thou_json_parse(room->flow_json, strlen(room->flow_json), 0, &error)
+                         : NULL;
     enum thou_status rc = stored ? thou_flow_state_from_json(plan, stored, &state) : THOU_EINVAL;
     json_decref(stored);
+    if (rc == THOU_ENOMEM || (!stored && room->flow_json && thou_json_out_of_memory(&error))) {
+        job->refusal = "out_of_memory";
+        return THOU_ENOMEM;
+    }
     if (rc)
         return THOU_EIO;
     enum thou_flow_reason reason = THOU_FLOW_OK;
@@ -1527,9 +1538,11 @@ static void answer_participant(struct thou_response *res, const struct thou_work
     snprintf(label, sizeof(label), "p%lld", (long long)me->label);
     json_t *answer = json_pack("{s:s,s:s,s:s}", "participant", label, "title", w->title, "status",
                                me->state == THOU_WP_PAIRED ? "paired" : "waiting");
-    if (me->state == THOU_WP_PAIRED) {
-        json_object_set_new(answer, "room", json_string(me->room_id));
-        json_object_set_new(answer, "role", json_stringn(&me->role, 1));
+    if (me->state == THOU_WP_PAIRED &&
+        (json_object_set_new(answer, "room", json_string(me->room_id)) ||
+         json_object_set_new(answer, "role", json_stringn(&me->role, 1)))) {
+        json_decref(answer); /* out of memory: thou_json_respond answers 503 */
+        answer = NULL;
     }
     thou_json_respond(res, 200, answer);
 }
@@ -1632,9 +1645,15 @@ void thou_workshops_wait(void *ctx, struct thou_request *req, struct thou_respon
     struct thou_app *app = ctx;
     uint8_t token_hash[THOU_DIGEST_BYTES];
     struct thou_wparticipant me;
-    if (thou_crypto_bearer_hash(req->authorization, token_hash) ||
-        thou_wstore_participant(app->store, token_hash, &me)) {
+    enum thou_status rc = thou_crypto_bearer_hash(req->authorization, token_hash)
+                              ? THOU_ENOTFOUND
+                              : thou_wstore_participant(app->store, token_hash, &me);
+    if (rc == THOU_ENOTFOUND) {
         fail(res, 401, "bad_token", "missing or unknown token for a workshop");
+        return;
+    }
+    if (rc) {
+        thou_response_status(res, rc);
         return;
     }
     res->status = 200;

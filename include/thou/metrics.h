@@ -20,6 +20,7 @@ enum thou_refusal {
     THOU_REFUSAL_BODY_DEADLINE,    /* the request body took longer than allowed */
     THOU_REFUSAL_DISK_LOW,         /* a write while free disk space is below the floor */
     THOU_REFUSAL_ROOM_LIMIT,       /* an event past a room's size limit */
+    THOU_REFUSAL_OUT_OF_MEMORY,    /* a connection or request the HTTP layer could not allocate */
     THOU_REFUSAL_COUNT
 };
 
