@@ -989,8 +989,14 @@ void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_resp
                 pthread_mutex_lock(&p->lock);
                 thou_buf_printf(&p->out, "event: snapshot\ndata: %s\n\n", text);
                 p->last_snapshot = text;
-                p->closing |= thou_buf_failed(&p->out);
+                bool lost = thou_buf_failed(&p->out);
                 pthread_mutex_unlock(&p->lock);
+                if (lost) { /* out of memory: refused */
+                    p->stream.free(&p->stream);
+                    thou_response_status(res, THOU_ENOMEM);
+                    free(w);
+                    return;
+                }
             }
             res->stream = &p->stream;
         }
@@ -1676,10 +1682,14 @@ void thou_workshops_wait(void *ctx, struct thou_request *req, struct thou_respon
         snprintf(data, sizeof(data), "{\"room\":\"%s\",\"role\":\"%c\"}", me.room_id, me.role);
         pthread_mutex_lock(&p->lock);
         thou_buf_printf(&p->out, "event: paired\ndata: %s\n\n", data);
-        /* Lost for want of memory: the stream ends; the reconnect tells it. */
-        p->paired_sent = !thou_buf_failed(&p->out);
-        p->closing |= thou_buf_failed(&p->out);
+        p->paired_sent = true;
+        bool lost = thou_buf_failed(&p->out);
         pthread_mutex_unlock(&p->lock);
+        if (lost) { /* out of memory: refused, and the retry is told where to go */
+            p->stream.free(&p->stream);
+            thou_response_status(res, THOU_ENOMEM);
+            return;
+        }
     }
     res->stream = &p->stream;
 }
