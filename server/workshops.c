@@ -979,12 +979,18 @@ void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_resp
                 free(w);
                 return;
             }
-            /* Without a first snapshot (for want of memory) the refresh
-             * thread sends one within the second. */
-            enum thou_status why;
+            /* The first snapshot, or 503 for want of memory (a store that
+             * cannot be read now: the refresh thread sends one later). */
+            enum thou_status why = THOU_ENOMEM;
             json_t *snap = snapshot(app->workshops, w, &why);
             char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
             json_decref(snap);
+            if (!text && why == THOU_ENOMEM) {
+                p->stream.free(&p->stream);
+                thou_response_status(res, THOU_ENOMEM);
+                free(w);
+                return;
+            }
             if (text) {
                 pthread_mutex_lock(&p->lock);
                 thou_buf_printf(&p->out, "event: snapshot\ndata: %s\n\n", text);

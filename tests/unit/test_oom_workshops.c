@@ -230,10 +230,11 @@ static void assert_whole(const struct shop *s, const char *when)
     answer_free(&a);
 }
 
-enum step { LOGIN, CREATE, DASHBOARD, RELEASE, JOIN, WAIT, N_STEPS };
-static const char *const step_names[N_STEPS] = {"login",   "create workshop", "dashboard",
-                                                "release", "join (pairing)",  "wait stream"};
-static const unsigned ok_status[N_STEPS] = {200, 201, 200, 200, 200, 200};
+enum step { LOGIN, CREATE, DASHBOARD, DASHBOARD_STREAM, RELEASE, BROADCAST, JOIN, WAIT, N_STEPS };
+static const char *const step_names[N_STEPS] = {
+    "login",   "create workshop", "dashboard",      "dashboard stream",
+    "release", "broadcast",       "join (pairing)", "wait stream"};
+static const unsigned ok_status[N_STEPS] = {200, 201, 200, 200, 200, 200, 200, 200};
 
 static struct answer run_step(enum step step, const struct shop *s, char token[64])
 {
@@ -248,6 +249,11 @@ static struct answer run_step(enum step step, const struct shop *s, char token[6
         return call(thou_workshops_wait, THOU_METHOD_GET, NULL, s->first, false, NULL);
     case DASHBOARD:
         return call(thou_workshops_get, THOU_METHOD_GET, s->id, NULL, true, NULL);
+    case DASHBOARD_STREAM: /* its first read: the retry hint and a whole snapshot */
+        return call(thou_workshops_events, THOU_METHOD_GET, s->id, NULL, true, NULL);
+    case BROADCAST:
+        return call(thou_workshops_action, THOU_METHOD_POST, s->id, NULL, true,
+                    "{\"action\":\"broadcast\",\"text\":\"Take a short break\"}");
     case RELEASE:
         return call(thou_workshops_action, THOU_METHOD_POST, s->id, NULL, true,
                     "{\"action\":\"release\",\"stage\":1}");
@@ -264,6 +270,9 @@ static bool answer_ok(enum step step, const struct answer *a)
         return false;
     if (step == WAIT) /* a whole first read: the retry hint and where to go */
         return strstr(a->text, "retry: 2000\n\n") && strstr(a->text, "event: paired\n");
+    if (step == DASHBOARD_STREAM) /* a whole first read: the retry hint and a snapshot */
+        return strncmp(a->text, "retry: 2000\n\n", 13) == 0 &&
+               strstr(a->text, "event: snapshot\ndata: {\"workshop\":") && strstr(a->text, "}\n\n");
     if (step == JOIN)
         return json_string_value(json_object_get(a->json, "status")) &&
                strcmp(json_string_value(json_object_get(a->json, "status")), "paired") == 0 &&
