@@ -171,8 +171,12 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
             return;
         }
         if (sig == SIGUSR2) { /* only in the set under THOU_TEST_FAULTS (serve) */
-            thou_mem_fail_at(0);
-            thou_log_info("fault injection: the next request-path allocation fails");
+            /* THOU_TEST_FAULTS=n: the n-th allocation from now (1, or not a
+             * number: the next), so a test can pass the HTTP adapter's own. */
+            long n = strtol(getenv("THOU_TEST_FAULTS"), NULL, 10);
+            thou_mem_fail_at(n > 1 ? n - 1 : 0);
+            thou_log_info("fault injection: request-path allocation %ld from now fails",
+                          n > 1 ? n : 1);
         }
         time_t now = time(NULL);
         if (now >= next_heartbeat) {
