@@ -9,9 +9,11 @@
  * start-up (the router, the registries, the store, the server) only, where
  * a server that cannot allocate cannot start either. Request paths use
  * thou_malloc and friends (and jansson, through thou_mem_use_for_json),
- * which return NULL: the request is refused with 503 out_of_memory and the
- * process goes on. Anything sized by a client must be checked against a
- * configured cap before it reaches either.
+ * which return NULL: the request is refused with 503 out_of_memory (the
+ * HTTP adapter closes a connection it cannot make a record for) and the
+ * process goes on; a background thread skips that round and tries again.
+ * Anything sized by a client must be checked against a configured cap
+ * before it reaches either.
  */
 
 /** malloc() that aborts on failure. */
