@@ -71,9 +71,23 @@ bool thou_json_out_of_memory(const json_error_t *error)
     return code == json_error_out_of_memory || (code == json_error_unknown && !error->text[0]);
 }
 
+char *thou_json_dumps(const json_t *value, size_t flags)
+{
+    size_t size = value ? json_dumpb(value, NULL, 0, flags) : 0;
+    char *text = size ? thou_malloc(size + 1) : NULL;
+    if (!text)
+        return NULL;
+    if (json_dumpb(value, text, size, flags) != size) {
+        free(text);
+        return NULL;
+    }
+    text[size] = '\0';
+    return text;
+}
+
 void thou_json_respond(struct thou_response *res, unsigned status, json_t *value)
 {
-    char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    char *text = value ? thou_json_dumps(value, JSON_COMPACT) : NULL;
     json_decref(value);
     if (!text) {
         /* Only reachable on allocation failure (of the value or of its text):

@@ -293,7 +293,7 @@ void thou_rooms_create(void *ctx, struct thou_request *req, struct thou_response
     struct thou_flow_state flow;
     thou_flow_state_init(&flow, thou_qset_plan(set));
     json_t *flow_json = thou_flow_state_to_json(thou_qset_plan(set), &flow);
-    room.flow_json = flow_json ? json_dumps(flow_json, JSON_COMPACT) : NULL;
+    room.flow_json = flow_json ? thou_json_dumps(flow_json, JSON_COMPACT) : NULL;
     json_decref(flow_json);
     if (!room.flow_json) {
         thou_response_status(res, THOU_ENOMEM);
@@ -333,7 +333,7 @@ static enum thou_status append_simple(struct thou_app *app, const char *room_id,
     char *data = NULL;
     json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
-    data = object ? json_dumps(object, JSON_COMPACT) : NULL;
+    data = object ? thou_json_dumps(object, JSON_COMPACT) : NULL;
     json_decref(object);
     if (!data)
         return THOU_ENOMEM;
@@ -806,7 +806,7 @@ static char *event_data(const char *type, char role, int64_t time_ms, const json
     json_t *object = json_pack("{s:s,s:s,s:I}", "type", type, "role", (char[]){role, '\0'}, "time",
                                (json_int_t)time_ms);
     json_object_update(object, (json_t *)(uintptr_t)fields);
-    char *data = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *data = thou_json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(object);
     return data;
 }
@@ -956,7 +956,7 @@ static enum thou_status apply_flow(struct post_ctx *post, struct thou_room_txn *
     }
     json_t *json = thou_flow_state_to_json(plan, &state);
     free(post->flow_json); /* a store may run the update again (a retried deadlock) */
-    post->flow_json = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    post->flow_json = json ? thou_json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!post->flow_json) /* without it the store would keep the old flow beside the event */
         return THOU_ENOMEM;

@@ -395,7 +395,7 @@ static char *initial_flow(const struct thou_qset *set, const struct thou_worksho
     if (w->paused)
         thou_flow_facilitator_pause(&state);
     json_t *json = thou_flow_state_to_json(thou_qset_plan(set), &state);
-    char *text = json_dumps(json, JSON_COMPACT);
+    char *text = thou_json_dumps(json, JSON_COMPACT);
     json_decref(json);
     return text;
 }
@@ -983,7 +983,7 @@ void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_resp
              * cannot be read now: the refresh thread sends one later). */
             enum thou_status why = THOU_ENOMEM;
             json_t *snap = snapshot(app->workshops, w, &why);
-            char *text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+            char *text = snap ? thou_json_dumps(snap, JSON_COMPACT) : NULL;
             json_decref(snap);
             if (!text && why == THOU_ENOMEM) {
                 p->stream.free(&p->stream);
@@ -1189,8 +1189,8 @@ static enum thou_status room_job_update(void *ctx, struct thou_room_txn *txn,
     if (job->action == RA_PARTNER_GONE)
         set |= json_object_set_new(event, "gone", json_stringn(&job->gone, 1));
     set |= json_object_set(event, "flow", flow);
-    job->data = set == 0 ? json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    job->flow_json = flow ? json_dumps(flow, JSON_COMPACT) : NULL;
+    job->data = set == 0 ? thou_json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    job->flow_json = flow ? thou_json_dumps(flow, JSON_COMPACT) : NULL;
     json_decref(event);
     json_decref(flow);
     if (!job->data || !job->flow_json) { /* out of memory: this room is left as it was */
@@ -1839,7 +1839,7 @@ static void refresh_dashboards(struct thou_workshops *ws, struct push **items, s
         if (!text && thou_wstore_get(ws->app->store, p->workshop_id, NULL, &w) == THOU_OK) {
             enum thou_status why;
             json_t *snap = snapshot(ws, &w, &why);
-            text = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+            text = snap ? thou_json_dumps(snap, JSON_COMPACT) : NULL;
             json_decref(snap);
         }
         if (!text)
@@ -1940,7 +1940,7 @@ static void refresh_waiters(struct thou_workshops *ws, struct push **items, size
         if (note_changed && (!first || w.has_note)) {
             json_t *note =
                 json_pack("{s:o}", "text", w.has_note ? json_string(w.note) : json_null());
-            char *text = json_dumps(note, JSON_COMPACT);
+            char *text = thou_json_dumps(note, JSON_COMPACT);
             push_frame(p, "note", text, false);
             free(text);
             json_decref(note);

@@ -15,6 +15,15 @@
  */
 json_t *thou_json_parse(const char *text, size_t len, size_t flags, json_error_t *error);
 
+/**
+ * json_dumps for request paths: NULL when out of memory. jansson 2.14's
+ * json_dumps ignores a failed allocation while it writes an object's key and
+ * returns text with that key missing (dump.c never checks dump_string's
+ * result for keys); this measures the text first and writes it into a buffer
+ * of that size, which allocates nothing while writing.
+ */
+char *thou_json_dumps(const json_t *value, size_t flags);
+
 /** True when a parse failed for want of memory (as far as jansson tells). */
 bool thou_json_out_of_memory(const json_error_t *error);
 

@@ -18,6 +18,7 @@
 #include "thou/mem.h"
 #include "thou/metrics.h"
 #include "thou/qset.h"
+#include "thou/rooms.h"
 #include "thou/sessions.h"
 #include "thou/static_files.h"
 #include "thou/store.h"
@@ -170,6 +171,7 @@ struct shop {
     char id[24];
     char code[16];
     char first[64]; /* the first participant's token */
+    char room[64];  /* the pair's room, with pair */
 };
 
 static struct answer create_workshop(void)
@@ -209,6 +211,7 @@ static struct shop fresh_shop(bool pair)
         a = join(&s, token);
         ck_assert_msg(a.status == 200, "second join: %u %s", a.status, a.code);
         ck_assert_str_eq(json_string_value(json_object_get(a.json, "status")), "paired");
+        snprintf(s.room, sizeof(s.room), "%s", json_string_value(json_object_get(a.json, "room")));
         answer_free(&a);
     }
     return s;
@@ -230,11 +233,22 @@ static void assert_whole(const struct shop *s, const char *when)
     answer_free(&a);
 }
 
-enum step { LOGIN, CREATE, DASHBOARD, DASHBOARD_STREAM, RELEASE, BROADCAST, JOIN, WAIT, N_STEPS };
+enum step {
+    LOGIN,
+    CREATE,
+    DASHBOARD,
+    DASHBOARD_STREAM,
+    RELEASE,
+    BROADCAST,
+    JOIN,
+    WAIT,
+    ROOM_STATE,
+    N_STEPS
+};
 static const char *const step_names[N_STEPS] = {
-    "login",   "create workshop", "dashboard",      "dashboard stream",
-    "release", "broadcast",       "join (pairing)", "wait stream"};
-static const unsigned ok_status[N_STEPS] = {200, 201, 200, 200, 200, 200, 200, 200};
+    "login",     "create workshop", "dashboard",   "dashboard stream",       "release",
+    "broadcast", "join (pairing)",  "wait stream", "a workshop room's state"};
+static const unsigned ok_status[N_STEPS] = {200, 201, 200, 200, 200, 200, 200, 200, 200};
 
 static struct answer run_step(enum step step, const struct shop *s, char token[64])
 {
@@ -257,6 +271,8 @@ static struct answer run_step(enum step step, const struct shop *s, char token[6
     case RELEASE:
         return call(thou_workshops_action, THOU_METHOD_POST, s->id, NULL, true,
                     "{\"action\":\"release\",\"stage\":1}");
+    case ROOM_STATE: /* GET /api/rooms/{room} of a workshop's room: with its "workshop" */
+        return call(thou_rooms_get, THOU_METHOD_GET, s->room, s->first, false, NULL);
     case N_STEPS:
         break;
     }
@@ -273,6 +289,10 @@ static bool answer_ok(enum step step, const struct answer *a)
     if (step == DASHBOARD_STREAM) /* a whole first read: the retry hint and a snapshot */
         return strncmp(a->text, "retry: 2000\n\n", 13) == 0 &&
                strstr(a->text, "event: snapshot\ndata: {\"workshop\":") && strstr(a->text, "}\n\n");
+    if (step == ROOM_STATE)
+        return json_string_value(json_object_get(a->json, "mode")) &&
+               strcmp(json_string_value(json_object_get(a->json, "mode")), "workshop") == 0 &&
+               json_is_object(json_object_get(a->json, "workshop"));
     if (step == JOIN)
         return json_string_value(json_object_get(a->json, "status")) &&
                strcmp(json_string_value(json_object_get(a->json, "status")), "paired") == 0 &&
@@ -299,7 +319,7 @@ START_TEST(each_allocation_refuses_one_request)
         ck_assert_msg(answer_ok(step, &a) ||
                           (a.status == 503 && strcmp(a.code, "out_of_memory") == 0),
                       "%s, allocation %ld failing: %u '%s' %s", step_names[step], n, a.status,
-                      a.code, a.text);
+                      a.code, a.json ? json_dumps(a.json, 0) : a.text);
         refused += a.status == 503;
         answer_free(&a);
         /* Still here, and the store is whole; the next request goes through. */
