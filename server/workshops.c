@@ -1768,8 +1768,10 @@ out:
 bool thou_workshops_room_info(struct thou_workshops *ws, const char *room_id, json_t *state)
 {
     int64_t workshop_id = 0;
+    if (!state)
+        return false;
     struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w || !state)
+    if (!w)
         return false;
     if (thou_wstore_room_workshop(ws->app->store, room_id, &workshop_id) || !workshop_id ||
         thou_wstore_get(ws->app->store, workshop_id, NULL, w)) {

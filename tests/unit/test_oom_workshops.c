@@ -347,6 +347,70 @@ START_TEST(each_allocation_refuses_one_request)
 }
 END_TEST
 
+/* A stream left open and never read, as a browser that keeps it open would. */
+static struct thou_stream *open_stream(thou_handler_fn handler, const char *param,
+                                       const char *token, bool session)
+{
+    char authorization[128] = "";
+    if (token)
+        snprintf(authorization, sizeof(authorization), "Bearer %s", token);
+    struct thou_request req = {.method = THOU_METHOD_GET,
+                               .path = "/api/workshops",
+                               .params = {param},
+                               .n_params = param ? 1 : 0,
+                               .authorization = token ? authorization : NULL,
+                               .cookie = session ? cookie : NULL,
+                               .csrf_token = session ? csrf : NULL};
+    struct thou_response res;
+    thou_response_init(&res);
+    handler(&app, &req, &res);
+    ck_assert_msg(res.status == 200 && res.stream, "stream: %u", res.status);
+    struct thou_stream *stream = res.stream;
+    res.stream = NULL;
+    thou_response_release(&res);
+    return stream;
+}
+
+/*
+ * The refresh thread (dashboards, waiting streams, pairing, repairs), with
+ * a dashboard and a waiting stream open: each of its allocations in turn
+ * fails while nothing else allocates. Every injected failure must be taken
+ * (the thread is still running and allocating after each), and then the
+ * requests that share its lock and the store go through and the store is
+ * whole.
+ */
+START_TEST(refresh_thread_skips_a_round)
+{
+    struct shop s = fresh_shop(true);
+    char waiter[64];
+    struct answer a = join(&s, waiter);
+    ck_assert_str_eq(json_string_value(json_object_get(a.json, "status")), "waiting");
+    answer_free(&a);
+    struct thou_stream *dashboard = open_stream(thou_workshops_events, s.id, NULL, true);
+    struct thou_stream *waiting = open_stream(thou_workshops_wait, NULL, waiter, false);
+    long tried = 0;
+    for (long n = 0; n < 300; n += n < 40 ? 1 : 10, tried++) {
+        thou_mem_fail_at(n);
+        int64_t deadline = wall_ms() + 5000;
+        while (thou_mem_fail_pending()) {
+            ck_assert_msg(wall_ms() < deadline, "the refresh thread stopped at allocation %ld", n);
+            usleep(2000);
+        }
+    }
+    thou_mem_fail_at(-1);
+    assert_whole(&s, "after the refresh thread's failures");
+    char fourth[64];
+    a = join(&s, fourth); /* pairs with the one waiting */
+    ck_assert_msg(a.status == 200, "join: %u %s", a.status, a.code);
+    ck_assert_str_eq(json_string_value(json_object_get(a.json, "status")), "paired");
+    answer_free(&a);
+    assert_whole(&s, "after the next join");
+    waiting->free(waiting);
+    dashboard->free(dashboard);
+    fprintf(stderr, "oom: the refresh thread took %ld injected failures\n", tried);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("oom_workshops");
@@ -354,6 +418,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, each_allocation_refuses_one_request, 0, N_STEPS);
+    tcase_add_test(tc, refresh_thread_skips_a_round);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
