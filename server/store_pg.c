@@ -350,6 +350,8 @@ struct thou_store_pg {
     void *presence_ctx;
     void (*moved)(void *, const char *, char); /* another instance moved a seat */
     void *moved_ctx;
+    void (*workshop)(void *, int64_t); /* another instance changed a workshop */
+    void *workshop_ctx;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -1498,6 +1500,14 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
             pg->moved(pg->moved_ctx, room_id, rest[1]);
         return;
     }
+    if (rest[0] == 'w') {
+        /* "w<id> w": another instance changed a workshop's queue or pairs. */
+        char *end = NULL;
+        long long id = strtoll(room_id + 1, &end, 10);
+        if (room_id[0] == 'w' && end && *end == '\0' && id > 0 && rest[1] == '\0' && pg->workshop)
+            pg->workshop(pg->workshop_ctx, id);
+        return;
+    }
     if (rest[0] == 'p') {
         /* "p<role><0|1> <instance>": another instance's presence changed. */
         bool valid = (rest[1] == 'A' || rest[1] == 'B') && (rest[2] == '0' || rest[2] == '1') &&
@@ -2074,4 +2084,72 @@ enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const 
     *released = rc == THOU_OK ? args.released : 0;
     *left_out = rc == THOU_OK ? args.left_out : 0;
     return rc;
+}
+
+/* ---- direct access for the workshops' tables (store_pg.h) ----------------------- */
+
+struct raw_args {
+    thou_store_pg_raw_fn fn;
+    void *ctx;
+};
+
+static enum thou_status raw_run(struct thou_store_pg *pg, void *arg)
+{
+    struct raw_args *a = arg;
+    return a->fn(a->ctx, (struct thou_store_pg_conn *)&pg->writer);
+}
+
+enum thou_status thou_store_pg_write_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                         void *ctx)
+{
+    struct raw_args args = {fn, ctx};
+    return write_sync(pg, raw_run, &args, NULL);
+}
+
+enum thou_status thou_store_pg_read_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                        void *ctx)
+{
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return THOU_EUNAVAIL;
+    enum thou_status rc = fn(ctx, (struct thou_store_pg_conn *)c);
+    reader_give(pg, c);
+    return rc;
+}
+
+struct pg_result *thou_store_pg_sql(struct thou_store_pg_conn *conn, const char *sql, int n,
+                                    const char *const *values, const int *lengths,
+                                    const int *binary)
+{
+    struct conn *c = (struct conn *)conn;
+    c->sqlstate[0] = '\0';
+    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, lengths, binary, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        c->ready = false;
+    PQclear(res);
+    return NULL;
+}
+
+enum thou_status thou_store_pg_failure(const struct thou_store_pg_conn *c)
+{
+    return failure((const struct conn *)c);
+}
+
+const char *thou_store_pg_instance(const struct thou_store_pg *pg)
+{
+    return pg->instance;
+}
+
+void thou_store_pg_set_workshop_hook(struct thou_store_pg *pg, void (*changed)(void *, int64_t),
+                                     void *ctx)
+{
+    if (pg->listener_started)
+        return; /* the listener reads it unlocked: set it before */
+    pg->workshop = changed;
+    pg->workshop_ctx = ctx;
 }
