@@ -87,8 +87,8 @@ static const char *const pg_migrations[] = {
     "  updated_ms bigint NOT NULL,"
     "  allowed boolean NOT NULL"
     ");",
-    /* 4: facilitated workshops, as SQLite's migration 4 (the tables only:
-     * their store code is SQLite's alone so far, docs/deploy.md). */
+    /* 4: facilitated workshops, as SQLite's migration 4 (their store code:
+     * wstore_pg.c, facilitators_pg.c). */
     "CREATE TABLE facilitators ("
     "  name text PRIMARY KEY,"
     "  password_hash text NOT NULL,"
@@ -167,7 +167,7 @@ static const char *const pg_migrations[] = {
     "  role text NOT NULL CHECK (role IN ('A', 'B')),"
     "  PRIMARY KEY (room_id, role)"
     ");",
-    /* 6: a workshop may carry a study (workshops themselves run on SQLite only for now). */
+    /* 6: a workshop may carry a study. */
     "ALTER TABLE workshops ADD COLUMN study text;",
 };
 #define N_PG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))

@@ -1097,6 +1097,11 @@ START_TEST(test_racing_joins_pair_once_across_instances)
                              " WHERE room_id IS NOT NULL GROUP BY room_id HAVING count(*) <> 2) x"),
                      0);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM participants"), RACERS / 2 * 2);
+    /* As on SQLite, the schema itself refuses a third seat in a room. */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'workshop_seats'"
+                             " AND indexdef LIKE 'CREATE UNIQUE INDEX%(room_id, role)"
+                             " WHERE (room_id IS NOT NULL)'"),
+                     1);
 }
 END_TEST
 
