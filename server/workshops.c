@@ -747,6 +747,11 @@ static void snapshot_waiting(void *ctx, const struct thou_wwaiting *w)
         if (p->last_seen_ms > seen)
             seen = p->last_seen_ms;
     }
+    /* On PostgreSQL, a stream on another instance: its lease. */
+    connected |= w->lease_ms > s->now;
+    int64_t lease_seen = w->lease_ms < s->now ? w->lease_ms : s->now;
+    if (lease_seen > seen)
+        seen = lease_seen;
     bool present = connected || s->now - seen < s->timeout_ms;
     json_array_append_new(s->waiting, json_pack("{s:s,s:I,s:b,s:b}", "participant", label, "since",
                                                 (json_int_t)w->queued_ms, "present", present,
@@ -1984,6 +1989,8 @@ static void *refresh_main(void *arg)
         bool slow = tick % (1000 / TICK_MS) == 0;
         if (slow)
             renew_leases(ws);
+        if (tick % (60000 / TICK_MS) == 0 && thou_store_pg_of(ws->app->store))
+            thou_wstore_pg_sweep_leases(thou_store_pg_of(ws->app->store), now_ms());
         if (slow) {
             pair_pending(ws);
             find_left_behind(ws);

@@ -839,7 +839,7 @@ static enum thou_status read_run(void *ctx, sqlite3 *db)
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct thou_wwaiting w = {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                                  sqlite3_column_int(s, 2) != 0};
+                                  sqlite3_column_int(s, 2) != 0, 0};
         a->waiting(a->ctx, &w);
     }
     sqlite3_finalize(s);

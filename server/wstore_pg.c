@@ -849,14 +849,19 @@ static enum thou_status read_run(void *ctx, conn_t *c)
     char wid[24], waiting[24];
     const char *values[] = {num(wid, a->workshop_id), num(waiting, THOU_WP_WAITING)};
     PGresult *res = thou_store_pg_sql(c,
-                                      "SELECT label, queued_ms, left_behind"
-                                      " FROM workshop_participants"
-                                      " WHERE workshop_id = $1 AND state = $2 ORDER BY label",
+                                      "SELECT wp.label, wp.queued_ms, wp.left_behind,"
+                                      " (SELECT max(p.expires_ms) FROM presence p"
+                                      "  WHERE p.role = 'W'"
+                                      "  AND p.room_id = 'w' || wp.workshop_id || '.' || wp.label)"
+                                      " FROM workshop_participants wp"
+                                      " WHERE wp.workshop_id = $1 AND wp.state = $2"
+                                      " ORDER BY wp.label",
                                       2, values, NULL, NULL);
     if (!res)
         return thou_store_pg_failure(c);
     for (int i = 0; i < PQntuples(res); i++) {
-        struct thou_wwaiting w = {int_at(res, i, 0), int_at(res, i, 1), int_at(res, i, 2) != 0};
+        struct thou_wwaiting w = {int_at(res, i, 0), int_at(res, i, 1), int_at(res, i, 2) != 0,
+                                  int_at(res, i, 3)};
         a->waiting(a->ctx, &w);
     }
     PQclear(res);
@@ -937,4 +942,21 @@ void thou_wstore_pg_presence(struct thou_store_pg *pg, int64_t workshop_id, cons
     struct presence_args args = {pg, workshop_id, labels, n,
                                  present ? now_ms + THOU_WSTORE_PG_LEASE_MS : now_ms};
     (void)thou_store_pg_read_raw(pg, presence_run, &args);
+}
+
+#define LEASE_KEPT_MS (2 * 3600 * 1000LL)
+
+static enum thou_status sweep_leases_run(void *ctx, conn_t *c)
+{
+    const int64_t *cutoff = ctx;
+    char cutoff_text[24];
+    const char *values[] = {num(cutoff_text, *cutoff)};
+    return exec(c, "DELETE FROM presence WHERE role = 'W' AND expires_ms < $1", 1, values, NULL,
+                NULL, NULL);
+}
+
+void thou_wstore_pg_sweep_leases(struct thou_store_pg *pg, int64_t now_ms)
+{
+    int64_t cutoff = now_ms - LEASE_KEPT_MS;
+    (void)thou_store_pg_read_raw(pg, sweep_leases_run, &cutoff);
 }

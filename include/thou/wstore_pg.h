@@ -65,3 +65,9 @@ enum thou_status thou_wstore_pg_read(struct thou_store_pg *pg, int64_t workshop_
  */
 void thou_wstore_pg_presence(struct thou_store_pg *pg, int64_t workshop_id, const int64_t *labels,
                              size_t n, bool present, int64_t now_ms);
+
+/**
+ * Delete waiters' leases that ended over two hours ago (longer than any
+ * presence timeout): a stream closed after its pairing leaves one behind.
+ */
+void thou_wstore_pg_sweep_leases(struct thou_store_pg *pg, int64_t now_ms);

@@ -336,6 +336,15 @@ START_TEST(facilitator_on_one_drives_participants_on_two)
     json_decref(note);
     sleep(3); /* past the presence timeout, p1's stream still open on two */
 
+    /* The dashboard on one counts p1 present: its lease says so. */
+    snprintf(path, sizeof(path), "/api/workshops/%lld", id);
+    ck_assert_int_eq(fac_call(&f, "GET", path, NULL, &snap), 200);
+    json_t *queue = json_object_get(snap, "waiting");
+    ck_assert_int_eq(json_array_size(queue), 1);
+    ck_assert_msg(json_is_true(json_object_get(json_array_get(queue, 0), "present")),
+                  "p1, waiting on two, is shown absent on one");
+    json_decref(snap);
+
     /* p2 joins on one: paired with p1 at once, and p1's stream on two hears it. */
     long long told_from = now_ms();
     ck_assert_int_eq(join(one.port, code, &p2, &answer), 200);
