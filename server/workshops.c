@@ -1968,23 +1968,37 @@ static void *refresh_main(void *arg)
     pthread_setname_np(pthread_self(), "thou-workshops");
     unsigned tick = 0;
     int64_t next_heartbeat = now_ms() + (int64_t)ws->app->config->heartbeat_s * 1000;
+    struct timespec until = {0};
+    bool new_tick = true;
     for (;;) {
         pthread_mutex_lock(&ws->stop_lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+        if (new_tick) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += TICK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
         }
+        int waited = 0;
         while (!ws->stopping && !ws->poked &&
-               pthread_cond_timedwait(&ws->stop_cond, &ws->stop_lock, &until) == 0)
+               (waited = pthread_cond_timedwait(&ws->stop_cond, &ws->stop_lock, &until)) == 0)
             ;
         bool stop = ws->stopping, poked = ws->poked;
         ws->poked = false;
         pthread_mutex_unlock(&ws->stop_lock);
         if (stop)
             return NULL;
+        new_tick = waited != 0; /* the tick came, not (only) a poke */
+        if (!new_tick) {
+            /* Another instance changed a workshop before the tick: tell the
+             * waiters here it paired, at once; the tick keeps its time. */
+            size_t n;
+            struct push **items = collect(ws, 0, PUSH_WAITER, &n);
+            check_paired(ws, items, n);
+            release_all(items, n);
+            continue;
+        }
         tick++;
         bool slow = tick % (1000 / TICK_MS) == 0;
         if (slow)
@@ -2000,7 +2014,7 @@ static void *refresh_main(void *arg)
         refresh_dashboards(ws, items, n);
         release_all(items, n);
         items = collect(ws, 0, PUSH_WAITER, &n);
-        if (slow || poked) /* a pair made elsewhere reaches its waiter here at once */
+        if (slow || poked)
             check_paired(ws, items, n);
         refresh_waiters(ws, items, n);
         release_all(items, n);
