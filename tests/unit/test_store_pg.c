@@ -1152,13 +1152,27 @@ START_TEST(test_waiter_lease_counts_on_the_other_instance)
     ck_assert_uint_eq(out.n_left, 0);
     ck_assert_uint_eq(out.n_pairs, 1); /* seen 5 s ago: present for 25 s more */
 
+    /* A lease that ran out a minute ago (its instance was killed) is no presence. */
+    int64_t expired = new_workshop(store, "GONE2345", 10);
+    uint8_t h7[THOU_HASH_LEN], h8[THOU_HASH_LEN];
+    hash_of(h7, 7);
+    hash_of(h8, 8);
+    ck_assert_int_eq(thou_wstore_join(store, expired, h7, now - 120000, &pairing, &me, &out),
+                     THOU_OK);
+    label = me.label;
+    thou_wstore_pg_presence(thou_store_pg_of(other), expired, &label, 1, true,
+                            now - 60000 - THOU_WSTORE_PG_LEASE_MS);
+    ck_assert_int_eq(thou_wstore_join(store, expired, h8, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_uint_eq(out.n_pairs, 0);
+    ck_assert_uint_eq(out.n_left, 1);
+
     /* Leases that ended hours ago are swept; recent ones stay. */
     int64_t labels[] = {7, 8};
     thou_wstore_pg_presence(thou_store_pg_of(store), ended, labels, 1, false, now - 3 * 3600000LL);
     thou_wstore_pg_presence(thou_store_pg_of(store), ended, labels + 1, 1, false, now - 60000);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 2);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 3);
     thou_wstore_pg_sweep_leases(thou_store_pg_of(other), now);
-    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 2);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE room_id LIKE 'w%.8'"), 1);
 }
 END_TEST
