@@ -45,7 +45,7 @@ enum thou_status thou_facilitators_pg_add(struct thou_store_pg *pg, const char *
                                           const char *hash, int64_t now_ms)
 {
     struct account_args args = {name, hash, now_ms};
-    return thou_store_pg_write_raw(pg, add_run, &args);
+    return thou_store_pg_write_raw(pg, add_run, &args, 0);
 }
 
 static enum thou_status passwd_run(void *ctx, conn_t *c)
@@ -68,7 +68,7 @@ enum thou_status thou_facilitators_pg_set_password(struct thou_store_pg *pg, con
                                                    const char *hash)
 {
     struct account_args args = {name, hash, 0};
-    return thou_store_pg_write_raw(pg, passwd_run, &args);
+    return thou_store_pg_write_raw(pg, passwd_run, &args, 0);
 }
 
 static enum thou_status remove_run(void *ctx, conn_t *c)
@@ -84,7 +84,7 @@ static enum thou_status remove_run(void *ctx, conn_t *c)
 
 enum thou_status thou_facilitators_pg_remove(struct thou_store_pg *pg, const char *name)
 {
-    return thou_store_pg_write_raw(pg, remove_run, (void *)(uintptr_t)name);
+    return thou_store_pg_write_raw(pg, remove_run, (void *)(uintptr_t)name, 0);
 }
 
 struct list_args {
@@ -178,7 +178,7 @@ enum thou_status thou_facilitators_pg_session_new(struct thou_store_pg *pg,
                                                   const struct thou_facilitator_session *session)
 {
     struct session_args args = {token_hash, 0, NULL, false, session};
-    return thou_store_pg_write_raw(pg, session_new_run, &args);
+    return thou_store_pg_write_raw(pg, session_new_run, &args, 0);
 }
 
 static enum thou_status session_get_run(void *ctx, conn_t *c)
@@ -235,5 +235,5 @@ enum thou_status thou_facilitators_pg_session_revoke(struct thou_store_pg *pg,
                                                      int64_t now_ms)
 {
     struct session_args args = {token_hash, now_ms, NULL, false, NULL};
-    return thou_store_pg_write_raw(pg, revoke_run, &args);
+    return thou_store_pg_write_raw(pg, revoke_run, &args, 0);
 }

@@ -315,6 +315,7 @@ struct job {
     void *done_ctx;
     bool finished;
     const char *room_id; /* the existing room the job writes, if any (locked first) */
+    int64_t workshop_id; /* the workshop the job writes, if any (locked after the rooms) */
     struct job *next;
 };
 
@@ -802,7 +803,10 @@ static bool lock_rooms(struct conn *c, struct job *batch)
     size_t n = 0;
     for (struct job *job = batch; job; job = job->next)
         n += job->room_id != NULL;
-    if (n < 2)
+    bool workshops = false;
+    for (struct job *job = batch; job; job = job->next)
+        workshops |= job->workshop_id != 0;
+    if (n == 0 || (n < 2 && !workshops))
         return true; /* one room: its job's own lock is the only one */
     const char **ids = thou_xcalloc(n, sizeof(*ids));
     size_t k = 0;
@@ -831,6 +835,57 @@ static bool lock_rooms(struct conn *c, struct job *batch)
     return res != NULL;
 }
 
+static PGresult *run_sql(struct conn *c, const char *sql, int n, const char *const *values,
+                         const int *binary);
+
+static int compare_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Then the rows of every workshop the batch's jobs join or pair in, in id
+ * order: the same reason, for the workshops' row locks (wstore_pg.c).
+ * Rooms come first, so a batch never waits for a room while holding a
+ * workshop another instance's batch waits for.
+ */
+static bool lock_workshops(struct conn *c, struct job *batch)
+{
+    size_t n = 0;
+    for (struct job *job = batch; job; job = job->next)
+        n += job->workshop_id != 0;
+    if (n == 0)
+        return true;
+    int64_t *ids = thou_malloc(n * sizeof(*ids));
+    char *list = thou_malloc(n * 21 + 3);
+    if (!ids || !list) {
+        free(ids);
+        free(list);
+        return false;
+    }
+    size_t k = 0, len = 0;
+    for (struct job *job = batch; job; job = job->next)
+        if (job->workshop_id)
+            ids[k++] = job->workshop_id;
+    qsort(ids, n, sizeof(*ids), compare_int64);
+    list[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            len += (size_t)snprintf(list + len, n * 21 + 3 - len, "%s%lld", len > 1 ? "," : "",
+                                    (long long)ids[i]);
+    snprintf(list + len, n * 21 + 3 - len, "}");
+    const char *values[] = {list};
+    PGresult *res = run_sql(c,
+                            "SELECT id FROM workshops WHERE id = ANY ($1::bigint[])"
+                            " ORDER BY id FOR UPDATE",
+                            1, values, NULL);
+    PQclear(res);
+    free(ids);
+    free(list);
+    return res != NULL;
+}
+
 /* Run a batch of jobs in one transaction: one commit acknowledges them all. */
 static void run_batch(struct thou_store_pg *pg, struct job *batch)
 {
@@ -841,7 +896,7 @@ static void run_batch(struct thou_store_pg *pg, struct job *batch)
         open = command(c, "BEGIN");
     if (open)
         atomic_store(&pg->writer_pid, PQbackendPID(c->pg));
-    if (open && !lock_rooms(c, batch)) {
+    if (open && (!lock_rooms(c, batch) || !lock_workshops(c, batch))) {
         command(c, "ROLLBACK");
         open = false;
     }
@@ -2100,10 +2155,16 @@ static enum thou_status raw_run(struct thou_store_pg *pg, void *arg)
 }
 
 enum thou_status thou_store_pg_write_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
-                                         void *ctx)
+                                         void *ctx, int64_t workshop_id)
 {
     struct raw_args args = {fn, ctx};
-    return write_sync(pg, raw_run, &args, NULL);
+    struct job job = {.run = raw_run, .arg = &args, .workshop_id = workshop_id};
+    enqueue(pg, &job);
+    pthread_mutex_lock(&pg->queue_lock);
+    while (!job.finished)
+        pthread_cond_wait(&pg->done_cond, &pg->queue_lock);
+    pthread_mutex_unlock(&pg->queue_lock);
+    return job.status;
 }
 
 enum thou_status thou_store_pg_read_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,

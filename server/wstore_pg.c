@@ -115,7 +115,7 @@ static enum thou_status create_run(void *ctx, conn_t *c)
 
 enum thou_status thou_wstore_pg_create(struct thou_store_pg *pg, struct thou_workshop *w)
 {
-    return thou_store_pg_write_raw(pg, create_run, w);
+    return thou_store_pg_write_raw(pg, create_run, w, 0);
 }
 
 /*
@@ -220,7 +220,7 @@ static enum thou_status save_run(void *ctx, conn_t *c)
 
 enum thou_status thou_wstore_pg_save(struct thou_store_pg *pg, const struct thou_workshop *w)
 {
-    return thou_store_pg_write_raw(pg, save_run, (void *)(uintptr_t)w);
+    return thou_store_pg_write_raw(pg, save_run, (void *)(uintptr_t)w, w->id);
 }
 
 /* ---- participants ---------------------------------------------------------- */
@@ -613,7 +613,7 @@ enum thou_status thou_wstore_pg_join(struct thou_store_pg *pg, int64_t workshop_
 {
     memset(out, 0, sizeof(*out));
     struct join_args args = {workshop_id, token_hash, now_ms, pairing, me, out};
-    enum thou_status rc = thou_store_pg_write_raw(pg, join_run, &args);
+    enum thou_status rc = thou_store_pg_write_raw(pg, join_run, &args, workshop_id);
     if (rc)
         memset(out, 0, sizeof(*out)); /* rolled back: nothing was paired */
     return rc;
@@ -642,7 +642,7 @@ enum thou_status thou_wstore_pg_pair_queue(struct thou_store_pg *pg, int64_t wor
 {
     memset(out, 0, sizeof(*out));
     struct pair_args args = {workshop_id, 0, 0, now_ms, pairing, out};
-    enum thou_status rc = thou_store_pg_write_raw(pg, pair_queue_run, &args);
+    enum thou_status rc = thou_store_pg_write_raw(pg, pair_queue_run, &args, workshop_id);
     if (rc)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -688,7 +688,7 @@ enum thou_status thou_wstore_pg_pair_by_hand(struct thou_store_pg *pg, int64_t w
 {
     memset(out, 0, sizeof(*out));
     struct pair_args args = {workshop_id, label_a, label_b, now_ms, pairing, out};
-    enum thou_status rc = thou_store_pg_write_raw(pg, by_hand_run, &args);
+    enum thou_status rc = thou_store_pg_write_raw(pg, by_hand_run, &args, workshop_id);
     if (rc)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -729,7 +729,7 @@ enum thou_status thou_wstore_pg_requeue(struct thou_store_pg *pg, int64_t worksh
                                         int64_t now_ms)
 {
     struct requeue_args args = {workshop_id, label, new_hash, now_ms};
-    return thou_store_pg_write_raw(pg, requeue_run, &args);
+    return thou_store_pg_write_raw(pg, requeue_run, &args, workshop_id);
 }
 
 static enum thou_status clear_run(void *ctx, conn_t *c)
@@ -753,7 +753,7 @@ static enum thou_status clear_run(void *ctx, conn_t *c)
 
 enum thou_status thou_wstore_pg_clear_queue(struct thou_store_pg *pg, int64_t workshop_id)
 {
-    return thou_store_pg_write_raw(pg, clear_run, &workshop_id);
+    return thou_store_pg_write_raw(pg, clear_run, &workshop_id, workshop_id);
 }
 
 struct participant_args {

@@ -136,10 +136,12 @@ typedef enum thou_status (*thou_store_pg_raw_fn)(void *ctx, struct thou_store_pg
 /**
  * Run fn on the writer inside the batch's transaction, under its own
  * savepoint (an error undoes all fn wrote; a lost deadlock runs it again),
- * and wait for the commit.
+ * and wait for the commit. workshop_id (0: none) names the workshop whose
+ * row fn locks: the batch locks those of all its jobs first, in id order,
+ * so that instances' batches never wait for each other in a circle.
  */
 enum thou_status thou_store_pg_write_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
-                                         void *ctx);
+                                         void *ctx, int64_t workshop_id);
 
 /** Run fn on a reading connection (autocommit: each statement on its own). */
 enum thou_status thou_store_pg_read_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,

@@ -1105,6 +1105,67 @@ START_TEST(test_racing_joins_pair_once_across_instances)
 }
 END_TEST
 
+#define CROSS_THREADS 12
+#define CROSS_JOINS   20
+
+struct cross_joiner {
+    struct thou_store *store;
+    int64_t workshops[2];
+    unsigned seed;
+    enum thou_status rc;
+};
+
+static void *cross_thread(void *arg)
+{
+    struct cross_joiner *j = arg;
+    struct thou_wstore_pairing pairing = plain_pairing(600000);
+    struct thou_wstore_outcome *out = malloc(sizeof(*out));
+    struct thou_wparticipant me;
+    j->rc = THOU_OK;
+    for (unsigned i = 0; i < CROSS_JOINS && j->rc == THOU_OK; i++) {
+        uint8_t hash[THOU_HASH_LEN];
+        hash_of(hash, j->seed + i);
+        j->rc = thou_wstore_join(j->store, j->workshops[i % 2], hash, wall_now_ms(), &pairing, &me,
+                                 out);
+    }
+    free(out);
+    return NULL;
+}
+
+/*
+ * Joins of two workshops through both instances at once, in opposite orders:
+ * one instance's batch holding workshop 1 while waiting for 2, the other's
+ * the reverse, would deadlock, and PostgreSQL would fail one of them (again
+ * on each retry, as the batch keeps its earlier lock). A batch locks its
+ * workshops in id order first, as it does its rooms.
+ */
+START_TEST(test_crossed_workshop_batches_do_not_deadlock)
+{
+    int64_t w1 = new_workshop(store, "CRSA2345", 1000);
+    int64_t w2 = new_workshop(store, "CRSB2345", 1000);
+    struct cross_joiner joiners[CROSS_THREADS];
+    pthread_t threads[CROSS_THREADS];
+    for (unsigned i = 0; i < CROSS_THREADS; i++) {
+        bool side = i % 2;
+        joiners[i] = (struct cross_joiner){
+            side ? other : store, {side ? w2 : w1, side ? w1 : w2}, 10000 + i * 100, THOU_EIO};
+        pthread_create(&threads[i], NULL, cross_thread, &joiners[i]);
+    }
+    for (unsigned i = 0; i < CROSS_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(joiners[i].rc == THOU_OK, "joiner %u: %d", i, joiners[i].rc);
+    }
+    int64_t each = CROSS_THREADS * CROSS_JOINS / 2;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT joined * 1000 + pairs FROM workshops WHERE id = %lld",
+             (long long)w1);
+    ck_assert_int_eq(sql_int(sql), each * 1000 + each / 2);
+    snprintf(sql, sizeof(sql), "SELECT joined * 1000 + pairs FROM workshops WHERE id = %lld",
+             (long long)w2);
+    ck_assert_int_eq(sql_int(sql), each * 1000 + each / 2);
+}
+END_TEST
+
 /*
  * A waiter whose stream is open on the other instance holds a lease there:
  * a pairing on this instance counts it as present. Without the lease, the
@@ -1246,6 +1307,7 @@ static Suite *store_pg_suite(void)
     tcase_add_test(tc, test_research_copies_on_both_instances);
     tcase_add_test(tc, test_workshop_tables_on_both_instances);
     tcase_add_test(tc, test_racing_joins_pair_once_across_instances);
+    tcase_add_test(tc, test_crossed_workshop_batches_do_not_deadlock);
     tcase_add_test(tc, test_waiter_lease_counts_on_the_other_instance);
     tcase_add_test(tc, test_workshop_changes_are_announced);
     suite_add_tcase(s, tc);
