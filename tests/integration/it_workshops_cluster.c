@@ -408,6 +408,79 @@ START_TEST(login_limit_is_shared)
 }
 END_TEST
 
+/* ---- the database away ----------------------------------------------------------------- */
+
+static void sql_admin(const char *command)
+{
+    PGconn *conn = PQconnectdb(pg_cluster_url());
+    ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "connect: %s", PQerrorMessage(conn));
+    PGresult *res = PQexec(conn, command);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+                  "'%s': %s", command, PQerrorMessage(conn));
+    PQclear(res);
+    PQfinish(conn);
+}
+
+/* Connections to the test's database refused (away) or allowed again, the open ones cut. */
+static void database_away(bool away)
+{
+    const char *db_name = strrchr(store_url, '/') + 1;
+    char command[512];
+    snprintf(command, sizeof(command), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", db_name,
+             away ? "false" : "true");
+    sql_admin(command);
+    if (away) {
+        snprintf(command, sizeof(command),
+                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE datname = '%s' AND pid <> pg_backend_pid()",
+                 db_name);
+        sql_admin(command);
+    }
+}
+
+/* A join or a login while the database is away: a clear 503, nothing stored;
+ * back, the instances serve workshops again by themselves. */
+START_TEST(database_away_refuses_joins_cleanly)
+{
+    add_facilitator("ada", "correct horse");
+    struct fac f;
+    ck_assert_int_eq(login(one.port, "ada", "correct horse", &f), 200);
+    char code[16];
+    create_workshop(&f, code);
+    struct person p1, p2;
+    new_person(&p1);
+    new_person(&p2);
+    ck_assert_int_eq(join(two.port, code, &p1, NULL), 200);
+
+    database_away(true);
+    usleep(200 * 1000);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"code\":\"%s\",\"token_hash\":\"%s\"}", code, p2.hash);
+    struct http_reply reply;
+    ck_assert(http_json(one.port, "POST", "/api/workshops/join", NULL, body, &reply));
+    ck_assert_int_eq(reply.status, 503);
+    ck_assert_str_eq(http_error_code(&reply), "unavailable");
+    http_reply_free(&reply);
+    ck_assert_int_eq(login(two.port, "ada", "correct horse", NULL), 503);
+    database_away(false);
+
+    ck_assert_int_eq(sql_count("SELECT count(*) FROM workshop_participants"), 1);
+    long status = 503;
+    json_t *answer = NULL;
+    for (long long until = now_ms() + slow(8000); status == 503 && now_ms() < until;
+         usleep(100 * 1000)) {
+        json_decref(answer);
+        answer = NULL;
+        status = join(one.port, code, &p2, &answer);
+    }
+    ck_assert_int_eq(status, 200);
+    ck_assert_str_eq(str(answer, "status"), "paired");
+    json_decref(answer);
+    ck_assert_int_eq(sql_count("SELECT count(*) FROM workshop_participants"), 2);
+    ck_assert_int_eq(sql_count("SELECT count(*) FROM rooms WHERE mode = 'workshop'"), 1);
+}
+END_TEST
+
 int main(void)
 {
     if (!pg_cluster_url()) {
@@ -421,6 +494,7 @@ int main(void)
     tcase_add_checked_fixture(tc, start_pair, stop_pair);
     tcase_add_test(tc, two_hundred_joins_on_two_instances_make_100_pairs);
     tcase_add_test(tc, login_limit_is_shared);
+    tcase_add_test(tc, database_away_refuses_joins_cleanly);
     suite_add_tcase(suite, tc);
     TCase *quick = tcase_create("quick presence");
     tcase_set_timeout(quick, 120);
