@@ -8,7 +8,6 @@
 #include "thou/crypto.h"
 #include "thou/facilitators.h"
 #include "thou/store.h"
-#include "thou/store_pg.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -176,11 +175,6 @@ int thou_cli_facilitator(int argc, char **argv)
     }
     /* The store `thou serve` uses: store_url when set, else the data directory. */
     const char *location = config.store_url[0] ? config.store_url : config.data_dir;
-    if (thou_store_pg_is_url(location)) {
-        fprintf(stderr, "thou: workshops and facilitator accounts are not available on a "
-                        "PostgreSQL store yet (store_url); they need the SQLite store\n");
-        goto out;
-    }
     if (thou_store_open(location, &store, err, sizeof(err))) {
         fprintf(stderr, "thou: %s\n", err);
         goto out;

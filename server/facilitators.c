@@ -2,6 +2,7 @@
  * Facilitator accounts and sessions (include/thou/facilitators.h).
  */
 #include "thou/facilitators.h"
+#include "thou/facilitators_pg.h"
 #include "thou/store.h"
 
 #include <pthread.h>
@@ -107,6 +108,8 @@ enum thou_status thou_facilitators_add(struct thou_store *store, const char *nam
     enum thou_status rc = hash_password(password, len, hash);
     if (rc)
         return rc;
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_add(thou_store_pg_of(store), name, hash, now_ms);
     struct account_args args = {name, hash, now_ms};
     return thou_store_write_raw(store, add_run, &args);
 }
@@ -134,6 +137,8 @@ enum thou_status thou_facilitators_set_password(struct thou_store *store, const 
     enum thou_status rc = hash_password(password, len, hash);
     if (rc)
         return rc;
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_set_password(thou_store_pg_of(store), name, hash);
     struct account_args args = {name, hash, 0};
     return thou_store_write_raw(store, passwd_run, &args);
 }
@@ -149,6 +154,8 @@ static enum thou_status remove_run(void *ctx, sqlite3 *db)
 
 enum thou_status thou_facilitators_remove(struct thou_store *store, const char *name)
 {
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_remove(thou_store_pg_of(store), name);
     return thou_store_write_raw(store, remove_run, (void *)(uintptr_t)name);
 }
 
@@ -173,6 +180,8 @@ static enum thou_status list_run(void *ctx, sqlite3 *db)
 enum thou_status thou_facilitators_list(struct thou_store *store,
                                         void (*visit)(void *ctx, const char *name), void *ctx)
 {
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_list(thou_store_pg_of(store), visit, ctx);
     struct list_args args = {visit, ctx};
     return thou_store_read_raw(store, list_run, &args);
 }
@@ -215,7 +224,10 @@ enum thou_status thou_facilitators_verify(struct thou_store *store, const char *
                                           const char *password, size_t len)
 {
     struct hash_args args = {.name = name};
-    enum thou_status rc = thou_store_read_raw(store, hash_run, &args);
+    enum thou_status rc = thou_store_pg_of(store)
+                              ? thou_facilitators_pg_hash(thou_store_pg_of(store), name, args.hash,
+                                                          sizeof(args.hash), &args.found)
+                              : thou_store_read_raw(store, hash_run, &args);
     if (rc)
         return rc;
     pthread_once(&dummy_once, make_dummy);
@@ -267,6 +279,8 @@ enum thou_status thou_facilitators_session_new(struct thou_store *store, const c
     session->expires_ms = now_ms + ttl_ms;
     thou_crypto_new_token(session->csrf, csrf_hash);
     thou_crypto_new_token(token, args.token_hash);
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_session_new(thou_store_pg_of(store), args.token_hash, session);
     return thou_store_write_raw(store, session_new_run, &args);
 }
 
@@ -302,7 +316,11 @@ enum thou_status thou_facilitators_session_get(struct thou_store *store, const c
     struct session_args args = {.now_ms = now_ms, .session = session};
     if (!token || thou_crypto_token_hash(token, args.token_hash))
         return THOU_EAUTH;
-    enum thou_status rc = thou_store_read_raw(store, session_get_run, &args);
+    enum thou_status rc =
+        thou_store_pg_of(store)
+            ? thou_facilitators_pg_session_get(thou_store_pg_of(store), args.token_hash, now_ms,
+                                               session, &args.found)
+            : thou_store_read_raw(store, session_get_run, &args);
     if (rc)
         return rc;
     return args.found ? THOU_OK : THOU_EAUTH;
@@ -330,5 +348,8 @@ enum thou_status thou_facilitators_session_revoke(struct thou_store *store, cons
     struct session_args args = {.now_ms = now_ms};
     if (!token || thou_crypto_token_hash(token, args.token_hash))
         return THOU_EAUTH;
+    if (thou_store_pg_of(store))
+        return thou_facilitators_pg_session_revoke(thou_store_pg_of(store), args.token_hash,
+                                                   now_ms);
     return thou_store_write_raw(store, revoke_run, &args);
 }

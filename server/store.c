@@ -2019,8 +2019,9 @@ static enum thou_status raw_run(struct conn *c, void *arg)
 
 enum thou_status thou_store_write_raw(struct thou_store *store, thou_store_raw_fn fn, void *ctx)
 {
-    /* The workshops' tables have no PostgreSQL code yet: refuse, as when
-     * the store is away, rather than hand fn a connection it cannot use. */
+    /* A PostgreSQL store has no SQLite connection: its callers use
+     * thou_store_pg_write_raw (wstore_pg.c); refuse, as when the store is
+     * away, rather than hand fn a connection it cannot use. */
     if (store->pg)
         return THOU_EUNAVAIL;
     struct raw_args args = {fn, ctx};
@@ -2035,4 +2036,9 @@ enum thou_status thou_store_read_raw(struct thou_store *store, thou_store_raw_fn
     enum thou_status rc = fn(ctx, store->reader.db);
     pthread_mutex_unlock(&store->read_lock);
     return rc;
+}
+
+struct thou_store_pg *thou_store_pg_of(struct thou_store *store)
+{
+    return store->pg;
 }

@@ -87,8 +87,8 @@ static const char *const pg_migrations[] = {
     "  updated_ms bigint NOT NULL,"
     "  allowed boolean NOT NULL"
     ");",
-    /* 4: facilitated workshops, as SQLite's migration 4 (the tables only:
-     * their store code is SQLite's alone so far, docs/deploy.md). */
+    /* 4: facilitated workshops, as SQLite's migration 4 (their store code:
+     * wstore_pg.c, facilitators_pg.c). */
     "CREATE TABLE facilitators ("
     "  name text PRIMARY KEY,"
     "  password_hash text NOT NULL,"
@@ -167,7 +167,7 @@ static const char *const pg_migrations[] = {
     "  role text NOT NULL CHECK (role IN ('A', 'B')),"
     "  PRIMARY KEY (room_id, role)"
     ");",
-    /* 6: a workshop may carry a study (workshops themselves run on SQLite only for now). */
+    /* 6: a workshop may carry a study. */
     "ALTER TABLE workshops ADD COLUMN study text;",
 };
 #define N_PG_MIGRATIONS ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
@@ -315,6 +315,7 @@ struct job {
     void *done_ctx;
     bool finished;
     const char *room_id; /* the existing room the job writes, if any (locked first) */
+    int64_t workshop_id; /* the workshop the job writes, if any (locked after the rooms) */
     struct job *next;
 };
 
@@ -350,6 +351,8 @@ struct thou_store_pg {
     void *presence_ctx;
     void (*moved)(void *, const char *, char); /* another instance moved a seat */
     void *moved_ctx;
+    void (*workshop)(void *, int64_t); /* another instance changed a workshop */
+    void *workshop_ctx;
 };
 
 static void set_error(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -800,7 +803,10 @@ static bool lock_rooms(struct conn *c, struct job *batch)
     size_t n = 0;
     for (struct job *job = batch; job; job = job->next)
         n += job->room_id != NULL;
-    if (n < 2)
+    bool workshops = false;
+    for (struct job *job = batch; job; job = job->next)
+        workshops |= job->workshop_id != 0;
+    if (n == 0 || (n < 2 && !workshops))
         return true; /* one room: its job's own lock is the only one */
     const char **ids = thou_calloc(n, sizeof(*ids));
     if (!ids)
@@ -836,6 +842,57 @@ static bool lock_rooms(struct conn *c, struct job *batch)
     return res != NULL;
 }
 
+static PGresult *run_sql(struct conn *c, const char *sql, int n, const char *const *values,
+                         const int *binary);
+
+static int compare_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * Then the rows of every workshop the batch's jobs join or pair in, in id
+ * order: the same reason, for the workshops' row locks (wstore_pg.c).
+ * Rooms come first, so a batch never waits for a room while holding a
+ * workshop another instance's batch waits for.
+ */
+static bool lock_workshops(struct conn *c, struct job *batch)
+{
+    size_t n = 0;
+    for (struct job *job = batch; job; job = job->next)
+        n += job->workshop_id != 0;
+    if (n == 0)
+        return true;
+    int64_t *ids = thou_malloc(n * sizeof(*ids));
+    char *list = thou_malloc(n * 21 + 3);
+    if (!ids || !list) {
+        free(ids);
+        free(list);
+        return false;
+    }
+    size_t k = 0, len = 0;
+    for (struct job *job = batch; job; job = job->next)
+        if (job->workshop_id)
+            ids[k++] = job->workshop_id;
+    qsort(ids, n, sizeof(*ids), compare_int64);
+    list[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            len += (size_t)snprintf(list + len, n * 21 + 3 - len, "%s%lld", len > 1 ? "," : "",
+                                    (long long)ids[i]);
+    snprintf(list + len, n * 21 + 3 - len, "}");
+    const char *values[] = {list};
+    PGresult *res = run_sql(c,
+                            "SELECT id FROM workshops WHERE id = ANY ($1::bigint[])"
+                            " ORDER BY id FOR UPDATE",
+                            1, values, NULL);
+    PQclear(res);
+    free(ids);
+    free(list);
+    return res != NULL;
+}
+
 /* Run a batch of jobs in one transaction: one commit acknowledges them all. */
 static void run_batch(struct thou_store_pg *pg, struct job *batch)
 {
@@ -846,7 +903,7 @@ static void run_batch(struct thou_store_pg *pg, struct job *batch)
         open = command(c, "BEGIN");
     if (open)
         atomic_store(&pg->writer_pid, PQbackendPID(c->pg));
-    if (open && !lock_rooms(c, batch)) {
+    if (open && (!lock_rooms(c, batch) || !lock_workshops(c, batch))) {
         command(c, "ROLLBACK");
         open = false;
     }
@@ -1506,6 +1563,14 @@ static void deliver_notification(struct thou_store_pg *pg, const PGnotify *note,
             pg->moved(pg->moved_ctx, room_id, rest[1]);
         return;
     }
+    if (rest[0] == 'w') {
+        /* "w<id> w": another instance changed a workshop's queue or pairs. */
+        char *end = NULL;
+        long long id = strtoll(room_id + 1, &end, 10);
+        if (room_id[0] == 'w' && end && *end == '\0' && id > 0 && rest[1] == '\0' && pg->workshop)
+            pg->workshop(pg->workshop_ctx, id);
+        return;
+    }
     if (rest[0] == 'p') {
         /* "p<role><0|1> <instance>": another instance's presence changed. */
         bool valid = (rest[1] == 'A' || rest[1] == 'B') && (rest[2] == '0' || rest[2] == '1') &&
@@ -2082,4 +2147,78 @@ enum thou_status thou_store_pg_research_release(struct thou_store_pg *pg, const 
     *released = rc == THOU_OK ? args.released : 0;
     *left_out = rc == THOU_OK ? args.left_out : 0;
     return rc;
+}
+
+/* ---- direct access for the workshops' tables (store_pg.h) ----------------------- */
+
+struct raw_args {
+    thou_store_pg_raw_fn fn;
+    void *ctx;
+};
+
+static enum thou_status raw_run(struct thou_store_pg *pg, void *arg)
+{
+    struct raw_args *a = arg;
+    return a->fn(a->ctx, (struct thou_store_pg_conn *)&pg->writer);
+}
+
+enum thou_status thou_store_pg_write_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                         void *ctx, int64_t workshop_id)
+{
+    struct raw_args args = {fn, ctx};
+    struct job job = {.run = raw_run, .arg = &args, .workshop_id = workshop_id};
+    enqueue(pg, &job);
+    pthread_mutex_lock(&pg->queue_lock);
+    while (!job.finished)
+        pthread_cond_wait(&pg->done_cond, &pg->queue_lock);
+    pthread_mutex_unlock(&pg->queue_lock);
+    return job.status;
+}
+
+enum thou_status thou_store_pg_read_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                        void *ctx)
+{
+    struct conn *c = reader_take(pg);
+    if (!c)
+        return THOU_EUNAVAIL;
+    enum thou_status rc = fn(ctx, (struct thou_store_pg_conn *)c);
+    reader_give(pg, c);
+    return rc;
+}
+
+struct pg_result *thou_store_pg_sql(struct thou_store_pg_conn *conn, const char *sql, int n,
+                                    const char *const *values, const int *lengths,
+                                    const int *binary)
+{
+    struct conn *c = (struct conn *)conn;
+    c->sqlstate[0] = '\0';
+    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, lengths, binary, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        c->ready = false;
+    PQclear(res);
+    return NULL;
+}
+
+enum thou_status thou_store_pg_failure(const struct thou_store_pg_conn *c)
+{
+    return failure((const struct conn *)c);
+}
+
+const char *thou_store_pg_instance(const struct thou_store_pg *pg)
+{
+    return pg->instance;
+}
+
+void thou_store_pg_set_workshop_hook(struct thou_store_pg *pg, void (*changed)(void *, int64_t),
+                                     void *ctx)
+{
+    if (pg->listener_started)
+        return; /* the listener reads it unlocked: set it before */
+    pg->workshop = changed;
+    pg->workshop_ctx = ctx;
 }

@@ -22,6 +22,7 @@
 #include "thou/store.h"
 #include "thou/studies.h"
 #include "thou/wstore.h"
+#include "thou/wstore_pg.h"
 
 #include <pthread.h>
 #include <qrencode.h>
@@ -113,6 +114,7 @@ struct thou_workshops {
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond;
     bool stopping;
+    bool poked; /* under stop_lock: another instance changed a workshop */
 };
 
 /* The live record of workshop id, made when missing; NULL when it cannot
@@ -169,6 +171,59 @@ static void presence_cb(void *ctx, int64_t workshop_id, int64_t label, int64_t q
         seen = p->last_seen_ms;
     *last_seen_ms = seen;
     pthread_mutex_unlock(&ws->lock);
+}
+
+/*
+ * On PostgreSQL a waiter's presence is also a lease in the shared store
+ * (wstore_pg.h), so that a pairing on another instance counts a participant
+ * whose stream is open here: taken when a stream opens, renewed every
+ * second, ended when its last stream closes. Not under ws->lock.
+ */
+static void share_presence(struct thou_workshops *ws, int64_t workshop_id, const int64_t *labels,
+                           size_t n, bool present)
+{
+    struct thou_store_pg *pg = thou_store_pg_of(ws->app->store);
+    if (pg)
+        thou_wstore_pg_presence(pg, workshop_id, labels, n, present, now_ms());
+}
+
+/* Once a second: renew the leases of every waiter with a stream open here. */
+static void renew_leases(struct thou_workshops *ws)
+{
+    if (!thou_store_pg_of(ws->app->store))
+        return;
+    for (size_t k = 0;; k++) {
+        int64_t id = 0, *labels = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&ws->lock);
+        size_t i = 0;
+        struct live *l = ws->lives;
+        for (; l && i < k; l = l->next)
+            i++;
+        if (l) {
+            id = l->id;
+            labels = thou_malloc((l->n_presence + 1) * sizeof(*labels));
+            for (size_t label = 0; labels && label < l->n_presence; label++)
+                if (l->presence[label].streams > 0)
+                    labels[n++] = (int64_t)label;
+        }
+        pthread_mutex_unlock(&ws->lock);
+        if (!l)
+            return;
+        share_presence(ws, id, labels, n, true);
+        free(labels);
+    }
+}
+
+/* Another instance committed a change of workshop id: look again now. */
+static void remote_change(void *ctx, int64_t workshop_id)
+{
+    (void)workshop_id; /* the next pass reads every live workshop */
+    struct thou_workshops *ws = ctx;
+    pthread_mutex_lock(&ws->stop_lock);
+    ws->poked = true;
+    pthread_cond_signal(&ws->stop_cond);
+    pthread_mutex_unlock(&ws->stop_lock);
 }
 
 /* ---- streams ------------------------------------------------------------------ */
@@ -245,14 +300,18 @@ static void push_free(struct thou_stream *stream)
             break;
         }
     }
+    bool last = false;
     if (p->kind == PUSH_WAITER) {
         struct presence *pr = presence_of(l, p->label);
         if (pr) {
             pr->streams--;
             pr->last_seen_ms = now_ms(); /* the presence timeout counts from here */
+            last = pr->streams == 0;
         }
     }
     pthread_mutex_unlock(&ws->lock);
+    if (last)
+        share_presence(ws, p->workshop_id, &p->label, 1, false);
     thou_metrics_streams(ws->app->metrics, -1);
     push_unref(p);
 }
@@ -294,6 +353,8 @@ static struct push *push_new(struct thou_workshops *ws, enum push_kind kind, int
         pr->last_seen_ms = now_ms();
     }
     pthread_mutex_unlock(&ws->lock);
+    if (kind == PUSH_WAITER)
+        share_presence(ws, workshop_id, &label, 1, true);
     thou_metrics_streams(ws->app->metrics, 1);
     return p;
 }
@@ -726,6 +787,11 @@ static void snapshot_waiting(void *ctx, const struct thou_wwaiting *w)
         if (p->last_seen_ms > seen)
             seen = p->last_seen_ms;
     }
+    /* On PostgreSQL, a stream on another instance: its lease. */
+    connected |= w->lease_ms > s->now;
+    int64_t lease_seen = w->lease_ms < s->now ? w->lease_ms : s->now;
+    if (lease_seen > seen)
+        seen = lease_seen;
     bool present = connected || s->now - seen < s->timeout_ms;
     s->failed |=
         json_array_append_new(s->waiting, json_pack("{s:s,s:I,s:b,s:b}", "participant", label,
@@ -2094,23 +2160,43 @@ static void *refresh_main(void *arg)
     pthread_setname_np(pthread_self(), "thou-workshops");
     unsigned tick = 0;
     int64_t next_heartbeat = now_ms() + (int64_t)ws->app->config->heartbeat_s * 1000;
+    struct timespec until = {0};
+    bool new_tick = true;
     for (;;) {
         pthread_mutex_lock(&ws->stop_lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+        if (new_tick) {
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += TICK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
         }
-        while (!ws->stopping && pthread_cond_timedwait(&ws->stop_cond, &ws->stop_lock, &until) == 0)
+        int waited = 0;
+        while (!ws->stopping && !ws->poked &&
+               (waited = pthread_cond_timedwait(&ws->stop_cond, &ws->stop_lock, &until)) == 0)
             ;
-        bool stop = ws->stopping;
+        bool stop = ws->stopping, poked = ws->poked;
+        ws->poked = false;
         pthread_mutex_unlock(&ws->stop_lock);
         if (stop)
             return NULL;
+        new_tick = waited != 0; /* the tick came, not (only) a poke */
+        if (!new_tick) {
+            /* Another instance changed a workshop before the tick: tell the
+             * waiters here it paired, at once; the tick keeps its time. */
+            size_t n;
+            struct push **items = collect(ws, 0, PUSH_WAITER, &n);
+            check_paired(ws, items, n);
+            release_all(items, n);
+            continue;
+        }
         tick++;
         bool slow = tick % (1000 / TICK_MS) == 0;
+        if (slow)
+            renew_leases(ws);
+        if (tick % (60000 / TICK_MS) == 0 && thou_store_pg_of(ws->app->store))
+            thou_wstore_pg_sweep_leases(thou_store_pg_of(ws->app->store), now_ms());
         if (slow) {
             pair_pending(ws);
             find_left_behind(ws);
@@ -2120,7 +2206,7 @@ static void *refresh_main(void *arg)
         refresh_dashboards(ws, items, n);
         release_all(items, n);
         items = collect(ws, 0, PUSH_WAITER, &n);
-        if (slow)
+        if (slow || poked)
             check_paired(ws, items, n);
         refresh_waiters(ws, items, n);
         release_all(items, n);
@@ -2131,6 +2217,21 @@ static void *refresh_main(void *arg)
                 push_frame(items[i], NULL, ": heartbeat\n\n", false);
             release_all(items, n);
         }
+    }
+}
+
+/* A limiter's bucket in the store, when the store keeps them (PostgreSQL):
+ * wrong passwords and codes count on every instance alike. */
+static int shared_limit(void *ctx, const char *name, const char *key, double per_second,
+                        unsigned burst, bool consume, int64_t now, unsigned *retry_after_s)
+{
+    switch (thou_store_rate_take(ctx, name, key, per_second, burst, consume, now, retry_after_s)) {
+    case THOU_OK:
+        return 1;
+    case THOU_ERATE:
+        return 0;
+    default:
+        return -1; /* SQLite, or the database is away: this instance's own bucket */
     }
 }
 
@@ -2148,6 +2249,11 @@ struct thou_workshops *thou_workshops_new(struct thou_app *app)
         thou_limiter_new(config->login_failures_per_min / 60.0, config->login_failures_per_min);
     ws->code_limiter =
         thou_limiter_new(config->join_failures_per_min / 60.0, config->join_failures_per_min);
+    thou_limiter_share(ws->login_name_limiter, "login-name", shared_limit, app->store);
+    thou_limiter_share(ws->login_address_limiter, "login-address", shared_limit, app->store);
+    thou_limiter_share(ws->code_limiter, "join-code", shared_limit, app->store);
+    if (thou_store_pg_of(app->store))
+        thou_store_pg_set_workshop_hook(thou_store_pg_of(app->store), remote_change, ws);
     if (pthread_create(&ws->thread, NULL, refresh_main, ws) != 0) {
         thou_log_error("cannot start the workshops' thread");
         abort();

@@ -4,6 +4,7 @@
  * a join and the pairs it makes commit together or not at all.
  */
 #include "thou/wstore.h"
+#include "thou/wstore_pg.h"
 #include "thou/crypto.h"
 #include "thou/mem.h"
 #include "thou/pairing.h"
@@ -111,6 +112,8 @@ static enum thou_status create_run(void *ctx, sqlite3 *db)
 
 enum thou_status thou_wstore_create(struct thou_store *store, struct thou_workshop *w)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_create(thou_store_pg_of(store), w);
     return thou_store_write_raw(store, create_run, w);
 }
 
@@ -147,6 +150,8 @@ static enum thou_status get_run(void *ctx, sqlite3 *db)
 enum thou_status thou_wstore_get(struct thou_store *store, int64_t id, const char *code,
                                  struct thou_workshop *w)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_get(thou_store_pg_of(store), id, code, w);
     struct get_args args = {id, code, w};
     return thou_store_read_raw(store, get_run, &args);
 }
@@ -184,6 +189,8 @@ enum thou_status thou_wstore_list(struct thou_store *store, const char *facilita
                                   void (*visit)(void *ctx, const struct thou_workshop *w),
                                   void *ctx)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_list(thou_store_pg_of(store), facilitator, visit, ctx);
     struct list_args args = {facilitator, visit, ctx};
     return thou_store_read_raw(store, list_run, &args);
 }
@@ -208,6 +215,8 @@ static enum thou_status save_run(void *ctx, sqlite3 *db)
 
 enum thou_status thou_wstore_save(struct thou_store *store, const struct thou_workshop *w)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_save(thou_store_pg_of(store), w);
     return thou_store_write_raw(store, save_run, (void *)(uintptr_t)w);
 }
 
@@ -587,6 +596,9 @@ enum thou_status thou_wstore_join(struct thou_store *store, int64_t workshop_id,
                                   const struct thou_wstore_pairing *pairing,
                                   struct thou_wparticipant *me, struct thou_wstore_outcome *out)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_join(thou_store_pg_of(store), workshop_id, token_hash, now_ms,
+                                   pairing, me, out);
     memset(out, 0, sizeof(*out));
     struct join_args args = {workshop_id, token_hash, now_ms, pairing, me, out};
     enum thou_status rc = thou_store_write_raw(store, join_run, &args);
@@ -613,6 +625,9 @@ enum thou_status thou_wstore_pair_queue(struct thou_store *store, int64_t worksh
                                         int64_t now_ms, const struct thou_wstore_pairing *pairing,
                                         struct thou_wstore_outcome *out)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_pair_queue(thou_store_pg_of(store), workshop_id, now_ms, pairing,
+                                         out);
     memset(out, 0, sizeof(*out));
     struct pair_args args = {workshop_id, 0, 0, now_ms, pairing, out};
     enum thou_status rc = thou_store_write_raw(store, pair_queue_run, &args);
@@ -656,6 +671,9 @@ enum thou_status thou_wstore_pair_by_hand(struct thou_store *store, int64_t work
                                           const struct thou_wstore_pairing *pairing,
                                           struct thou_wstore_outcome *out)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_pair_by_hand(thou_store_pg_of(store), workshop_id, label_a, label_b,
+                                           now_ms, pairing, out);
     memset(out, 0, sizeof(*out));
     struct pair_args args = {workshop_id, label_a, label_b, now_ms, pairing, out};
     enum thou_status rc = thou_store_write_raw(store, by_hand_run, &args);
@@ -693,6 +711,9 @@ static enum thou_status requeue_run(void *ctx, sqlite3 *db)
 enum thou_status thou_wstore_requeue(struct thou_store *store, int64_t workshop_id, int64_t label,
                                      const uint8_t new_hash[THOU_DIGEST_BYTES], int64_t now_ms)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_requeue(thou_store_pg_of(store), workshop_id, label, new_hash,
+                                      now_ms);
     struct requeue_args args = {workshop_id, label, new_hash, now_ms};
     return thou_store_write_raw(store, requeue_run, &args);
 }
@@ -712,6 +733,8 @@ static enum thou_status clear_run(void *ctx, sqlite3 *db)
 
 enum thou_status thou_wstore_clear_queue(struct thou_store *store, int64_t workshop_id)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_clear_queue(thou_store_pg_of(store), workshop_id);
     return thou_store_write_raw(store, clear_run, &workshop_id);
 }
 
@@ -745,6 +768,8 @@ enum thou_status thou_wstore_participant(struct thou_store *store,
                                          const uint8_t token_hash[THOU_DIGEST_BYTES],
                                          struct thou_wparticipant *p)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_participant(thou_store_pg_of(store), token_hash, p);
     struct participant_args args = {token_hash, NULL, 0, p};
     return thou_store_read_raw(store, participant_run, &args);
 }
@@ -768,6 +793,8 @@ static enum thou_status by_label_run(void *ctx, sqlite3 *db)
 enum thou_status thou_wstore_participant_by_label(struct thou_store *store, int64_t workshop_id,
                                                   int64_t label, struct thou_wparticipant *p)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_participant_by_label(thou_store_pg_of(store), workshop_id, label, p);
     memset(p, 0, sizeof(*p));
     p->workshop_id = workshop_id;
     p->label = label;
@@ -777,6 +804,8 @@ enum thou_status thou_wstore_participant_by_label(struct thou_store *store, int6
 enum thou_status thou_wstore_participant_in_room(struct thou_store *store, const char *room_id,
                                                  char role, struct thou_wparticipant *p)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_participant_in_room(thou_store_pg_of(store), room_id, role, p);
     struct participant_args args = {NULL, room_id, role, p};
     return thou_store_read_raw(store, participant_run, &args);
 }
@@ -803,6 +832,8 @@ static enum thou_status room_workshop_run(void *ctx, sqlite3 *db)
 enum thou_status thou_wstore_room_workshop(struct thou_store *store, const char *room_id,
                                            int64_t *workshop_id)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_room_workshop(thou_store_pg_of(store), room_id, workshop_id);
     struct room_workshop_args args = {room_id, 0};
     enum thou_status rc = thou_store_read_raw(store, room_workshop_run, &args);
     *workshop_id = args.workshop_id;
@@ -828,7 +859,7 @@ static enum thou_status read_run(void *ctx, sqlite3 *db)
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct thou_wwaiting w = {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                                  sqlite3_column_int(s, 2) != 0};
+                                  sqlite3_column_int(s, 2) != 0, 0};
         a->waiting(a->ctx, &w);
     }
     sqlite3_finalize(s);
@@ -859,6 +890,8 @@ enum thou_status thou_wstore_read(struct thou_store *store, int64_t workshop_id,
                                   void (*waiting)(void *ctx, const struct thou_wwaiting *w),
                                   void (*room)(void *ctx, const struct thou_wroom *r), void *ctx)
 {
+    if (thou_store_pg_of(store))
+        return thou_wstore_pg_read(thou_store_pg_of(store), workshop_id, waiting, room, ctx);
     struct read_args args = {workshop_id, waiting, room, ctx};
     return thou_store_read_raw(store, read_run, &args);
 }

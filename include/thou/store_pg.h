@@ -121,3 +121,52 @@ enum thou_status thou_store_call_update(thou_room_update_fn update, void *ctx,
                                         struct thou_store_pg_txn *pg_txn, const char *room_id,
                                         const struct thou_room_record *room,
                                         struct thou_room_change *change);
+
+/* ---- direct access for modules with tables of their own (the workshops) ---- */
+
+struct pg_result;
+struct thou_store_pg_conn;
+
+/** The PostgreSQL store behind store, or NULL for a SQLite store (implemented by store.c). */
+struct thou_store_pg *thou_store_pg_of(struct thou_store *store);
+
+/** Work on a connection: return THOU_OK or an error; never BEGIN, COMMIT or ROLLBACK. */
+typedef enum thou_status (*thou_store_pg_raw_fn)(void *ctx, struct thou_store_pg_conn *c);
+
+/**
+ * Run fn on the writer inside the batch's transaction, under its own
+ * savepoint (an error undoes all fn wrote; a lost deadlock runs it again),
+ * and wait for the commit. workshop_id (0: none) names the workshop whose
+ * row fn locks: the batch locks those of all its jobs first, in id order,
+ * so that instances' batches never wait for each other in a circle.
+ */
+enum thou_status thou_store_pg_write_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                         void *ctx, int64_t workshop_id);
+
+/** Run fn on a reading connection (autocommit: each statement on its own). */
+enum thou_status thou_store_pg_read_raw(struct thou_store_pg *pg, thou_store_pg_raw_fn fn,
+                                        void *ctx);
+
+/**
+ * One statement with text parameters (binary[i]: values[i] is lengths[i]
+ * raw bytes, a bytea). The caller PQclears; NULL on failure, whose status
+ * thou_store_pg_failure gives (THOU_EEXIST for a unique violation).
+ */
+struct pg_result *thou_store_pg_sql(struct thou_store_pg_conn *c, const char *sql, int n,
+                                    const char *const *values, const int *lengths,
+                                    const int *binary);
+enum thou_status thou_store_pg_failure(const struct thou_store_pg_conn *c);
+
+/** This process's random instance name (it names its presence rows). */
+const char *thou_store_pg_instance(const struct thou_store_pg *pg);
+
+/**
+ * Called on the listener thread when another instance's commit changed a
+ * workshop's queue or pairs ("w<id> w" on the channel: ids only). Set it
+ * before thou_store_set_remote_hook starts the listener.
+ */
+void thou_store_pg_set_workshop_hook(struct thou_store_pg *pg, void (*changed)(void *, int64_t),
+                                     void *ctx);
+
+/** The notification channel; a write sends "w<id> w" on it with pg_notify. */
+#define THOU_STORE_PG_CHANNEL "thou_events"

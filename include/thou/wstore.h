@@ -171,6 +171,7 @@ struct thou_wwaiting {
     int64_t label;
     int64_t queued_ms;
     bool left_behind;
+    int64_t lease_ms; /* PostgreSQL: when its newest presence lease ends (any instance), 0: none */
 };
 
 /** One pair's room, for the dashboard. */

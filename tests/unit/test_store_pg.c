@@ -5,7 +5,10 @@
  * instances. Without a cluster every test is skipped (exit 77).
  */
 #include "thou/store.h"
+#include "thou/facilitators.h"
 #include "thou/studies.h"
+#include "thou/wstore.h"
+#include "thou/wstore_pg.h"
 
 #include <check.h>
 #include <libpq-fe.h>
@@ -883,6 +886,400 @@ START_TEST(test_research_copies_on_both_instances)
 }
 END_TEST
 
+/* ---- workshops and facilitators on two instances --------------------------------- */
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t new_workshop(struct thou_store *s, const char *code, int64_t capacity)
+{
+    struct thou_workshop w = {0};
+    snprintf(w.code, sizeof(w.code), "%s", code);
+    snprintf(w.facilitator, sizeof(w.facilitator), "ada");
+    snprintf(w.title, sizeof(w.title), "Tuesday group");
+    snprintf(w.set_id, sizeof(w.set_id), "classic");
+    w.set_version = 1;
+    w.state = THOU_WORKSHOP_OPEN;
+    w.capacity = capacity;
+    w.created_ms = wall_now_ms();
+    ck_assert_int_eq(thou_wstore_create(s, &w), THOU_OK);
+    ck_assert_int_gt(w.id, 0);
+    return w.id;
+}
+
+static struct thou_wstore_pairing plain_pairing(int64_t timeout_ms)
+{
+    return (struct thou_wstore_pairing){
+        .timeout_ms = timeout_ms, .flow_json = "{\"step\":0}", .room_ttl_ms = 3600 * 1000};
+}
+
+static void count_name(void *ctx, const char *name)
+{
+    (void)name;
+    ++*(int *)ctx;
+}
+
+static void count_workshop(void *ctx, const struct thou_workshop *w)
+{
+    (void)w;
+    ++*(int *)ctx;
+}
+
+/* Accounts, sessions and workshops written on one instance are the other's too. */
+START_TEST(test_workshop_tables_on_both_instances)
+{
+    int64_t now = wall_now_ms();
+    ck_assert_int_eq(thou_facilitators_add(store, "ada", "correct horse", 13, now), THOU_OK);
+    ck_assert_int_eq(thou_facilitators_add(other, "ada", "other", 5, now), THOU_EEXIST);
+    ck_assert_int_eq(thou_facilitators_verify(other, "ada", "correct horse", 13), THOU_OK);
+    ck_assert_int_eq(thou_facilitators_verify(other, "ada", "wrong", 5), THOU_EAUTH);
+    ck_assert_int_eq(thou_facilitators_verify(other, "bob", "wrong", 5), THOU_EAUTH);
+    int names = 0;
+    ck_assert_int_eq(thou_facilitators_list(other, count_name, &names), THOU_OK);
+    ck_assert_int_eq(names, 1);
+
+    char token[THOU_TOKEN_B64_LEN + 1];
+    struct thou_facilitator_session session, seen;
+    ck_assert_int_eq(thou_facilitators_session_new(store, "ada", now, 60000, token, &session),
+                     THOU_OK);
+    ck_assert_int_eq(thou_facilitators_session_get(other, token, now, &seen), THOU_OK);
+    ck_assert_str_eq(seen.name, "ada");
+    ck_assert_str_eq(seen.csrf, session.csrf);
+    ck_assert_int_eq(thou_facilitators_session_get(other, token, now + 60000, &seen), THOU_EAUTH);
+    ck_assert_int_eq(thou_facilitators_session_revoke(other, token, now), THOU_OK);
+    ck_assert_int_eq(thou_facilitators_session_get(store, token, now, &seen), THOU_EAUTH);
+    ck_assert_int_eq(thou_facilitators_session_new(store, "ada", now, 60000, token, &session),
+                     THOU_OK);
+    ck_assert_int_eq(thou_facilitators_set_password(other, "ada", "new horse", 9), THOU_OK);
+    ck_assert_int_eq(thou_facilitators_session_get(store, token, now, &seen), THOU_EAUTH);
+    ck_assert_int_eq(thou_facilitators_session_new(store, "bob", now, 60000, token, &session),
+                     THOU_EAUTH);
+
+    int64_t id = new_workshop(store, "ABCD2345", 10);
+    struct thou_workshop w;
+    ck_assert_int_eq(thou_wstore_get(other, 0, "ABCD2345", &w), THOU_OK);
+    ck_assert_int_eq(w.id, id);
+    ck_assert_str_eq(w.title, "Tuesday group");
+    ck_assert(!w.has_note);
+    ck_assert_int_eq(w.timer_ends_ms, 0);
+    w.paused = true;
+    w.has_note = true;
+    snprintf(w.note, sizeof(w.note), "five minutes");
+    w.timer_ends_ms = now + 300000;
+    w.released = 3;
+    ck_assert_int_eq(thou_wstore_save(other, &w), THOU_OK);
+    ck_assert_int_eq(thou_wstore_get(store, id, NULL, &w), THOU_OK);
+    ck_assert(w.paused);
+    ck_assert_str_eq(w.note, "five minutes");
+    ck_assert_int_eq(w.released, 3);
+    ck_assert_int_eq(w.timer_ends_ms, now + 300000);
+    struct thou_workshop dup = w;
+    ck_assert_int_eq(thou_wstore_create(other, &dup), THOU_EEXIST);
+    int listed = 0;
+    ck_assert_int_eq(thou_wstore_list(other, "ada", count_workshop, &listed), THOU_OK);
+    ck_assert_int_eq(listed, 1);
+    ck_assert_int_eq(thou_wstore_get(other, 0, "ZZZZ2345", &w), THOU_ENOTFOUND);
+
+    /* A pair made on one instance, read and requeued on the other. */
+    struct thou_wstore_pairing pairing = plain_pairing(60000);
+    struct thou_wstore_outcome out;
+    struct thou_wparticipant me;
+    uint8_t h1[THOU_HASH_LEN], h2[THOU_HASH_LEN], h3[THOU_HASH_LEN];
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    ck_assert_int_eq(thou_wstore_join(store, id, h1, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_int_eq(me.label, 1);
+    ck_assert_int_eq(me.state, THOU_WP_WAITING);
+    ck_assert_int_eq(thou_wstore_join(other, id, h2, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_int_eq(me.label, 2);
+    ck_assert_int_eq(me.state, THOU_WP_PAIRED);
+    ck_assert_int_eq(me.role, 'B');
+    ck_assert_uint_eq(out.n_pairs, 1);
+    char room_id[THOU_ROOM_ID_LEN + 1];
+    snprintf(room_id, sizeof(room_id), "%s", out.pairs[0].room_id);
+    ck_assert_int_eq(thou_wstore_participant(store, h1, &me), THOU_OK);
+    ck_assert_str_eq(me.room_id, room_id);
+    ck_assert_int_eq(me.role, 'A');
+    ck_assert_int_eq(thou_wstore_participant_in_room(other, room_id, 'B', &me), THOU_OK);
+    ck_assert_int_eq(me.label, 2);
+    int64_t of = 0;
+    ck_assert_int_eq(thou_wstore_room_workshop(other, room_id, &of), THOU_OK);
+    ck_assert_int_eq(of, id);
+    /* The room is a real room of the store: seq 1 is B's arrival. */
+    struct thou_room_record room;
+    ck_assert_int_eq(thou_store_room_get(other, room_id, &room), THOU_OK);
+    ck_assert_int_eq(room.last_seq, 1);
+    ck_assert(room.b_joined);
+    thou_room_record_release(&room);
+    char role = 0;
+    ck_assert_int_eq(thou_store_participant_role(other, room_id, h2, &role), THOU_OK);
+    ck_assert_int_eq(role, 'B');
+    ck_assert_int_eq(thou_wstore_requeue(other, id, 2, h3, now + 1), THOU_OK);
+    ck_assert_int_eq(thou_wstore_requeue(store, id, 2, h3, now + 1), THOU_ECONFLICT);
+    ck_assert_int_eq(thou_wstore_participant_by_label(store, id, 2, &me), THOU_OK);
+    ck_assert_int_eq(me.state, THOU_WP_WAITING);
+    ck_assert(me.left_behind);
+    ck_assert_int_eq(thou_wstore_pair_by_hand(store, id, 2, 2, now, &pairing, &out), THOU_EINVAL);
+    ck_assert_int_eq(thou_wstore_pair_by_hand(store, id, 1, 2, now, &pairing, &out),
+                     THOU_ECONFLICT);
+    ck_assert_int_eq(thou_wstore_clear_queue(other, id), THOU_OK);
+    ck_assert_int_eq(thou_wstore_participant_by_label(store, id, 2, &me), THOU_OK);
+    ck_assert_int_eq(me.state, THOU_WP_LEFT);
+    ck_assert_int_eq(thou_facilitators_remove(other, "ada"), THOU_OK);
+    ck_assert_int_eq(thou_facilitators_remove(store, "ada"), THOU_ENOTFOUND);
+}
+END_TEST
+
+#define RACERS 41
+
+struct wjoin_race {
+    struct thou_store *store;
+    int64_t workshop_id;
+    unsigned seed;
+    enum thou_status rc;
+    size_t reported;
+};
+
+static void *wjoin_thread(void *arg)
+{
+    struct wjoin_race *j = arg;
+    struct thou_wstore_pairing pairing = plain_pairing(600000);
+    struct thou_wstore_outcome *out = malloc(sizeof(*out));
+    struct thou_wparticipant me;
+    uint8_t hash[THOU_HASH_LEN];
+    hash_of(hash, j->seed);
+    j->rc = thou_wstore_join(j->store, j->workshop_id, hash, wall_now_ms(), &pairing, &me, out);
+    j->reported = j->rc == THOU_OK ? out->n_pairs : 0;
+    free(out);
+    return NULL;
+}
+
+/*
+ * Joins racing through two instances: each gets its own label, everyone is
+ * paired at most once, no room has a third seat, and every two make a pair.
+ * Without the workshop's row lock the instances read the same count of
+ * joined and pairs: a label or pair number twice (a failed join) or a
+ * participant seated twice.
+ */
+START_TEST(test_racing_joins_pair_once_across_instances)
+{
+    int64_t id = new_workshop(store, "RACE2345", 1000);
+    struct wjoin_race joins[RACERS];
+    pthread_t threads[RACERS];
+    for (unsigned i = 0; i < RACERS; i++) {
+        joins[i] = (struct wjoin_race){i % 2 ? other : store, id, 1000 + i, THOU_EIO, 0};
+        pthread_create(&threads[i], NULL, wjoin_thread, &joins[i]);
+    }
+    size_t reported = 0;
+    for (unsigned i = 0; i < RACERS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(joins[i].rc == THOU_OK, "join %u: %d", i, joins[i].rc);
+        reported += joins[i].reported;
+    }
+    ck_assert_uint_eq(reported, RACERS / 2);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM workshop_participants"), RACERS);
+    ck_assert_int_eq(sql_int("SELECT count(DISTINCT label) FROM workshop_participants"), RACERS);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM workshop_participants WHERE state = 1"),
+                     RACERS / 2 * 2);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM rooms WHERE mode = 'workshop'"), RACERS / 2);
+    ck_assert_int_eq(sql_int("SELECT count(DISTINCT workshop_pair) FROM rooms"), RACERS / 2);
+    ck_assert_int_eq(sql_int("SELECT pairs FROM workshops"), RACERS / 2);
+    ck_assert_int_eq(sql_int("SELECT joined FROM workshops"), RACERS);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM (SELECT room_id FROM participants"
+                             " GROUP BY room_id HAVING count(*) <> 2) x"),
+                     0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM (SELECT room_id FROM workshop_participants"
+                             " WHERE room_id IS NOT NULL GROUP BY room_id HAVING count(*) <> 2) x"),
+                     0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM participants"), RACERS / 2 * 2);
+    /* As on SQLite, the schema itself refuses a third seat in a room. */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM pg_indexes WHERE indexname = 'workshop_seats'"
+                             " AND indexdef LIKE 'CREATE UNIQUE INDEX%(room_id, role)"
+                             " WHERE (room_id IS NOT NULL)'"),
+                     1);
+}
+END_TEST
+
+#define CROSS_THREADS 12
+#define CROSS_JOINS   20
+
+struct cross_joiner {
+    struct thou_store *store;
+    int64_t workshops[2];
+    unsigned seed;
+    enum thou_status rc;
+};
+
+static void *cross_thread(void *arg)
+{
+    struct cross_joiner *j = arg;
+    struct thou_wstore_pairing pairing = plain_pairing(600000);
+    struct thou_wstore_outcome *out = malloc(sizeof(*out));
+    struct thou_wparticipant me;
+    j->rc = THOU_OK;
+    for (unsigned i = 0; i < CROSS_JOINS && j->rc == THOU_OK; i++) {
+        uint8_t hash[THOU_HASH_LEN];
+        hash_of(hash, j->seed + i);
+        j->rc = thou_wstore_join(j->store, j->workshops[i % 2], hash, wall_now_ms(), &pairing, &me,
+                                 out);
+    }
+    free(out);
+    return NULL;
+}
+
+/*
+ * Joins of two workshops through both instances at once, in opposite orders:
+ * one instance's batch holding workshop 1 while waiting for 2, the other's
+ * the reverse, would deadlock, and PostgreSQL would fail one of them (again
+ * on each retry, as the batch keeps its earlier lock). A batch locks its
+ * workshops in id order first, as it does its rooms.
+ */
+START_TEST(test_crossed_workshop_batches_do_not_deadlock)
+{
+    int64_t w1 = new_workshop(store, "CRSA2345", 1000);
+    int64_t w2 = new_workshop(store, "CRSB2345", 1000);
+    struct cross_joiner joiners[CROSS_THREADS];
+    pthread_t threads[CROSS_THREADS];
+    for (unsigned i = 0; i < CROSS_THREADS; i++) {
+        bool side = i % 2;
+        joiners[i] = (struct cross_joiner){
+            side ? other : store, {side ? w2 : w1, side ? w1 : w2}, 10000 + i * 100, THOU_EIO};
+        pthread_create(&threads[i], NULL, cross_thread, &joiners[i]);
+    }
+    for (unsigned i = 0; i < CROSS_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(joiners[i].rc == THOU_OK, "joiner %u: %d", i, joiners[i].rc);
+    }
+    int64_t each = CROSS_THREADS * CROSS_JOINS / 2;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT joined * 1000 + pairs FROM workshops WHERE id = %lld",
+             (long long)w1);
+    ck_assert_int_eq(sql_int(sql), each * 1000 + each / 2);
+    snprintf(sql, sizeof(sql), "SELECT joined * 1000 + pairs FROM workshops WHERE id = %lld",
+             (long long)w2);
+    ck_assert_int_eq(sql_int(sql), each * 1000 + each / 2);
+}
+END_TEST
+
+/*
+ * A waiter whose stream is open on the other instance holds a lease there:
+ * a pairing on this instance counts it as present. Without the lease, the
+ * same waiter, gone longer than the presence timeout, leaves the queue.
+ */
+START_TEST(test_waiter_lease_counts_on_the_other_instance)
+{
+    int64_t now = wall_now_ms();
+    struct thou_wstore_pairing pairing = plain_pairing(30000);
+    struct thou_wstore_outcome out;
+    struct thou_wparticipant me;
+    uint8_t h1[THOU_HASH_LEN], h2[THOU_HASH_LEN], h3[THOU_HASH_LEN], h4[THOU_HASH_LEN];
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    hash_of(h4, 4);
+
+    int64_t leased = new_workshop(store, "LEAS2345", 10);
+    ck_assert_int_eq(thou_wstore_join(store, leased, h1, now - 60000, &pairing, &me, &out),
+                     THOU_OK);
+    int64_t label = me.label;
+    thou_wstore_pg_presence(thou_store_pg_of(other), leased, &label, 1, true, now);
+    ck_assert_int_eq(thou_wstore_join(store, leased, h2, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_uint_eq(out.n_pairs, 1);
+    ck_assert_uint_eq(out.n_left, 0);
+    ck_assert_int_eq(me.state, THOU_WP_PAIRED);
+    /* Seated: its lease is gone with it. */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 0);
+
+    int64_t bare = new_workshop(store, "BARE2345", 10);
+    ck_assert_int_eq(thou_wstore_join(store, bare, h3, now - 60000, &pairing, &me, &out), THOU_OK);
+    ck_assert_int_eq(thou_wstore_join(store, bare, h4, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_uint_eq(out.n_pairs, 0);
+    ck_assert_uint_eq(out.n_left, 1);
+
+    /* A lease ended (the stream closed) counts from when it ended. */
+    int64_t ended = new_workshop(store, "ENDD2345", 10);
+    uint8_t h5[THOU_HASH_LEN], h6[THOU_HASH_LEN];
+    hash_of(h5, 5);
+    hash_of(h6, 6);
+    ck_assert_int_eq(thou_wstore_join(store, ended, h5, now - 60000, &pairing, &me, &out), THOU_OK);
+    label = me.label;
+    thou_wstore_pg_presence(thou_store_pg_of(other), ended, &label, 1, false, now - 5000);
+    ck_assert_int_eq(thou_wstore_join(store, ended, h6, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_uint_eq(out.n_left, 0);
+    ck_assert_uint_eq(out.n_pairs, 1); /* seen 5 s ago: present for 25 s more */
+
+    /* A lease that ran out a minute ago (its instance was killed) is no presence. */
+    int64_t expired = new_workshop(store, "GONE2345", 10);
+    uint8_t h7[THOU_HASH_LEN], h8[THOU_HASH_LEN];
+    hash_of(h7, 7);
+    hash_of(h8, 8);
+    ck_assert_int_eq(thou_wstore_join(store, expired, h7, now - 120000, &pairing, &me, &out),
+                     THOU_OK);
+    label = me.label;
+    thou_wstore_pg_presence(thou_store_pg_of(other), expired, &label, 1, true,
+                            now - 60000 - THOU_WSTORE_PG_LEASE_MS);
+    ck_assert_int_eq(thou_wstore_join(store, expired, h8, now, &pairing, &me, &out), THOU_OK);
+    ck_assert_uint_eq(out.n_pairs, 0);
+    ck_assert_uint_eq(out.n_left, 1);
+
+    /* Leases that ended hours ago are swept; recent ones stay. */
+    int64_t labels[] = {7, 8};
+    thou_wstore_pg_presence(thou_store_pg_of(store), ended, labels, 1, false, now - 3 * 3600000LL);
+    thou_wstore_pg_presence(thou_store_pg_of(store), ended, labels + 1, 1, false, now - 60000);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 3);
+    thou_wstore_pg_sweep_leases(thou_store_pg_of(other), now);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE role = 'W'"), 2);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM presence WHERE room_id LIKE 'w%.8'"), 1);
+}
+END_TEST
+
+static pthread_mutex_t workshop_heard_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t workshop_heard;
+
+static void heard_workshop(void *ctx, int64_t id)
+{
+    (void)ctx;
+    pthread_mutex_lock(&workshop_heard_lock);
+    workshop_heard = id;
+    pthread_mutex_unlock(&workshop_heard_lock);
+}
+
+static void heard_nothing(void *ctx, const char *room_id, int64_t seq)
+{
+    (void)ctx;
+    (void)room_id;
+    (void)seq;
+}
+
+/* A join on one instance is announced to the other by the workshop's id alone. */
+START_TEST(test_workshop_changes_are_announced)
+{
+    thou_store_pg_set_workshop_hook(thou_store_pg_of(other), heard_workshop, NULL);
+    thou_store_set_remote_hook(other, heard_nothing, NULL);
+    int64_t id = new_workshop(store, "NOTE2345", 10);
+    usleep(300 * 1000); /* the listener is listening */
+    struct thou_wstore_pairing pairing = plain_pairing(60000);
+    struct thou_wstore_outcome out;
+    struct thou_wparticipant me;
+    uint8_t h1[THOU_HASH_LEN];
+    hash_of(h1, 1);
+    ck_assert_int_eq(thou_wstore_join(store, id, h1, wall_now_ms(), &pairing, &me, &out), THOU_OK);
+    int64_t got = 0;
+    for (int i = 0; i < 100 && got != id; i++) {
+        usleep(50 * 1000);
+        pthread_mutex_lock(&workshop_heard_lock);
+        got = workshop_heard;
+        pthread_mutex_unlock(&workshop_heard_lock);
+    }
+    ck_assert_int_eq(got, id);
+}
+END_TEST
+
 static Suite *store_pg_suite(void)
 {
     Suite *s = suite_create("store_pg");
@@ -908,6 +1305,11 @@ static Suite *store_pg_suite(void)
     tcase_add_test(tc, test_seat_move_once_across_instances);
     tcase_add_test(tc, test_study_assign_balanced_across_instances);
     tcase_add_test(tc, test_research_copies_on_both_instances);
+    tcase_add_test(tc, test_workshop_tables_on_both_instances);
+    tcase_add_test(tc, test_racing_joins_pair_once_across_instances);
+    tcase_add_test(tc, test_crossed_workshop_batches_do_not_deadlock);
+    tcase_add_test(tc, test_waiter_lease_counts_on_the_other_instance);
+    tcase_add_test(tc, test_workshop_changes_are_announced);
     suite_add_tcase(s, tc);
     return s;
 }
