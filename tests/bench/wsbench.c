@@ -4,7 +4,10 @@
  * the server's memory per participant holding a waiting stream. Runs the
  * real binary through the integration harness; not a timed test.
  *
- *   wsbench [participants] [seconds]      defaults: 500 10
+ *   wsbench [participants] [seconds] [instances]      defaults: 500 10 1
+ *
+ * With two instances (THOU_TEST_STORE=postgresql), every second person
+ * joins through the second one; the dashboard stays on the first.
  */
 #include "harness.h"
 
@@ -21,6 +24,8 @@
 #define MAX_PEOPLE 2000
 
 static struct thou_proc proc;
+static struct thou_proc proc2; /* the second instance, when there are two */
+static int instances = 1;
 static char code[16];
 static long long start_ms;
 
@@ -61,6 +66,8 @@ static int facilitator_add(const char *name, const char *password)
         dup2(in[0], STDIN_FILENO);
         close(in[0]);
         close(in[1]);
+        if (proc.store_url[0]) /* the server's store, PostgreSQL included */
+            setenv("THOU_STORE_URL", proc.store_url, 1);
         execl(getenv("THOU_BIN"), "thou", "facilitator", "add", name, "--data-dir", proc.data_dir,
               (char *)NULL);
         _exit(127);
@@ -88,8 +95,9 @@ static void *person_main(void *arg)
     b64url32(digest, hash, sizeof(hash));
     snprintf(body, sizeof(body), "{\"code\":\"%s\",\"token_hash\":\"%s\"}", code, hash);
     struct http_reply reply;
+    int port = instances == 2 && p->index % 2 ? proc2.port : proc.port;
     p->sent_ms = now_ms();
-    if (!http_json(proc.port, "POST", "/api/workshops/join", NULL, body, &reply))
+    if (!http_json(port, "POST", "/api/workshops/join", NULL, body, &reply))
         return NULL;
     p->acked_ms = now_ms();
     p->ok = reply.status == 200;
@@ -103,7 +111,7 @@ static void *person_main(void *arg)
         atomic_fetch_add(&paired_count, 1);
     }
     /* Everyone holds the waiting stream, as the join page does. */
-    p->wait_open = sse_open(&p->wait, proc.port, "/api/workshops/wait", token_b64, NULL);
+    p->wait_open = sse_open(&p->wait, port, "/api/workshops/wait", token_b64, NULL);
     struct sse_event ev;
     while (!paired && p->wait_open && sse_next(&p->wait, 30000, &ev)) {
         if (strcmp(ev.type, "paired") == 0) {
@@ -163,14 +171,24 @@ int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 500;
     int seconds = argc > 2 ? atoi(argv[2]) : 10;
-    if (n < 2 || n > MAX_PEOPLE || seconds < 1) {
-        fprintf(stderr, "usage: wsbench [participants 2..%d] [seconds]\n", MAX_PEOPLE);
+    instances = argc > 3 ? atoi(argv[3]) : 1;
+    if (n < 2 || n > MAX_PEOPLE || seconds < 1 || instances < 1 || instances > 2) {
+        fprintf(stderr, "usage: wsbench [participants 2..%d] [seconds] [instances 1..2]\n",
+                MAX_PEOPLE);
         return 2;
     }
     if (sodium_init() < 0)
         return 1;
     const char *extra[] = {"--max-connections-per-ip", "8000", "--max-connections", "8000", NULL};
     proc_start(&proc, extra);
+    if (instances == 2) {
+        if (!proc.store_url[0]) {
+            fprintf(stderr, "wsbench: two instances share a PostgreSQL store "
+                            "(THOU_TEST_STORE=postgresql)\n");
+            return 2;
+        }
+        proc_start_on(&proc2, proc.store_url, extra);
+    }
     if (facilitator_add("bench", "bench password\n") != 0) {
         fprintf(stderr, "wsbench: cannot add the facilitator\n");
         return 1;
@@ -180,7 +198,12 @@ int main(int argc, char **argv)
               "{\"name\":\"bench\",\"password\":\"bench password\"}", &reply);
     char set_cookie[256], cookie[300], csrf[200];
     http_header(&reply, "Set-Cookie", set_cookie, sizeof(set_cookie));
-    *strchr(set_cookie, ';') = '\0';
+    char *end = strchr(set_cookie, ';');
+    if (reply.status != 200 || !end) {
+        fprintf(stderr, "wsbench: the facilitator login failed (%ld)\n", (long)reply.status);
+        return 1;
+    }
+    *end = '\0';
     snprintf(cookie, sizeof(cookie), "Cookie: %s", set_cookie);
     snprintf(csrf, sizeof(csrf), "X-CSRF-Token: %s",
              json_string_value(json_object_get(reply.json, "csrf")));
@@ -206,7 +229,7 @@ int main(int argc, char **argv)
     pthread_t dash_thread;
     pthread_create(&dash_thread, NULL, dash_main, &dash);
     usleep(300 * 1000);
-    long long rss_before = rss_kib(proc.pid);
+    long long rss_before = rss_kib(proc.pid) + (instances == 2 ? rss_kib(proc2.pid) : 0);
 
     pthread_t threads[MAX_PEOPLE];
     pthread_attr_t attr;
@@ -220,7 +243,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++)
         pthread_join(threads[i], NULL);
     usleep(1500 * 1000); /* the last snapshots */
-    long long rss_after = rss_kib(proc.pid);
+    long long rss_after = rss_kib(proc.pid) + (instances == 2 ? rss_kib(proc2.pid) : 0);
     atomic_store(&dash.stop, true);
     pthread_join(dash_thread, NULL);
 
@@ -245,12 +268,12 @@ int main(int argc, char **argv)
     int streams = 0;
     for (int i = 0; i < n; i++)
         streams += people[i].wait_open;
-    printf("{\"participants\":%d,\"seconds\":%d,\"joined_ok\":%zu,\"paired\":%zu,"
+    printf("{\"participants\":%d,\"seconds\":%d,\"instances\":%d,\"joined_ok\":%zu,\"paired\":%zu,"
            "\"join_to_paired_ms\":{\"p50\":%lld,\"p99\":%lld,\"max\":%lld},"
            "\"dashboard_delay_ms\":{\"p50\":%lld,\"p99\":%lld,\"max\":%lld,\"samples\":%zu},"
            "\"rss_kib\":{\"before\":%lld,\"after\":%lld},\"waiting_streams\":%d,"
            "\"bytes_per_participant\":%lld}\n",
-           n, seconds, n_ok, n_paired, pct(join_to_paired, n_paired, 0.5),
+           n, seconds, instances, n_ok, n_paired, pct(join_to_paired, n_paired, 0.5),
            pct(join_to_paired, n_paired, 0.99), n_paired ? join_to_paired[n_paired - 1] : -1,
            pct(dash_delay, n_dash, 0.5), pct(dash_delay, n_dash, 0.99),
            n_dash ? dash_delay[n_dash - 1] : -1, n_dash, rss_before, rss_after, streams,
@@ -261,11 +284,14 @@ int main(int argc, char **argv)
             sse_close(&people[i].wait);
     sse_close(&dash.sse);
     /* proc_cleanup() asserts through Check, which runs no test here. */
-    if (proc_stop(&proc) != 0)
-        rc = 1;
     char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", proc.dir);
-    if (system(cmd) != 0)
-        rc = 1;
+    for (int i = 0; i < instances; i++) {
+        struct thou_proc *each = i ? &proc2 : &proc;
+        if (proc_stop(each) != 0)
+            rc = 1;
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", each->dir);
+        if (system(cmd) != 0)
+            rc = 1;
+    }
     return rc;
 }
