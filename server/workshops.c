@@ -750,6 +750,11 @@ static json_t *workshop_json(struct thou_app *app, const struct thou_workshop *w
                   w->timer_ends_ms ? json_integer(w->timer_ends_ms) : json_null(), "capacity",
                   (json_int_t)w->capacity, "created", (json_int_t)w->created_ms);
     added |= json_object_set_new(out, "study", study_json(app, w->study));
+    /* What the projector prints for people to type: the public address when
+     * one is set (the page's own origin may be an internal one), else none. */
+    if (app->config->public_url[0])
+        added |= json_object_set_new(out, "join_url",
+                                     json_sprintf("%s%s", app->config->public_url, link));
     if (added) {
         json_decref(out);
         return NULL;

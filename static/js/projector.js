@@ -10,9 +10,10 @@ import { countdownText, tickCountdowns } from './countdown.js';
 
 const store = { id: null, snapshot: null, error: null, connection: 'connecting' };
 
-/** The absolute link people type: public origin + the workshop's path, without "https://". */
+/** The link people type, without "https://": the server's public address when it has one
+ *  (join_url, the same one its QR code holds), else this page's own origin. */
 function shownLink(w) {
-    return `${location.host}${w.link}`;
+    return w.join_url ? w.join_url.replace(/^https?:\/\//, '') : `${location.host}${w.link}`;
 }
 
 function render() {
@@ -49,7 +50,7 @@ function render() {
     }
     const part = (name) => root.querySelector(`[data-part=${name}]`);
     keyed(part('title'), w.title, () => [w.title]);
-    keyed(part('link'), w.link, () => [shownLink(w)]);
+    keyed(part('link'), shownLink(w), () => [shownLink(w)]);
     keyed(part('code'), w.code, () => [w.code]);
     /* No link fragment in a workshop: the room reads the study key's fingerprint from here. */
     keyed(part('study'), `${w.study?.name}|${w.study?.fingerprint}`, () => (w.study ? [

@@ -763,6 +763,47 @@ START_TEST(test_whole_path)
 }
 END_TEST
 
+/* ---- the public address ---------------------------------------------------------- */
+
+/* Behind a proxy the page's own origin may be an internal one: with public_url
+ * set, the workshop carries the address people type (join_url, which the
+ * projector prints) and its QR code holds the same one; without, neither
+ * names an address of its own. */
+START_TEST(test_public_url)
+{
+    start((const char *[]){"--public-url", "https://talk.example.org", NULL});
+    struct fac f;
+    ck_assert_int_eq(login("ada", "correct horse", &f, NULL), 200);
+    json_t *w = NULL;
+    ck_assert_int_eq(fac_call(&f, "POST", "/api/workshops",
+                              "{\"title\":\"Hall\",\"set\":\"couples-short\"}", &w),
+                     201);
+    char want[96];
+    snprintf(want, sizeof(want), "https://talk.example.org%s", str(w, "link"));
+    ck_assert_str_eq(str(w, "join_url"), want);
+    char path[96];
+    snprintf(path, sizeof(path), "/api/workshops/%lld", num(w, "id"));
+    json_decref(w);
+    ck_assert_int_eq(fac_call(&f, "GET", path, NULL, &w), 200);
+    ck_assert_str_eq(str(json_object_get(w, "workshop"), "join_url"), want);
+    json_decref(w);
+    struct http_reply reply;
+    strcat(path, "/qr.svg");
+    ck_assert_int_eq(fac_do(&f, "GET", path, NULL, false, &reply), 200);
+    ck_assert_ptr_nonnull(strstr(reply.body, want));
+    http_reply_free(&reply);
+    proc_cleanup(&proc);
+
+    start(NULL);
+    ck_assert_int_eq(login("ada", "correct horse", &f, NULL), 200);
+    ck_assert_int_eq(fac_call(&f, "POST", "/api/workshops",
+                              "{\"title\":\"Hall\",\"set\":\"couples-short\"}", &w),
+                     201);
+    ck_assert_ptr_null(json_object_get(w, "join_url"));
+    json_decref(w);
+}
+END_TEST
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 START_TEST(test_bad_input)
@@ -1256,6 +1297,7 @@ static Suite *workshops_suite(void)
     tcase_add_test(tc, test_expired_session);
     tcase_add_test(tc, test_whole_path);
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_public_url);
     tcase_add_test(tc, test_200_at_once);
     tcase_add_test(tc, test_left_behind);
     tcase_add_test(tc, test_pages);
