@@ -202,10 +202,14 @@ START_TEST(test_proxy_exempt_from_address_limit)
         proxy[i] = open_from(1);
     for (int i = 0; i < 6; i++)
         ck_assert_msg(answered(proxy[i]), "the proxy's connection %d was refused", i);
-    for (int i = 0; i < 4; i++)
+    /* One after another: with several server threads, connections opened
+     * together may be counted in any order, and which of four is the
+     * fourth would be a guess. Each answered one stays open (keep-alive). */
+    for (int i = 0; i < 3; i++) {
         client[i] = open_from(2);
-    for (int i = 0; i < 3; i++)
         ck_assert_msg(answered(client[i]), "the client's connection %d was refused", i);
+    }
+    client[3] = open_from(2);
     ck_assert_msg(!answered(client[3]), "a fourth connection from one client was served");
     for (int i = 0; i < 6; i++)
         close(proxy[i]);
