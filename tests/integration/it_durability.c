@@ -35,6 +35,7 @@ struct shared {
     struct thou_proc proc;
     atomic_uint port; /* 0 while the server is down */
     atomic_bool stop;
+    atomic_size_t acked; /* research copies acknowledged so far (that test only) */
     char room[64];
     char tokens[2][64];
 };
@@ -490,6 +491,7 @@ static void *copy_loop(void *arg)
         if (post_when_up(r->shared, path, r->tokens[role], body, NULL) == 201) {
             a->step = step;
             r->n_acks++;
+            atomic_fetch_add(&r->shared->acked, 1);
         }
     }
     /* Released in the middle of the kills, or (the rest) after them. */
@@ -561,6 +563,10 @@ START_TEST(acknowledged_research_survives_kill_9)
     srand(4242);
     for (int k = 0; k < KILLS; k++) {
         usleep((useconds_t)(200 + rand() % 400) * 1000);
+        /* Each life of the server acknowledges some copies before its kill, however
+         * slow it runs (under valgrind a restart eats most of a fixed interval). */
+        for (int waited = 0; atomic_load(&s.acked) < (size_t)(k + 1) * 25 && waited < 600; waited++)
+            usleep(50 * 1000);
         atomic_store(&s.port, 0);
         proc_kill9(&s.proc);
         proc_restart(&s.proc);
