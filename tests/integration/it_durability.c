@@ -35,7 +35,7 @@ struct shared {
     struct thou_proc proc;
     atomic_uint port; /* 0 while the server is down */
     atomic_bool stop;
-    atomic_size_t acked; /* research copies acknowledged so far (that test only) */
+    atomic_size_t acked; /* joins or research copies acknowledged so far */
     char room[64];
     char tokens[2][64];
 };
@@ -274,6 +274,7 @@ static void *join_loop(void *arg)
             continue;
         }
         if (reply.status == 200) {
+            atomic_fetch_add(&s->acked, 1);
             struct join_ack *a = &j->acks[j->n_acks++];
             snprintf(a->hash, sizeof(a->hash), "%s", hash);
             a->label = atoll(json_string_value(json_object_get(reply.json, "participant")) + 1);
@@ -322,6 +323,9 @@ START_TEST(acknowledged_pairings_survive_kill_9)
     srand(777);
     for (int k = 0; k < KILLS; k++) {
         usleep((useconds_t)(200 + rand() % 400) * 1000);
+        /* Some joins acknowledged in each life of the server, however slow it runs. */
+        for (int waited = 0; atomic_load(&s.acked) < (size_t)(k + 1) * 5 && waited < 600; waited++)
+            usleep(50 * 1000);
         atomic_store(&s.port, 0);
         proc_kill9(&s.proc);
         proc_restart(&s.proc);
