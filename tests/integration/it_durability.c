@@ -291,6 +291,27 @@ static void *join_loop(void *arg)
     return NULL;
 }
 
+/*
+ * KILLS times: let the load run 0.2-0.6 s and until per_life more of its
+ * requests were acknowledged (at most 30 s; under valgrind a restart eats
+ * most of a fixed interval), then kill -9 and restart. Clients see port 0
+ * while the server is down.
+ */
+static void kill9_cycles(struct shared *s, unsigned seed, size_t per_life)
+{
+    srand(seed);
+    for (int k = 0; k < KILLS; k++) {
+        usleep((useconds_t)(200 + rand() % 400) * 1000);
+        for (int waited = 0; atomic_load(&s->acked) < (size_t)(k + 1) * per_life && waited < 600;
+             waited++)
+            usleep(50 * 1000);
+        atomic_store(&s->port, 0);
+        proc_kill9(&s->proc);
+        proc_restart(&s->proc);
+        atomic_store(&s->port, s->proc.port);
+    }
+}
+
 static long long db_int(sqlite3 *db, const char *sql, const char *text)
 {
     sqlite3_stmt *st = NULL;
@@ -320,17 +341,7 @@ START_TEST(acknowledged_pairings_survive_kill_9)
             (struct joiner){.shared = &s, .acks = calloc(MAX_JOINS, sizeof(struct join_ack))};
         pthread_create(&threads[i], NULL, join_loop, &joiners[i]);
     }
-    srand(777);
-    for (int k = 0; k < KILLS; k++) {
-        usleep((useconds_t)(200 + rand() % 400) * 1000);
-        /* Some joins acknowledged in each life of the server, however slow it runs. */
-        for (int waited = 0; atomic_load(&s.acked) < (size_t)(k + 1) * 5 && waited < 600; waited++)
-            usleep(50 * 1000);
-        atomic_store(&s.port, 0);
-        proc_kill9(&s.proc);
-        proc_restart(&s.proc);
-        atomic_store(&s.port, s.proc.port);
-    }
+    kill9_cycles(&s, 777, 5);
     usleep(300 * 1000);
     atomic_store(&s.stop, true);
     for (int i = 0; i < JOINERS; i++)
@@ -564,18 +575,7 @@ START_TEST(acknowledged_research_survives_kill_9)
     atomic_store(&s.port, s.proc.port);
     for (int i = 0; i < STUDY_ROOMS; i++)
         pthread_create(&threads[i], NULL, copy_loop, &rooms[i]);
-    srand(4242);
-    for (int k = 0; k < KILLS; k++) {
-        usleep((useconds_t)(200 + rand() % 400) * 1000);
-        /* Each life of the server acknowledges some copies before its kill, however
-         * slow it runs (under valgrind a restart eats most of a fixed interval). */
-        for (int waited = 0; atomic_load(&s.acked) < (size_t)(k + 1) * 25 && waited < 600; waited++)
-            usleep(50 * 1000);
-        atomic_store(&s.port, 0);
-        proc_kill9(&s.proc);
-        proc_restart(&s.proc);
-        atomic_store(&s.port, s.proc.port);
-    }
+    kill9_cycles(&s, 4242, 25);
     usleep(300 * 1000);
     atomic_store(&s.stop, true);
     for (int i = 0; i < STUDY_ROOMS; i++)
