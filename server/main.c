@@ -195,20 +195,6 @@ static void run_until_signal(struct thou_app *app, const sigset_t *signals)
     }
 }
 
-/* A limiter's bucket in the store, when the store keeps them (PostgreSQL). */
-static int shared_limit(void *ctx, const char *name, const char *key, double per_second,
-                        unsigned burst, bool consume, int64_t now, unsigned *retry_after_s)
-{
-    switch (thou_store_rate_take(ctx, name, key, per_second, burst, consume, now, retry_after_s)) {
-    case THOU_OK:
-        return 1;
-    case THOU_ERATE:
-        return 0;
-    default:
-        return -1;
-    }
-}
-
 /* Another instance's stream of a room opened or closed. */
 static void remote_presence(void *ctx, const char *room_id, char role, bool present)
 {
@@ -310,10 +296,10 @@ static int serve(int argc, char **argv)
     app.sessions = thou_sessions_new();
     /* The limits that guard the store and the join secrets count across
      * every instance sharing the database (on SQLite there is one). */
-    thou_limiter_share(app.event_limiter, "events", shared_limit, app.store);
-    thou_limiter_share(app.create_limiter, "creations", shared_limit, app.store);
-    thou_limiter_share(app.join_limiter, "join-room", shared_limit, app.store);
-    thou_limiter_share(app.join_address_limiter, "join-address", shared_limit, app.store);
+    thou_limiter_share(app.event_limiter, "events", thou_store_rate_hook, app.store);
+    thou_limiter_share(app.create_limiter, "creations", thou_store_rate_hook, app.store);
+    thou_limiter_share(app.join_limiter, "join-room", thou_store_rate_hook, app.store);
+    thou_limiter_share(app.join_address_limiter, "join-address", thou_store_rate_hook, app.store);
     app.disk = thou_disk_new(config.data_dir, (uint64_t)config.min_free_disk_mb << 20);
     app.workshops = thou_workshops_new(&app);
     router = thou_router_new();

@@ -698,6 +698,20 @@ enum thou_status thou_store_rate_take(struct thou_store *store, const char *name
     return THOU_EUNAVAIL; /* one instance: its own limiter decides */
 }
 
+int thou_store_rate_hook(void *store, const char *name, const char *key, double per_second,
+                         unsigned burst, bool consume, int64_t now_ms, unsigned *retry_after_s)
+{
+    switch (
+        thou_store_rate_take(store, name, key, per_second, burst, consume, now_ms, retry_after_s)) {
+    case THOU_OK:
+        return 1;
+    case THOU_ERATE:
+        return 0;
+    default:
+        return -1; /* SQLite, or the database is away */
+    }
+}
+
 int thou_store_schema_version(struct thou_store *store)
 {
     if (store->pg)

@@ -2225,21 +2225,6 @@ static void *refresh_main(void *arg)
     }
 }
 
-/* A limiter's bucket in the store, when the store keeps them (PostgreSQL):
- * wrong passwords and codes count on every instance alike. */
-static int shared_limit(void *ctx, const char *name, const char *key, double per_second,
-                        unsigned burst, bool consume, int64_t now, unsigned *retry_after_s)
-{
-    switch (thou_store_rate_take(ctx, name, key, per_second, burst, consume, now, retry_after_s)) {
-    case THOU_OK:
-        return 1;
-    case THOU_ERATE:
-        return 0;
-    default:
-        return -1; /* SQLite, or the database is away: this instance's own bucket */
-    }
-}
-
 struct thou_workshops *thou_workshops_new(struct thou_app *app)
 {
     struct thou_workshops *ws = thou_xcalloc(1, sizeof(*ws));
@@ -2254,9 +2239,11 @@ struct thou_workshops *thou_workshops_new(struct thou_app *app)
         thou_limiter_new(config->login_failures_per_min / 60.0, config->login_failures_per_min);
     ws->code_limiter =
         thou_limiter_new(config->join_failures_per_min / 60.0, config->join_failures_per_min);
-    thou_limiter_share(ws->login_name_limiter, "login-name", shared_limit, app->store);
-    thou_limiter_share(ws->login_address_limiter, "login-address", shared_limit, app->store);
-    thou_limiter_share(ws->code_limiter, "join-code", shared_limit, app->store);
+    /* On PostgreSQL wrong passwords and codes count on every instance alike. */
+    thou_limiter_share(ws->login_name_limiter, "login-name", thou_store_rate_hook, app->store);
+    thou_limiter_share(ws->login_address_limiter, "login-address", thou_store_rate_hook,
+                       app->store);
+    thou_limiter_share(ws->code_limiter, "join-code", thou_store_rate_hook, app->store);
     if (thou_store_pg_of(app->store))
         thou_store_pg_set_workshop_hook(thou_store_pg_of(app->store), remote_change, ws);
     if (pthread_create(&ws->thread, NULL, refresh_main, ws) != 0) {

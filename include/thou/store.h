@@ -68,6 +68,15 @@ enum thou_status thou_store_rate_take(struct thou_store *store, const char *name
                                       int64_t now_ms, unsigned *retry_after_s);
 
 /**
+ * thou_store_rate_take in the shape of a limiter's shared hook
+ * (thou_limiter_shared_fn, ctx the store): 1 allowed, 0 refused, -1 when
+ * the store keeps no shared buckets or cannot answer now (the limiter's own
+ * bucket decides then).
+ */
+int thou_store_rate_hook(void *store, const char *name, const char *key, double per_second,
+                         unsigned burst, bool consume, int64_t now_ms, unsigned *retry_after_s);
+
+/**
  * Presence shared by instances on one database: tell the others that role
  * now has (present) or no longer has a stream open in room on this
  * instance. Best effort: while the database is away nothing is sent, and a
