@@ -1673,17 +1673,7 @@ static PGresult *run_sql(struct conn *c, const char *sql, int n, const char *con
     int lengths[8] = {0};
     for (int i = 0; binary && i < n && i < 8; i++)
         lengths[i] = binary[i] ? THOU_HASH_LEN : 0;
-    c->sqlstate[0] = '\0';
-    PGresult *res = PQexecParams(c->pg, sql, n, NULL, values, lengths, binary, 0);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return res;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
-    if (PQstatus(c->pg) != CONNECTION_OK)
-        c->ready = false;
-    PQclear(res);
-    return NULL;
+    return thou_store_pg_sql((struct thou_store_pg_conn *)c, sql, n, values, lengths, binary);
 }
 
 /* Run a statement for its effect; *changed (when not NULL) receives the row count. */
