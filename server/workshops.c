@@ -1011,15 +1011,23 @@ void thou_workshops_list(void *ctx, struct thou_request *req, struct thou_respon
     thou_json_respond(res, 200, json_pack("{s:o}", "workshops", list));
 }
 
+/* A request's workshop record (on the heap: its title and note are large), or
+ * NULL with the request refused for want of memory. */
+static struct thou_workshop *workshop_record(struct thou_response *res)
+{
+    struct thou_workshop *w = thou_malloc(sizeof(*w));
+    if (!w)
+        thou_response_status(res, THOU_ENOMEM);
+    return w;
+}
+
 void thou_workshops_get(void *ctx, struct thou_request *req, struct thou_response *res)
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     if (facilitator(app, req, false, &session, res) && own_workshop(app, req, &session, w, res)) {
         enum thou_status why;
         json_t *snap = snapshot(app->workshops, w, &why);
@@ -1035,11 +1043,9 @@ void thou_workshops_events(void *ctx, struct thou_request *req, struct thou_resp
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     if (facilitator(app, req, false, &session, res) && own_workshop(app, req, &session, w, res)) {
         res->status = 200;
         res->content_type = "text/event-stream; charset=utf-8";
@@ -1104,11 +1110,9 @@ void thou_workshops_qr(void *ctx, struct thou_request *req, struct thou_response
 {
     struct thou_app *app = ctx;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     char link[512];
     QRcode *qr = NULL;
     if (!facilitator(app, req, false, &session, res) || !own_workshop(app, req, &session, w, res))
@@ -1446,11 +1450,9 @@ void thou_workshops_action(void *ctx, struct thou_request *req, struct thou_resp
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     struct thou_facilitator_session session;
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     json_t *body = NULL;
     char *flow_json = NULL;
     if (!facilitator(app, req, true, &session, res) || !own_workshop(app, req, &session, w, res))
@@ -1672,11 +1674,9 @@ void thou_workshops_join(void *ctx, struct thou_request *req, struct thou_respon
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     static const char *const allowed[] = {"code", "token_hash", NULL};
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     json_t *body = thou_json_body(req, res);
     if (!body)
         goto out;
@@ -1776,11 +1776,9 @@ void thou_workshops_rejoin(void *ctx, struct thou_request *req, struct thou_resp
     struct thou_app *app = ctx;
     struct thou_workshops *ws = app->workshops;
     static const char *const allowed[] = {"token_hash", NULL};
-    struct thou_workshop *w = thou_malloc(sizeof(*w));
-    if (!w) {
-        thou_response_status(res, THOU_ENOMEM);
+    struct thou_workshop *w = workshop_record(res);
+    if (!w)
         return;
-    }
     uint8_t old_hash[THOU_DIGEST_BYTES], new_hash[THOU_DIGEST_BYTES];
     struct thou_wparticipant me;
     json_t *body = NULL;
