@@ -10,19 +10,6 @@
 
 typedef struct thou_store_pg_conn conn_t;
 
-/* Run a statement for its effect; *changed (when not NULL) receives its row count. */
-static enum thou_status exec(conn_t *c, const char *sql, int n, const char *const *values,
-                             const int *lengths, const int *binary, size_t *changed)
-{
-    PGresult *res = thou_store_pg_sql(c, sql, n, values, lengths, binary);
-    if (!res)
-        return thou_store_pg_failure(c);
-    if (changed)
-        *changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    return THOU_OK;
-}
-
 /* ---- accounts ------------------------------------------------------------- */
 
 struct account_args {
@@ -37,8 +24,9 @@ static enum thou_status add_run(void *ctx, conn_t *c)
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)a->now_ms);
     const char *values[] = {a->name, a->hash, now};
-    return exec(c, "INSERT INTO facilitators (name, password_hash, created_ms) VALUES ($1, $2, $3)",
-                3, values, NULL, NULL, NULL);
+    return thou_store_pg_exec(
+        c, "INSERT INTO facilitators (name, password_hash, created_ms) VALUES ($1, $2, $3)", 3,
+        values, NULL, NULL, NULL);
 }
 
 enum thou_status thou_facilitators_pg_add(struct thou_store_pg *pg, const char *name,
@@ -53,15 +41,16 @@ static enum thou_status passwd_run(void *ctx, conn_t *c)
     const struct account_args *a = ctx;
     const char *values[] = {a->hash, a->name};
     size_t changed = 0;
-    enum thou_status rc = exec(c, "UPDATE facilitators SET password_hash = $1 WHERE name = $2", 2,
-                               values, NULL, NULL, &changed);
+    enum thou_status rc =
+        thou_store_pg_exec(c, "UPDATE facilitators SET password_hash = $1 WHERE name = $2", 2,
+                           values, NULL, NULL, &changed);
     if (rc)
         return rc;
     if (!changed)
         return THOU_ENOTFOUND;
     /* Whoever knew the old password is logged out with it, on every instance. */
-    return exec(c, "DELETE FROM facilitator_sessions WHERE facilitator = $1", 1, &a->name, NULL,
-                NULL, NULL);
+    return thou_store_pg_exec(c, "DELETE FROM facilitator_sessions WHERE facilitator = $1", 1,
+                              &a->name, NULL, NULL, NULL);
 }
 
 enum thou_status thou_facilitators_pg_set_password(struct thou_store_pg *pg, const char *name,
@@ -75,8 +64,8 @@ static enum thou_status remove_run(void *ctx, conn_t *c)
 {
     const char *name = ctx;
     size_t changed = 0;
-    enum thou_status rc =
-        exec(c, "DELETE FROM facilitators WHERE name = $1", 1, &name, NULL, NULL, &changed);
+    enum thou_status rc = thou_store_pg_exec(c, "DELETE FROM facilitators WHERE name = $1", 1,
+                                             &name, NULL, NULL, &changed);
     if (rc)
         return rc;
     return changed ? THOU_OK : THOU_ENOTFOUND;
@@ -163,11 +152,12 @@ static enum thou_status session_new_run(void *ctx, conn_t *c)
     const int lengths[] = {THOU_DIGEST_BYTES, 0, 0, 0};
     const int binary[] = {1, 0, 0, 0};
     size_t changed = 0;
-    enum thou_status rc = exec(c,
-                               "INSERT INTO facilitator_sessions (token_hash, facilitator, csrf,"
-                               " expires_ms) SELECT $1, name, $2, $3 FROM facilitators"
-                               " WHERE name = $4",
-                               4, values, lengths, binary, &changed);
+    enum thou_status rc =
+        thou_store_pg_exec(c,
+                           "INSERT INTO facilitator_sessions (token_hash, facilitator, csrf,"
+                           " expires_ms) SELECT $1, name, $2, $3 FROM facilitators"
+                           " WHERE name = $4",
+                           4, values, lengths, binary, &changed);
     if (rc)
         return rc;
     return changed ? THOU_OK : THOU_EAUTH; /* removed meanwhile */
@@ -226,8 +216,9 @@ static enum thou_status revoke_run(void *ctx, conn_t *c)
     const char *values[] = {(const char *)a->token_hash, now};
     const int lengths[] = {THOU_DIGEST_BYTES, 0};
     const int binary[] = {1, 0};
-    return exec(c, "DELETE FROM facilitator_sessions WHERE token_hash = $1 OR expires_ms <= $2", 2,
-                values, lengths, binary, NULL);
+    return thou_store_pg_exec(
+        c, "DELETE FROM facilitator_sessions WHERE token_hash = $1 OR expires_ms <= $2", 2, values,
+        lengths, binary, NULL);
 }
 
 enum thou_status thou_facilitators_pg_session_revoke(struct thou_store_pg *pg,

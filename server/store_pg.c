@@ -2199,6 +2199,19 @@ enum thou_status thou_store_pg_failure(const struct thou_store_pg_conn *c)
     return failure((const struct conn *)c);
 }
 
+enum thou_status thou_store_pg_exec(struct thou_store_pg_conn *c, const char *sql, int n,
+                                    const char *const *values, const int *lengths,
+                                    const int *binary, size_t *changed)
+{
+    PGresult *res = thou_store_pg_sql(c, sql, n, values, lengths, binary);
+    if (!res)
+        return thou_store_pg_failure(c);
+    if (changed)
+        *changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return THOU_OK;
+}
+
 const char *thou_store_pg_instance(const struct thou_store_pg *pg)
 {
     return pg->instance;

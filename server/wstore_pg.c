@@ -35,26 +35,13 @@ static void text_at(char *out, size_t len, const PGresult *res, int row, int col
     snprintf(out, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
 }
 
-/* Run a statement for its effect; *changed (when not NULL) receives its row count. */
-static enum thou_status exec(conn_t *c, const char *sql, int n, const char *const *values,
-                             const int *lengths, const int *binary, size_t *changed)
-{
-    PGresult *res = thou_store_pg_sql(c, sql, n, values, lengths, binary);
-    if (!res)
-        return thou_store_pg_failure(c);
-    if (changed)
-        *changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    return THOU_OK;
-}
-
 /* Tell the other instances that a workshop changed: ids only, sent at commit. */
 static enum thou_status notify(conn_t *c, int64_t workshop_id)
 {
     char id[24];
     const char *values[] = {num(id, workshop_id)};
-    return exec(c, "SELECT pg_notify('" THOU_STORE_PG_CHANNEL "', 'w' || $1 || ' w')", 1, values,
-                NULL, NULL, NULL);
+    return thou_store_pg_exec(c, "SELECT pg_notify('" THOU_STORE_PG_CHANNEL "', 'w' || $1 || ' w')",
+                              1, values, NULL, NULL, NULL);
 }
 
 /* ---- workshops ---------------------------------------------------------------- */
@@ -211,10 +198,11 @@ static enum thou_status save_run(void *ctx, conn_t *c)
                             w->has_note ? w->note : NULL,
                             w->timer_ends_ms ? num(timer, w->timer_ends_ms) : NULL,
                             num(id, w->id)};
-    enum thou_status rc = exec(c,
-                               "UPDATE workshops SET state = $1, released = $2, paused = $3,"
-                               " note = $4, timer_ends_ms = $5 WHERE id = $6",
-                               6, values, NULL, NULL, NULL);
+    enum thou_status rc =
+        thou_store_pg_exec(c,
+                           "UPDATE workshops SET state = $1, released = $2, paused = $3,"
+                           " note = $4, timer_ends_ms = $5 WHERE id = $6",
+                           6, values, NULL, NULL, NULL);
     return rc ? rc : notify(c, w->id);
 }
 
@@ -353,28 +341,30 @@ static enum thou_status make_pair(conn_t *c, int64_t workshop_id, const struct t
                                  num(bytes, (int64_t)strlen(data))};
     const int room_lengths[13] = {[4] = THOU_HASH_LEN};
     const int room_binary[13] = {[4] = 1};
-    rc = exec(c,
-              "INSERT INTO rooms (id, set_id, set_version, state, join_verifier, created_ms,"
-              " expires_ms, flow, mode, workshop_id, workshop_pair, study, study_condition,"
-              " last_seq, bytes)"
-              " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'workshop', $9, $10, $11, $12, 1, $13)",
-              13, room_values, room_lengths, room_binary, NULL);
+    rc = thou_store_pg_exec(
+        c,
+        "INSERT INTO rooms (id, set_id, set_version, state, join_verifier, created_ms,"
+        " expires_ms, flow, mode, workshop_id, workshop_pair, study, study_condition,"
+        " last_seq, bytes)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'workshop', $9, $10, $11, $12, 1, $13)",
+        13, room_values, room_lengths, room_binary, NULL);
     const struct queue_row *seat[2] = {a, b};
     for (int i = 0; i < 2 && rc == THOU_OK; i++) {
         const char *values[] = {room_id, i ? "B" : "A", (const char *)seat[i]->token_hash, now};
         const int lengths[] = {0, 0, THOU_DIGEST_BYTES, 0};
         const int binary[] = {0, 0, 1, 0};
-        rc = exec(c,
-                  "INSERT INTO participants (room_id, role, token_hash, joined_ms)"
-                  " VALUES ($1, $2, $3, $4)",
-                  4, values, lengths, binary, NULL);
+        rc = thou_store_pg_exec(c,
+                                "INSERT INTO participants (room_id, role, token_hash, joined_ms)"
+                                " VALUES ($1, $2, $3, $4)",
+                                4, values, lengths, binary, NULL);
     }
     if (rc == THOU_OK) {
         const char *values[] = {room_id, data, now};
-        rc = exec(c,
-                  "INSERT INTO events (room_id, seq, type, sender, visible_to, data, time_ms)"
-                  " VALUES ($1, 1, 'joined', 'B', NULL, $2, $3)",
-                  3, values, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(
+            c,
+            "INSERT INTO events (room_id, seq, type, sender, visible_to, data, time_ms)"
+            " VALUES ($1, 1, 'joined', 'B', NULL, $2, $3)",
+            3, values, NULL, NULL, NULL);
     }
     for (int i = 0; i < 2 && rc == THOU_OK; i++) {
         /* state = waiting in the WHERE: a row that is not waiting is never seated. */
@@ -387,23 +377,26 @@ static enum thou_status make_pair(conn_t *c, int64_t workshop_id, const struct t
                                 num(label, seat[i]->label),
                                 num(waiting, THOU_WP_WAITING)};
         size_t changed = 0;
-        rc = exec(c,
-                  "UPDATE workshop_participants SET state = $1, room_id = $2, role = $3,"
-                  " pair = $4 WHERE workshop_id = $5 AND label = $6 AND state = $7",
-                  7, values, NULL, NULL, &changed);
+        rc = thou_store_pg_exec(
+            c,
+            "UPDATE workshop_participants SET state = $1, room_id = $2, role = $3,"
+            " pair = $4 WHERE workshop_id = $5 AND label = $6 AND state = $7",
+            7, values, NULL, NULL, &changed);
         if (rc == THOU_OK && changed != 1)
             rc = THOU_ECONFLICT;
     }
     if (rc == THOU_OK) {
         const char *values[] = {pair_text, wid};
-        rc = exec(c, "UPDATE workshops SET pairs = $1 WHERE id = $2", 2, values, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(c, "UPDATE workshops SET pairs = $1 WHERE id = $2", 2, values, NULL,
+                                NULL, NULL);
     }
     for (int i = 0; i < 2 && rc == THOU_OK; i++) {
         /* Seated: the waiter's leases have served. */
         char label[24];
         const char *values[] = {wid, num(label, seat[i]->label)};
-        rc = exec(c, "DELETE FROM presence WHERE role = 'W' AND room_id = 'w' || $1 || '.' || $2",
-                  2, values, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(
+            c, "DELETE FROM presence WHERE role = 'W' AND room_id = 'w' || $1 || '.' || $2", 2,
+            values, NULL, NULL, NULL);
     }
     if (rc)
         return rc;
@@ -518,10 +511,10 @@ static enum thou_status pair_queue(conn_t *c, int64_t workshop_id, int64_t now_m
         char left[24], wid[24], label[24], waiting[24];
         const char *values[] = {num(left, THOU_WP_LEFT), num(wid, workshop_id),
                                 num(label, q.rows[leave[i]].label), num(waiting, THOU_WP_WAITING)};
-        rc = exec(c,
-                  "UPDATE workshop_participants SET state = $1"
-                  " WHERE workshop_id = $2 AND label = $3 AND state = $4",
-                  4, values, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(c,
+                                "UPDATE workshop_participants SET state = $1"
+                                " WHERE workshop_id = $2 AND label = $3 AND state = $4",
+                                4, values, NULL, NULL, NULL);
     }
     if (out && rc == THOU_OK)
         out->n_left += n_leave;
@@ -574,10 +567,10 @@ static enum thou_status join_run(void *ctx, conn_t *c)
             return THOU_ECONFLICT;
         /* Back after the presence timeout: at the end of the queue. */
         const char *values[] = {waiting, now, wid, num(label, a->me->label)};
-        rc = exec(c,
-                  "UPDATE workshop_participants SET state = $1, queued_ms = $2"
-                  " WHERE workshop_id = $3 AND label = $4",
-                  4, values, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(c,
+                                "UPDATE workshop_participants SET state = $1, queued_ms = $2"
+                                " WHERE workshop_id = $3 AND label = $4",
+                                4, values, NULL, NULL, NULL);
     } else if (rc == THOU_ENOTFOUND) {
         if (w.state != THOU_WORKSHOP_OPEN)
             return THOU_ECONFLICT;
@@ -587,14 +580,15 @@ static enum thou_status join_run(void *ctx, conn_t *c)
                                 waiting};
         const int lengths[] = {0, 0, THOU_DIGEST_BYTES, 0, 0};
         const int binary[] = {0, 0, 1, 0, 0};
-        rc = exec(c,
-                  "INSERT INTO workshop_participants (workshop_id, label, token_hash, arrived_ms,"
-                  " queued_ms, state) VALUES ($1, $2, $3, $4, $4, $5)",
-                  5, values, lengths, binary, NULL);
+        rc = thou_store_pg_exec(
+            c,
+            "INSERT INTO workshop_participants (workshop_id, label, token_hash, arrived_ms,"
+            " queued_ms, state) VALUES ($1, $2, $3, $4, $4, $5)",
+            5, values, lengths, binary, NULL);
         if (rc == THOU_OK) {
             const char *id_values[] = {wid};
-            rc = exec(c, "UPDATE workshops SET joined = joined + 1 WHERE id = $1", 1, id_values,
-                      NULL, NULL, NULL);
+            rc = thou_store_pg_exec(c, "UPDATE workshops SET joined = joined + 1 WHERE id = $1", 1,
+                                    id_values, NULL, NULL, NULL);
         }
     }
     if (rc == THOU_OK)
@@ -714,11 +708,12 @@ static enum thou_status requeue_run(void *ctx, conn_t *c)
     const int lengths[] = {0, THOU_DIGEST_BYTES, 0, 0, 0, 0};
     const int binary[] = {0, 1, 0, 0, 0, 0};
     size_t changed = 0;
-    rc = exec(c,
-              "UPDATE workshop_participants SET state = $1, token_hash = $2, queued_ms = $3,"
-              " left_behind = 1, room_id = NULL, role = NULL, pair = NULL"
-              " WHERE workshop_id = $4 AND label = $5 AND state = $6",
-              6, values, lengths, binary, &changed);
+    rc = thou_store_pg_exec(
+        c,
+        "UPDATE workshop_participants SET state = $1, token_hash = $2, queued_ms = $3,"
+        " left_behind = 1, room_id = NULL, role = NULL, pair = NULL"
+        " WHERE workshop_id = $4 AND label = $5 AND state = $6",
+        6, values, lengths, binary, &changed);
     if (rc == THOU_OK && changed != 1)
         rc = THOU_ECONFLICT;
     return rc ? rc : notify(c, a->workshop_id);
@@ -742,12 +737,13 @@ static enum thou_status clear_run(void *ctx, conn_t *c)
     char left[24], wid[24], waiting[24];
     const char *values[] = {num(left, THOU_WP_LEFT), num(wid, *workshop_id),
                             num(waiting, THOU_WP_WAITING)};
-    rc =
-        exec(c, "UPDATE workshop_participants SET state = $1 WHERE workshop_id = $2 AND state = $3",
-             3, values, NULL, NULL, NULL);
+    rc = thou_store_pg_exec(
+        c, "UPDATE workshop_participants SET state = $1 WHERE workshop_id = $2 AND state = $3", 3,
+        values, NULL, NULL, NULL);
     if (rc == THOU_OK)
-        rc = exec(c, "DELETE FROM presence WHERE role = 'W' AND room_id LIKE 'w' || $1 || '.%'", 1,
-                  values + 1, NULL, NULL, NULL);
+        rc = thou_store_pg_exec(
+            c, "DELETE FROM presence WHERE role = 'W' AND room_id LIKE 'w' || $1 || '.%'", 1,
+            values + 1, NULL, NULL, NULL);
     return rc ? rc : notify(c, *workshop_id);
 }
 
@@ -924,7 +920,7 @@ static enum thou_status presence_run(void *ctx, conn_t *c)
     char wid[24], expires[24];
     const char *values[] = {num(wid, a->workshop_id), list, thou_store_pg_instance(a->pg),
                             num(expires, a->expires_ms)};
-    enum thou_status rc = exec(
+    enum thou_status rc = thou_store_pg_exec(
         c,
         "INSERT INTO presence (room_id, role, instance, expires_ms)"
         " SELECT 'w' || $1 || '.' || l, 'W', $3, $4 FROM unnest($2::bigint[]) AS l"
@@ -951,8 +947,8 @@ static enum thou_status sweep_leases_run(void *ctx, conn_t *c)
     const int64_t *cutoff = ctx;
     char cutoff_text[24];
     const char *values[] = {num(cutoff_text, *cutoff)};
-    return exec(c, "DELETE FROM presence WHERE role = 'W' AND expires_ms < $1", 1, values, NULL,
-                NULL, NULL);
+    return thou_store_pg_exec(c, "DELETE FROM presence WHERE role = 'W' AND expires_ms < $1", 1,
+                              values, NULL, NULL, NULL);
 }
 
 void thou_wstore_pg_sweep_leases(struct thou_store_pg *pg, int64_t now_ms)

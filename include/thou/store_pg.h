@@ -157,6 +157,11 @@ struct pg_result *thou_store_pg_sql(struct thou_store_pg_conn *c, const char *sq
                                     const int *binary);
 enum thou_status thou_store_pg_failure(const struct thou_store_pg_conn *c);
 
+/** thou_store_pg_sql for a statement's effect; *changed (when not NULL) receives its row count. */
+enum thou_status thou_store_pg_exec(struct thou_store_pg_conn *c, const char *sql, int n,
+                                    const char *const *values, const int *lengths,
+                                    const int *binary, size_t *changed);
+
 /** This process's random instance name (it names its presence rows). */
 const char *thou_store_pg_instance(const struct thou_store_pg *pg);
 
